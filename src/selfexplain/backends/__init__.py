@@ -1,0 +1,79 @@
+"""Model backends: the two operations the protocol needs, behind one interface.
+
+* :meth:`Backend.label_logprobs`: for each chat, the log-probability of every
+  label verbalizer as the complete opening of the assistant's reply (all of its
+  tokens, so multi-token labels are scored correctly);
+* :meth:`Backend.generate`: greedy, deterministic continuation of each chat.
+
+Chats are lists of ``{"role": ..., "content": ...}`` messages rendered with
+the model's own chat template.  Backends register by name (``--backend``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import UserError
+
+Chat = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    n_tokens: int
+    truncated: bool  # stopped by max_new_tokens, not by an end-of-turn token
+
+
+class Backend(ABC):
+    #: exact identity of the weights and settings that affect outputs; hashed into run ids
+    identity: dict[str, Any]
+
+    @abstractmethod
+    def label_logprobs(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
+        """log p(label | chat) for every chat and label, in ``labels`` order."""
+
+    @abstractmethod
+    def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
+        """Greedy replies, one per chat, each with its own token budget."""
+
+
+_BACKENDS: dict[str, Callable[..., Backend]] = {}
+
+
+def register_backend(name: str):
+    def wrap(factory: Callable[..., Backend]) -> Callable[..., Backend]:
+        _BACKENDS[name] = factory
+        return factory
+
+    return wrap
+
+
+def load_backend(name: str, model: str, **kwargs: Any) -> Backend:
+    if name == "hf":
+        from . import hf  # noqa: F401  (registers itself; imports torch lazily)
+    if name not in _BACKENDS:
+        raise UserError(f"unknown backend {name!r}; known backends: hf")
+    return _BACKENDS[name](model, **kwargs)
+
+
+def parse_model_args(text: str | None) -> dict[str, Any]:
+    """``key=value,key=value`` as in lm-evaluation-harness's ``--model_args``."""
+    out: dict[str, Any] = {}
+    if not text:
+        return out
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--model-args: expected key=value, got {item!r}")
+        v: Any = value.strip()
+        if v.lower() in ("true", "false"):
+            v = v.lower() == "true"
+        elif v.lstrip("-").isdigit():
+            v = int(v)
+        out[key.strip()] = v
+    return out

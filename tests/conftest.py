@@ -1,0 +1,56 @@
+import math
+import os
+
+import pytest
+
+from selfexplain.backends import Backend, Generation
+
+# Tests never reach a hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+class KeywordBackend(Backend):
+    """A deterministic stand-in model: 'hate'/'bad' mean Negative, else Positive.
+
+    Replies to explanation requests with canned answers per style, and logs every
+    chat it sees so tests can check the conversation structure.
+    """
+
+    identity = {"kind": "test", "name": "keyword"}
+
+    def __init__(self, replies=None):
+        self.replies = replies or {}
+        self.scored: list = []
+        self.generated: list = []
+
+    def label_logprobs(self, chats, labels):
+        self.scored.extend(chats)
+        out = []
+        for chat in chats:
+            text = chat[-1]["content"].lower()
+            neg = "hate" in text or "bad" in text
+            p_neg = 0.9 if neg else 0.2
+            probs = {"Negative": p_neg, "Positive": 1 - p_neg}
+            out.append([math.log(probs.get(l, 1e-6)) for l in labels])
+        return out
+
+    def generate(self, chats, max_new_tokens):
+        self.generated.extend(chats)
+        res = []
+        for chat in chats:
+            q = chat[-1]["content"]
+            key = next((k for k in self.replies if k in q), None)
+            res.append(Generation(self.replies.get(key, "Answer: nothing"), 3, False))
+        return res
+
+
+@pytest.fixture
+def keyword_backend():
+    return KeywordBackend(
+        replies={
+            "List the single": "Answer: hate",
+            "Redact one word": "Answer: I [REDACTED] mondays",
+            "Edit the text": "Answer: I love mondays",
+        }
+    )

@@ -1,0 +1,103 @@
+"""The transformers backend on the embedded SmolLM2 (mechanics only: it is near chance)."""
+
+import pytest
+import torch
+
+from selfexplain.backends import parse_model_args
+from selfexplain.backends.hf import TULU_TEMPLATE
+from selfexplain.backends.models import EMBEDDED, resolve_model
+from selfexplain.errors import UserError
+
+CHATS = [
+    [{"role": "user", "content": "Text: I hate waking up early.\n\nQuestion: Positive or Negative?"}],
+    [{"role": "user", "content": "Text: What a wonderful, sunny and relaxing day at the beach with friends!\n\nQuestion: Positive or Negative?"}],
+    [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Bye?"}],
+]
+
+
+@pytest.fixture(scope="module")
+def smol():
+    from selfexplain.backends.hf import HFBackend
+
+    return HFBackend("embedded:smollm2-135m", max_batch_size=8)
+
+
+def _plain_logprob(be, chat, label):
+    """Reference: one unpadded forward over prompt+label, summing the label tokens' log-probs."""
+    prompt = be.prompt_text(chat)
+    p_ids = be.encode(prompt)
+    l_ids = be.label_ids(prompt, p_ids, label)
+    ids = torch.tensor([p_ids + l_ids])
+    with torch.inference_mode():
+        lp = be.model(input_ids=ids).logits[0].float().log_softmax(-1)
+    return sum(float(lp[len(p_ids) - 1 + k, t]) for k, t in enumerate(l_ids))
+
+
+def test_batched_scoring_equals_unpadded_forward(smol):
+    labels = ["Positive", "Negative"]
+    batched = smol.label_logprobs(CHATS, labels)
+    for chat, row in zip(CHATS, batched):
+        for label, got in zip(labels, row):
+            assert abs(got - _plain_logprob(smol, chat, label)) < 1e-4
+
+
+def test_multi_token_labels(smol):
+    labels = ["Very positive indeed", "Negative", "Somewhat neutral"]
+    assert any(len(smol.encode(l)) > 1 for l in labels)
+    got = smol.label_logprobs(CHATS[:2], labels)
+    for chat, row in zip(CHATS, got):
+        for label, v in zip(labels, row):
+            assert abs(v - _plain_logprob(smol, chat, label)) < 1e-4
+
+
+def test_greedy_generation_is_deterministic_and_batch_independent(smol):
+    a = smol.generate(CHATS, [12, 12, 12])
+    b = smol.generate(CHATS, [12, 12, 12])
+    alone = [smol.generate([c], [12])[0] for c in CHATS]
+    assert a == b
+    assert [g.text for g in a] == [g.text for g in alone]
+    short = smol.generate(CHATS[:1], [3])[0]
+    assert short.n_tokens <= 3 and short.truncated
+
+
+def test_chat_template_fallback_is_tulu(smol):
+    chat = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}, {"role": "user", "content": "R"}]
+    tok = smol.tokenizer
+    saved = tok.chat_template
+    try:
+        tok.chat_template = TULU_TEMPLATE
+        text = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    finally:
+        tok.chat_template = saved
+    assert text == f"<|user|>\nQ\n<|assistant|>\nA{tok.eos_token}\n<|user|>\nR\n<|assistant|>\n"
+
+
+def test_identity_names_weights_exactly(smol):
+    assert smol.identity["gguf_sha256"] == EMBEDDED["smollm2-135m"].sha256
+    assert smol.identity["dtype"] == "float32"
+
+
+def test_model_spec_errors(tmp_path):
+    with pytest.raises(UserError, match="known"):
+        resolve_model("embedded:gpt5")
+    with pytest.raises(UserError, match="GGUF file not found"):
+        resolve_model(str(tmp_path / "x.gguf"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no config.json"):
+        resolve_model(str(tmp_path / "empty"))
+    with pytest.raises(UserError, match="unknown model"):
+        resolve_model("not-a-model")
+
+
+def test_model_args_parsing():
+    assert parse_model_args("dtype=bfloat16,max_batch_size=8,trust_remote_code=true") == {
+        "dtype": "bfloat16", "max_batch_size": 8, "trust_remote_code": True}
+    with pytest.raises(UserError, match="key=value"):
+        parse_model_args("dtype")
+
+
+def test_unknown_model_arg():
+    from selfexplain.backends import load_backend
+
+    with pytest.raises(UserError, match="unknown key"):
+        load_backend("hf", "embedded:smollm2-135m", colour="blue")

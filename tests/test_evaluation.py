@@ -1,0 +1,98 @@
+"""The self-consistency pipeline and its aggregation, with a deterministic stand-in model."""
+
+import json
+
+from selfexplain.api import evaluate
+from selfexplain.evaluation import MAX_N, summarize, to_prediction
+from selfexplain.tasks import get_task
+from selfexplain.tasks.data import Example
+
+
+def _write_tweets(path, rows):
+    path.write_text("".join(f'"{p}","1","d","q","u","{t}"\n' for p, t in rows))
+
+
+def test_pipeline_conversation_structure_and_verdicts(tmp_path, keyword_backend):
+    data = tmp_path / "s140.csv"
+    _write_tweets(data, [(0, "I hate mondays")] * 1 + [(0, "bad bad day"), (4, "I like mondays"), (4, "nice one")])
+    res = evaluate(task="sentiment140", data=str(data), limit=4, batch_size=2, output_path=tmp_path / "runs", split="all",
+                   backend_instance=keyword_backend)
+    recs = res.records
+    assert len(recs) == 4 * 3
+    hate = {r["style"]: r for r in recs if r["input"] == "I hate mondays"}
+    assert hate["attribution"]["prediction"] == "Negative"
+    assert hate["attribution"]["edited_input"] == "I [REDACTED] mondays"
+    assert hate["attribution"]["faithful"] is True  # 'hate' gone -> Positive
+    assert hate["redaction"]["faithful"] is True
+    assert hate["counterfactual"]["valid"] and hate["counterfactual"]["faithful"] is True
+    # 'hate' is not a word of "bad bad day": invalid, excluded.
+    bad = {r["style"]: r for r in recs if r["input"] == "bad bad day"}
+    assert bad["attribution"]["reason"] == "word_not_in_input" and bad["attribution"]["faithful"] is None
+    # Explanation requests continue the classification chat after the model's own answer.
+    for chat in keyword_backend.generated:
+        assert [m["role"] for m in chat] == ["user", "assistant", "user"]
+        assert chat[1]["content"] in ("Positive", "Negative")
+        assert chat[0]["content"].startswith("Text: ")
+    # Re-classification is a fresh single-turn chat.
+    assert all(len(c) == 1 for c in keyword_backend.scored)
+    assert any("[REDACTED]" in c[0]["content"] for c in keyword_backend.scored)
+    s = res.summary
+    att = next(x for x in s.styles if x.style == "attribution")
+    assert att.n == 4 and att.n_valid == 1 and att.faithfulness == 1.0
+    assert att.invalid_reasons == {"word_not_in_input": 3}
+    assert s.accuracy == 1.0
+    assert json.loads((res.run_dir / "summary.json").read_text())["n_samples"] == 4
+    assert (res.run_dir / "summary.md").read_text().count("| attribution |") == 1
+
+
+def test_same_command_same_folder_other_settings_other_folder(tmp_path, keyword_backend):
+    data = tmp_path / "s140.csv"
+    _write_tweets(data, [(0, "I hate it"), (4, "I like it")])
+    kw = dict(task="sentiment140", split="all", data=str(data), limit=2, output_path=tmp_path, backend_instance=keyword_backend)
+    a = evaluate(**kw)
+    b = evaluate(**kw)
+    c = evaluate(**kw, width="multi")
+    assert a.run_dir == b.run_dir != c.run_dir
+    assert a.records == b.records  # nothing recomputed or duplicated
+    assert len(keyword_backend.generated) == 2 * 3 * 2  # run a and run c only
+
+
+def test_to_prediction_normalises_and_breaks_ties_to_first():
+    p = to_prediction([-1.0, -1.0], ["A", "B"])
+    assert p.label == "A" and abs(p.probs["A"] - 0.5) < 1e-12
+    p = to_prediction([-3.0, -0.1], ["A", "B"])
+    assert p.label == "B" and abs(sum(p.probs.values()) - 1) < 1e-12
+
+
+def _rec(sid, style, valid, n=None, faithful=None, pred="Positive", gold="Positive", reason=None):
+    return {"sample_id": sid, "style": style, "valid": valid, "n": n, "faithful": faithful, "prediction": pred,
+            "gold": gold, "reason": reason, "explanation_truncated": False, "task": "t", "width": "multi"}
+
+
+def test_summarize_faithfulness_per_n_and_reasons():
+    recs = [
+        _rec("a", "attribution", True, 1, True),
+        _rec("b", "attribution", True, 1, False, gold="Negative"),
+        _rec("c", "attribution", True, 2, True),
+        _rec("d", "attribution", False, reason="unparseable"),
+        _rec("e", "attribution", True, 7, False),
+    ]
+    s = summarize(recs)
+    a = s.styles[0]
+    assert (a.n, a.n_valid, a.n_faithful) == (5, 4, 2)
+    assert a.faithfulness == 0.5
+    assert a.per_n[1] == {"n": 2, "faithful": 1, "faithfulness": 0.5}
+    assert a.per_n[2]["faithfulness"] == 1.0 and a.per_n[3]["faithfulness"] is None
+    assert set(a.per_n) == set(range(1, MAX_N + 1))
+    assert a.invalid_reasons == {"unparseable": 1}
+    assert s.accuracy == 4 / 5
+
+
+def test_vitaminc_context_reaches_prompts(tmp_path, keyword_backend):
+    from pathlib import Path
+
+    fx = Path(__file__).parent / "fixtures" / "vitaminc_task.json"
+    evaluate(task="vitaminc", data=str(fx), limit=3, split="all", output_path=tmp_path, backend_instance=keyword_backend,
+             styles=["redaction"])
+    assert all("Claim" not in c[0]["content"] or "'" in c[0]["content"] for c in keyword_backend.scored)
+    assert any("Tetris sold over 100 million copies ." in c[-1]["content"] for c in keyword_backend.generated)

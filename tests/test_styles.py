@@ -1,0 +1,163 @@
+"""Parse / check / apply for every style, on constructed cases and on real model outputs."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from selfexplain import styles as S
+
+LABELS = ["Positive", "Negative"]
+TEXT = "I hate waking up early, hate it!"
+OBSERVED = [json.loads(l) for l in (Path(__file__).parent / "fixtures" / "observed_outputs.jsonl").open()]
+
+
+def run(style, raw, width="one", text=TEXT, labels=LABELS):
+    return S.get_style(style).evaluate(raw, text, labels, width)
+
+
+def test_registry_and_unknown_style():
+    assert S.style_names() == ["attribution", "redaction", "counterfactual"]
+    with pytest.raises(KeyError, match="known styles"):
+        S.get_style("saliency")
+
+
+def test_register_custom_style():
+    @S.register_style("echo-test")
+    class Echo(S.Counterfactual):
+        pass
+
+    assert S.get_style("echo-test").name == "echo-test"
+    with pytest.raises(ValueError):
+        S.register_style("echo-test")(Echo)
+    S._STYLES.pop("echo-test")
+
+
+# ---- attribution --------------------------------------------------------
+
+@pytest.mark.parametrize("raw", ["Answer: hate", "hate", "Answer: 'hate'", 'Answer: "hate".', "answer:  Hate!\n",
+                                 'The most important word is "hate".', "```\nAnswer: hate\n```"])
+def test_attribution_one_word_tolerant_forms(raw):
+    parsed, chk = run("attribution", raw)
+    assert chk.valid, (raw, chk)
+    assert chk.n == 1
+    assert chk.edited_input == "I [REDACTED] waking up early, [REDACTED] it!"
+
+
+def test_attribution_word_not_in_input():
+    _, chk = run("attribution", "Answer: negative")
+    assert not chk.valid and chk.reason == S.NOT_IN_INPUT
+
+
+def test_attribution_two_words_fail_one_word_condition():
+    _, chk = run("attribution", "Answer: hate, early")
+    assert not chk.valid and chk.reason == S.WRONG_COUNT and chk.n == 2
+
+
+def test_attribution_empty_answer():
+    _, chk = run("attribution", "Answer:   ")
+    assert not chk.valid and chk.reason == S.EMPTY
+
+
+def test_attribution_multi_json_and_duplicates():
+    parsed, chk = run("attribution", 'Sure!\n{"words": ["hate", "Hate", "early"]}', "multi")
+    assert chk.valid and chk.n == 2
+    assert chk.edited_input == "I [REDACTED] waking up [REDACTED], [REDACTED] it!"
+
+
+def test_attribution_multi_phrase_items_and_single_quotes():
+    _, chk = run("attribution", "{'words': ['waking up', 'hate']}", "multi")
+    assert chk.valid and chk.n == 3
+
+
+def test_attribution_multi_unparseable():
+    _, chk = run("attribution", '{"words": ["hate", ', "multi")
+    assert not chk.valid and chk.reason == S.UNPARSEABLE
+
+
+# ---- redaction ----------------------------------------------------------
+
+def test_redaction_one_word():
+    _, chk = run("redaction", "Answer: I [REDACTED] waking up early, hate it!")
+    assert chk.valid and chk.n == 1
+    assert chk.edited_input == "I [REDACTED] waking up early, hate it!"
+
+
+def test_redaction_redacts_one_occurrence_only():
+    # Unlike attribution, redaction applies exactly what the model wrote.
+    _, chk = run("redaction", "Answer: I hate waking up early, [REDACTED] it!")
+    assert chk.valid and chk.edited_input == "I hate waking up early, [REDACTED] it!"
+
+
+def test_redaction_tolerates_case_and_quotes():
+    _, chk = run("redaction", "Answer: \"i [REDACTED] waking up early, hate it\"")
+    assert chk.valid and chk.n == 1
+
+
+def test_redaction_phrase_marker_counts_each_word():
+    _, chk = run("redaction", '{"redacted_text": "I [REDACTED] up early, hate it!"}', "multi")
+    assert chk.valid and chk.n == 2
+    assert chk.edited_input == "I [REDACTED] [REDACTED] up early, hate it!"
+
+
+def test_redaction_without_marker():
+    _, chk = run("redaction", "Answer: The text is negative.")
+    assert not chk.valid and chk.reason == S.NO_REDACTION
+
+
+def test_redaction_that_alters_other_words():
+    _, chk = run("redaction", "Answer: I [REDACTED] waking up late, hate it!")
+    assert not chk.valid and chk.reason == S.ALTERED_TEXT
+
+
+def test_redaction_two_words_in_one_word_mode():
+    _, chk = run("redaction", "Answer: I [REDACTED] waking up [REDACTED], hate it!")
+    assert not chk.valid and chk.reason == S.WRONG_COUNT and chk.n == 2
+
+
+# ---- counterfactual -----------------------------------------------------
+
+def test_counterfactual_replace_one_word():
+    _, chk = run("counterfactual", "Answer: I love waking up early, hate it!")
+    assert chk.valid and chk.n == 1 and chk.edited_input == "I love waking up early, hate it!"
+
+
+def test_counterfactual_add_and_remove_count_as_edits():
+    assert run("counterfactual", "Answer: I really hate waking up early, hate it!")[1].n == 1
+    assert run("counterfactual", "Answer: I hate waking up, hate it!")[1].n == 1
+    _, chk = run("counterfactual", '{"edited_text": "I love waking up early, love it!"}', "multi")
+    assert chk.valid and chk.n == 2
+
+
+def test_counterfactual_forbidden_label_and_marker():
+    assert run("counterfactual", "Answer: I positive waking up early, hate it!")[1].reason == S.USES_LABEL
+    assert run("counterfactual", "Answer: I [REDACTED] waking up early, hate it!")[1].reason == S.USES_REDACTED
+
+
+def test_counterfactual_label_already_in_input_is_allowed():
+    text = "Stay positive, the exam is hard"
+    _, chk = run("counterfactual", "Answer: Stay positive, the exam is easy", text=text)
+    assert chk.valid and chk.n == 1
+
+
+def test_counterfactual_unchanged():
+    _, chk = run("counterfactual", "Answer: i hate waking up early hate it")
+    assert not chk.valid and chk.reason == S.UNCHANGED
+
+
+# ---- real outputs of the default model -------------------------------------
+
+@pytest.mark.parametrize("case", OBSERVED, ids=[f"{c['style']}-{c['width']}-{i}" for i, c in enumerate(OBSERVED)])
+def test_observed_outputs(case):
+    """Answers the embedded Qwen2.5-Coder-0.5B gave on tweets, with hand-checked verdicts."""
+    _, chk = run(case["style"], case["raw"], case["width"], text=case["input"])
+    exp = case["expected"]
+    assert (chk.valid, chk.reason, chk.n, chk.edited_input) == (exp["valid"], exp["reason"], exp["n"], exp["edited_input"])
+
+
+def test_observed_outputs_cover_every_style_width_and_reason():
+    seen = {(c["style"], c["width"]) for c in OBSERVED}
+    assert seen == {(s, w) for s in S.style_names() for w in S.WIDTHS}
+    reasons = {c["expected"]["reason"] for c in OBSERVED}
+    assert {None, S.NOT_IN_INPUT, S.UNPARSEABLE, S.NO_REDACTION, S.ALTERED_TEXT, S.USES_REDACTED,
+            S.USES_LABEL, S.WRONG_COUNT} <= reasons

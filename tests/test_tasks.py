@@ -1,0 +1,157 @@
+"""Task registry, prompts, loaders on canonical-format fixtures, splits."""
+
+from pathlib import Path
+
+import pytest
+
+from selfexplain.errors import UserError
+from selfexplain.tasks import get_task, load_task_file, render, task_names
+from selfexplain.tasks.data import load_examples, split_examples
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def test_builtin_tasks_registered():
+    assert {"sentiment140", "snli", "agnews", "tweets", "vitaminc"} <= set(task_names())
+    assert get_task("snli").labels == ["Yes", "No", "Maybe"]
+    assert get_task("agnews").labels == ["World", "Sport", "Business", "Tech"]
+
+
+def test_paper_prompts_verbatim():
+    p = get_task("sentiment140").prompts
+    assert render(p.classify, input="I hate it") == (
+        "Text: I hate it\n\nQuestion: What would you classify the sentiment of the text as? The text can contain "
+        "redacted words marked with [REDACTED]. Answer either 'Positive' or 'Negative' in a single word. "
+        "Do not explain the answer."
+    )
+    assert p.attribution.multi.endswith('Answer in JSON format as {"words": ["word1", "word2", ..., "wordN"]}')
+    assert get_task("tweets").prompts == p
+    snli = get_task("snli").prompts
+    assert "'{context}'" in snli.redaction.one and "'{context}'" in snli.classify
+
+
+def test_render_leaves_json_braces_alone():
+    assert render('{"a": "{input}"} {other}', input="x") == '{"a": "x"} {other}'
+
+
+def test_sentiment140_csv():
+    exs = load_examples(get_task("sentiment140"), str(FIX / "sentiment140.csv"))
+    assert len(exs) == 9  # the polarity-2 row is dropped
+    assert exs[0].label == "Negative" and exs[0].text.startswith("@switchfoot")
+    assert {e.label for e in exs} == {"Positive", "Negative"}
+    assert "  " not in exs[1].text  # whitespace normalised
+
+
+def test_snli_jsonl_drops_no_consensus():
+    exs = load_examples(get_task("snli"), str(FIX / "snli.jsonl"))
+    assert len(exs) == 6
+    assert exs[0].context == "A person is training his horse for a competition." and exs[0].label == "Maybe"
+    assert {e.label for e in exs} == {"Yes", "No", "Maybe"}
+
+
+def test_agnews_titles_only():
+    exs = load_examples(get_task("agnews"), str(FIX / "agnews.csv"))
+    assert exs[0].text == "Wall St. Bears Claw Back Into the Black (Reuters)" and exs[0].label == "Business"
+    assert {e.label for e in exs} == {"World", "Sport", "Business", "Tech"}
+
+
+def test_vitaminc_bigbench_format():
+    exs = load_examples(get_task("vitaminc"), str(FIX / "vitaminc_task.json"))
+    assert [e.label for e in exs] == ["Neither", "False", "True"]
+    assert exs[2].context == "Tetris sold over 100 million copies ." and exs[2].text.startswith("Tetris:")
+    assert get_task("vitaminc").training_allowed is False
+
+
+def test_tweets_from_package():
+    exs = load_examples(get_task("tweets"))
+    labels = [e.label for e in exs]
+    assert labels.count("Positive") > 6000 and labels.count("Negative") > 15000
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(UserError, match="file not found"):
+        load_examples(get_task("snli"), str(tmp_path / "nope.jsonl"))
+
+
+def test_missing_column_names_file_and_row(tmp_path):
+    f = tmp_path / "ag.csv"
+    f.write_text("Class Index,Headline\n1,Some news\n")
+    with pytest.raises(UserError, match=r"ag.csv: row 2: missing column 'Title'"):
+        load_examples(get_task("agnews"), str(f))
+
+
+def test_empty_text_names_row(tmp_path):
+    f = tmp_path / "ag.csv"
+    f.write_text("Class Index,Title,Description\n1,Fine title,x\n2,   ,y\n")
+    with pytest.raises(UserError, match=r"row 3: field 'Title' is empty"):
+        load_examples(get_task("agnews"), str(f))
+
+
+def test_non_text_field(tmp_path):
+    f = tmp_path / "s.jsonl"
+    f.write_text('{"sentence1": 3, "sentence2": "x", "gold_label": "neutral"}\n')
+    with pytest.raises(UserError, match=r"line 1: field 'sentence1' is not text"):
+        load_examples(get_task("snli"), str(f))
+
+
+def test_unknown_label(tmp_path):
+    f = tmp_path / "s.jsonl"
+    f.write_text('{"sentence1": "a", "sentence2": "b", "gold_label": "maybe-ish"}\n')
+    with pytest.raises(UserError, match=r"unknown label 'maybe-ish'"):
+        load_examples(get_task("snli"), str(f))
+
+
+def test_bad_json_line(tmp_path):
+    f = tmp_path / "s.jsonl"
+    f.write_text('{"sentence1": "a",\n')
+    with pytest.raises(UserError, match=r"line 1: not valid JSON"):
+        load_examples(get_task("snli"), str(f))
+
+
+def test_unknown_task():
+    with pytest.raises(UserError, match="known tasks"):
+        get_task("imdb")
+
+
+def test_user_task_yaml(tmp_path):
+    f = tmp_path / "spam.yaml"
+    src = (Path(__file__).parents[1] / "src/selfexplain/tasks/configs/agnews.yaml").read_text()
+    f.write_text(src.replace("name: agnews", "name: mytopics"))
+    t = load_task_file(f)
+    assert t.name == "mytopics"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nlabels: [A]\n")
+    with pytest.raises(UserError, match="bad.yaml: field"):
+        load_task_file(bad)
+
+
+def _fake(n_pos, n_neg):
+    from selfexplain.tasks.data import Example
+
+    return [Example(f"p{i}", f"good {i}", "Positive") for i in range(n_pos)] + [
+        Example(f"n{i}", f"bad {i}", "Negative") for i in range(n_neg)
+    ]
+
+
+def test_split_balanced_disjoint_seeded():
+    exs = _fake(100, 300)
+    s = split_examples(exs, ["Positive", "Negative"], n_train=60, n_test=20, seed=1)
+    assert [e.label for e in s.test].count("Positive") == 10
+    assert [e.label for e in s.train].count("Negative") == 30
+    assert not {e.id for e in s.train} & {e.id for e in s.test}
+    again = split_examples(list(reversed(exs)), ["Positive", "Negative"], n_train=60, n_test=20, seed=1)
+    assert again == s  # input order does not matter
+    other = split_examples(exs, ["Positive", "Negative"], n_test=20, seed=2)
+    assert other.test != s.test
+
+
+def test_test_split_never_overlaps_any_train_size():
+    exs = _fake(50, 50)
+    test = {e.id for e in split_examples(exs, ["Positive", "Negative"], n_test=20, seed=0).test}
+    train = {e.id for e in split_examples(exs, ["Positive", "Negative"], n_train=80, seed=0).train}
+    assert not test & train
+
+
+def test_split_too_large():
+    with pytest.raises(UserError, match="only"):
+        split_examples(_fake(10, 10), ["Positive", "Negative"], n_test=10, seed=0)

@@ -1,0 +1,53 @@
+"""Word definitions: splitting, punctuation, replacement, edit distance."""
+
+from selfexplain import words as W
+
+
+def test_tokens_split_attached_punctuation():
+    toks = W.tokenize('"I hate... waking-up early!" @user #sad (don\'t)')
+    assert [t.core for t in toks] == ["I", "hate", "waking-up", "early", "user", "sad", "don't"]
+    assert toks[0].prefix == '"' and toks[3].suffix == '!"'
+
+
+def test_pure_punctuation_is_not_a_word():
+    assert W.words("well - that ... was :) fun") == ["well", "that", "was", "fun"]
+
+
+def test_redacted_marker_keeps_brackets_and_punctuation():
+    t = W.split_token("[REDACTED],")
+    assert t.is_redacted and t.suffix == ","
+    assert W.split_token("([redacted])").is_redacted
+
+
+def test_replace_every_occurrence_case_insensitive_keep_punctuation():
+    text = "Bad, bad day. BAD!"
+    assert W.replace_words(text, {"bad"}) == "[REDACTED], [REDACTED] day. [REDACTED]!"
+
+
+def test_replace_does_not_touch_substrings():
+    assert W.replace_words("badly bad", {"bad"}) == "badly [REDACTED]"
+
+
+def test_replace_positions_counts_words_only():
+    assert W.replace_positions("so - good", {1}) == "so - [REDACTED]"
+
+
+def test_whitespace_is_normalised():
+    assert W.replace_words("a   b\tc", set()) == "a b c"
+
+
+def test_edit_distance_word_level():
+    a = W.word_keys("I love waking up early")
+    assert W.edit_distance(a, W.word_keys("I hate waking up early")) == 1  # substitute
+    assert W.edit_distance(a, W.word_keys("I love waking up")) == 1  # delete
+    assert W.edit_distance(a, W.word_keys("I do not love waking up early")) == 2  # two inserts
+    assert W.edit_distance(a, a) == 0
+    assert W.edit_distance([], a) == 5
+
+
+def test_case_and_punctuation_do_not_count_as_edits():
+    assert W.edit_distance(W.word_keys("Great day!"), W.word_keys("great day.")) == 0
+
+
+def test_unique_keys_in_first_occurrence_order():
+    assert W.unique_keys("b a B c a") == ["b", "a", "c"]

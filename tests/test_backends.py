@@ -101,3 +101,19 @@ def test_unknown_model_arg():
 
     with pytest.raises(UserError, match="unknown key"):
         load_backend("hf", "embedded:smollm2-135m", colour="blue")
+
+
+def test_shared_prefix_scoring_equals_plain_forward(smol):
+    """The fast path (shared-prefix KV cache, length buckets, last-position head) vs one full pass per row."""
+    task_prefix = "Text: {}\n\nQuestion: Positive or Negative? Answer in one word."
+    texts = ["I hate waking up early.", "Great, great, GREAT day!!", "meh", "The [REDACTED] was fine, I guess... not sure.",
+             "a " * 40 + "end"]
+    chats = [[{"role": "user", "content": task_prefix.format(t)}] for t in texts]
+    for labels in (["Positive", "Negative"], ["Very positive indeed", "Negative"]):
+        smol._prefix_memo.clear()
+        fast = smol.label_logprobs(chats, labels)
+        assert smol._prefix_memo, "the shared-prefix path was not taken"
+        plain = smol.label_logprobs_plain(chats, labels)
+        for f, p in zip(fast, plain):
+            for a, b in zip(f, p):
+                assert abs(a - b) < 1e-4

@@ -76,6 +76,7 @@ class HFBackend(Backend):
         eos_ids |= {vocab[t] for t in _END_OF_TURN if t in vocab and t in tok.all_special_tokens}
         self.eos_ids = sorted(eos_ids)
         self.identity = {**resolved.identity, "dtype": dtype}
+        self._prefix_memo: dict[tuple[int, ...], list] = {}
 
     # ---- tokenisation -------------------------------------------------
 
@@ -123,7 +124,10 @@ class HFBackend(Backend):
         return ids.to(self.device), mask.to(self.device), pos.to(self.device)
 
     def forward_last(self, seqs: list[list[int]], keep: int):
-        """Log-softmax over the vocabulary at the last ``keep`` positions of each sequence."""
+        """Log-softmax over the vocabulary at the last ``keep`` positions of each sequence.
+
+        The plain computation: whole sequences, left-padded, no shared prefix.
+        """
         import torch
 
         out = []
@@ -136,27 +140,129 @@ class HFBackend(Backend):
         out.sort(key=lambda t: t[0])
         return [t[1] for t in out]
 
-    def label_logprobs(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
+    def _rows(self, chats: list[Chat], labels: list[str]) -> list[tuple[list[list[int]], list[list[int]]]]:
+        """Per chat: the sequence to run and each label's tokens, scored at its last positions.
+
+        With single-token labels the sequence is the prompt and every label is
+        read off its last position.  Otherwise there is one sequence per label,
+        prompt + label[:-1], scored at its last len(label) positions.
+        """
         prompts = [self.prompt_text(c) for c in chats]
         prompt_ids = [self.encode(p) for p in prompts]
         lab_ids = [[self.label_ids(p, ids, l) for l in labels] for p, ids in zip(prompts, prompt_ids)]
-        if all(len(li) == 1 for row in lab_ids for li in row):
-            lps = self.forward_last(prompt_ids, 1)
-            return [[float(lp[-1, li[0]]) for li in row] for lp, row in zip(lps, lab_ids)]
-        # Multi-token labels: one sequence per (chat, label); the label's tokens
-        # are scored at the last len(label) positions of prompt + label[:-1].
-        seqs, where = [], []
-        for c, (ids, row) in enumerate(zip(prompt_ids, lab_ids)):
-            for j, li in enumerate(row):
-                seqs.append(ids + li[:-1])
-                where.append((c, j, li))
-        keep = max(len(li) for _, _, li in where)
-        lps = self.forward_last(seqs, keep)
-        scores = [[0.0] * len(labels) for _ in chats]
-        for lp, (c, j, li) in zip(lps, where):
-            tail = lp[-len(li):]
-            scores[c][j] = float(sum(tail[k, t] for k, t in enumerate(li)))
-        return scores
+        if len(labels) > 1 and all(len(li) == 1 for row in lab_ids for li in row):
+            return [([ids], row) for ids, row in zip(prompt_ids, lab_ids)]
+        return [([ids + li[:-1] for li in row], row) for ids, row in zip(prompt_ids, lab_ids)]
+
+    @staticmethod
+    def _gather(rows, dists) -> list[list[float]]:
+        """Sum each label's token log-probs from the distributions of its sequence's last positions."""
+        out, it = [], iter(dists)
+        for seqs, labels in rows:
+            ds = [next(it) for _ in seqs]
+            if len(seqs) != len(labels):  # single-token labels share one distribution
+                out.append([float(ds[0][-1, li[0]]) for li in labels])
+            else:
+                out.append([float(sum(d[len(d) - len(li) + k, t] for k, t in enumerate(li))) for d, li in zip(ds, labels)])
+        return out
+
+    def label_logprobs(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
+        if not chats:
+            return []
+        rows = self._rows(chats, labels)
+        seqs = [s for ss, _ in rows for s in ss]
+        keeps = []
+        for ss, ls in rows:
+            keeps += [len(li) for li in ls] if len(ss) == len(ls) else [1]
+        return self._gather(rows, self._last_distributions(seqs, keeps))
+
+    def label_logprobs_plain(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
+        """Reference computation: one full forward pass per sequence, batch size 1, all logits."""
+        import torch
+
+        rows = self._rows(chats, labels)
+        dists = []
+        for seqs, _ in rows:
+            for ids in seqs:
+                with torch.inference_mode():
+                    logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits
+                dists.append(logits[0].float().log_softmax(-1).cpu())
+        return self._gather(rows, dists)
+
+    # ---- shared-prefix scoring ---------------------------------------------
+
+    def _last_distributions(self, seqs: list[list[int]], keeps: list[int]):
+        """Log-softmax at the last ``keeps[i]`` positions of each sequence, sharing their common prefix.
+
+        The token prefix that every sequence shares (the chat template and the
+        task's instructions before the input) is run once and its key/value cache
+        reused by every batch; the rest is bucketed by length, right-padded, and
+        only the needed positions are projected to the vocabulary.
+        """
+        import torch
+
+        n_prefix = _common_prefix_len(seqs)
+        # The positions that are scored must lie after the prefix.
+        n_prefix = min(n_prefix, min(len(s) - k for s, k in zip(seqs, keeps)))
+        if n_prefix < 4 or not self._supports_prefix:
+            return [d[-k:] for d, k in zip(self.forward_last(seqs, max(keeps)), keeps)]
+        prefix_kv = self._prefix_kv(tuple(seqs[0][:n_prefix]))
+        suffixes = [s[n_prefix:] for s in seqs]
+        out: list = [None] * len(seqs)
+        decoder, head = self.model.get_decoder(), self.model.get_output_embeddings()
+        for batch in self._batches([len(s) + n_prefix for s in suffixes]):
+            width = max(len(suffixes[i]) for i in batch)
+            ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), n_prefix + width), dtype=torch.long)
+            mask[:, :n_prefix] = 1
+            for r, i in enumerate(batch):
+                ids[r, : len(suffixes[i])] = torch.tensor(suffixes[i])
+                mask[r, n_prefix: n_prefix + len(suffixes[i])] = 1
+            pos = torch.arange(n_prefix, n_prefix + width).expand(len(batch), width)
+            cache = self._expand_kv(prefix_kv, len(batch))
+            with torch.inference_mode():
+                hidden = decoder(
+                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                    position_ids=pos.to(self.device), past_key_values=cache, use_cache=True,
+                ).last_hidden_state
+                rows = torch.tensor([r for r, i in enumerate(batch) for _ in range(keeps[i])])
+                cols = torch.tensor([len(suffixes[i]) - keeps[i] + k for i in batch for k in range(keeps[i])])
+                lp = head(hidden[rows.to(self.device), cols.to(self.device)]).float().log_softmax(-1).cpu()
+            at = 0
+            for i in batch:
+                out[i] = lp[at: at + keeps[i]]
+                at += keeps[i]
+        return out
+
+    @property
+    def _supports_prefix(self) -> bool:
+        cfg = self.model.config
+        # Models that rescale logits after the head would need more than the head here.
+        return not (getattr(cfg, "final_logit_softcapping", None) or getattr(cfg, "logit_scale", None))
+
+    def _prefix_kv(self, prefix: tuple[int, ...]):
+        """Key/value states of a shared prefix, computed once and kept (a run has one or two)."""
+        import torch
+
+        hit = self._prefix_memo.get(prefix)
+        if hit is None:
+            with torch.inference_mode():
+                cache = self.model.get_decoder()(
+                    input_ids=torch.tensor([prefix], device=self.device), use_cache=True
+                ).past_key_values
+            hit = [(layer.keys, layer.values) for layer in cache.layers]
+            if len(self._prefix_memo) >= 4:
+                self._prefix_memo.pop(next(iter(self._prefix_memo)))
+            self._prefix_memo[prefix] = hit
+        return hit
+
+    def _expand_kv(self, kv, batch: int):
+        from transformers import DynamicCache
+
+        return DynamicCache(
+            ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in kv],
+            config=self.model.config,
+        )
 
     def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
         import torch
@@ -181,3 +287,14 @@ class HFBackend(Backend):
                 text = self.tokenizer.decode(body, skip_special_tokens=True)
                 results[i] = Generation(text.strip(), len(body), stop is None)
         return [results[i] for i in range(len(chats))]
+
+
+def _common_prefix_len(seqs: list[list[int]]) -> int:
+    first = seqs[0]
+    n = min(len(s) for s in seqs)
+    for s in seqs[1:]:
+        k = 0
+        while k < n and s[k] == first[k]:
+            k += 1
+        n = k
+    return n

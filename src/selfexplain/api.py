@@ -3,6 +3,9 @@
     from selfexplain.api import evaluate
     result = evaluate(model="embedded", task="tweets", styles=["attribution"], limit=20)
     print(result.summary.styles[0].faithfulness, result.run_dir)
+
+Every command is resumable: its run folder is named from a hash of its full
+configuration, and work is stored chunk by chunk (see :mod:`selfexplain.store`).
 """
 
 from __future__ import annotations
@@ -10,19 +13,24 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
 from . import styles as S
+from .attribution import WordAttribution, attribute as attribute_examples
 from .backends import Backend, load_backend
+from .construction import STYLES as CONSTRUCT_STYLES, construct_explanations, training_chat
 from .errors import UserError
-from .evaluation import Summary, run_evaluation, summarize
-from .reports import summary_markdown
+from .evaluation import Summary, chunks, classify, run_evaluation, summarize
+from .reports import construction_markdown, summary_markdown
 from .store import RunStore
-from .tasks import TaskSpec, get_task  # noqa: F401  (re-exported for the CLI)
+from .tasks import TaskSpec, get_task
 from .tasks.data import Example, load_examples, split_examples
+
+SPLITS = ("test", "all", "train")
+TEST_FRACTION = 0.2
 
 
 @dataclass
@@ -30,6 +38,28 @@ class EvalResult:
     run_dir: Path
     summary: Summary
     records: list[dict[str, Any]]
+
+
+@dataclass
+class AttributeResult:
+    run_dir: Path
+    attributions: list[WordAttribution]
+
+
+@dataclass
+class ConstructResult:
+    run_dir: Path
+    stats: dict[str, Any]
+    files: dict[str, Path]
+
+
+@dataclass
+class Hooks:
+    """Progress callbacks for front ends (all optional)."""
+
+    on_model: Callable[[dict[str, Any], float], None] | None = None
+    on_start: Callable[[Path, int], None] | None = None
+    on_chunk: Callable[[int], None] | None = None
 
 
 def resolve_styles(styles: list[str] | str | None) -> list[str]:
@@ -44,19 +74,20 @@ def resolve_styles(styles: list[str] | str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-SPLITS = ("test", "all")
+def sample_examples(task: TaskSpec, limit: int, seed: int, data: str | None, hub: bool, split: str) -> list[Example]:
+    """A class-balanced sample from the held-out pool ('test'), the rest ('train'), or everything ('all').
 
-
-def test_examples(task: TaskSpec, limit: int, seed: int, data: str | None, hub: bool, split: str = "test") -> list[Example]:
-    """The evaluation sample: from the held-out pool ('test') or from every example ('all').
-
-    'all' is for a file that is itself a test set (SNLI's test file, say); 'test'
-    keeps evaluation disjoint from anything `construct` may train on.
+    'all' is for a file that is itself a test set (SNLI's test file, say).  The
+    'test' and 'train' pools are disjoint for every size (see split_examples).
     """
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    if limit <= 0:
+        raise UserError("--limit must be positive")
     examples = load_examples(task, data, hub=hub)
-    fraction = 1.0 if split == "all" else 0.2
+    if split == "train":
+        return split_examples(examples, task.labels, n_train=limit, seed=seed, test_fraction=TEST_FRACTION).train
+    fraction = 1.0 if split == "all" else TEST_FRACTION
     return split_examples(examples, task.labels, n_test=limit, seed=seed, test_fraction=fraction).test
 
 
@@ -68,56 +99,185 @@ def _versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
+def _open_run(
+    command: str, spec: TaskSpec, examples: list[Example], be: Backend, backend: str, data_cfg: dict[str, Any],
+    output_path: str | Path, settings: dict[str, Any], hooks: Hooks,
+) -> RunStore:
+    config = {
+        "command": command,
+        "backend": backend,
+        "model": be.identity,
+        "task": {"name": spec.name, "fingerprint": spec.fingerprint()},
+        "data": {**data_cfg, "samples_sha256": hashlib.sha256("\n".join(e.id for e in examples).encode()).hexdigest()},
+        **settings,
+        # Versions change numerics: a new version is a new run.
+        "versions": _versions(),
+    }
+    model_name = str(be.identity.get("name", "model")).replace("/", "_")
+    store = RunStore.open(output_path, f"{command}-{spec.name}-{model_name}", config)
+    if hooks.on_start:
+        hooks.on_start(store.path, len(examples))
+    return store
+
+
+def _backend(backend: str, model: str, model_args: dict[str, Any] | None, instance: Backend | None, hooks: Hooks) -> Backend:
+    started = time.time()
+    be = instance or load_backend(backend, model, **(model_args or {}))
+    if hooks.on_model:
+        hooks.on_model(be.identity, time.time() - started)
+    return be
+
+
 def evaluate(
-    model: str = "embedded",
-    task: str | TaskSpec = "tweets",
-    styles: list[str] | str | None = None,
-    width: str = "one",
-    limit: int = 100,
-    seed: int = 0,
-    split: str = "test",
-    batch_size: int = 16,
-    output_path: str | Path = "runs",
-    data: str | None = None,
-    hub: bool = False,
-    backend: str = "hf",
-    model_args: dict[str, Any] | None = None,
-    backend_instance: Backend | None = None,
-    on_model: Callable[[dict[str, Any], float], None] | None = None,
-    on_start: Callable[[Path, int], None] | None = None,
-    on_chunk: Callable[[int], None] | None = None,
+    model: str = "embedded", task: str | TaskSpec = "tweets", styles: list[str] | str | None = None,
+    width: str = "one", limit: int = 100, seed: int = 0, split: str = "test", batch_size: int = 16,
+    output_path: str | Path = "runs", data: str | None = None, hub: bool = False, backend: str = "hf",
+    model_args: dict[str, Any] | None = None, backend_instance: Backend | None = None, hooks: Hooks | None = None,
 ) -> EvalResult:
     """Measure self-explanation faithfulness; resumable, results in ``run_dir``."""
+    hooks = hooks or Hooks()
     spec = get_task(task) if isinstance(task, str) else task
     style_list = resolve_styles(styles)
     if width not in S.WIDTHS:
         raise UserError(f"unknown width {width!r}; use one of {', '.join(S.WIDTHS)}")
-    if limit <= 0 or batch_size <= 0:
-        raise UserError("--limit and --batch-size must be positive")
-    examples = test_examples(spec, limit, seed, data, hub, split)
-    started = time.time()
-    be = backend_instance or load_backend(backend, model, **(model_args or {}))
-    if on_model:
-        on_model(be.identity, time.time() - started)
-    sample_hash = hashlib.sha256("\n".join(e.id for e in examples).encode()).hexdigest()
-    config = {
-        "command": "evaluate",
-        "backend": backend,
-        "model": be.identity,
-        "task": {"name": spec.name, "fingerprint": spec.fingerprint()},
-        "data": {"source": "hub" if hub else (data or "default"), "split": split, "seed": seed,
-                 "limit": limit, "samples_sha256": sample_hash},
-        "styles": style_list,
-        "width": width,
-        "batch_size": batch_size,
-        # Versions change numerics: a new version is a new run.
-        "versions": _versions(),
-    }
-    store = RunStore.open(output_path, f"{spec.name}-{be.identity.get('name', 'model').replace('/', '_')}-{width}", config)
-    if on_start:
-        on_start(store.path, len(examples))
-    records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, on_chunk)
+    if batch_size <= 0:
+        raise UserError("--batch-size must be positive")
+    examples = sample_examples(spec, limit, seed, data, hub, split)
+    be = _backend(backend, model, model_args, backend_instance, hooks)
+    data_cfg = {"source": "hub" if hub else (data or "default"), "split": split, "seed": seed, "limit": limit}
+    store = _open_run("evaluate", spec, examples, be, backend, data_cfg, output_path,
+                      {"styles": style_list, "width": width, "batch_size": batch_size}, hooks)
+    records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, hooks.on_chunk)
     summary = summarize(records)
     store.write_json("summary.json", summary.to_dict())
     store.write_text("summary.md", summary_markdown(summary, f"# selfexplain evaluate\n\nmodel: `{model}`\n"))
     return EvalResult(store.path, summary, records)
+
+
+def attribute(
+    model: str = "embedded", task: str | TaskSpec = "tweets", limit: int = 100, seed: int = 0, split: str = "test",
+    batch_size: int = 16, output_path: str | Path = "runs", data: str | None = None, hub: bool = False,
+    backend: str = "hf", model_args: dict[str, Any] | None = None, backend_instance: Backend | None = None,
+    hooks: Hooks | None = None,
+) -> AttributeResult:
+    """Erasure influence of every word of each example; resumable."""
+    hooks = hooks or Hooks()
+    spec = get_task(task) if isinstance(task, str) else task
+    examples = sample_examples(spec, limit, seed, data, hub, split)
+    be = _backend(backend, model, model_args, backend_instance, hooks)
+    data_cfg = {"source": "hub" if hub else (data or "default"), "split": split, "seed": seed, "limit": limit}
+    store = _open_run("attribute", spec, examples, be, backend, data_cfg, output_path, {"batch_size": batch_size}, hooks)
+    records = store.process(
+        chunks(examples, batch_size), len,
+        lambda c, part: [asdict(a) for a in attribute_examples(be, spec, part)], hooks.on_chunk,
+    )
+    return AttributeResult(store.path, [WordAttribution(**{k: v for k, v in r.items() if k != "chunk"}) for r in records])
+
+
+def construct(
+    model: str = "embedded", task: str | TaskSpec = "tweets", limit: int = 500, seed: int = 0, batch_size: int = 16,
+    output_path: str | Path = "runs", data: str | None = None, hub: bool = False, backend: str = "hf",
+    model_args: dict[str, Any] | None = None, quality: int = 0, backend_instance: Backend | None = None,
+    hooks: Hooks | None = None,
+) -> ConstructResult:
+    """Pseudo-faithful explanation data from the training pool, plus the table 3 quality check on ``quality`` samples."""
+    hooks = hooks or Hooks()
+    spec = get_task(task) if isinstance(task, str) else task
+    if not spec.training_allowed:
+        raise UserError(f"task {spec.name} is evaluation-only (its licence forbids training data); use evaluate")
+    if quality > limit:
+        raise UserError("--quality cannot exceed --limit")
+    examples = sample_examples(spec, limit, seed, data, hub, "train")
+    be = _backend(backend, model, model_args, backend_instance, hooks)
+    data_cfg = {"source": "hub" if hub else (data or "default"), "split": "train", "seed": seed, "limit": limit}
+    store = _open_run("construct", spec, examples, be, backend, data_cfg, output_path, {"batch_size": batch_size}, hooks)
+
+    def compute(c: int, part: list[Example]) -> list[dict[str, Any]]:
+        atts = attribute_examples(be, spec, part)
+        built = construct_explanations(be, spec, atts)
+        cf_edits = [(b["counterfactual"].edited_input, a.context) for a, b in zip(atts, built)
+                    if b["counterfactual"].edited_input]
+        cf_preds = iter(classify(be, spec, cf_edits))
+        rows = []
+        for a, b in zip(atts, built):
+            cf = b["counterfactual"]
+            rows.append({
+                "attribution": asdict(a),
+                "constructed": {s: asdict(x) for s, x in b.items()},
+                "cf_new_prediction": next(cf_preds).label if cf.edited_input else None,
+            })
+        return rows
+
+    records = store.process(chunks(examples, batch_size), len, compute, hooks.on_chunk)
+    files = _write_training_files(store, spec, records)
+    stats = construction_stats(records)
+    if quality:
+        q_store = RunStore.open(store.path, "quality", {"quality": quality, "of": store.config})
+        originals = run_evaluation(be, spec, examples[:quality], list(CONSTRUCT_STYLES), "one", q_store, batch_size)
+        stats["quality"] = quality_table(records[:quality], originals)
+    store.write_json("construction.json", stats)
+    store.write_text("construction.md", construction_markdown(stats, spec.name, model))
+    return ConstructResult(store.path, stats, files)
+
+
+def _write_training_files(store: RunStore, spec: TaskSpec, records: list[dict[str, Any]]) -> dict[str, Path]:
+    """One datasets-loadable JSONL file per style: ``messages`` in the table 2 template plus provenance."""
+    import json
+
+    files = {}
+    for style in CONSTRUCT_STYLES:
+        lines = []
+        for r in records:
+            a, c = r["attribution"], r["constructed"][style]
+            if c["explanation"] is None:
+                continue
+            att = WordAttribution(**a)
+            lines.append(json.dumps({
+                "messages": training_chat(spec, att, style, c["explanation"]),
+                "style": style, "task": spec.name, "sample_id": a["sample_id"],
+                "gold": a["gold"], "prediction": a["prediction"], "second_label": a["second_label"],
+                "w_star": a["w_star"], "influence": a["influence"][a["w_star_index"]],
+                "influence_raw": a["influence_raw"][a["w_star_index"]], "label_probs": a["label_probs"],
+                "edited_input": c["edited_input"], "counterfactual_word": c["counterfactual_word"],
+            }, ensure_ascii=False))
+        files[style] = store.write_text(f"train-{style}.jsonl", "".join(l + "\n" for l in lines))
+    return files
+
+
+def construction_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"n_samples": len(records), "styles": {}}
+    for style in CONSTRUCT_STYLES:
+        reasons: dict[str, int] = {}
+        kept = 0
+        for r in records:
+            why = r["constructed"][style]["drop_reason"]
+            if why is None:
+                kept += 1
+            else:
+                reasons[why] = reasons.get(why, 0) + 1
+        out["styles"][style] = {"kept": kept, "dropped": dict(sorted(reasons.items(), key=lambda kv: -kv[1]))}
+    return out
+
+
+def constructed_faithful(record: dict[str, Any], style: str) -> bool | None:
+    """Whether a constructed explanation flips the prediction (None when it was dropped)."""
+    a, c = record["attribution"], record["constructed"][style]
+    if c["explanation"] is None:
+        return None
+    if style == "counterfactual":
+        return record["cf_new_prediction"] != a["prediction"]
+    return a["erased_predictions"][a["w_star_index"]] != a["prediction"]
+
+
+def quality_table(records: list[dict[str, Any]], originals: list[dict[str, Any]]) -> dict[str, Any]:
+    """Table 3: faithfulness of constructed vs originally generated explanations on the same samples."""
+    orig = summarize(originals)
+    table = {}
+    for style in CONSTRUCT_STYLES:
+        flags = [f for f in (constructed_faithful(r, style) for r in records) if f is not None]
+        o = next(s for s in orig.styles if s.style == style)
+        table[style] = {
+            "original": o.faithfulness, "original_valid": o.n_valid,
+            "constructed": sum(flags) / len(flags) if flags else None, "constructed_n": len(flags),
+        }
+    return table

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -27,9 +28,47 @@ console = Console()
 err = Console(stderr=True)
 
 
+@contextmanager
+def _progress(label: str):
+    """api.Hooks wired to a rich progress bar that starts once the run folder is known."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .api import Hooks
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), console=console,
+    )
+    bar: dict[str, int] = {}
+
+    def on_model(identity: dict, seconds: float) -> None:
+        console.print(f"model ready in {seconds:.0f}s: {identity}", highlight=False)
+
+    def on_start(run_dir: Path, total: int) -> None:
+        console.print(f"run folder: {run_dir}", highlight=False)
+        bar["id"] = progress.add_task(label, total=total)
+        progress.start()
+
+    try:
+        yield Hooks(on_model, on_start, lambda n: progress.advance(bar["id"], n))
+    finally:
+        progress.stop()
+
+
 def _fail(e: UserError) -> None:
     err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+# Options shared by every command that runs a model.
+MODEL = typer.Option("embedded", help="'embedded[:NAME]', a .gguf file, a model folder, or a hub id.")
+TASK = typer.Option("tweets", help="A registered task (see `selfexplain tasks`) or a task .yaml file.")
+MODEL_ARGS = typer.Option(
+    None, help="Backend options key=value,...: revision, dtype, device, max_batch_size, trust_remote_code."
+)
+OUTPUT = typer.Option(Path("runs"), help="Folder that receives the run folder.")
+DATA = typer.Option(None, help="Data file in the task's canonical format (overrides the default).")
+HUB = typer.Option(False, "--hub", help="Load the task's data set from the Hugging Face hub.")
 
 
 @app.command(
@@ -42,62 +81,107 @@ def _fail(e: UserError) -> None:
     )
 )
 def evaluate(
-    model: str = typer.Option("embedded", help="'embedded[:NAME]', a .gguf file, a model folder, or a hub id."),
-    task: str = typer.Option("tweets", help="A registered task (see `selfexplain tasks`) or a task .yaml file."),
+    model: str = MODEL,
+    task: str = TASK,
     style: list[str] = typer.Option(["all"], help="attribution, redaction, counterfactual or all; repeatable."),
     width: str = typer.Option("one", help="'one' (one-word prompts, N=1 kept) or 'multi' (JSON prompts, any N)."),
     limit: int = typer.Option(100, help="Number of test examples (class-balanced)."),
     batch_size: int = typer.Option(16, help="Examples per chunk; a chunk is the unit of resumption."),
     seed: int = typer.Option(0, help="Seed of the class-balanced train/test split."),
     split: str = typer.Option("test", help="'test': the held-out 20% of the data (never trained on); 'all': every example (for a file that is a test set)."),
-    output_path: Path = typer.Option(Path("runs"), help="Folder that receives the run folder."),
-    data: Optional[str] = typer.Option(None, help="Data file in the task's canonical format (overrides the default)."),
-    hub: bool = typer.Option(False, "--hub", help="Load the task's data set from the Hugging Face hub."),
+    output_path: Path = OUTPUT,
+    data: Optional[str] = DATA,
+    hub: bool = HUB,
     backend: str = typer.Option("hf", help="Inference backend."),
-    model_args: Optional[str] = typer.Option(
-        None, help="Backend options as key=value,...: revision, dtype, device, max_batch_size, trust_remote_code."
-    ),
+    model_args: Optional[str] = MODEL_ARGS,
 ) -> None:
     """Measure how faithful a model's self-explanations are (self-consistency check)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from . import api
     from .backends import parse_model_args
     from .reports import summary_table
 
     start = time.time()
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=console,
-    )
-    bar: dict[str, int] = {}
-
-    def on_model(identity: dict, seconds: float) -> None:
-        console.print(f"model ready in {seconds:.0f}s: {identity}", highlight=False)
-
-    def on_start(run_dir: Path, total: int) -> None:
-        console.print(f"run folder: {run_dir}", highlight=False)
-        bar["id"] = progress.add_task("evaluating", total=total)
-        progress.start()
-
     console.print(f"loading {model} (an embedded model is converted once on first use, about a minute)", highlight=False)
     try:
-        result = api.evaluate(
-            model=model, task=task, styles=style, width=width, limit=limit, seed=seed, split=split,
-            batch_size=batch_size, output_path=output_path, data=data, hub=hub, backend=backend,
-            model_args=parse_model_args(model_args), on_model=on_model, on_start=on_start,
-            on_chunk=lambda n: progress.advance(bar["id"], n),
-        )
+        with _progress("evaluating") as hooks:
+            result = api.evaluate(
+                model=model, task=task, styles=style, width=width, limit=limit, seed=seed, split=split,
+                batch_size=batch_size, output_path=output_path, data=data, hub=hub, backend=backend,
+                model_args=parse_model_args(model_args), hooks=hooks,
+            )
     except UserError as e:
-        progress.stop()
         _fail(e)
-    progress.stop()
     console.print(summary_table(result.summary))
     console.print(
         f"records: {result.run_dir / 'records.jsonl'}\nsummary: {result.run_dir / 'summary.md'}\n"
         f"wall time: {time.time() - start:.0f}s",
         highlight=False,
     )
+
+
+@app.command(epilog="Examples:\n\n  selfexplain attribute --limit 20\n\n  selfexplain attribute --task snli --data snli_1.0_dev.jsonl --split all --show 5")
+def attribute(
+    model: str = MODEL, task: str = TASK, limit: int = typer.Option(20, help="Number of examples (class-balanced)."),
+    batch_size: int = typer.Option(16, help="Examples per chunk (all their erased variants are scored together)."),
+    seed: int = typer.Option(0), split: str = typer.Option("test", help="test, train or all."),
+    output_path: Path = OUTPUT, data: Optional[str] = DATA, hub: bool = HUB, backend: str = typer.Option("hf"),
+    model_args: Optional[str] = MODEL_ARGS,
+    show: int = typer.Option(10, help="How many examples to print with words shaded by influence."),
+) -> None:
+    """Erasure attribution: how much each word's removal lowers p(prediction)."""
+    from . import api
+    from .backends import parse_model_args
+    from .reports import influence_text
+
+    start = time.time()
+    try:
+        with _progress("attributing") as hooks:
+            res = api.attribute(model=model, task=task, limit=limit, seed=seed, split=split, batch_size=batch_size,
+                                output_path=output_path, data=data, hub=hub, backend=backend,
+                                model_args=parse_model_args(model_args), hooks=hooks)
+    except UserError as e:
+        _fail(e)
+    for a in res.attributions[:show]:
+        console.print(influence_text(a.words, a.influence, a.text), end="")
+        console.print(f"  [dim]ŷ={a.prediction} w*={a.w_star}[/]")
+    console.print(f"records: {res.run_dir / 'records.jsonl'}\nwall time: {time.time() - start:.0f}s", highlight=False)
+
+
+@app.command(epilog="Examples:\n\n  selfexplain construct --limit 500 --quality 200\n\n  selfexplain construct --task sentiment140 --data train.csv --limit 50000 --model-args device=cuda")
+def construct(
+    model: str = MODEL, task: str = TASK,
+    limit: int = typer.Option(500, help="Training examples to construct from (class-balanced, disjoint from test)."),
+    quality: int = typer.Option(0, help="Also compare constructed with generated explanations on this many samples (table 3)."),
+    batch_size: int = typer.Option(16), seed: int = typer.Option(0), output_path: Path = OUTPUT,
+    data: Optional[str] = DATA, hub: bool = HUB, backend: str = typer.Option("hf"), model_args: Optional[str] = MODEL_ARGS,
+) -> None:
+    """Build pseudo-faithful explanation training data (erasure attribution + table 2 template)."""
+    from rich.table import Table
+
+    from . import api
+    from .backends import parse_model_args
+
+    start = time.time()
+    try:
+        with _progress("constructing") as hooks:
+            res = api.construct(model=model, task=task, limit=limit, seed=seed, batch_size=batch_size,
+                                output_path=output_path, data=data, hub=hub, backend=backend,
+                                model_args=parse_model_args(model_args), quality=quality, hooks=hooks)
+    except UserError as e:
+        _fail(e)
+    table = Table("style", "kept", "dropped (reason count)", title=f"{res.stats['n_samples']} samples")
+    for s, v in res.stats["styles"].items():
+        table.add_row(s, str(v["kept"]), ", ".join(f"{k} {n}" for k, n in v["dropped"].items()) or "-")
+    console.print(table)
+    if "quality" in res.stats:
+        q = Table("style", "original", "constructed", title="faithfulness (paper table 3)")
+        for s, v in res.stats["quality"].items():
+            fmt = lambda x: "-" if x is None else f"{x:.3f}"
+            q.add_row(s, f"{fmt(v['original'])} ({v['original_valid']})", f"{fmt(v['constructed'])} ({v['constructed_n']})")
+        console.print(q)
+    for s, f in res.files.items():
+        console.print(f"{s}: {f}", highlight=False)
+    console.print(f"wall time: {time.time() - start:.0f}s", highlight=False)
 
 
 @app.command()

@@ -148,17 +148,12 @@ def run_evaluation(
     on_chunk: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate all examples (skipping chunks already on disk) and return every record."""
-    parts = chunks(examples, batch_size)
-    done = store.completed_chunks({c: len(p) * len(styles) for c, p in enumerate(parts)})
-    for c, part in enumerate(parts):
-        if c in done:
-            if on_chunk:
-                on_chunk(len(part))
-            continue
-        store.append([asdict(r) for r in evaluate_chunk(backend, task, c, part, styles, width)])
-        if on_chunk:
-            on_chunk(len(part))
-    return list(store.records())
+    return store.process(
+        chunks(examples, batch_size),
+        lambda part: len(part) * len(styles),
+        lambda c, part: [asdict(r) for r in evaluate_chunk(backend, task, c, part, styles, width)],
+        on_chunk,
+    )
 
 
 @dataclass

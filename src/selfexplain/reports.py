@@ -61,3 +61,47 @@ def summary_markdown(summary: Summary, header: str = "") -> str:
     ]
     lines += ["| " + " | ".join(r) + " |" for r in _rows(summary)]
     return "\n".join(lines) + "\n"
+
+
+def construction_markdown(stats: dict, task: str, model: str) -> str:
+    lines = [
+        "# selfexplain construct", "",
+        f"task `{task}`, model `{model}`, {stats['n_samples']} training samples", "",
+        "| style | kept | dropped (reason count) |", "|---|---|---|",
+    ]
+    for style, s in stats["styles"].items():
+        lines.append(f"| {style} | {s['kept']} | {_reasons(s['dropped'])} |")
+    if "quality" in stats:
+        lines += [
+            "", "## Quality check (paper table 3)", "",
+            "| style | original faithfulness (valid) | constructed faithfulness (n) |", "|---|---|---|",
+        ]
+        for style, q in stats["quality"].items():
+            lines.append(
+                f"| {style} | {_fmt(q['original'])} ({q['original_valid']}) | {_fmt(q['constructed'])} ({q['constructed_n']}) |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def influence_text(words: list[str], influence: list[float], text: str):
+    """The input with each word's background shaded by its erasure influence (red: supports ŷ)."""
+    from rich.text import Text
+
+    from . import words as W
+
+    scale = max((abs(v) for v in influence), default=0.0) or 1.0
+    by_key = {W.normalize_word(w): v for w, v in zip(words, influence)}
+    out = Text()
+    for i, tok in enumerate(W.tokenize(text)):
+        if i:
+            out.append(" ")
+        v = by_key.get(tok.key) if tok.is_word else None
+        if v is None:
+            out.append(tok.text)
+            continue
+        level = int(200 * min(1.0, abs(v) / scale))
+        colour = f"rgb(255,{255 - level},{255 - level})" if v > 0 else f"rgb({255 - level},{255 - level},255)"
+        out.append(tok.prefix)
+        out.append(tok.core, style=f"black on {colour}")
+        out.append(tok.suffix)
+    return out

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import UserError
 
@@ -93,6 +93,25 @@ class RunStore:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+
+    def process(
+        self,
+        parts: list[list[Any]],
+        records_per_part: Callable[[list[Any]], int],
+        compute: Callable[[int, list[Any]], list[dict[str, Any]]],
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Compute every chunk not yet on disk (each record gets its ``chunk``), return all records."""
+        done = self.completed_chunks({c: records_per_part(p) for c, p in enumerate(parts)})
+        for c, part in enumerate(parts):
+            if c not in done:
+                records = compute(c, part)
+                for r in records:
+                    r["chunk"] = c
+                self.append(records)
+            if on_chunk:
+                on_chunk(len(part))
+        return list(self.records())
 
     def records(self) -> Iterator[dict[str, Any]]:
         if not self.records_file.exists():

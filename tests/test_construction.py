@@ -1,0 +1,91 @@
+"""Pseudo-faithful explanations: the table 13 word filter, the table 2 template, files, counts."""
+
+import json
+
+import pytest
+
+from selfexplain import api
+from selfexplain.construction import (CF_EMPTY, CF_LABEL, CF_NOT_ONE_WORD, CF_REDACTED, CF_SAME, REPEATED,
+                                      filter_counterfactual_word)
+from selfexplain.errors import UserError
+
+LABELS = ["Positive", "Negative"]
+
+
+@pytest.mark.parametrize("raw,word,reason", [
+    ("love", "love", None),
+    ("Love.", "Love", None),
+    ("Output word: joy\nbecause...", "joy", None),
+    ('"adore"', "adore", None),
+    ("positive", None, CF_LABEL),
+    ("[REDACTED]", None, CF_REDACTED),
+    ("redacted", None, CF_REDACTED),
+    ("very happy", None, CF_NOT_ONE_WORD),
+    ("   ", None, CF_EMPTY),
+    ("Hate", None, CF_SAME),
+])
+def test_counterfactual_word_filter(raw, word, reason):
+    assert filter_counterfactual_word(raw, LABELS, "hate") == (word, reason)
+
+
+def _csv(path, rows):
+    path.write_text("".join(f'"{p}","1","d","q","u","{t}"\n' for p, t in rows))
+
+
+@pytest.fixture
+def cf_backend(keyword_backend):
+    keyword_backend.replies["Replace [REDACTED] with exactly one word"] = "love"
+    return keyword_backend
+
+
+def test_construct_end_to_end_with_stand_in(tmp_path, cf_backend):
+    data = tmp_path / "s.csv"
+    rows = [(0, f"I hate day {i}") for i in range(10)] + [(0, f"bad bad night {i}") for i in range(10)]
+    rows += [(4, f"I like it {i}") for i in range(20)]
+    _csv(data, rows)
+    res = api.construct(task="sentiment140", data=str(data), limit=20, batch_size=8, output_path=tmp_path,
+                        backend_instance=cf_backend, quality=8)
+    styles = res.stats["styles"]
+    assert res.stats["n_samples"] == 20
+    assert styles["attribution"]["kept"] == 20
+    # "bad" occurs twice: no one-word redaction or counterfactual for those samples.
+    n_bad = sum(1 for l in (res.run_dir / "records.jsonl").open() if "bad bad" in l)
+    assert styles["redaction"]["dropped"].get(REPEATED, 0) == n_bad
+    rec = [json.loads(l) for l in res.files["counterfactual"].open()]
+    hate = next(r for r in rec if r["w_star"] == "hate")
+    assert hate["edited_input"].startswith("I love day") and hate["counterfactual_word"] == "love"
+    roles = [m["role"] for m in hate["messages"]]
+    assert roles == ["user", "assistant", "user", "assistant"]
+    assert hate["messages"][1]["content"] == hate["prediction"] == "Negative"
+    assert hate["messages"][2]["content"].startswith("Question: Edit the text by adding")
+    assert hate["messages"][3]["content"] == f"Answer: {hate['edited_input']}"
+    att = [json.loads(l) for l in res.files["attribution"].open()]
+    assert all(r["messages"][3]["content"] == f"Answer: {r['w_star']}" for r in att)
+    # Table 3: constructed explanations flip the stand-in model; compared on the same 8 samples.
+    q = res.stats["quality"]
+    assert q["attribution"]["constructed_n"] <= 8 and q["attribution"]["original_valid"] <= 8
+    assert (res.run_dir / "construction.md").read_text().count("| attribution |") == 2
+
+    import datasets
+
+    ds = datasets.load_dataset("json", data_files=str(res.files["redaction"]), split="train")
+    assert len(ds) == styles["redaction"]["kept"] and "messages" in ds.column_names
+
+
+def test_construct_uses_train_pool_only(tmp_path, cf_backend):
+    from selfexplain.tasks import get_task
+
+    data = tmp_path / "s.csv"
+    _csv(data, [(0, f"I hate thing {i}") for i in range(20)] + [(4, f"I like thing {i}") for i in range(20)])
+    res = api.construct(task="sentiment140", data=str(data), limit=10, output_path=tmp_path, backend_instance=cf_backend)
+    train_ids = {json.loads(l)["attribution"]["sample_id"] for l in (res.run_dir / "records.jsonl").open()}
+    test = api.sample_examples(get_task("sentiment140"), 8, 0, str(data), False, "test")
+    assert not train_ids & {e.id for e in test}
+
+
+def test_evaluation_only_task_is_refused(tmp_path, cf_backend):
+    from pathlib import Path
+
+    fx = Path(__file__).parent / "fixtures" / "vitaminc_task.json"
+    with pytest.raises(UserError, match="evaluation-only"):
+        api.construct(task="vitaminc", data=str(fx), limit=3, output_path=tmp_path, backend_instance=cf_backend)

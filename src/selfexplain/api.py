@@ -11,7 +11,9 @@ configuration, and work is stored chunk by chunk (see :mod:`selfexplain.store`).
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
+import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -281,3 +283,79 @@ def quality_table(records: list[dict[str, Any]], originals: list[dict[str, Any]]
             "constructed": sum(flags) / len(flags) if flags else None, "constructed_n": len(flags),
         }
     return table
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    adapter: Path
+    summary: dict[str, Any]
+
+
+def replay_chats(model: str, n: int, seed: int = 0, model_args: dict[str, Any] | None = None,
+                 output_path: str | Path | None = None, batch_size: int = 16,
+                 backend_instance: Backend | None = None) -> list[dict[str, Any]]:
+    """``n`` instruction chats: chatterbot-corpus prompts answered greedily by the base model, cached and resumable."""
+    from .paths import cache_dir
+    from .training import replay_prompts
+
+    if n <= 0:
+        return []
+    prompts = replay_prompts()
+    random.Random(seed).shuffle(prompts)
+    if n > len(prompts):
+        raise UserError(f"asked for {n} instruction chats; the corpus has {len(prompts)} distinct prompts")
+    be = backend_instance or load_backend("hf", model, **(model_args or {}))
+    # The answers depend on the model only, so they are shared by every training run of that model.
+    store = RunStore.open(output_path or cache_dir() / "replay", "replay",
+                          {"model": be.identity, "seed": seed, "batch_size": batch_size})
+
+    def answer(c: int, part: list[str]) -> list[dict[str, Any]]:
+        chats = [[{"role": "user", "content": p}] for p in part]
+        gens = be.generate(chats, [160] * len(part))
+        return [{"messages": chat + [{"role": "assistant", "content": g.text}], "truncated": g.truncated}
+                for chat, g in zip(chats, gens)]
+
+    records = store.process(chunks(prompts[:n], batch_size), len, answer)
+    return [{"messages": r["messages"]} for r in records[:n]]
+
+
+def train(
+    data: list[str], model: str = "embedded", mix_ratio: float = 0.2, baseline: str | None = None,
+    output_path: str | Path = "runs", model_args: dict[str, Any] | None = None,
+    settings: "TrainSettings | None" = None, replay: str | None = None,
+) -> TrainResult:
+    """LoRA continual learning on constructed explanations (or, with ``baseline='predictions'``, on gold labels)."""
+    from accelerate import PartialState
+
+    from .backends.models import load_model
+    from .training import TrainSettings, data_fingerprint, mix, prediction_chats, read_chats, train_lora
+
+    settings = settings or TrainSettings()
+    if baseline not in (None, "predictions"):
+        raise UserError(f"unknown baseline {baseline!r}; use 'predictions'")
+    if mix_ratio < 0:
+        raise UserError("--mix must be >= 0")
+    task_rows = [row for f in data for row in read_chats(f)]
+    if baseline == "predictions":
+        task_rows = prediction_chats(task_rows)
+    n_replay = round(len(task_rows) * mix_ratio)
+    state = PartialState()
+    # Replay answers are generated once, by the main process; the others read the cache.
+    with state.main_process_first():
+        replay_rows = read_chats(replay) if replay else replay_chats(model, n_replay, settings.seed, model_args)
+    rows = mix(task_rows, replay_rows, mix_ratio, settings.seed)
+    model_obj, tokenizer, identity = load_model(model, **(model_args or {}))
+    config = {"command": "train", "model": identity, "data": data_fingerprint(rows), "n_task": len(task_rows),
+              "n_replay": n_replay, "baseline": baseline, "settings": asdict(settings), "versions": _versions()}
+    from .store import config_hash
+
+    run_dir = Path(output_path) / f"train-{identity.get('name', 'model')}-{config_hash(config)[:12]}"
+    if state.is_main_process:
+        RunStore.open(output_path, f"train-{identity.get('name', 'model')}", config)
+    state.wait_for_everyone()
+    summary = train_lora(model_obj, tokenizer, rows, run_dir, settings)
+    summary.update({"n_task": len(task_rows), "n_replay": n_replay, "baseline": baseline, "data": data})
+    if state.is_main_process:
+        (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return TrainResult(run_dir, run_dir / "adapter", summary)

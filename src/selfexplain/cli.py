@@ -69,6 +69,16 @@ MODEL_ARGS = typer.Option(
 OUTPUT = typer.Option(Path("runs"), help="Folder that receives the run folder.")
 DATA = typer.Option(None, help="Data file in the task's canonical format (overrides the default).")
 HUB = typer.Option(False, "--hub", help="Load the task's data set from the Hugging Face hub.")
+ADAPTER = typer.Option(None, help="LoRA adapter folder from `selfexplain train` (merged into the model).")
+
+
+def _model_args(text: Optional[str], adapter: Optional[str]) -> dict:
+    from .backends import parse_model_args
+
+    args = parse_model_args(text)
+    if adapter:
+        args["adapter"] = adapter
+    return args
 
 
 @app.command(
@@ -94,10 +104,10 @@ def evaluate(
     hub: bool = HUB,
     backend: str = typer.Option("hf", help="Inference backend."),
     model_args: Optional[str] = MODEL_ARGS,
+    adapter: Optional[str] = ADAPTER,
 ) -> None:
     """Measure how faithful a model's self-explanations are (self-consistency check)."""
     from . import api
-    from .backends import parse_model_args
     from .reports import summary_table
 
     start = time.time()
@@ -107,7 +117,7 @@ def evaluate(
             result = api.evaluate(
                 model=model, task=task, styles=style, width=width, limit=limit, seed=seed, split=split,
                 batch_size=batch_size, output_path=output_path, data=data, hub=hub, backend=backend,
-                model_args=parse_model_args(model_args), hooks=hooks,
+                model_args=_model_args(model_args, adapter), hooks=hooks,
             )
     except UserError as e:
         _fail(e)
@@ -125,12 +135,11 @@ def attribute(
     batch_size: int = typer.Option(16, help="Examples per chunk (all their erased variants are scored together)."),
     seed: int = typer.Option(0), split: str = typer.Option("test", help="test, train or all."),
     output_path: Path = OUTPUT, data: Optional[str] = DATA, hub: bool = HUB, backend: str = typer.Option("hf"),
-    model_args: Optional[str] = MODEL_ARGS,
+    model_args: Optional[str] = MODEL_ARGS, adapter: Optional[str] = ADAPTER,
     show: int = typer.Option(10, help="How many examples to print with words shaded by influence."),
 ) -> None:
     """Erasure attribution: how much each word's removal lowers p(prediction)."""
     from . import api
-    from .backends import parse_model_args
     from .reports import influence_text
 
     start = time.time()
@@ -138,7 +147,7 @@ def attribute(
         with _progress("attributing") as hooks:
             res = api.attribute(model=model, task=task, limit=limit, seed=seed, split=split, batch_size=batch_size,
                                 output_path=output_path, data=data, hub=hub, backend=backend,
-                                model_args=parse_model_args(model_args), hooks=hooks)
+                                model_args=_model_args(model_args, adapter), hooks=hooks)
     except UserError as e:
         _fail(e)
     for a in res.attributions[:show]:
@@ -154,19 +163,19 @@ def construct(
     quality: int = typer.Option(0, help="Also compare constructed with generated explanations on this many samples (table 3)."),
     batch_size: int = typer.Option(16), seed: int = typer.Option(0), output_path: Path = OUTPUT,
     data: Optional[str] = DATA, hub: bool = HUB, backend: str = typer.Option("hf"), model_args: Optional[str] = MODEL_ARGS,
+    adapter: Optional[str] = ADAPTER,
 ) -> None:
     """Build pseudo-faithful explanation training data (erasure attribution + table 2 template)."""
     from rich.table import Table
 
     from . import api
-    from .backends import parse_model_args
 
     start = time.time()
     try:
         with _progress("constructing") as hooks:
             res = api.construct(model=model, task=task, limit=limit, seed=seed, batch_size=batch_size,
                                 output_path=output_path, data=data, hub=hub, backend=backend,
-                                model_args=parse_model_args(model_args), quality=quality, hooks=hooks)
+                                model_args=_model_args(model_args, adapter), quality=quality, hooks=hooks)
     except UserError as e:
         _fail(e)
     table = Table("style", "kept", "dropped (reason count)", title=f"{res.stats['n_samples']} samples")
@@ -182,6 +191,55 @@ def construct(
     for s, f in res.files.items():
         console.print(f"{s}: {f}", highlight=False)
     console.print(f"wall time: {time.time() - start:.0f}s", highlight=False)
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  selfexplain train --data runs/construct-tweets-.../train-attribution.jsonl\n\n"
+    "  selfexplain train --data runs/construct-tweets-.../train-attribution.jsonl --baseline predictions\n\n"
+    "  accelerate launch --num_processes 8 -m selfexplain.cli train --data train-attribution.jsonl "
+    "--model allenai/tulu-2-7b --batch-size 4 --grad-accum 4"
+))
+def train(
+    data: list[str] = typer.Option(..., help="Training chats (a construct train-STYLE.jsonl); repeatable."),
+    model: str = MODEL,
+    mix: float = typer.Option(0.2, help="Instruction chats per task chat (paper: 10,000 / 50,000 = 0.2)."),
+    baseline: Optional[str] = typer.Option(None, help="'predictions': train on gold-label answers instead (section 4.1)."),
+    replay: Optional[str] = typer.Option(None, help="Instruction chats JSONL (default: chatterbot prompts answered by the base model)."),
+    output_path: Path = OUTPUT,
+    model_args: Optional[str] = MODEL_ARGS,
+    lora_r: int = typer.Option(64), lora_alpha: int = typer.Option(16), lora_dropout: float = typer.Option(0.1),
+    target_modules: str = typer.Option("q_proj,k_proj,v_proj,o_proj", help="Comma-separated module names."),
+    lr: float = typer.Option(1e-4, help="Learning rate."), epochs: float = typer.Option(1.0),
+    batch_size: int = typer.Option(8, help="Per-device batch size."), grad_accum: int = typer.Option(1),
+    max_steps: int = typer.Option(-1, help="Stop after this many optimiser steps (overrides --epochs)."),
+    save_steps: int = typer.Option(20, help="Checkpoint every N steps (a killed run resumes from the last)."),
+    max_length: int = typer.Option(512), seed: int = typer.Option(0),
+) -> None:
+    """LoRA continual learning on constructed explanations mixed with instruction replay (section 3.2)."""
+    from . import api
+    from .training import LoraSettings, TrainSettings
+
+    start = time.time()
+    settings = TrainSettings(
+        learning_rate=lr, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum, max_steps=max_steps,
+        max_length=max_length, save_steps=save_steps, seed=seed,
+        lora=LoraSettings(r=lora_r, alpha=lora_alpha, dropout=lora_dropout,
+                          target_modules=[m.strip() for m in target_modules.split(",") if m.strip()]),
+    )
+    try:
+        res = api.train(data=data, model=model, mix_ratio=mix, baseline=baseline, output_path=output_path,
+                        model_args=_model_args(model_args, None), settings=settings, replay=replay)
+    except UserError as e:
+        _fail(e)
+    s = res.summary
+    losses = s["losses"]
+    console.print(
+        f"steps {s['steps']}, {s['n_task']} task + {s['n_replay']} instruction chats, "
+        f"loss {losses[0]:.3f} -> {losses[-1]:.3f}, {s['train_samples_per_second']:.2f} samples/s"
+        if losses else f"steps {s['steps']} (nothing left to train)", highlight=False)
+    console.print(f"adapter: {res.adapter}\nuse it: selfexplain evaluate --adapter {res.adapter}\n"
+                  f"wall time: {time.time() - start:.0f}s", highlight=False)
 
 
 @app.command()

@@ -12,17 +12,8 @@ from typing import Any
 
 from ..errors import UserError
 from . import Backend, Chat, Generation, register_backend
-from .models import clear_quantizer_marker, resolve_model
+from .models import TULU_TEMPLATE, load_model  # noqa: F401  (TULU_TEMPLATE re-exported)
 
-# Tulu-2's format, for models whose tokenizer has no chat template.
-TULU_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{{ '<|system|>\n' + message['content'] + '\n' }}"
-    "{% elif message['role'] == 'user' %}{{ '<|user|>\n' + message['content'] + '\n' }}"
-    "{% elif message['role'] == 'assistant' %}{{ '<|assistant|>\n' + message['content'] + eos_token + '\n' }}"
-    "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
-)
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>", "<|endoftext|>")
 
 
@@ -38,35 +29,19 @@ class HFBackend(Backend):
         max_batch_size: int = 16,
         max_batch_tokens: int = 8192,
         trust_remote_code: bool = False,
+        adapter: str | None = None,
         **unknown: Any,
     ):
         if unknown:
             raise UserError(f"--model-args: unknown key(s) {', '.join(unknown)} for backend hf")
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        resolved = resolve_model(model, revision)
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if dtype == "auto":
-            dtype = "bfloat16" if device.startswith("cuda") else "float32"
-        try:
-            torch_dtype = getattr(torch, dtype)
-        except AttributeError:
-            raise UserError(f"--model-args: unknown dtype {dtype!r}") from None
-        kw = {"revision": resolved.revision, "trust_remote_code": trust_remote_code}
-        self.tokenizer = AutoTokenizer.from_pretrained(resolved.load_path, **kw)
-        self.model = AutoModelForCausalLM.from_pretrained(resolved.load_path, dtype=torch_dtype, **kw)
-        clear_quantizer_marker(self.model)
-        self.model.to(device).eval()
-        self.device = torch.device(device)
+        self.model, self.tokenizer, self.identity = load_model(
+            model, revision=revision, dtype=dtype, device=device, trust_remote_code=trust_remote_code, adapter=adapter
+        )
+        self.model.eval()
+        self.device = self.model.device
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens
         tok = self.tokenizer
-        if not tok.chat_template:
-            tok.chat_template = TULU_TEMPLATE
-        if tok.pad_token_id is None:
-            tok.pad_token = tok.eos_token
         self.pad_id = tok.pad_token_id
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
@@ -75,7 +50,6 @@ class HFBackend(Backend):
         vocab = tok.get_vocab()
         eos_ids |= {vocab[t] for t in _END_OF_TURN if t in vocab and t in tok.all_special_tokens}
         self.eos_ids = sorted(eos_ids)
-        self.identity = {**resolved.identity, "dtype": dtype}
         self._prefix_memo: dict[tuple[int, ...], list] = {}
 
     # ---- tokenisation -------------------------------------------------

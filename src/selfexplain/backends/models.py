@@ -30,6 +30,16 @@ from ..errors import UserError
 from ..paths import cache_dir, package_dir
 
 
+# Tulu-2's format, for models whose tokenizer has no chat template.
+TULU_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ '<|system|>\n' + message['content'] + '\n' }}"
+    "{% elif message['role'] == 'user' %}{{ '<|user|>\n' + message['content'] + '\n' }}"
+    "{% elif message['role'] == 'assistant' %}{{ '<|assistant|>\n' + message['content'] + eos_token + '\n' }}"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
 @dataclass(frozen=True)
 class EmbeddedModel:
     name: str
@@ -194,6 +204,59 @@ def resolve_model(spec: str, revision: str | None = None) -> ResolvedModel:
             f"unknown model {spec!r}: use 'embedded', 'embedded:NAME', a .gguf file, a model folder or a hub id org/name"
         )
     return ResolvedModel(spec, revision, {"kind": "hub", "name": spec, "revision": _hub_commit(spec, revision)})
+
+
+def load_model(
+    spec: str, *, revision: str | None = None, dtype: str = "auto", device: str = "auto",
+    trust_remote_code: bool = False, adapter: str | None = None,
+):
+    """(model, tokenizer, identity) for inference or training, on ``device`` in ``dtype``.
+
+    A LoRA ``adapter`` folder (from ``selfexplain train``) is merged into the
+    weights, so inference runs at the base model's speed; its content hash joins
+    the identity so results of different adapters never share a run folder.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    resolved = resolve_model(spec, revision)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    torch_dtype = getattr(torch, dtype, None)
+    if not isinstance(torch_dtype, torch.dtype):
+        raise UserError(f"--model-args: unknown dtype {dtype!r}")
+    kw = {"revision": resolved.revision, "trust_remote_code": trust_remote_code}
+    tokenizer = AutoTokenizer.from_pretrained(resolved.load_path, **kw)
+    if not tokenizer.chat_template:
+        tokenizer.chat_template = TULU_TEMPLATE
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(resolved.load_path, dtype=torch_dtype, **kw)
+    clear_quantizer_marker(model)
+    identity = {**resolved.identity, "dtype": dtype}
+    if adapter:
+        model, identity["adapter"] = _merge_adapter(model, adapter), adapter_fingerprint(adapter)
+    return model.to(device), tokenizer, identity
+
+
+def adapter_fingerprint(path: str | Path) -> str:
+    folder = Path(path)
+    files = [folder / "adapter_config.json", folder / "adapter_model.safetensors"]
+    if not all(f.exists() for f in files):
+        raise UserError(f"{path}: not a LoRA adapter folder (needs adapter_config.json and adapter_model.safetensors)")
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _merge_adapter(model: Any, path: str) -> Any:
+    from peft import PeftModel
+
+    adapter_fingerprint(path)  # clear error before peft's
+    return PeftModel.from_pretrained(model, path).merge_and_unload()
 
 
 def _hub_commit(repo: str, revision: str | None) -> str:

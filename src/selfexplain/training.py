@@ -1,0 +1,220 @@
+"""LoRA continual learning on explanation data (paper section 3.2, appendix C).
+
+The training set mixes chats of two kinds:
+
+* task chats from ``construct`` (table 2 template): the loss is computed only
+  on the final assistant turn, the explanation; for the "w/ predictions"
+  baseline (section 4.1) the chat is the classification question answered with
+  the gold label, and the loss is on that answer;
+* instruction chats that keep the model's general behaviour (replay): the loss
+  is on every assistant turn.  Offline, prompts from ``chatterbot-corpus`` are
+  answered by the *base model itself* and cached, so mixing them in rehearses
+  the model's own behaviour instead of teaching a new one.  Online, a hub SFT
+  mixture (Tulu v2) can be used instead.
+
+Training runs on ``transformers.Trainer`` with a ``peft`` LoRA adapter, so
+checkpoints, resumption and ``accelerate launch`` (several processes or GPUs)
+come from those libraries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .paths import package_dir
+
+IGNORE = -100
+
+
+@dataclass
+class LoraSettings:
+    """Appendix C defaults (Tulu-2's LoRA recipe)."""
+
+    r: int = 64
+    alpha: int = 16
+    dropout: float = 0.1
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class TrainSettings:
+    learning_rate: float = 1e-4
+    epochs: float = 1.0
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_steps: int = -1  # >0 overrides epochs (for smoke runs)
+    warmup_ratio: float = 0.03
+    max_length: int = 512
+    save_steps: int = 20
+    seed: int = 0
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+
+# ---- loss masks --------------------------------------------------------------
+
+def tokenize_chat(tokenizer: Any, messages: list[dict[str, str]], train_on: str, max_length: int) -> dict[str, list[int]]:
+    """Token ids and labels; labels are IGNORE except on the trained assistant turns.
+
+    ``train_on`` is ``"last"`` (only the final assistant turn) or ``"assistant"``
+    (every assistant turn).  Turn boundaries come from rendering the chat
+    template on prefixes of the conversation, so any template works.
+    """
+    if not messages or messages[-1]["role"] != "assistant":
+        raise UserError("a training chat must end with an assistant turn")
+    full = _ids(tokenizer, messages, False)
+    labels = [IGNORE] * len(full)
+    turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    if train_on == "last":
+        turns = turns[-1:]
+    for i in turns:
+        prefix = _ids(tokenizer, messages[:i], True)
+        end = len(_ids(tokenizer, messages[: i + 1], False))
+        if full[: len(prefix)] != prefix:
+            raise UserError("the chat template does not render conversations as prefixes of each other")
+        labels[len(prefix):end] = full[len(prefix):end]
+    full, labels = full[:max_length], labels[:max_length]
+    return {"input_ids": full, "attention_mask": [1] * len(full), "labels": labels}
+
+
+def _ids(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool) -> list[int]:
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+    return tokenizer(text, add_special_tokens=False).input_ids
+
+
+# ---- data --------------------------------------------------------------------
+
+def read_chats(path: str | Path) -> list[dict[str, Any]]:
+    """Chats from a ``construct`` JSONL file (or any JSONL with a ``messages`` list)."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{p}: file not found")
+    out = []
+    for i, line in enumerate(p.open(encoding="utf-8"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{p}: line {i}: not valid JSON ({e.msg})") from None
+        msgs = row.get("messages") if isinstance(row, dict) else None
+        if not isinstance(msgs, list) or not msgs or not all(
+            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and isinstance(m.get("content"), str)
+            for m in msgs
+        ):
+            raise UserError(f"{p}: line {i}: field 'messages' must be a list of {{role, content}} turns")
+        out.append(row)
+    if not out:
+        raise UserError(f"{p}: no training chats")
+    return out
+
+
+def prediction_chats(explanation_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The "w/ predictions" baseline: the classification turn answered with the gold label."""
+    out = []
+    for row in explanation_rows:
+        if "gold" not in row:
+            raise UserError("a predictions baseline needs rows with a 'gold' label (as construct writes)")
+        out.append({"messages": [row["messages"][0], {"role": "assistant", "content": row["gold"]}]})
+    return out
+
+
+def replay_prompts() -> list[str]:
+    """Distinct first utterances of the chatterbot-corpus English conversations (BSD)."""
+    import yaml
+
+    root = package_dir("chatterbot_corpus")
+    if root is None:
+        raise UserError("instruction replay needs the 'chatterbot-corpus' package (pip install --no-deps chatterbot-corpus)")
+    prompts: dict[str, None] = {}
+    for f in sorted((root / "data" / "english").glob("*.yml")):
+        data = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+        for conv in data.get("conversations", []):
+            if conv and isinstance(conv[0], str) and conv[0].strip():
+                prompts.setdefault(conv[0].strip(), None)
+    return list(prompts)
+
+
+def mix(task_rows: list[dict[str, Any]], replay_rows: list[dict[str, Any]], ratio: float, seed: int) -> list[dict[str, Any]]:
+    """Task chats plus ``ratio`` x as many replay chats (paper: 10k per 50k = 0.2), shuffled."""
+    rng = random.Random(seed)
+    k = round(len(task_rows) * ratio)
+    if k > len(replay_rows):
+        raise UserError(f"--mix {ratio} needs {k} instruction chats but only {len(replay_rows)} are available")
+    rows = [{**r, "train_on": "last"} for r in task_rows]
+    rows += [{**r, "train_on": "assistant"} for r in rng.sample(replay_rows, k)]
+    rng.shuffle(rows)
+    return rows
+
+
+def data_fingerprint(rows: list[dict[str, Any]]) -> str:
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(json.dumps([r["messages"], r["train_on"]], sort_keys=True, ensure_ascii=False).encode())
+    return h.hexdigest()
+
+
+# ---- training ----------------------------------------------------------------
+
+def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: Path, settings: TrainSettings,
+               callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Train a LoRA adapter with ``transformers.Trainer``; resumes from the newest checkpoint in ``out_dir``."""
+    import datasets
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    lora = settings.lora
+    present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    missing = [m for m in lora.target_modules if m not in present]
+    if missing:
+        raise UserError(f"LoRA target modules {missing} are not in this model (it has e.g. {sorted(present)[:8]})")
+    model = get_peft_model(model, LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    ))
+    ds = datasets.Dataset.from_list([{"messages": r["messages"], "train_on": r["train_on"]} for r in rows])
+    ds = ds.map(lambda r: tokenize_chat(tokenizer, r["messages"], r["train_on"], settings.max_length),
+                remove_columns=ds.column_names)
+    cuda = torch.cuda.is_available()
+    args = TrainingArguments(
+        output_dir=str(out_dir / "checkpoints"),
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum,
+        learning_rate=settings.learning_rate,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        lr_scheduler_type="linear",
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=2,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        report_to="none",
+        use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        remove_unused_columns=False,
+        ddp_find_unused_parameters=False,
+    )
+    trainer = Trainer(
+        model=model, args=args, train_dataset=ds,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE),
+        callbacks=callbacks,
+    )
+    last = get_last_checkpoint(args.output_dir) if (out_dir / "checkpoints").exists() else None
+    result = trainer.train(resume_from_checkpoint=last)
+    if trainer.is_world_process_zero():
+        model.save_pretrained(out_dir / "adapter")
+        tokenizer.save_pretrained(out_dir / "adapter")
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {"resumed_from": last, "steps": trainer.state.global_step, "train_runtime": result.metrics.get("train_runtime"),
+            "train_samples_per_second": result.metrics.get("train_samples_per_second"), "losses": losses,
+            "settings": asdict(settings)}

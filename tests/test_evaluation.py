@@ -4,8 +4,6 @@ import json
 
 from selfexplain.api import evaluate
 from selfexplain.evaluation import MAX_N, summarize, to_prediction
-from selfexplain.tasks import get_task
-from selfexplain.tasks.data import Example
 
 
 def _write_tweets(path, rows):

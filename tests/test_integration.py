@@ -1,12 +1,10 @@
 """End to end on real embedded models: the default model's protocol, and kill/resume."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 

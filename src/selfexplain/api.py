@@ -30,6 +30,7 @@ from .reports import construction_markdown, summary_markdown
 from .store import RunStore
 from .tasks import TaskSpec, get_task
 from .tasks.data import Example, load_examples, split_examples
+from .training import TrainSettings
 
 SPLITS = ("test", "all", "train")
 TEST_FRACTION = 0.2
@@ -323,13 +324,13 @@ def replay_chats(model: str, n: int, seed: int = 0, model_args: dict[str, Any] |
 def train(
     data: list[str], model: str = "embedded", mix_ratio: float = 0.2, baseline: str | None = None,
     output_path: str | Path = "runs", model_args: dict[str, Any] | None = None,
-    settings: "TrainSettings | None" = None, replay: str | None = None,
+    settings: TrainSettings | None = None, replay: str | None = None,
 ) -> TrainResult:
     """LoRA continual learning on constructed explanations (or, with ``baseline='predictions'``, on gold labels)."""
     from accelerate import PartialState
 
     from .backends.models import load_model
-    from .training import TrainSettings, data_fingerprint, mix, prediction_chats, read_chats, train_lora
+    from .training import data_fingerprint, mix, prediction_chats, read_chats, train_lora
 
     settings = settings or TrainSettings()
     if baseline not in (None, "predictions"):

@@ -18,7 +18,7 @@ import json
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Literal
+from typing import Callable, ClassVar, Literal
 
 from . import words as W
 
@@ -79,11 +79,6 @@ def _strip_quotes(text: str) -> str:
     while len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
         text = text[1:-1].strip()
     return text
-
-
-def _trim_sentence(text: str) -> str:
-    """Remove quotes around a one-line answer; keep its own punctuation."""
-    return _strip_quotes(text)
 
 
 def _json_objects(raw: str):
@@ -209,20 +204,24 @@ class Attribution(Style):
         return Checked(True, None, len(listed), W.replace_words(text, set(listed)))
 
 
-@register_style("redaction")
-class Redaction(Style):
-    """Rewrite the input with the important words as [REDACTED]."""
-
-    json_key = "redacted_text"
+class SentenceStyle(Style):
+    """A style whose answer is a rewritten input (one line after 'Answer:', or a JSON string field)."""
 
     def _parse_one(self, text: str) -> Parsed:
-        return Parsed(_trim_sentence(text))
+        return Parsed(_strip_quotes(text))
 
     def _parse_multi(self, raw: str) -> Parsed:
         p = parse_json_field(raw, self.json_key)
         if p.value is None or not isinstance(p.value, str):
             return Parsed(None, UNPARSEABLE)
         return Parsed(p.value.strip()) if p.value.strip() else Parsed(None, EMPTY)
+
+
+@register_style("redaction")
+class Redaction(SentenceStyle):
+    """Rewrite the input with the important words as [REDACTED]."""
+
+    json_key = "redacted_text"
 
     def check(self, parsed: Parsed, text: str, labels: list[str], width: Width) -> Checked:
         redacted = str(parsed.value)
@@ -277,19 +276,10 @@ def _align_redactions(src: list[str], out: list[W.Token]) -> set[int] | None:
 
 
 @register_style("counterfactual")
-class Counterfactual(Style):
+class Counterfactual(SentenceStyle):
     """Edit the input so the prediction flips; N is the word edit distance."""
 
     json_key = "edited_text"
-
-    def _parse_one(self, text: str) -> Parsed:
-        return Parsed(_trim_sentence(text))
-
-    def _parse_multi(self, raw: str) -> Parsed:
-        p = parse_json_field(raw, self.json_key)
-        if p.value is None or not isinstance(p.value, str):
-            return Parsed(None, UNPARSEABLE)
-        return Parsed(p.value.strip()) if p.value.strip() else Parsed(None, EMPTY)
 
     def check(self, parsed: Parsed, text: str, labels: list[str], width: Width) -> Checked:
         edited = str(parsed.value)
@@ -304,14 +294,3 @@ class Counterfactual(Style):
             return Checked(False, UNCHANGED, 0, None)
         return Checked(True, None, n, " ".join(edited.split()))
 
-
-def redaction_from_words(text: str, listed: list[str]) -> str:
-    """The redacted input for a list of words (attribution's application)."""
-    return W.replace_words(text, {W.normalize_word(w) for w in listed})
-
-
-def describe(value: Any) -> str:
-    """One-line rendering of a parsed explanation for tables."""
-    if isinstance(value, list):
-        return ", ".join(map(str, value))
-    return "" if value is None else str(value)

@@ -1,0 +1,157 @@
+"""Training: loss masks token by token, data mixing, and real LoRA runs (short)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from selfexplain.errors import UserError
+from selfexplain.training import IGNORE, mix, prediction_chats, read_chats, tokenize_chat
+
+FIX = Path(__file__).parent / "fixtures"
+CHAT = [
+    {"role": "user", "content": "Text: I hate mondays\n\nQuestion: sentiment?"},
+    {"role": "assistant", "content": "Negative"},
+    {"role": "user", "content": "Question: List the single most important word."},
+    {"role": "assistant", "content": "Answer: hate"},
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from selfexplain.backends.models import load_model
+
+    _, tok, _ = load_model("embedded:smollm2-135m")
+    return tok
+
+
+def _trained_text(tok, enc):
+    return tok.decode([t for t, l in zip(enc["input_ids"], enc["labels"]) if l != IGNORE])
+
+
+def test_loss_only_on_the_explanation(tokenizer):
+    enc = tokenize_chat(tokenizer, CHAT, "last", 512)
+    assert len(enc["input_ids"]) == len(enc["labels"]) == len(enc["attention_mask"])
+    trained = [i for i, l in enumerate(enc["labels"]) if l != IGNORE]
+    # One contiguous span at the very end: the explanation and its end-of-turn marker.
+    assert trained == list(range(trained[0], len(enc["labels"]) - (len(enc["labels"]) - 1 - trained[-1])))
+    assert _trained_text(tokenizer, enc).startswith("Answer: hate<|im_end|>")
+    for i, (tok_id, label) in enumerate(zip(enc["input_ids"], enc["labels"])):
+        assert label in (IGNORE, tok_id)
+    # The model's own prediction ("Negative") and every user turn are context only.
+    assert "Negative" not in _trained_text(tokenizer, enc)
+    assert "mondays" not in _trained_text(tokenizer, enc)
+
+
+def test_loss_on_every_assistant_turn_for_instruction_chats(tokenizer):
+    enc = tokenize_chat(tokenizer, CHAT, "assistant", 512)
+    text = _trained_text(tokenizer, enc)
+    assert "Negative" in text and "Answer: hate" in text and "mondays" not in text and "Question" not in text
+
+
+def test_truncation_and_bad_chat(tokenizer):
+    assert len(tokenize_chat(tokenizer, CHAT, "last", 8)["input_ids"]) == 8
+    with pytest.raises(UserError, match="must end with an assistant turn"):
+        tokenize_chat(tokenizer, CHAT[:3], "last", 512)
+
+
+def test_mix_ratio_and_predictions_baseline():
+    task = [{"messages": CHAT, "gold": "Negative"}] * 10
+    replay = read_chats(FIX / "replay.jsonl")
+    rows = mix(task, replay, 0.2, seed=0)
+    assert len(rows) == 12 and sum(r["train_on"] == "assistant" for r in rows) == 2
+    with pytest.raises(UserError, match="needs 20 instruction chats"):
+        mix(task * 2, replay, 1.0, seed=0)
+    base = prediction_chats(task)
+    assert base[0]["messages"] == [CHAT[0], {"role": "assistant", "content": "Negative"}]
+
+
+def test_read_chats_errors(tmp_path):
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"messages": [{"role": "robot", "content": "x"}]}\n')
+    with pytest.raises(UserError, match="line 1: field 'messages'"):
+        read_chats(f)
+    with pytest.raises(UserError, match="file not found"):
+        read_chats(tmp_path / "none.jsonl")
+
+
+def _train_file(tmp_path, n=8):
+    rows = []
+    for i in range(n):
+        neg = i % 2
+        chat = [dict(m) for m in CHAT]
+        chat[0]["content"] = f"Text: I {'hate' if neg else 'love'} day {i}\n\nQuestion: sentiment?"
+        chat[1]["content"] = "Negative" if neg else "Positive"
+        chat[3]["content"] = f"Answer: {'hate' if neg else 'love'}"
+        rows.append({"messages": chat, "gold": chat[1]["content"]})
+    f = tmp_path / "train.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return f
+
+
+SMALL = ["--lora-r", "8", "--lora-alpha", "16", "--batch-size", "2", "--max-length", "96", "--mix", "0.25",
+         "--replay", str(FIX / "replay.jsonl")]
+
+
+@pytest.mark.slow
+def test_short_real_training_lowers_loss_and_adapter_evaluates(tmp_path):
+    """The default model, a few steps on a repeated tiny set: the loss falls; evaluate loads the adapter."""
+    from selfexplain import api
+    from selfexplain.training import LoraSettings, TrainSettings
+
+    data = _train_file(tmp_path)
+    settings = TrainSettings(batch_size=4, max_steps=8, learning_rate=5e-4, max_length=96, save_steps=100,
+                             lora=LoraSettings(r=8, alpha=16))
+    res = api.train([str(data)], model="embedded", mix_ratio=0.25, output_path=tmp_path,
+                    settings=settings, replay=str(FIX / "replay.jsonl"))
+    losses = res.summary["losses"]
+    assert len(losses) == 8
+    assert sum(losses[-2:]) / 2 < 0.7 * sum(losses[:2]) / 2, losses
+    assert (res.adapter / "adapter_model.safetensors").exists()
+    ev = api.evaluate(model="embedded", model_args={"adapter": str(res.adapter)}, limit=2, batch_size=2,
+                      styles=["attribution"], output_path=tmp_path)
+    cfg = json.loads((ev.run_dir / "config.json").read_text())
+    assert len(cfg["model"]["adapter"]) == 64  # the adapter's content hash is part of the run identity
+
+
+def _cli_train(out, data, *extra):
+    return [sys.executable, "-m", "selfexplain.cli", "train", "--data", str(data), "--model", "embedded:smollm2-135m",
+            "--output-path", str(out), *SMALL, *extra]
+
+
+@pytest.mark.slow
+def test_training_resumes_after_kill(tmp_path):
+    data = _train_file(tmp_path, 16)
+    cmd = _cli_train(tmp_path, data, "--max-steps", "6", "--save-steps", "2")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 400
+    while time.time() < deadline and not list(tmp_path.glob("train-*/checkpoints/checkpoint-2/trainer_state.json")):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list(tmp_path.glob("train-*/checkpoints/checkpoint-2")), "no checkpoint before the kill"
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    summary = json.loads(next(tmp_path.glob("train-*/train_summary.json")).read_text())
+    assert summary["resumed_from"] and summary["resumed_from"].endswith(("checkpoint-2", "checkpoint-4"))
+    assert summary["steps"] == 6
+
+
+@pytest.mark.slow
+def test_accelerate_launch_two_cpu_processes(tmp_path):
+    data = _train_file(tmp_path)
+    accelerate = Path(sys.executable).parent / "accelerate"
+    cmd = [str(accelerate), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "selfexplain.cli", "train", "--data", str(data),
+           "--model", "embedded:smollm2-135m", "--output-path", str(tmp_path), *SMALL, "--max-steps", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads(next(tmp_path.glob("train-*/train_summary.json")).read_text())
+    assert summary["steps"] == 2
+    assert next(tmp_path.glob("train-*/adapter/adapter_model.safetensors"))

@@ -155,3 +155,12 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     summary = json.loads(next(tmp_path.glob("train-*/train_summary.json")).read_text())
     assert summary["steps"] == 2
     assert next(tmp_path.glob("train-*/adapter/adapter_model.safetensors"))
+
+
+def test_evaluation_only_task_cannot_be_trained_on(tmp_path):
+    from selfexplain import api
+
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps({"messages": CHAT, "task": "vitaminc"}) + "\n")
+    with pytest.raises(UserError, match="vitaminc is not allowed"):
+        api.train([str(f)], model="embedded:smollm2-135m", output_path=tmp_path)

@@ -28,7 +28,7 @@ from .errors import UserError
 from .evaluation import Summary, chunks, classify, run_evaluation, summarize
 from .reports import construction_markdown, summary_markdown
 from .store import RunStore
-from .tasks import TaskSpec, get_task
+from .tasks import TaskSpec, get_task, task_names
 from .tasks.data import Example, load_examples, split_examples
 from .training import TrainSettings
 
@@ -338,6 +338,9 @@ def train(
     if mix_ratio < 0:
         raise UserError("--mix must be >= 0")
     task_rows = [row for f in data for row in read_chats(f)]
+    for name in {row["task"] for row in task_rows if "task" in row}:
+        if name in task_names() and not get_task(name).training_allowed:
+            raise UserError(f"training data of task {name} is not allowed (its licence is evaluation-only)")
     if baseline == "predictions":
         task_rows = prediction_chats(task_rows)
     n_replay = round(len(task_rows) * mix_ratio)

@@ -1,9 +1,12 @@
 """The transformers + PyTorch backend (CPU or GPU).
 
-Batches are sorted by length and left-padded with explicit position ids, so a
-padded row computes exactly what it would compute alone (up to float
-rounding).  Only the positions whose logits are needed are projected to the
-vocabulary (``logits_to_keep``).
+Label scoring runs the token prefix that all sequences of a call share (chat
+template, system prompt, task text before the input) once, keeps its
+key/value cache, and runs only the rest: length-bucketed, right-padded, with
+explicit position ids, projecting to the vocabulary only the positions whose
+label probabilities are needed.  Generation batches are sorted by length and
+left-padded.  Either way a padded row computes what it would compute alone,
+up to float rounding (tests hold it to 1e-4 against one unpadded pass per row).
 """
 
 from __future__ import annotations

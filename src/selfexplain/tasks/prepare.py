@@ -20,22 +20,24 @@ from typing import Any
 from ..errors import UserError
 from ..paths import cache_dir
 
-INDEX = os.environ.get("SELFEXPLAIN_PYPI_SIMPLE", "https://pypi.org/simple")
+DEFAULT_INDEX = "https://pypi.org/simple"
 BIGBENCH_SDIST = "bigbench-1.0.0.tar.gz"
 VITAMINC_MEMBER = "bigbench/benchmark_tasks/vitaminc_fact_verification/task.json"
 
 
 def _sdist_url(package: str, filename: str) -> tuple[str, str]:
-    req = urllib.request.Request(f"{INDEX}/{package}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    # The PEP 691 JSON form of the simple index: URLs and sha256 of every file.
+    index = os.environ.get("SELFEXPLAIN_PYPI_SIMPLE", DEFAULT_INDEX)
+    req = urllib.request.Request(f"{index}/{package}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             files = json.load(r)["files"]
     except Exception as e:
-        raise UserError(f"package index {INDEX}: cannot list {package} ({e})") from None
+        raise UserError(f"package index {index}: cannot list {package} ({e})") from None
     for f in files:
         if f["filename"] == filename:
             return f["url"], f["hashes"]["sha256"]
-    raise UserError(f"package index {INDEX}: {filename} not found")
+    raise UserError(f"package index {index}: {filename} not found")
 
 
 def prepare(name: str, console: Any = None) -> Path:

@@ -49,13 +49,12 @@ def test_fast_path_matches_plain_computation_on_default_model():
     from selfexplain.backends.hf import HFBackend
 
     be = HFBackend("embedded")
+    # Varied lengths (1 to 20 words), repeated words, punctuation attached and alone.
     texts = [
         "I hate waking up early.",
         "good good GOOD!!! so good, really good :)",
-        "@united flight delayed 3 hours... again. Thanks for nothing #fail",
         "ok",
-        "The staff were friendly, the room was clean, the breakfast was fresh and the view over the harbour at "
-        "sunset was absolutely stunning - we will definitely come back next summer with the kids.",
+        "@united flight delayed 3 hours... again. The staff were friendly, the room was clean - thanks #fail",
         "not bad, not bad at all - (honestly) better than expected?!",
     ]
     exs = [Example(str(i), t, "Positive") for i, t in enumerate(texts)]

@@ -19,25 +19,30 @@ def _reasons(reasons: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in reasons.items()) or "-"
 
 
+HEADERS = ["style", "faithfulness", "valid", "faithful", "invalid (reason count)"]
+PER_N = "faithfulness by N (count)"
+
+
+def _headers(summary: Summary) -> list[str]:
+    # One-word mode keeps N = 1 only, so a per-N column would say nothing there.
+    return HEADERS + ([PER_N] if summary.width == "multi" else [])
+
+
 def _rows(summary: Summary) -> list[list[str]]:
     rows = []
     for s in summary.styles:
-        per_n = " ".join(
-            f"{n}:{_fmt(s.per_n[n]['faithfulness'])}({s.per_n[n]['n']})" for n in range(1, MAX_N + 1)
-        )
-        rows.append([
-            s.style, _fmt(s.faithfulness), f"{s.n_valid}/{s.n}", str(s.n_faithful),
-            _reasons(s.invalid_reasons), per_n,
-        ])
+        row = [s.style, _fmt(s.faithfulness), f"{s.n_valid}/{s.n}", str(s.n_faithful), _reasons(s.invalid_reasons)]
+        if summary.width == "multi":
+            row.append(" ".join(
+                f"{n}:{_fmt(s.per_n[n]['faithfulness'])}({s.per_n[n]['n']})" for n in range(1, MAX_N + 1)
+            ))
+        rows.append(row)
     return rows
-
-
-HEADERS = ["style", "faithfulness", "valid", "faithful", "invalid (reason count)", "faithfulness by N (count)"]
 
 
 def summary_table(summary: Summary, title: str | None = None) -> Table:
     table = Table(title=title or _title(summary), show_lines=False)
-    for h in HEADERS:
+    for h in _headers(summary):
         table.add_column(h, overflow="fold")
     for row in _rows(summary):
         table.add_row(*row)
@@ -56,8 +61,8 @@ def summary_markdown(summary: Summary, header: str = "") -> str:
     lines += [
         f"**{_title(summary)}**", "",
         f"Gold labels: {summary.label_counts}; predictions: {summary.prediction_counts}", "",
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "---|" * len(HEADERS),
+        "| " + " | ".join(_headers(summary)) + " |",
+        "|" + "---|" * len(_headers(summary)),
     ]
     lines += ["| " + " | ".join(r) + " |" for r in _rows(summary)]
     return "\n".join(lines) + "\n"

@@ -69,3 +69,20 @@ def test_fast_path_matches_plain_computation_on_default_model():
             assert abs(a - b) < 1e-4
         for label in TASK.labels:
             assert abs(f.label_probs[label] - p.label_probs[label]) < 1e-4
+
+
+def test_attribute_command_stores_and_reuses(tmp_path, keyword_backend):
+    from selfexplain import api
+
+    data = tmp_path / "s.csv"
+    data.write_text("".join(f'"{p}","1","d","q","u","{t}"\n' for p, t in
+                            [(0, "I hate it"), (0, "bad day"), (4, "I like it"), (4, "fine")]))
+    kw = dict(task="sentiment140", data=str(data), limit=4, split="all", batch_size=2, output_path=tmp_path,
+              backend_instance=keyword_backend)
+    first = api.attribute(**kw)
+    n_scored = len(keyword_backend.scored)
+    again = api.attribute(**kw)
+    assert len(keyword_backend.scored) == n_scored  # nothing recomputed
+    assert [a.w_star for a in again.attributions] == [a.w_star for a in first.attributions]
+    hate = next(a for a in first.attributions if a.text == "I hate it")
+    assert hate.w_star == "hate" and hate.influence[1] > 0

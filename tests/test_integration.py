@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from selfexplain.api import evaluate, test_examples
+from selfexplain.api import evaluate, sample_examples
 from selfexplain.tasks import get_task
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def test_default_model_classifies_above_chance():
     from selfexplain.evaluation import classify
 
     task = get_task("tweets")
-    exs = test_examples(task, 40, 0, None, False)
+    exs = sample_examples(task, 40, 0, None, False, "test")
     preds = classify(HFBackend("embedded"), task, [(e.text, None) for e in exs])
     acc = sum(p.label == e.label for p, e in zip(preds, exs)) / len(exs)
     assert acc >= 0.65, acc

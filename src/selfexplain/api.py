@@ -102,6 +102,10 @@ def _versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
+def _data_cfg(data: str | None, hub: bool, split: str, seed: int, limit: int) -> dict[str, Any]:
+    return {"source": "hub" if hub else (data or "default"), "split": split, "seed": seed, "limit": limit}
+
+
 def _open_run(
     command: str, spec: TaskSpec, examples: list[Example], be: Backend, backend: str, data_cfg: dict[str, Any],
     output_path: str | Path, settings: dict[str, Any], hooks: Hooks,
@@ -147,7 +151,7 @@ def evaluate(
         raise UserError("--batch-size must be positive")
     examples = sample_examples(spec, limit, seed, data, hub, split)
     be = _backend(backend, model, model_args, backend_instance, hooks)
-    data_cfg = {"source": "hub" if hub else (data or "default"), "split": split, "seed": seed, "limit": limit}
+    data_cfg = _data_cfg(data, hub, split, seed, limit)
     store = _open_run("evaluate", spec, examples, be, backend, data_cfg, output_path,
                       {"styles": style_list, "width": width, "batch_size": batch_size}, hooks)
     records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, hooks.on_chunk)
@@ -168,7 +172,7 @@ def attribute(
     spec = get_task(task) if isinstance(task, str) else task
     examples = sample_examples(spec, limit, seed, data, hub, split)
     be = _backend(backend, model, model_args, backend_instance, hooks)
-    data_cfg = {"source": "hub" if hub else (data or "default"), "split": split, "seed": seed, "limit": limit}
+    data_cfg = _data_cfg(data, hub, split, seed, limit)
     store = _open_run("attribute", spec, examples, be, backend, data_cfg, output_path, {"batch_size": batch_size}, hooks)
     records = store.process(
         chunks(examples, batch_size), len,
@@ -192,7 +196,7 @@ def construct(
         raise UserError("--quality cannot exceed --limit")
     examples = sample_examples(spec, limit, seed, data, hub, "train")
     be = _backend(backend, model, model_args, backend_instance, hooks)
-    data_cfg = {"source": "hub" if hub else (data or "default"), "split": "train", "seed": seed, "limit": limit}
+    data_cfg = _data_cfg(data, hub, "train", seed, limit)
     store = _open_run("construct", spec, examples, be, backend, data_cfg, output_path, {"batch_size": batch_size}, hooks)
 
     def compute(c: int, part: list[Example]) -> list[dict[str, Any]]:
@@ -225,8 +229,6 @@ def construct(
 
 def _write_training_files(store: RunStore, spec: TaskSpec, records: list[dict[str, Any]]) -> dict[str, Path]:
     """One datasets-loadable JSONL file per style: ``messages`` in the table 2 template plus provenance."""
-    import json
-
     files = {}
     for style in CONSTRUCT_STYLES:
         lines = []

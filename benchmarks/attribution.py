@@ -17,7 +17,7 @@ checks that ours and plain agree (same w*, probabilities within 1e-4) and
 measures the machine's fp32 matmul throughput to report what fraction of it
 our path achieves.
 
-    .venv/bin/pip install captum==0.9.0
+    .venv/bin/pip install -e ".[bench]"                  # captum
     .venv/bin/python benchmarks/attribution.py            # 64 tweets, default model
     .venv/bin/python benchmarks/attribution.py --n 16     # quicker
 """

@@ -56,7 +56,10 @@ def _progress(label: str):
 
 
 def _fail(e: UserError) -> None:
-    err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+    from rich.text import Text
+
+    # Text, not markup: messages quote user data such as "[REDACTED]".
+    err.print(Text.assemble(("error: ", "bold red"), str(e)), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

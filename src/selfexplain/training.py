@@ -28,6 +28,7 @@ from typing import Any
 
 from .errors import UserError
 from .paths import package_dir
+from .tasks.data import read_jsonl
 
 IGNORE = -100
 
@@ -95,19 +96,13 @@ def read_chats(path: str | Path) -> list[dict[str, Any]]:
     if not p.exists():
         raise UserError(f"{p}: file not found")
     out = []
-    for i, line in enumerate(p.open(encoding="utf-8"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{p}: line {i}: not valid JSON ({e.msg})") from None
-        msgs = row.get("messages") if isinstance(row, dict) else None
+    for where, row in read_jsonl(p):
+        msgs = row.get("messages")
         if not isinstance(msgs, list) or not msgs or not all(
             isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and isinstance(m.get("content"), str)
             for m in msgs
         ):
-            raise UserError(f"{p}: line {i}: field 'messages' must be a list of {{role, content}} turns")
+            raise UserError(f"{where}: field 'messages' must be a list of {{role, content}} turns")
         out.append(row)
     if not out:
         raise UserError(f"{p}: no training chats")

@@ -90,7 +90,8 @@ def _read_csv(path: Path, src: Source) -> Iterable[tuple[str, dict[str, Any]]]:
             yield f"{path}: row {i}", {k: v for k, v in row.items() if k is not None}
 
 
-def _read_jsonl(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
+def read_jsonl(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
+    """(``file: line N``, object) for every non-empty line; one clear error for a bad line."""
     with path.open(encoding="utf-8") as f:
         for i, line in enumerate(f, 1):
             if not line.strip():
@@ -173,7 +174,7 @@ def load_examples(task: TaskSpec, path: str | None = None, hub: bool = False) ->
     if src.format == "csv":
         rows = _read_csv(p, src)
     elif src.format == "jsonl":
-        rows = _read_jsonl(p)
+        rows = read_jsonl(p)
     elif src.format == "json":
         rows = _read_json(p)
     elif src.format == "bigbench":

@@ -157,7 +157,8 @@ def evaluate(
     records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, hooks.on_chunk)
     summary = summarize(records)
     store.write_json("summary.json", summary.to_dict())
-    store.write_text("summary.md", summary_markdown(summary, f"# selfexplain evaluate\n\nmodel: `{model}`\n"))
+    adapter = f", adapter `{model_args['adapter']}`" if model_args and model_args.get("adapter") else ""
+    store.write_text("summary.md", summary_markdown(summary, f"# selfexplain evaluate\n\nmodel `{model}`{adapter}\n"))
     return EvalResult(store.path, summary, records)
 
 

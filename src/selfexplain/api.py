@@ -347,12 +347,22 @@ def train(
     if baseline == "predictions":
         task_rows = prediction_chats(task_rows)
     n_replay = round(len(task_rows) * mix_ratio)
-    state = PartialState()
-    # Replay answers are generated once, by the main process; the others read the cache.
-    with state.main_process_first():
-        replay_rows = read_chats(replay) if replay else replay_chats(model, n_replay, settings.seed, model_args)
-    rows = mix(task_rows, replay_rows, mix_ratio, settings.seed)
+    unknown = set(model_args or {}) - {"revision", "dtype", "device", "trust_remote_code", "adapter"}
+    if unknown:
+        raise UserError(f"--model-args: unknown key(s) {', '.join(sorted(unknown))} for train")
     model_obj, tokenizer, identity = load_model(model, **(model_args or {}))
+    state = PartialState()
+    # Replay answers are generated once, by the main process, with the model about
+    # to be trained (not a second copy); the other processes read the cache.
+    with state.main_process_first():
+        if replay:
+            replay_rows = read_chats(replay)
+        else:
+            from .backends.hf import HFBackend
+
+            replay_rows = replay_chats(model, n_replay, settings.seed,
+                                       backend_instance=HFBackend.from_loaded(model_obj, tokenizer, identity))
+    rows = mix(task_rows, replay_rows, mix_ratio, settings.seed)
     config = {"command": "train", "model": identity, "data": data_fingerprint(rows), "n_task": len(task_rows),
               "n_replay": n_replay, "baseline": baseline, "settings": asdict(settings), "versions": _versions()}
     from .store import config_hash

@@ -37,9 +37,21 @@ class HFBackend(Backend):
     ):
         if unknown:
             raise UserError(f"--model-args: unknown key(s) {', '.join(unknown)} for backend hf")
-        self.model, self.tokenizer, self.identity = load_model(
+        loaded = load_model(
             model, revision=revision, dtype=dtype, device=device, trust_remote_code=trust_remote_code, adapter=adapter
         )
+        self._setup(*loaded, max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens)
+
+    @classmethod
+    def from_loaded(cls, model: Any, tokenizer: Any, identity: dict[str, Any], **batching: int) -> "HFBackend":
+        """A backend around a model that is already loaded (training reuses its model for replay)."""
+        self = cls.__new__(cls)
+        self._setup(model, tokenizer, identity, **batching)
+        return self
+
+    def _setup(self, model: Any, tokenizer: Any, identity: dict[str, Any], max_batch_size: int = 16,
+               max_batch_tokens: int = 8192) -> None:
+        self.model, self.tokenizer, self.identity = model, tokenizer, identity
         self.model.eval()
         self.device = self.model.device
         self.max_batch_size = max_batch_size

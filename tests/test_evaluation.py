@@ -94,3 +94,25 @@ def test_vitaminc_context_reaches_prompts(tmp_path, keyword_backend):
              styles=["redaction"])
     assert all("Claim" not in c[0]["content"] or "'" in c[0]["content"] for c in keyword_backend.scored)
     assert any("Tetris sold over 100 million copies ." in c[-1]["content"] for c in keyword_backend.generated)
+
+
+def test_random_baseline_is_applied_reclassified_and_independent_of_chunking(tmp_path, keyword_backend):
+    data = tmp_path / "s140.csv"
+    _write_tweets(data, [(0, "I hate mondays"), (0, "bad bad day"), (4, "I like mondays"), (4, "nice one")])
+    kw = dict(task="sentiment140", data=str(data), limit=4, split="all", backend_instance=keyword_backend)
+    a = evaluate(batch_size=2, output_path=tmp_path / "a", **kw)
+    b = evaluate(batch_size=4, output_path=tmp_path / "b", **kw)
+    key = lambda r: (r["sample_id"], r["style"])  # noqa: E731
+    assert sorted((key(r), r["random_input"]) for r in a.records) == sorted((key(r), r["random_input"]) for r in b.records)
+    for r in a.records:
+        if not r["valid"]:
+            assert r["random_input"] is None and r["random_faithful"] is None
+            continue
+        assert r["random_input"].count("[REDACTED]") == 1 or r["style"] == "counterfactual"
+        negative = "hate" in r["random_input"].lower() or "bad" in r["random_input"].lower()
+        assert r["random_prediction"] == ("Negative" if negative else "Positive")
+        assert r["random_faithful"] == (r["random_prediction"] != r["prediction"])
+    att = next(s for s in a.summary.styles if s.style == "attribution")
+    rec = next(r for r in a.records if r["style"] == "attribution" and r["valid"])
+    assert att.n_random == 1 and att.random_faithfulness == float(rec["random_faithful"])
+    assert a.summary.accuracy_ci[0] <= a.summary.accuracy <= a.summary.accuracy_ci[1]

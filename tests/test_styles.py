@@ -161,3 +161,48 @@ def test_observed_outputs_cover_every_style_width_and_reason():
     reasons = {c["expected"]["reason"] for c in OBSERVED}
     assert {None, S.NOT_IN_INPUT, S.UNPARSEABLE, S.NO_REDACTION, S.ALTERED_TEXT, S.USES_REDACTED,
             S.USES_LABEL, S.WRONG_COUNT} <= reasons
+
+
+# ---- random baseline ----------------------------------------------------------
+
+def _checked(style, raw, text, width="one"):
+    return S.get_style(style).evaluate(raw, text, ["Positive", "Negative"], width)[1]
+
+
+def test_random_attribution_redacts_as_many_distinct_words():
+    import random
+
+    text = "so so happy with this lovely day"
+    chk = _checked("attribution", '{"words": ["happy", "lovely"]}', text, "multi")
+    seen = set()
+    for seed in range(30):
+        out = S.get_style("attribution").random_edit(text, chk, random.Random(seed))
+        redacted = {w for w, o in zip(text.split(), out.split()) if o == "[REDACTED]"}
+        assert len(redacted) == 2  # two distinct words, every occurrence ("so so" counts once)
+        seen.add(frozenset(redacted))
+    assert len(seen) > 5  # actually random
+
+
+def test_random_redaction_redacts_as_many_positions():
+    import random
+
+    text = "the cat sat on the mat"
+    chk = _checked("redaction", "Answer: the [REDACTED] sat on the mat", text)
+    out = S.get_style("redaction").random_edit(text, chk, random.Random(1))
+    assert out.count("[REDACTED]") == 1 and len(out.split()) == 6
+
+
+def test_random_counterfactual_puts_the_new_words_at_random_positions():
+    import random
+
+    text = "i really hate this movie"
+    chk = _checked("counterfactual", '{"edited_text": "i really love this film"}', text, "multi")
+    assert chk.n == 2
+    outs = {S.get_style("counterfactual").random_edit(text, chk, random.Random(s)) for s in range(40)}
+    for out in outs:
+        words = out.split()
+        assert len(words) == 5 and {"love", "film"} <= set(words)
+    assert len(outs) > 5
+    deletion = _checked("counterfactual", "Answer: i hate this movie", text)
+    out = S.get_style("counterfactual").random_edit(text, deletion, random.Random(0))
+    assert len(out.split()) == 4  # a pure deletion stays a deletion of one random word

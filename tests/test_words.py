@@ -51,3 +51,18 @@ def test_case_and_punctuation_do_not_count_as_edits():
 
 def test_unique_keys_in_first_occurrence_order():
     assert W.unique_keys("b a B c a") == ["b", "a", "c"]
+
+
+def test_edit_positions_replaces_and_deletes_keeping_punctuation():
+    from selfexplain.words import edit_positions
+
+    assert edit_positions("I hate, rainy days!", {1: "love", 3: None}) == "I love, rainy"
+    assert edit_positions("a - b", {1: "c"}) == "a - c"  # '-' is not a word: positions skip it
+
+
+def test_changed_words_lists_insertions_and_substitutions():
+    from selfexplain.words import changed_words
+
+    assert changed_words(["I", "hate", "it"], ["I", "Love", "it", "so"]) == ["Love", "so"]
+    assert changed_words(["I", "hate", "it"], ["I", "it"]) == []
+    assert changed_words(["Hate"], ["hate"]) == []  # compared by key

@@ -153,8 +153,10 @@ def evaluate(
     be = _backend(backend, model, model_args, backend_instance, hooks)
     data_cfg = _data_cfg(data, hub, split, seed, limit)
     store = _open_run("evaluate", spec, examples, be, backend, data_cfg, output_path,
-                      {"styles": style_list, "width": width, "batch_size": batch_size}, hooks)
-    records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, hooks.on_chunk)
+                      {"styles": style_list, "width": width, "batch_size": batch_size, "random_baseline": True},
+                      hooks)
+    records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, hooks.on_chunk,
+                             random_seed=seed)
     summary = summarize(records)
     store.write_json("summary.json", summary.to_dict())
     adapter = f", adapter `{model_args['adapter']}`" if model_args and model_args.get("adapter") else ""
@@ -368,6 +370,9 @@ def train(
     from .store import config_hash
 
     run_dir = Path(output_path) / f"train-{identity.get('name', 'model')}-{config_hash(config)[:12]}"
+    done = run_dir / "train_summary.json"
+    if done.exists() and (run_dir / "adapter").is_dir():
+        return TrainResult(run_dir, run_dir / "adapter", {**json.loads(done.read_text()), "cached": True})
     if state.is_main_process:
         RunStore.open(output_path, f"train-{identity.get('name', 'model')}", config)
     state.wait_for_everyone()

@@ -208,7 +208,7 @@ def train(
     model: str = MODEL,
     mix: float = typer.Option(0.2, help="Instruction chats per task chat (paper: 10,000 / 50,000 = 0.2)."),
     baseline: Optional[str] = typer.Option(None, help="'predictions': train on gold-label answers instead (section 4.1)."),
-    replay: Optional[str] = typer.Option(None, help="Instruction chats JSONL (default: chatterbot prompts answered by the base model)."),
+    replay: Optional[str] = typer.Option(None, help="Instruction chats: a JSONL file or hub:ID such as hub:allenai/tulu-v2-sft-mixture (default: chatterbot prompts answered by the base model)."),
     output_path: Path = OUTPUT,
     model_args: Optional[str] = MODEL_ARGS,
     lora_r: int = typer.Option(64), lora_alpha: int = typer.Option(16), lora_dropout: float = typer.Option(0.1),
@@ -241,6 +241,8 @@ def train(
         f"steps {s['steps']}, {s['n_task']} task + {s['n_replay']} instruction chats, "
         f"loss {losses[0]:.3f} -> {losses[-1]:.3f}, {s['train_samples_per_second']:.2f} samples/s"
         if losses else f"steps {s['steps']} (nothing left to train)", highlight=False)
+    if s.get("cached"):
+        console.print("already trained with this data and these settings: nothing to do", highlight=False)
     console.print(f"adapter: {res.adapter}\nuse it: selfexplain evaluate --adapter {res.adapter}\n"
                   f"wall time: {time.time() - start:.0f}s", highlight=False)
 
@@ -268,8 +270,59 @@ def styles() -> None:
         console.print(f"{name}: {(get_style(name).__doc__ or '').strip()}", highlight=False)
 
 
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  selfexplain reproduce --preset cpu-small           # the embedded model, offline tasks (~2 h on 2 CPU cores)\n\n"
+        "  selfexplain reproduce --preset paper --model-args dtype=bfloat16,device=cuda\n\n"
+        "  selfexplain reproduce --preset my_study.yaml && selfexplain report studies/my_study"
+    )
+)
+def reproduce(
+    preset: str = typer.Option(..., help="A shipped preset (cpu-small, paper, paper-13b) or an experiment .yaml file."),
+    output_path: Path = typer.Option(Path("studies"), help="Folder that receives the study folder (named after the experiment)."),
+    model_args: Optional[str] = typer.Option(None, help="Backend options merged into the experiment's model_args."),
+    report: bool = typer.Option(True, help="Write the report when the grid is complete."),
+) -> None:
+    """Run the paper's grid (construct, train, evaluate) from an experiment file; resumable and cached per stage."""
+    from .backends import parse_model_args
+    from .experiments import load_experiment, reproduce as run
+
+    start = time.time()
+    try:
+        exp = load_experiment(preset)
+        exp.model_args = {**exp.model_args, **parse_model_args(model_args)}
+        root = run(exp, output_path, log=lambda m: console.print(f"[{time.time() - start:7.0f}s] {m}", highlight=False))
+        if report:
+            from .reports import write_study_report
+
+            files = write_study_report(root)
+            console.print(f"report: {files['html'][0]}", highlight=False)
+    except UserError as e:
+        _fail(e)
+    console.print(f"study folder: {root}\nwall time: {time.time() - start:.0f}s", highlight=False)
+
+
+@app.command("report")
+def report_cmd(
+    study: Path = typer.Argument(..., help="A study folder written by `selfexplain reproduce`."),
+    output_path: Optional[Path] = typer.Option(None, help="Where to write the report (default: STUDY/report)."),
+    max_per_cell: int = typer.Option(300, help="Samples per cell in the HTML explorer."),
+) -> None:
+    """Tables (Markdown, CSV), figures (PNG) and a one-page HTML report of a study."""
+    from .reports import write_study_report
+
+    try:
+        files = write_study_report(study, output_path, max_per_cell)
+    except UserError as e:
+        _fail(e)
+    for kind, paths in files.items():
+        for p in paths:
+            console.print(f"{kind}: {p}", highlight=False)
+
+
 @data_app.command("prepare")
-def data_prepare(name: str = typer.Argument(..., help="Data set to prepare: vitaminc.")) -> None:
+def data_prepare(name: str = typer.Argument(..., help="What to prepare: vitaminc (BIG-bench task file) or wordnet (WordNet 3.0 for table 6).")) -> None:
     """Fetch an offline data set from a package registry into the cache (vitaminc: from the bigbench sdist)."""
     from .tasks.prepare import prepare
 

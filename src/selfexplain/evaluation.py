@@ -11,12 +11,14 @@ be killed and resumed with identical results (see :mod:`selfexplain.store`).
 from __future__ import annotations
 
 import math
+import random
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
 from . import styles as S
 from .backends import Backend, Chat
+from .stats import codes_of, ratio_ci
 from .store import RunStore
 from .tasks import TaskSpec, render
 from .tasks.data import Example
@@ -49,6 +51,10 @@ class SampleRecord:
     new_prediction: str | None
     new_label_probs: dict[str, float] | None
     faithful: bool | None
+    # The random baseline (same number of words, chosen at random, applied the same way).
+    random_input: str | None = None
+    random_prediction: str | None = None
+    random_faithful: bool | None = None
 
     @property
     def correct(self) -> bool:
@@ -98,8 +104,14 @@ def token_budget(style: str, width: str, text: str) -> int:
     return min(768, 48 + 3 * n)
 
 
+def random_rng(seed: int, task: str, sample_id: str, style: str, width: str) -> random.Random:
+    """One generator per (sample, style, width): a record's baseline never depends on chunking or order."""
+    return random.Random(f"{seed}|{task}|{sample_id}|{style}|{width}")
+
+
 def evaluate_chunk(
-    backend: Backend, task: TaskSpec, chunk: int, examples: list[Example], styles: list[str], width: str
+    backend: Backend, task: TaskSpec, chunk: int, examples: list[Example], styles: list[str], width: str,
+    random_seed: int | None = None,
 ) -> list[SampleRecord]:
     preds = classify(backend, task, [(ex.text, ex.context) for ex in examples])
     jobs = [(style, i) for style in styles for i in range(len(examples))]
@@ -112,13 +124,21 @@ def evaluate_chunk(
         for (style, i), gen in zip(jobs, gens)
     ]
     to_reclassify = [k for k, (_, c) in enumerate(checked) if c.valid]
-    new_preds = dict(zip(
-        to_reclassify,
-        classify(backend, task, [(checked[k][1].edited_input, examples[jobs[k][1]].context) for k in to_reclassify]),
-    ))
+    edited = {k: checked[k][1].edited_input for k in to_reclassify}
+    randomized: dict[int, str] = {}
+    if random_seed is not None:
+        for k in to_reclassify:
+            style, i = jobs[k]
+            rng = random_rng(random_seed, task.name, examples[i].id, style, width)
+            randomized[k] = S.get_style(style).random_edit(examples[i].text, checked[k][1], rng)
+    # One scoring call for the explanations' and the baselines' edited inputs.
+    order = [(k, t) for k, t in edited.items()] + [(k, t) for k, t in randomized.items()]
+    scored = classify(backend, task, [(t, examples[jobs[k][1]].context) for k, t in order])
+    new_preds = dict(zip(edited, scored[:len(edited)]))
+    random_preds = dict(zip(randomized, scored[len(edited):]))
     records = []
     for k, ((style, i), gen, (parsed, chk)) in enumerate(zip(jobs, gens, checked)):
-        ex, pred, new = examples[i], preds[i], new_preds.get(k)
+        ex, pred, new, rnd = examples[i], preds[i], new_preds.get(k), random_preds.get(k)
         records.append(SampleRecord(
             chunk=chunk, sample_id=ex.id, task=task.name, style=style, width=width,
             input=ex.text, context=ex.context, gold=ex.label,
@@ -129,6 +149,9 @@ def evaluate_chunk(
             new_prediction=new.label if new else None,
             new_label_probs=new.probs if new else None,
             faithful=(new.label != pred.label) if new else None,
+            random_input=randomized.get(k),
+            random_prediction=rnd.label if rnd else None,
+            random_faithful=(rnd.label != pred.label) if rnd else None,
         ))
     return records
 
@@ -146,12 +169,16 @@ def run_evaluation(
     store: RunStore,
     batch_size: int,
     on_chunk: Callable[[int], None] | None = None,
+    random_seed: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Evaluate all examples (skipping chunks already on disk) and return every record."""
+    """Evaluate all examples (skipping chunks already on disk) and return every record.
+
+    With ``random_seed``, every valid explanation also gets its random baseline.
+    """
     return store.process(
         chunks(examples, batch_size),
         lambda part: len(part) * len(styles),
-        lambda c, part: [asdict(r) for r in evaluate_chunk(backend, task, c, part, styles, width)],
+        lambda c, part: [asdict(r) for r in evaluate_chunk(backend, task, c, part, styles, width, random_seed)],
         on_chunk,
     )
 
@@ -166,6 +193,11 @@ class StyleSummary:
     invalid_reasons: dict[str, int]
     truncated: int
     per_n: dict[int, dict[str, float | int | None]] = field(default_factory=dict)
+    faithfulness_ci: tuple[float | None, float | None] = (None, None)
+    # Random baseline over the same valid samples (None where the run had none).
+    random_faithfulness: float | None = None
+    random_ci: tuple[float | None, float | None] = (None, None)
+    n_random: int = 0
 
 
 @dataclass
@@ -174,6 +206,7 @@ class Summary:
     width: str
     n_samples: int
     accuracy: float
+    accuracy_ci: tuple[float | None, float | None]
     label_counts: dict[str, int]
     prediction_counts: dict[str, int]
     styles: list[StyleSummary]
@@ -196,6 +229,9 @@ def summarize(records: Iterable[dict[str, Any]]) -> Summary:
     for style, rs in by_style.items():
         valid = [r for r in rs if r["valid"]]
         faithful = sum(bool(r["faithful"]) for r in valid)
+        fci = ratio_ci(codes_of([r["valid"] for r in rs], [r["faithful"] for r in rs]))
+        with_random = [r for r in valid if r.get("random_prediction") is not None]
+        rci = ratio_ci(codes_of([True] * len(with_random), [r["random_faithful"] for r in with_random]))
         per_n: dict[int, dict[str, float | int | None]] = {}
         for n in range(1, MAX_N + 1):
             group = [r for r in valid if r["n"] == n]
@@ -206,12 +242,14 @@ def summarize(records: Iterable[dict[str, Any]]) -> Summary:
             faithfulness=faithful / len(valid) if valid else None,
             invalid_reasons=dict(Counter(r["reason"] for r in rs if not r["valid"]).most_common()),
             truncated=sum(bool(r["explanation_truncated"]) for r in rs),
-            per_n=per_n,
+            per_n=per_n, faithfulness_ci=(fci.low, fci.high),
+            random_faithfulness=rci.value, random_ci=(rci.low, rci.high), n_random=rci.n,
         ))
     first = records[0]
+    aci = ratio_ci(codes_of([True] * len(samples), [r["prediction"] == r["gold"] for r in samples.values()]))
     return Summary(
         task=first["task"], width=first["width"], n_samples=len(samples),
-        accuracy=correct / len(samples),
+        accuracy=correct / len(samples), accuracy_ci=(aci.low, aci.high),
         label_counts=dict(Counter(r["gold"] for r in samples.values())),
         prediction_counts=dict(Counter(r["prediction"] for r in samples.values())),
         styles=out,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import json
+import random
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -142,6 +143,10 @@ class Style(ABC):
             checked = Checked(False, WRONG_COUNT, checked.n, None)
         return parsed, checked
 
+    @abstractmethod
+    def random_edit(self, text: str, checked: Checked, rng: random.Random) -> str:
+        """The random baseline of a valid explanation: as many words, chosen at random, applied the same way."""
+
 
 _STYLES: dict[str, Style] = {}
 
@@ -203,6 +208,10 @@ class Attribution(Style):
             return Checked(False, NOT_IN_INPUT, len(listed), None)
         return Checked(True, None, len(listed), W.replace_words(text, set(listed)))
 
+    def random_edit(self, text: str, checked: Checked, rng: random.Random) -> str:
+        keys = [k for k in W.unique_keys(text) if k != W.REDACTED.casefold()]
+        return W.replace_words(text, set(rng.sample(keys, min(checked.n or 0, len(keys)))))
+
 
 class SentenceStyle(Style):
     """A style whose answer is a rewritten input (one line after 'Answer:', or a JSON string field)."""
@@ -233,6 +242,10 @@ class Redaction(SentenceStyle):
         if positions is None:
             return Checked(False, ALTERED_TEXT, None, None)
         return Checked(True, None, len(positions), W.replace_positions(text, positions))
+
+    def random_edit(self, text: str, checked: Checked, rng: random.Random) -> str:
+        n_words = len(W.words(text))
+        return W.replace_positions(text, set(rng.sample(range(n_words), min(checked.n or 0, n_words))))
 
 
 def _align_redactions(src: list[str], out: list[W.Token]) -> set[int] | None:
@@ -293,4 +306,16 @@ class Counterfactual(SentenceStyle):
         if n == 0:
             return Checked(False, UNCHANGED, 0, None)
         return Checked(True, None, n, " ".join(edited.split()))
+
+    def random_edit(self, text: str, checked: Checked, rng: random.Random) -> str:
+        """The counterfactual's new words put at random positions (deleting the rest of its N edits there).
+
+        Keeping the new words makes the baseline ask whether the model chose *where*
+        to edit well, not whether any new word moves the prediction.
+        """
+        old = W.words(text)
+        new = W.changed_words(old, W.words(checked.edited_input or ""))
+        rng.shuffle(new)
+        positions = rng.sample(range(len(old)), min(checked.n or 0, len(old)))
+        return W.edit_positions(text, {p: new[i] if i < len(new) else None for i, p in enumerate(positions)})
 

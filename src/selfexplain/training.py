@@ -90,13 +90,33 @@ def _ids(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool
 
 # ---- data --------------------------------------------------------------------
 
+HUB_PREFIX = "hub:"
+
+
+def _hub_rows(dataset_id: str):
+    """Rows of a hub chat data set with a ``messages`` column (``hub:allenai/tulu-v2-sft-mixture``)."""
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(dataset_id, split="train")
+    except Exception as e:
+        raise UserError(f"{HUB_PREFIX}{dataset_id}: cannot load from the hub ({type(e).__name__}: {e})") from None
+    for i, row in enumerate(ds):
+        yield f"{HUB_PREFIX}{dataset_id} row {i}", row
+
+
 def read_chats(path: str | Path) -> list[dict[str, Any]]:
-    """Chats from a ``construct`` JSONL file (or any JSONL with a ``messages`` list)."""
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"{p}: file not found")
+    """Chats from a ``construct`` JSONL file (or any JSONL with a ``messages`` list), or ``hub:ID``."""
+    if str(path).startswith(HUB_PREFIX):
+        rows = _hub_rows(str(path)[len(HUB_PREFIX):])
+        p = Path(str(path))
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise UserError(f"{p}: file not found")
+        rows = read_jsonl(p)
     out = []
-    for where, row in read_jsonl(p):
+    for where, row in rows:
         msgs = row.get("messages")
         if not isinstance(msgs, list) or not msgs or not all(
             isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and isinstance(m.get("content"), str)

@@ -19,6 +19,7 @@ attribution erases and what the evaluator edits always agree:
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -106,14 +107,34 @@ def replace_words(text: str, targets: set[str], replacement: str = REDACTED) -> 
 
 def replace_positions(text: str, positions: set[int], replacement: str = REDACTED) -> str:
     """Replace the words at the given word positions (indices into ``words(text)``)."""
+    return edit_positions(text, {p: replacement for p in positions})
+
+
+def edit_positions(text: str, edits: dict[int, str | None]) -> str:
+    """Replace (or, for ``None``, delete) the words at the given word positions.
+
+    Attached punctuation stays when a word is replaced and goes with it when deleted.
+    """
     out, w = [], 0
     for t in tokenize(text):
         if t.is_word:
-            if w in positions:
-                t = Token(t.prefix, replacement, t.suffix)
-            w += 1
+            if w in edits:
+                new = edits[w]
+                w += 1
+                if new is None:
+                    continue
+                t = Token(t.prefix, new, t.suffix)
+            else:
+                w += 1
         out.append(t)
     return join(out)
+
+
+def changed_words(old: list[str], new: list[str]) -> list[str]:
+    """The words of ``new`` that an edit from ``old`` inserted or substituted (compared by key)."""
+    keys = [split_token(w).key for w in new]
+    sm = difflib.SequenceMatcher(a=[split_token(w).key for w in old], b=keys, autojunk=False)
+    return [new[j] for tag, _, _, j1, j2 in sm.get_opcodes() if tag in ("replace", "insert") for j in range(j1, j2)]
 
 
 def edit_distance(a: list[str], b: list[str]) -> int:

@@ -55,7 +55,7 @@ def load_backend(name: str, model: str, **kwargs: Any) -> Backend:
     if name == "hf":
         from . import hf  # noqa: F401  (registers itself; imports torch lazily)
     if name not in _BACKENDS:
-        raise UserError(f"unknown backend {name!r}; known backends: hf")
+        raise UserError(f"unknown backend {name!r}; known backends: {', '.join(sorted({'hf', *_BACKENDS}))}")
     return _BACKENDS[name](model, **kwargs)
 
 

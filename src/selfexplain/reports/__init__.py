@@ -1,25 +1,40 @@
-"""Human-readable views of a summary: a rich terminal table and Markdown.
+"""Reports: everything that turns records into something a person reads.
 
-The numbers come from :func:`selfexplain.evaluation.summarize`; this module
-only formats them.
+This file holds the views of one run (a rich terminal table, Markdown);
+:mod:`.tables` computes the paper's tables for a whole study, :mod:`.figures`
+draws its figures, :mod:`.lexicon` counts the words of faithful explanations
+(table 6), and :mod:`.html` writes the one-page report.  The numbers come from
+the records; these modules only aggregate and format them.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.table import Table
 
-from .evaluation import MAX_N, Summary
+from ..evaluation import MAX_N, Summary
 
 
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
+def fmt_ci(x: float | None, ci: tuple[float | None, float | None] | list | None) -> str:
+    """``0.512 [0.41, 0.60]``: a value with its 95% interval."""
+    if x is None:
+        return "-"
+    if not ci or ci[0] is None:
+        return _fmt(x)
+    return f"{x:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
 def _reasons(reasons: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in reasons.items()) or "-"
 
 
-HEADERS = ["style", "faithfulness", "valid", "faithful", "invalid (reason count)"]
+HEADERS = ["style", "faithfulness [95% CI]", "valid", "faithful", "random baseline [95% CI]",
+           "invalid (reason count)"]
 PER_N = "faithfulness by N (count)"
 
 
@@ -31,7 +46,8 @@ def _headers(summary: Summary) -> list[str]:
 def _rows(summary: Summary) -> list[list[str]]:
     rows = []
     for s in summary.styles:
-        row = [s.style, _fmt(s.faithfulness), f"{s.n_valid}/{s.n}", str(s.n_faithful), _reasons(s.invalid_reasons)]
+        row = [s.style, fmt_ci(s.faithfulness, s.faithfulness_ci), f"{s.n_valid}/{s.n}", str(s.n_faithful),
+               fmt_ci(s.random_faithfulness, s.random_ci), _reasons(s.invalid_reasons)]
         if summary.width == "multi":
             row.append(" ".join(
                 f"{n}:{_fmt(s.per_n[n]['faithfulness'])}({s.per_n[n]['n']})" for n in range(1, MAX_N + 1)
@@ -52,7 +68,7 @@ def summary_table(summary: Summary, title: str | None = None) -> Table:
 def _title(summary: Summary) -> str:
     return (
         f"{summary.task} ({summary.width}-word), {summary.n_samples} samples, "
-        f"accuracy {summary.accuracy:.3f}"
+        f"accuracy {fmt_ci(summary.accuracy, summary.accuracy_ci)}"
     )
 
 
@@ -92,7 +108,7 @@ def influence_text(words: list[str], influence: list[float], text: str):
     """The input with each word's background shaded by its erasure influence (red: supports ŷ)."""
     from rich.text import Text
 
-    from . import words as W
+    from .. import words as W
 
     scale = max((abs(v) for v in influence), default=0.0) or 1.0
     by_key = {W.normalize_word(w): v for w, v in zip(words, influence)}
@@ -110,3 +126,40 @@ def influence_text(words: list[str], influence: list[float], text: str):
         out.append(tok.core, style=f"black on {colour}")
         out.append(tok.suffix)
     return out
+
+
+def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
+                       max_per_cell: int | None = None) -> dict[str, list[Path]]:
+    """Every table (Markdown + CSV), figure (PNG) and the HTML page of a study, into ``out_dir``.
+
+    ``out_dir`` defaults to ``STUDY/report``.  Returns the written files by kind.
+    """
+    from .figures import all_figures
+    from .html import MAX_PER_CELL, write_html
+    from .tables import all_tables, load_study
+
+    study = load_study(study_dir)
+    out = Path(out_dir) if out_dir else study.root / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    tables = all_tables(study)
+    written: dict[str, list[Path]] = {"markdown": [], "csv": [], "figures": [], "html": []}
+    md = [f"# selfexplain report: {study.experiment.get('name', study.root.name)}", "",
+          study.experiment.get("description", ""), "", _stage_times(study.stages), ""]
+    for t in tables:
+        (out / f"{t.name}.csv").write_text(t.csv(), encoding="utf-8")
+        written["csv"].append(out / f"{t.name}.csv")
+        md.append(t.markdown())
+    figures = all_figures(study, out)
+    written["figures"] = figures
+    md += [f"![{p.stem}]({p.name})" for p in figures]
+    (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    written["markdown"].append(out / "report.md")
+    written["html"].append(write_html(study, tables, figures, out / "report.html", max_per_cell or MAX_PER_CELL))
+    return written
+
+
+def _stage_times(stages: dict) -> str:
+    lines = ["### Stages and wall times", "", "| stage | seconds | run folder |", "|---|---|---|"]
+    for key, s in stages.items():
+        lines.append(f"| {key} | {s.get('seconds', '-')} | {Path(s.get('run_dir', '')).name} |")
+    return "\n".join(lines)

@@ -1,0 +1,289 @@
+"""Studies: the paper's grid (construct -> train -> evaluate) from one YAML file.
+
+An experiment file names a model, the training tasks, the training conditions
+and the evaluation cells.  ``selfexplain reproduce`` walks the grid:
+
+* ``none``: the model as it is;
+* ``predictions``: LoRA-trained on the gold labels of the constructed samples
+  (section 4.1's "w/ Predictions");
+* a style name: LoRA-trained on that style's constructed explanations.
+
+Each trained model (and the untrained one) is evaluated on every evaluation
+task, every style and every width listed.  Every stage is one of the resumable,
+configuration-hashed runs of :mod:`selfexplain.api`, so a rerun after a kill, or
+after adding a cell, computes only what is missing.  ``study.json`` in the
+study folder lists every cell with its run folder and wall time; it is what
+:mod:`selfexplain.reports.tables` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import styles as S
+from .errors import UserError
+
+NONE, PREDICTIONS = "none", "predictions"
+STUDY_FILE = "study.json"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConstructCfg(_Strict):
+    limit: int = Field(500, gt=0)
+    quality: int = Field(0, ge=0)
+    data: str | None = None
+    hub: bool = False
+
+
+class TrainCfg(_Strict):
+    mix: float = Field(0.2, ge=0)
+    # Instruction chats: None = the offline replay set answered by the base model;
+    # a JSONL path, or hub:ID (e.g. hub:allenai/tulu-v2-sft-mixture).
+    replay: str | None = None
+    # Any TrainSettings field (learning_rate, batch_size, epochs, max_steps, ...) and ``lora: {r, alpha, ...}``.
+    settings: dict[str, Any] = {}
+
+
+class EvalCfg(_Strict):
+    task: str
+    widths: list[str] = ["one"]
+    limit: int = Field(100, gt=0)
+    split: str = "test"
+    data: str | None = None
+    hub: bool = False
+
+    @field_validator("widths")
+    @classmethod
+    def _widths(cls, v: list[str]) -> list[str]:
+        bad = [w for w in v if w not in S.WIDTHS]
+        if bad:
+            raise ValueError(f"unknown width(s) {bad}; use {list(S.WIDTHS)}")
+        return v
+
+
+class Experiment(_Strict):
+    name: str
+    description: str = ""
+    model: str = "embedded"
+    backend: str = "hf"
+    model_args: dict[str, Any] = {}
+    seed: int = 0
+    batch_size: int = Field(16, gt=0)
+    train_tasks: list[str] = []
+    conditions: list[str] = [NONE, PREDICTIONS, "attribution", "redaction", "counterfactual"]
+    styles: list[str] = ["attribution", "redaction", "counterfactual"]
+    construction: ConstructCfg = ConstructCfg()
+    train: TrainCfg = TrainCfg()
+    evaluate: list[EvalCfg]
+
+    @field_validator("conditions")
+    @classmethod
+    def _conditions(cls, v: list[str]) -> list[str]:
+        known = [NONE, PREDICTIONS, *S.style_names()]
+        bad = [c for c in v if c not in known]
+        if bad:
+            raise ValueError(f"unknown condition(s) {bad}; use {known}")
+        return v
+
+    @field_validator("styles")
+    @classmethod
+    def _styles(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if s not in S.style_names()]
+        if bad:
+            raise ValueError(f"unknown style(s) {bad}; use {S.style_names()}")
+        return v
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("selfexplain").joinpath("presets").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def load_experiment(name_or_path: str) -> Experiment:
+    """A shipped preset by name, or an experiment YAML file; errors name the file and field."""
+    path = Path(name_or_path)
+    if not (path.suffix in (".yaml", ".yml") and path.exists()):
+        if name_or_path not in preset_names():
+            raise UserError(f"unknown preset {name_or_path!r} (presets: {', '.join(preset_names())}; "
+                            "or give a path to an experiment .yaml)")
+        path = Path(str(resources.files("selfexplain").joinpath("presets", f"{name_or_path}.yaml")))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: an experiment file is a mapping (name, model, train_tasks, evaluate, ...)")
+    try:
+        return Experiment.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise UserError(f"{path}: field '{where}': {first['msg']}") from None
+
+
+@dataclass
+class Cell:
+    """One evaluation of one model: what was trained, on what, and where the records are."""
+
+    condition: str
+    train_task: str | None
+    eval_task: str
+    width: str
+    run_dir: str
+    seconds: float
+
+
+def model_key(condition: str, train_task: str | None) -> str:
+    return NONE if condition == NONE else f"{condition}@{train_task}"
+
+
+class Study:
+    """The study folder: ``study.json`` (cells, stage times) and ``runs/`` (every run folder)."""
+
+    def __init__(self, root: Path, experiment: Experiment):
+        self.root = root
+        self.runs = root / "runs"
+        self.experiment = experiment
+        self.path = root / STUDY_FILE
+        old = json.loads(self.path.read_text()) if self.path.exists() else {}
+        # Stage times survive reruns: a cached stage keeps the time it took when it was computed.
+        self.stages: dict[str, dict[str, Any]] = old.get("stages", {})
+        self.cells: dict[str, Cell] = {
+            self._cell_key(c["condition"], c["train_task"], c["eval_task"], c["width"]): Cell(**c)
+            for c in old.get("cells", [])
+        }
+
+    @staticmethod
+    def _cell_key(condition: str, train_task: str | None, eval_task: str, width: str) -> str:
+        return f"{model_key(condition, train_task)}|{eval_task}|{width}"
+
+    def stage(self, key: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run one stage (itself resumable) and record its wall time.
+
+        A stage found complete keeps the time it took when it was computed; a
+        stage resumed after a kill records the time of the run that finished it.
+        """
+        start = time.time()
+        info = fn()
+        seconds = round(time.time() - start, 1)
+        prev = self.stages.get(key)
+        if prev and prev.get("run_dir") == info.get("run_dir"):
+            seconds = prev["seconds"]
+        self.stages[key] = {**info, "seconds": seconds}
+        self.save()
+        return self.stages[key]
+
+    def add_cell(self, cell: Cell) -> None:
+        self.cells[self._cell_key(cell.condition, cell.train_task, cell.eval_task, cell.width)] = cell
+        self.save()
+
+    def save(self) -> None:
+        from .store import _atomic_write
+
+        _atomic_write(self.path, json.dumps({
+            "experiment": self.experiment.model_dump(),
+            "stages": self.stages,
+            "cells": [c.__dict__ for c in self.cells.values()],
+        }, indent=2) + "\n")
+
+
+def read_study(root: str | Path) -> dict[str, Any]:
+    path = Path(root) / STUDY_FILE
+    if not path.exists():
+        raise UserError(f"{root}: not a study folder (no {STUDY_FILE}; make one with selfexplain reproduce)")
+    return json.loads(path.read_text())
+
+
+def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[str], None] = print) -> Path:
+    """Run (or continue) the whole grid; returns the study folder."""
+    from . import api
+    from .backends import load_backend
+    from .tasks import get_task
+    from .training import LoraSettings, TrainSettings
+
+    exp = experiment
+    root = Path(output_path) / exp.name
+    root.mkdir(parents=True, exist_ok=True)
+    study = Study(root, exp)
+    for t in exp.train_tasks:
+        if not get_task(t).training_allowed:
+            raise UserError(f"experiment {exp.name}: train_tasks: {t} is evaluation-only")
+    for e in exp.evaluate:
+        get_task(e.task)
+    settings_raw = dict(exp.train.settings)
+    lora = LoraSettings(**settings_raw.pop("lora", {}))
+    try:
+        settings = TrainSettings(**{**settings_raw, "lora": lora})
+    except TypeError as e:
+        raise UserError(f"experiment {exp.name}: train.settings: {e}") from None
+    trained = [c for c in exp.conditions if c != NONE]
+    if trained and not exp.train_tasks:
+        raise UserError(f"experiment {exp.name}: conditions {trained} need train_tasks")
+
+    started = time.time()
+    log(f"loading {exp.model} ({exp.backend})")
+    base = load_backend(exp.backend, exp.model, **exp.model_args)
+    log(f"model ready in {time.time() - started:.0f}s")
+
+    def evaluate_model(condition: str, train_task: str | None, backend: Any, adapter: str | None) -> None:
+        args = {**exp.model_args, **({"adapter": adapter} if adapter else {})}
+        for e in exp.evaluate:
+            for width in e.widths:
+                key = f"evaluate|{model_key(condition, train_task)}|{e.task}|{width}"
+                log(f"{key}: {e.limit} samples")
+                info = study.stage(key, lambda: {"run_dir": str(api.evaluate(
+                    model=exp.model, task=e.task, styles=exp.styles, width=width, limit=e.limit, seed=exp.seed,
+                    split=e.split, batch_size=exp.batch_size, output_path=study.runs, data=e.data, hub=e.hub,
+                    backend=exp.backend, model_args=args, backend_instance=backend).run_dir)})
+                study.add_cell(Cell(condition, train_task, e.task, width, info["run_dir"], info["seconds"]))
+
+    if NONE in exp.conditions:
+        evaluate_model(NONE, None, base, None)
+
+    for task in exp.train_tasks:
+        if not trained:
+            break
+        log(f"construct|{task}: {exp.construction.limit} samples")
+        built = study.stage(f"construct|{task}", lambda: _construct(api, exp, task, base, study.runs))
+        for condition in trained:
+            style = "attribution" if condition == PREDICTIONS else condition
+            data = built["files"][style]
+            key = f"train|{model_key(condition, task)}"
+            log(f"{key}")
+            result = study.stage(key, lambda: _train(api, exp, data, condition, settings, study.runs))
+            backend = load_backend(exp.backend, exp.model, **{**exp.model_args, "adapter": result["adapter"]})
+            evaluate_model(condition, task, backend, result["adapter"])
+            del backend
+    log(f"study complete: {root}")
+    return root
+
+
+def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path) -> dict[str, Any]:
+    c = exp.construction
+    res = api.construct(model=exp.model, task=task, limit=c.limit, seed=exp.seed, batch_size=exp.batch_size,
+                        output_path=runs, data=c.data, hub=c.hub, backend=exp.backend, model_args=exp.model_args,
+                        quality=c.quality, backend_instance=backend)
+    return {"run_dir": str(res.run_dir), "files": {k: str(v) for k, v in res.files.items()},
+            "kept": {k: v["kept"] for k, v in res.stats["styles"].items()}}
+
+
+def _train(api: Any, exp: Experiment, data: str, condition: str, settings: Any, runs: Path) -> dict[str, Any]:
+    res = api.train(data=[data], model=exp.model, mix_ratio=exp.train.mix,
+                    baseline=PREDICTIONS if condition == PREDICTIONS else None, output_path=runs,
+                    model_args=exp.model_args, settings=settings, replay=exp.train.replay)
+    s = res.summary
+    return {"run_dir": str(res.run_dir), "adapter": str(res.adapter), "steps": s.get("steps"),
+            "n_task": s.get("n_task"), "n_replay": s.get("n_replay"),
+            "samples_per_second": s.get("train_samples_per_second"),
+            "loss_first": (s.get("losses") or [None])[0], "loss_last": (s.get("losses") or [None])[-1]}

@@ -1,0 +1,168 @@
+"""The paper's figures as PNG files (matplotlib, no display needed).
+
+* figure 2: multi-word faithfulness by number of words N, per style and model;
+* figure 3: faithfulness gain over no training for each training/evaluation task pair;
+* figure 4: every model evaluated on every style (cross-style), with random baselines.
+
+Error bars are the 95% bootstrap intervals of :mod:`selfexplain.stats`; points
+or bars resting on fewer than 50 valid explanations are marked, as in the paper.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..evaluation import MAX_N  # noqa: E402
+from ..experiments import NONE  # noqa: E402
+from ..stats import HIT, MISS, ratio_ci  # noqa: E402
+from .tables import StudyData, condition_name, cross_style_rows, cross_task_rows  # noqa: E402
+
+FEW = 50  # the paper marks figures resting on fewer valid explanations
+COLORS = {NONE: "#222222", "predictions": "#999999", "attribution": "#1f77b4", "redaction": "#d62728",
+          "counterfactual": "#2ca02c"}
+
+
+def _color(condition: str) -> str:
+    return COLORS.get(condition, "#9467bd")
+
+
+def _errors(value: float, low: float | None, high: float | None) -> tuple[float, float]:
+    return (value - (low if low is not None else value), (high if high is not None else value) - value)
+
+
+def figure2_by_n(study: StudyData, out: Path) -> Path | None:
+    """Faithfulness by N for every multi-word cell on a training task."""
+    cells = [c for c in study.cells if c.width == "multi"]
+    if not cells:
+        return None
+    tasks = sorted({c.eval_task for c in cells})
+    styles = study.styles
+    fig, axes = plt.subplots(len(tasks), len(styles), figsize=(4 * len(styles), 3.2 * len(tasks)),
+                             squeeze=False, sharey=True)
+    for ti, task in enumerate(tasks):
+        for si, style in enumerate(styles):
+            ax = axes[ti][si]
+            for k, cell in enumerate(c for c in cells if c.eval_task == task):
+                label = condition_name(cell.condition) + (f" ({cell.train_task})" if cell.train_task and cell.train_task != task else "")
+                recs = [r for r in cell.style_records(style).values() if r["valid"]]
+                xs, ys, lo, hi, few = [], [], [], [], []
+                for n in range(1, MAX_N + 1):
+                    group = [r for r in recs if r["n"] == n]
+                    ci = ratio_ci(np.array([HIT if r["faithful"] else MISS for r in group], dtype=np.int8))
+                    if ci.value is None:
+                        continue
+                    x = n + (k - 1.5) * 0.06  # small offsets keep error bars apart
+                    xs.append(x); ys.append(ci.value)
+                    e = _errors(ci.value, ci.low, ci.high)
+                    lo.append(e[0]); hi.append(e[1]); few.append(ci.n < FEW)
+                if not xs:
+                    continue
+                color = _color(cell.condition)
+                ax.errorbar(xs, ys, yerr=[lo, hi], color=color, marker="o", capsize=2, lw=1.2, label=label)
+                fx = [x for x, f in zip(xs, few) if f]
+                fy = [y for y, f in zip(ys, few) if f]
+                ax.scatter(fx, fy, marker="x", s=60, color="black", zorder=5)
+            ax.set_title(f"{task}: {style}")
+            ax.set_xticks(range(1, MAX_N + 1))
+            ax.set_xlabel("N (words)")
+            ax.set_ylim(-0.02, 1.02)
+            if si == 0:
+                ax.set_ylabel("faithfulness")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8)
+    fig.suptitle("Figure 2: multi-word faithfulness by number of words (x: fewer than 50 valid)")
+    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+    return _save(fig, out / "figure2_faithfulness_by_n.png")
+
+
+def figure3_cross_task(study: StudyData, out: Path) -> Path | None:
+    """Heat maps of the faithfulness gain, one per trained style."""
+    rows = cross_task_rows(study)
+    if not rows:
+        return None
+    styles = [s for s in study.styles if any(r["style"] == s for r in rows)]
+    train_tasks = sorted({r["train_task"] for r in rows})
+    eval_tasks = list(dict.fromkeys(r["eval_task"] for r in rows))
+    fig, axes = plt.subplots(1, len(styles), figsize=(1.6 + 1.5 * len(eval_tasks) * len(styles), 2.2 + 0.8 * len(train_tasks)),
+                             squeeze=False)
+    for si, style in enumerate(styles):
+        ax = axes[0][si]
+        grid = np.full((len(train_tasks), len(eval_tasks)), np.nan)
+        text = [["" for _ in eval_tasks] for _ in train_tasks]
+        for r in rows:
+            if r["style"] != style or r.get("diff") is None:
+                continue
+            i, j = train_tasks.index(r["train_task"]), eval_tasks.index(r["eval_task"])
+            grid[i, j] = r["diff"]
+            star = "*" if r["p_value"] is not None and r["p_value"] < 0.05 else ""
+            text[i][j] = f"{r['diff']:+.2f}{star}\n[{r['diff_low']:+.2f},{r['diff_high']:+.2f}]"
+        ax.imshow(grid, cmap="RdBu", vmin=-0.5, vmax=0.5)
+        for i in range(len(train_tasks)):
+            for j in range(len(eval_tasks)):
+                dark = not np.isnan(grid[i, j]) and abs(grid[i, j]) > 0.3
+                ax.text(j, i, text[i][j] or "n/a", ha="center", va="center", fontsize=8,
+                        color="white" if dark else "black")
+        ax.set_xticks(range(len(eval_tasks)), eval_tasks)
+        ax.set_yticks(range(len(train_tasks)), train_tasks)
+        ax.set_xlabel("evaluation task")
+        if si == 0:
+            ax.set_ylabel("training task")
+        ax.set_title(style)
+    fig.suptitle("Figure 3: faithfulness gain over no training (* p<0.05, paired permutation)")
+    fig.tight_layout()
+    return _save(fig, out / "figure3_cross_task.png")
+
+
+def figure4_cross_style(study: StudyData, out: Path) -> Path | None:
+    """Bars: each model on each evaluation style, with intervals and the random baseline."""
+    rows = cross_style_rows(study)
+    if not rows:
+        return None
+    tasks = list(dict.fromkeys(r["eval_task"] for r in rows))
+    conditions = list(dict.fromkeys(r["condition"] for r in rows))
+    styles = study.styles
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(2 + 1.1 * len(conditions) * len(styles) / 2, 3.4 * len(tasks)),
+                             squeeze=False)
+    width = 0.8 / len(conditions)
+    for ti, task in enumerate(tasks):
+        ax = axes[ti][0]
+        for ci_, cond in enumerate(conditions):
+            for si, style in enumerate(styles):
+                r = next((x for x in rows if x["eval_task"] == task and x["condition"] == cond and x["style"] == style), None)
+                if r is None or r["faithfulness"] is None:
+                    continue
+                x = si + (ci_ - (len(conditions) - 1) / 2) * width
+                err = np.array(_errors(r["faithfulness"], r["ci_low"], r["ci_high"])).reshape(2, 1)
+                ax.bar(x, r["faithfulness"], width, yerr=err, capsize=2, color=_color(cond),
+                       label=condition_name(cond) if si == 0 else None)
+                if r["n_valid"] < FEW:
+                    ax.text(x, r["faithfulness"] + err[1, 0] + 0.02, "*", ha="center", fontsize=10)
+                if r["random"] is not None:
+                    ax.plot([x - width / 2, x + width / 2], [r["random"]] * 2, color="orange", lw=2,
+                            label="random baseline" if (si == 0 and ci_ == 0) else None)
+        ax.set_xticks(range(len(styles)), [f"eval: {s}" for s in styles])
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("faithfulness")
+        ax.set_title(f"{task} (* fewer than 50 valid)")
+        ax.legend(fontsize=7, ncol=3)
+    fig.suptitle("Figure 4: cross-style generalisation")
+    fig.tight_layout()
+    return _save(fig, out / "figure4_cross_style.png")
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def all_figures(study: StudyData, out: Path) -> list[Path]:
+    return [p for p in (figure2_by_n(study, out), figure3_cross_task(study, out), figure4_cross_style(study, out)) if p]

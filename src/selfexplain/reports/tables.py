@@ -1,0 +1,366 @@
+"""The paper's tables for a study folder, computed from the per-sample records.
+
+Each table is a :class:`Table` (columns and rows of plain values) so that it can
+be written as Markdown and CSV and checked by tests against the records.  Every
+faithfulness and accuracy figure carries a 95% bootstrap interval; every
+comparison of a trained model with the untrained one on the same samples
+carries the difference, its paired-bootstrap interval and a paired permutation
+p-value (:mod:`selfexplain.stats`); every faithfulness figure sits next to its
+random baseline.
+
+Tables (numbering follows the paper): 3 constructed vs original explanations,
+4 one-word faithfulness before/after training, 5 the same for multi-word
+prompts, 6 frequent words (:mod:`.lexicon`), 7 accuracy, 10 valid counts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..experiments import NONE, PREDICTIONS, model_key, read_study
+from ..stats import HIT, INVALID, MISS, PairedResult, paired_test, ratio_ci
+
+CONDITION_NAMES = {NONE: "no training", PREDICTIONS: "w/ predictions"}
+
+
+def condition_name(condition: str) -> str:
+    return CONDITION_NAMES.get(condition, f"w/ {condition}")
+
+
+def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Complete lines of a run's records.jsonl (a line cut by a kill is not a record)."""
+    path = Path(run_dir) / "records.jsonl"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.endswith("\n")]
+
+
+@dataclass
+class CellData:
+    condition: str
+    train_task: str | None
+    eval_task: str
+    width: str
+    run_dir: str
+    seconds: float
+    records: list[dict[str, Any]]
+
+    def style_records(self, style: str) -> dict[str, dict[str, Any]]:
+        return {r["sample_id"]: r for r in self.records if r["style"] == style}
+
+    def samples(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.records:
+            out.setdefault(r["sample_id"], r)
+        return out
+
+
+@dataclass
+class StudyData:
+    root: Path
+    experiment: dict[str, Any]
+    stages: dict[str, Any]
+    cells: list[CellData]
+
+    def cell(self, condition: str, train_task: str | None, eval_task: str, width: str) -> CellData | None:
+        key = model_key(condition, train_task)
+        for c in self.cells:
+            if model_key(c.condition, c.train_task) == key and c.eval_task == eval_task and c.width == width:
+                return c
+        return None
+
+    @property
+    def styles(self) -> list[str]:
+        return list(self.experiment["styles"])
+
+    @property
+    def trained_conditions(self) -> list[str]:
+        return [c for c in self.experiment["conditions"] if c != NONE]
+
+
+def load_study(root: str | Path) -> StudyData:
+    root = Path(root)
+    study = read_study(root)
+    cells = []
+    for c in study["cells"]:
+        run_dir = Path(c["run_dir"])
+        if not run_dir.is_absolute() and not run_dir.exists():
+            run_dir = root / "runs" / run_dir.name  # a study folder that was moved
+        cells.append(CellData(**{**c, "run_dir": str(run_dir)}, records=read_records(run_dir)))
+    return StudyData(root, study["experiment"], study["stages"], cells)
+
+
+# ---- outcomes -----------------------------------------------------------------
+
+def faith_codes(records: dict[str, dict[str, Any]], ids: Iterable[str], key: str = "faithful") -> np.ndarray:
+    """Per-sample outcome codes for faithfulness (``key='random_faithful'`` for the baseline)."""
+    out = []
+    for i in ids:
+        r = records[i]
+        if not r["valid"] or (key == "random_faithful" and r.get("random_prediction") is None):
+            out.append(INVALID)
+        else:
+            out.append(HIT if r[key] else MISS)
+    return np.array(out, dtype=np.int8)
+
+
+def accuracy_codes(samples: dict[str, dict[str, Any]], ids: Iterable[str]) -> np.ndarray:
+    return np.array([HIT if samples[i]["prediction"] == samples[i]["gold"] else MISS for i in ids], dtype=np.int8)
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def fmt_interval(value: float | None, low: float | None, high: float | None) -> str:
+    if value is None:
+        return "-"
+    if low is None:
+        return fmt(value)
+    return f"{value:.3f} [{low:.2f}, {high:.2f}]"
+
+
+def fmt_paired(p: PairedResult) -> str:
+    if p.difference is None:
+        return "-"
+    stars = "" if p.p_value is None else ("**" if p.p_value < 0.01 else "*" if p.p_value < 0.05 else "")
+    return f"{p.difference:+.3f} [{p.low:+.2f}, {p.high:+.2f}] p={p.p_value:.3f}{stars}"
+
+
+# ---- tables -------------------------------------------------------------------
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    columns: list[str]  # shown in Markdown and HTML
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+    data_columns: list[str] = field(default_factory=list)  # numeric forms, CSV only
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", ""]
+        if self.note:
+            lines += [self.note, ""]
+        if not self.rows:
+            return "\n".join(lines + ["(no cells of this kind in the study)", ""])
+        lines += ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        for r in self.rows:
+            lines.append("| " + " | ".join(_cell_text(r.get(c)) for c in self.columns) + " |")
+        return "\n".join(lines) + "\n"
+
+    def csv(self) -> str:
+        buf = io.StringIO()
+        cols = self.columns + self.data_columns
+        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        for r in self.rows:
+            w.writerow({c: r.get(c) for c in cols})
+        return buf.getvalue()
+
+
+def _cell_text(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return fmt(v)
+    return str(v).replace("|", "\\|")
+
+
+def _faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, Any]:
+    """Faithfulness of one style in one cell, its random baseline, and the paired change from ``base``."""
+    recs = cell.style_records(style)
+    ids = sorted(recs)
+    ci = ratio_ci(faith_codes(recs, ids))
+    rnd = ratio_ci(faith_codes(recs, ids, "random_faithful"))
+    row = {
+        "faithfulness": ci.value, "ci_low": ci.low, "ci_high": ci.high, "n_valid": ci.n, "n": len(ids),
+        "random": rnd.value, "random_ci_low": rnd.low, "random_ci_high": rnd.high,
+        "shown": fmt_interval(ci.value, ci.low, ci.high), "random_shown": fmt_interval(rnd.value, rnd.low, rnd.high),
+        "valid_shown": f"{ci.n}/{len(ids)}",
+    }
+    if base is not None and base is not cell:
+        brecs = base.style_records(style)
+        common = sorted(set(brecs) & set(recs))
+        p = paired_test(faith_codes(brecs, common), faith_codes(recs, common))
+        row.update({"diff": p.difference, "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value,
+                    "n_pairs": p.n_pairs, "change_shown": fmt_paired(p)})
+    return row
+
+
+FAITH_COLUMNS = ["task", "condition", "style", "faithfulness [95% CI]", "valid", "random baseline [95% CI]",
+                 "change vs no training [95% CI] p"]
+FAITH_DATA = ["faithfulness", "ci_low", "ci_high", "n_valid", "n", "random", "random_ci_low", "random_ci_high",
+              "diff", "diff_low", "diff_high", "p_value"]
+
+
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "faithfulness [95% CI]": row["shown"], "valid": row["valid_shown"],
+            "random baseline [95% CI]": row["random_shown"],
+            "change vs no training [95% CI] p": row.get("change_shown", "")}
+
+
+def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> Table:
+    """Tables 4 and 5: on each training task, no training vs w/ predictions vs w/ the style itself."""
+    t = Table(name, title, FAITH_COLUMNS, data_columns=FAITH_DATA, note=(
+        "Faithfulness = faithful / valid explanations, with a 95% percentile bootstrap interval. Random baseline: "
+        "as many words as the explanation, chosen at random from the input and applied the same way. Change: "
+        "paired difference on the same samples, paired-bootstrap interval, two-sided paired permutation test "
+        "(* p<0.05, ** p<0.01)."))
+    for task in study.experiment["train_tasks"]:
+        base = study.cell(NONE, None, task, width)
+        for style in study.styles:
+            conditions = [(NONE, None)] + [(c, task) for c in study.trained_conditions if c in (PREDICTIONS, style)]
+            for cond, tt in conditions:
+                cell = study.cell(cond, tt, task, width)
+                if cell is None:
+                    continue
+                row = _faith_row(cell, style, base)
+                t.rows.append(_shown({"task": task, "condition": condition_name(cond), "style": style, **row}))
+    return t
+
+
+def cross_style_rows(study: StudyData, width: str = "one") -> list[dict[str, Any]]:
+    """Figure 4's data: every trained condition (and none) evaluated on every style and task."""
+    rows = []
+    for task in study.experiment["train_tasks"]:
+        base = study.cell(NONE, None, task, width)
+        for cond, tt in [(NONE, None)] + [(c, task) for c in study.trained_conditions]:
+            cell = study.cell(cond, tt, task, width)
+            if cell is None:
+                continue
+            for style in study.styles:
+                rows.append({"train_task": task, "condition": cond, "eval_task": task, "style": style,
+                             **_faith_row(cell, style, base)})
+    return rows
+
+
+def cross_task_rows(study: StudyData, width: str = "one") -> list[dict[str, Any]]:
+    """Figure 3's data: gain over no training for each (training task, evaluation task), trained style = evaluated style."""
+    rows = []
+    eval_tasks = [e["task"] for e in study.experiment["evaluate"]]
+    for tt in study.experiment["train_tasks"]:
+        for et in eval_tasks:
+            base = study.cell(NONE, None, et, width)
+            for style in study.styles:
+                if style not in study.trained_conditions:
+                    continue
+                cell = study.cell(style, tt, et, width)
+                if cell is None or base is None:
+                    continue
+                rows.append({"train_task": tt, "eval_task": et, "style": style, **_faith_row(cell, style, base)})
+    return rows
+
+
+def accuracy_table(study: StudyData) -> Table:
+    """Table 7: classification accuracy per model and evaluation task, paired change from no training."""
+    t = Table("table7_accuracy", "Table 7: classification accuracy",
+              ["task", "condition", "accuracy [95% CI]", "change vs no training [95% CI] p", "n"],
+              data_columns=["accuracy", "ci_low", "ci_high", "diff", "diff_low", "diff_high", "p_value"],
+              note="Accuracy on the evaluation samples (the classification turn is the same in every style and width).")
+    eval_tasks = [e["task"] for e in study.experiment["evaluate"]]
+    for task in eval_tasks:
+        width = _first_width(study, task)
+        base = study.cell(NONE, None, task, width)
+        models = [(NONE, None)] + [(c, tt) for tt in study.experiment["train_tasks"] for c in study.trained_conditions]
+        for cond, tt in models:
+            cell = study.cell(cond, tt, task, width)
+            if cell is None:
+                continue
+            samples = cell.samples()
+            ids = sorted(samples)
+            ci = ratio_ci(accuracy_codes(samples, ids))
+            row = {"task": task, "condition": condition_name(cond) + (f" ({tt})" if tt and tt != task else ""),
+                   "accuracy [95% CI]": fmt_interval(ci.value, ci.low, ci.high), "n": len(ids),
+                   "accuracy": ci.value, "ci_low": ci.low, "ci_high": ci.high}
+            if base is not None and cell is not base:
+                bs = base.samples()
+                common = sorted(set(bs) & set(samples))
+                p = paired_test(accuracy_codes(bs, common), accuracy_codes(samples, common))
+                row.update({"change vs no training [95% CI] p": fmt_paired(p), "diff": p.difference,
+                            "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value})
+            t.rows.append(row)
+    return t
+
+
+def _first_width(study: StudyData, task: str) -> str:
+    for e in study.experiment["evaluate"]:
+        if e["task"] == task:
+            return e["widths"][0]
+    return "one"
+
+
+def valid_counts_table(study: StudyData) -> Table:
+    """Table 10: how many explanations passed the style and word-count conditions, per cell."""
+    t = Table("table10_valid_counts", "Table 10: valid explanations (kept for faithfulness) per cell",
+              ["task", "width", "condition", "style", "valid", "n", "most common invalid reasons"])
+    for cell in study.cells:
+        for style in study.styles:
+            recs = list(cell.style_records(style).values())
+            if not recs:
+                continue
+            reasons: dict[str, int] = {}
+            for r in recs:
+                if not r["valid"]:
+                    reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+            top = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+            t.rows.append({"task": cell.eval_task, "width": cell.width,
+                           "condition": condition_name(cell.condition) + (f" ({cell.train_task})"
+                                                                          if cell.train_task and cell.train_task != cell.eval_task else ""),
+                           "style": style, "valid": sum(bool(r["valid"]) for r in recs), "n": len(recs),
+                           "most common invalid reasons": top or "-"})
+    return t
+
+
+def construction_quality_table(study: StudyData) -> Table:
+    """Table 3: faithfulness of constructed explanations vs the model's own, on the same training samples."""
+    from ..api import constructed_faithful
+
+    t = Table("table3_constructed_vs_original", "Table 3: constructed vs originally generated explanations",
+              ["task", "style", "original [95% CI]", "original valid", "constructed [95% CI]", "constructed n"],
+              data_columns=["original", "original_ci_low", "original_ci_high", "constructed", "constructed_ci_low",
+                            "constructed_ci_high"],
+              note="Both on the first `quality` training samples of the construction run (one-word prompts).")
+    for key, stage in study.stages.items():
+        if not key.startswith("construct|"):
+            continue
+        task = key.split("|", 1)[1]
+        run_dir = Path(stage["run_dir"])
+        quality_dirs = sorted(run_dir.glob("quality-*"))
+        if not quality_dirs:
+            continue
+        originals = read_records(quality_dirs[0])
+        n_quality = len({r["sample_id"] for r in originals})
+        built = read_records(run_dir)[:n_quality]
+        for style in ["attribution", "redaction", "counterfactual"]:
+            recs = {r["sample_id"]: r for r in originals if r["style"] == style}
+            o = ratio_ci(faith_codes(recs, sorted(recs)))
+            flags = [f for f in (constructed_faithful(r, style) for r in built) if f is not None]
+            c = ratio_ci(np.array([HIT if f else MISS for f in flags], dtype=np.int8))
+            t.rows.append({"task": task, "style": style, "original [95% CI]": fmt_interval(o.value, o.low, o.high),
+                           "original valid": o.n, "constructed [95% CI]": fmt_interval(c.value, c.low, c.high),
+                           "constructed n": c.n, "original": o.value, "original_ci_low": o.low,
+                           "original_ci_high": o.high, "constructed": c.value, "constructed_ci_low": c.low,
+                           "constructed_ci_high": c.high})
+    return t
+
+
+def all_tables(study: StudyData) -> list[Table]:
+    from .lexicon import lexicon_table
+
+    return [
+        construction_quality_table(study),
+        faithfulness_table(study, "one", "table4_faithfulness", "Table 4: faithfulness before/after training (one-word)"),
+        faithfulness_table(study, "multi", "table5_multiword", "Table 5: faithfulness before/after training (multi-word)"),
+        lexicon_table(study),
+        accuracy_table(study),
+        valid_counts_table(study),
+    ]

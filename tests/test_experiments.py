@@ -1,0 +1,106 @@
+"""Experiment files and the reproduce grid: validation, caching, and the report of a real (tiny) study."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from selfexplain.backends import register_backend
+from selfexplain.errors import UserError
+from selfexplain.experiments import load_experiment, preset_names, read_study, reproduce
+from selfexplain.reports import write_study_report
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def test_presets_load_and_name_the_papers_setting():
+    assert {"cpu-small", "paper", "paper-13b"} <= set(preset_names())
+    small, paper, big = (load_experiment(n) for n in ("cpu-small", "paper", "paper-13b"))
+    assert small.model == "embedded" and small.train_tasks == ["tweets"]
+    assert {e.task for e in small.evaluate} == {"tweets", "vitaminc"}  # vitaminc: evaluation only
+    assert paper.model == "allenai/tulu-2-7b" and big.model == "allenai/tulu-2-13b"
+    assert paper.train_tasks == ["sentiment140", "snli", "agnews"]
+    assert paper.construction.limit == 50000 and paper.train.mix == 0.2 and paper.evaluate[0].limit == 5000
+    assert paper.train.replay == "hub:allenai/tulu-v2-sft-mixture"
+
+
+@pytest.mark.parametrize("patch,message", [
+    ({"colour": "blue"}, "field 'colour'"),
+    ({"evaluate": [{"task": "tweets", "widths": ["two"]}]}, "field 'evaluate.0.widths'"),
+    ({"conditions": ["none", "magic"]}, "field 'conditions'"),
+    ({"construction": {"limit": 0}}, "field 'construction.limit'"),
+])
+def test_bad_experiment_files_name_the_file_and_field(tmp_path, patch, message):
+    f = tmp_path / "exp.yaml"
+    f.write_text(yaml.safe_dump({"name": "x", "evaluate": [{"task": "tweets"}], **patch}))
+    with pytest.raises(UserError, match=message) as e:
+        load_experiment(str(f))
+    assert str(f) in str(e.value)
+
+
+def test_unknown_preset_lists_the_presets():
+    with pytest.raises(UserError, match="cpu-small"):
+        load_experiment("nope")
+
+
+@pytest.fixture
+def keyword_study(tmp_path, keyword_backend):
+    register_backend("keyword")(lambda model, **kw: keyword_backend)
+    f = tmp_path / "exp.yaml"
+    f.write_text(yaml.safe_dump({
+        "name": "kw", "model": "keyword-model", "backend": "keyword", "conditions": ["none"], "batch_size": 4,
+        "evaluate": [{"task": "sentiment140", "widths": ["one", "multi"], "limit": 8, "split": "all",
+                      "data": str(FIX / "sentiment140.csv")}],
+    }))
+    return load_experiment(str(f)), tmp_path / "studies"
+
+
+def test_reproduce_runs_every_cell_then_reruns_from_cache(keyword_study, keyword_backend):
+    exp, out = keyword_study
+    root = reproduce(exp, out, log=lambda m: None)
+    study = read_study(root)
+    assert {(c["condition"], c["width"]) for c in study["cells"]} == {("none", "one"), ("none", "multi")}
+    for c in study["cells"]:
+        recs = (Path(c["run_dir"]) / "records.jsonl").read_text().splitlines()
+        assert len(recs) == 8 * 3
+    calls = len(keyword_backend.generated)
+    times = {k: v["seconds"] for k, v in study["stages"].items()}
+    reproduce(exp, out, log=lambda m: None)
+    assert len(keyword_backend.generated) == calls  # nothing recomputed
+    assert {k: v["seconds"] for k, v in read_study(root)["stages"].items()} == times
+    files = write_study_report(root)
+    t4 = (root / "report" / "table4_faithfulness.csv").read_text()
+    assert "table4_faithfulness.csv" in {p.name for p in files["csv"]} and t4.count("\n") == 1  # none: not a training task
+    assert (root / "report" / "table10_valid_counts.csv").read_text().count("\n") == 1 + 2 * 3
+
+
+def test_reproduce_refuses_training_on_an_evaluation_only_task(tmp_path):
+    exp = load_experiment("cpu-small").model_copy(update={"train_tasks": ["vitaminc"]})
+    with pytest.raises(UserError, match="evaluation-only"):
+        reproduce(exp, tmp_path, log=lambda m: None)
+
+
+@pytest.mark.slow
+def test_tiny_real_study_produces_every_table_and_figure(tmp_path):
+    """construct -> train -> evaluate on SmolLM2 with tiny sizes, then the full report."""
+    f = tmp_path / "exp.yaml"
+    f.write_text(yaml.safe_dump({
+        "name": "tiny", "model": "embedded:smollm2-135m", "batch_size": 4,
+        "train_tasks": ["sentiment140"], "conditions": ["none", "predictions", "attribution"],
+        "construction": {"limit": 8, "quality": 4, "data": str(FIX / "sentiment140.csv")},
+        "train": {"mix": 0.25, "settings": {"max_steps": 1, "batch_size": 4, "lora": {"r": 4}}},
+        "evaluate": [{"task": "sentiment140", "widths": ["one", "multi"], "limit": 4, "split": "all",
+                      "data": str(FIX / "sentiment140.csv")}],
+    }))
+    root = reproduce(load_experiment(str(f)), tmp_path / "studies", log=lambda m: None)
+    study = read_study(root)
+    assert len(study["cells"]) == 3 * 2
+    assert {k.split("|")[0] for k in study["stages"]} == {"construct", "train", "evaluate"}
+    adapters = {c["run_dir"]: json.loads((Path(c["run_dir"]) / "config.json").read_text())["model"].get("adapter")
+                for c in study["cells"]}
+    assert len(set(adapters.values())) == 3  # none, predictions, attribution: three different models
+    files = write_study_report(root)
+    assert len(files["csv"]) == 6 and len(files["figures"]) == 3
+    t3 = (root / "report" / "table3_constructed_vs_original.csv").read_text().splitlines()
+    assert len(t3) == 1 + 3

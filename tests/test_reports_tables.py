@@ -1,0 +1,138 @@
+"""Every table's numbers, recomputed here directly from the per-sample records of a synthetic study."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from selfexplain.reports import write_study_report
+from selfexplain.reports.lexicon import DELETION, explanation_words, lemma
+from selfexplain.reports.tables import all_tables, load_study
+from study_factory import CONDITIONS, STYLES, make_study
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return load_study(make_study(tmp_path_factory.mktemp("study")))
+
+
+def _records(study, cond, task, width, style=None):
+    train = None if cond == "none" else "tweets"
+    cell = next(c for c in study.cells if (c.condition, c.train_task, c.eval_task, c.width) == (cond, train, task, width))
+    recs = [json.loads(l) for l in Path(cell.run_dir, "records.jsonl").read_text().splitlines()]
+    return [r for r in recs if style is None or r["style"] == style]
+
+
+def _faith(recs):
+    valid = [r for r in recs if r["valid"]]
+    return sum(r["faithful"] for r in valid) / len(valid), len(valid)
+
+
+def _by_name(study):
+    return {t.name: t for t in all_tables(study)}
+
+
+NAMES = {"no training": "none", "w/ predictions": "predictions", "w/ attribution": "attribution",
+         "w/ redaction": "redaction", "w/ counterfactual": "counterfactual"}
+
+
+@pytest.mark.parametrize("name,width", [("table4_faithfulness", "one"), ("table5_multiword", "multi")])
+def test_faithfulness_tables_match_records(study, name, width):
+    t = _by_name(study)[name]
+    assert len(t.rows) == 3 * 3  # per style: none, w/ predictions, w/ the style itself
+    for row in t.rows:
+        cond = NAMES[row["condition"]]
+        recs = _records(study, cond, row["task"], width, row["style"])
+        value, n_valid = _faith(recs)
+        assert row["faithfulness"] == pytest.approx(value) and row["n_valid"] == n_valid
+        assert row["ci_low"] <= value <= row["ci_high"]
+        with_random = [r for r in recs if r["valid"]]
+        assert row["random"] == pytest.approx(sum(r["random_faithful"] for r in with_random) / len(with_random))
+        if cond == "none":
+            assert row.get("diff") is None
+        else:
+            assert cond in ("predictions", row["style"])
+            base, _ = _faith(_records(study, "none", row["task"], width, row["style"]))
+            assert row["diff"] == pytest.approx(value - base)
+            assert row["diff_low"] <= row["diff"] <= row["diff_high"] and 0 <= row["p_value"] <= 1
+
+
+def test_accuracy_table_matches_records(study):
+    t = _by_name(study)["table7_accuracy"]
+    assert len(t.rows) == 2 * len(CONDITIONS)
+    for row in t.rows:
+        cond = NAMES[row["condition"].split(" (")[0]]
+        samples = {r["sample_id"]: r for r in _records(study, cond, row["task"], "one")}
+        acc = sum(r["prediction"] == r["gold"] for r in samples.values()) / len(samples)
+        assert row["accuracy"] == pytest.approx(acc) and row["n"] == len(samples)
+        if cond != "none":
+            base = {r["sample_id"]: r for r in _records(study, "none", row["task"], "one")}
+            assert row["diff"] == pytest.approx(acc - sum(r["prediction"] == r["gold"] for r in base.values()) / len(base))
+
+
+def test_valid_counts_table_matches_records(study):
+    t = _by_name(study)["table10_valid_counts"]
+    assert len(t.rows) == len(study.cells) * len(STYLES)
+    for row in t.rows:
+        cond = NAMES[row["condition"].split(" (")[0]]
+        recs = _records(study, cond, row["task"], row["width"], row["style"])
+        assert (row["valid"], row["n"]) == (sum(r["valid"] for r in recs), len(recs))
+
+
+def test_construction_quality_table_matches_records(study):
+    t = _by_name(study)["table3_constructed_vs_original"]
+    run = Path(study.stages["construct|tweets"]["run_dir"])
+    built = [json.loads(l) for l in (run / "records.jsonl").read_text().splitlines()]
+    originals = [json.loads(l) for l in next(run.glob("quality-*")).joinpath("records.jsonl").read_text().splitlines()]
+    n_quality = len({r["sample_id"] for r in originals})
+    for row in t.rows:
+        orig = [r for r in originals if r["style"] == row["style"]]
+        value, n_valid = _faith(orig)
+        assert row["original"] == pytest.approx(value) and row["original valid"] == n_valid
+        kept = [b for b in built[:n_quality] if b["constructed"][row["style"]]["explanation"] is not None]
+        if row["style"] == "counterfactual":
+            flips = [b["cf_new_prediction"] != b["attribution"]["prediction"] for b in kept]
+        else:
+            flips = [b["attribution"]["erased_predictions"][0] != b["attribution"]["prediction"] for b in kept]
+        assert row["constructed"] == pytest.approx(sum(flips) / len(flips)) and row["constructed n"] == len(flips)
+
+
+def test_lexicon_table_counts_lemmas_of_faithful_explanations(study):
+    t = _by_name(study)["table6_frequent_words"]
+    row = next(r for r in t.rows if r["condition"] == "w/ attribution" and r["task"] == "tweets" and r["style"] == "attribution")
+    recs = [r for r in _records(study, "attribution", "tweets", "one", "attribution") if r["valid"] and r["faithful"]]
+    counts = {}
+    for r in recs:
+        for w in r["parsed"]:
+            counts[lemma(w)] = counts.get(lemma(w), 0) + 1
+    shown = dict((w, int(n.rstrip(")"))) for w, n in (x.split(" (") for x in row["top words (count)"].split(", ")))
+    assert row["faithful"] == len(recs)
+    assert all(counts[w] == n for w, n in shown.items())
+    assert min(shown.values()) >= sorted(counts.values(), reverse=True)[min(9, len(counts) - 1)]
+
+
+def test_explanation_words_per_style():
+    assert lemma("Loved") == "love" and lemma("stocks") == "stock" and lemma("went") == "go"
+    assert explanation_words({"style": "attribution", "parsed": ["hate"]}) == ["hate"]
+    red = {"style": "redaction", "input": "I hate rainy days!", "edited_input": "I [REDACTED] rainy [REDACTED]!"}
+    assert explanation_words(red) == ["hate", "days"]
+    cf = {"style": "counterfactual", "input": "I really hate rainy days", "edited_input": "I love rainy days"}
+    assert explanation_words(cf) == ["love", DELETION]
+    add = {"style": "counterfactual", "input": "good movie", "edited_input": "not a good movie"}
+    assert explanation_words(add) == ["not", "a"]
+
+
+def test_report_writes_every_table_and_figure(study, tmp_path):
+    files = write_study_report(study.root, tmp_path / "out")
+    names = {p.name for kind in files.values() for p in kind}
+    for t in ("table3_constructed_vs_original", "table4_faithfulness", "table5_multiword", "table6_frequent_words",
+              "table7_accuracy", "table10_valid_counts"):
+        assert f"{t}.csv" in names
+    for f in ("figure2_faithfulness_by_n.png", "figure3_cross_task.png", "figure4_cross_style.png"):
+        assert f in names and (tmp_path / "out" / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "Table 4" in md and "[95% CI]" in md and "random baseline" in md
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "table4_faithfulness.csv").read_text())))
+    assert {"faithfulness", "ci_low", "ci_high", "p_value", "random"} <= set(rows[0])

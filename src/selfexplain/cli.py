@@ -73,12 +73,17 @@ OUTPUT = typer.Option(Path("runs"), help="Folder that receives the run folder.")
 DATA = typer.Option(None, help="Data file in the task's canonical format (overrides the default).")
 HUB = typer.Option(False, "--hub", help="Load the task's data set from the Hugging Face hub.")
 ADAPTER = typer.Option(None, help="LoRA adapter folder from `selfexplain train` (merged into the model).")
+BACKEND = typer.Option("hf", help="Inference backend: hf (transformers) or vllm (pip install 'selfexplain[vllm]').")
+BACKEND_ARGS = typer.Option(
+    None, help="Engine options key=value,... passed to the backend as they are, e.g. for vllm "
+               "tensor_parallel_size=4,distributed_executor_backend=ray,gpu_memory_utilization=0.8.",
+)
 
 
-def _model_args(text: Optional[str], adapter: Optional[str]) -> dict:
+def _model_args(text: Optional[str], adapter: Optional[str], backend_args: Optional[str] = None) -> dict:
     from .backends import parse_model_args
 
-    args = parse_model_args(text)
+    args = {**parse_model_args(text), **parse_model_args(backend_args)}
     if adapter:
         args["adapter"] = adapter
     return args
@@ -105,8 +110,9 @@ def evaluate(
     output_path: Path = OUTPUT,
     data: Optional[str] = DATA,
     hub: bool = HUB,
-    backend: str = typer.Option("hf", help="Inference backend."),
+    backend: str = BACKEND,
     model_args: Optional[str] = MODEL_ARGS,
+    backend_args: Optional[str] = BACKEND_ARGS,
     adapter: Optional[str] = ADAPTER,
 ) -> None:
     """Measure how faithful a model's self-explanations are (self-consistency check)."""
@@ -120,7 +126,7 @@ def evaluate(
             result = api.evaluate(
                 model=model, task=task, styles=style, width=width, limit=limit, seed=seed, split=split,
                 batch_size=batch_size, output_path=output_path, data=data, hub=hub, backend=backend,
-                model_args=_model_args(model_args, adapter), hooks=hooks,
+                model_args=_model_args(model_args, adapter, backend_args), hooks=hooks,
             )
     except UserError as e:
         _fail(e)
@@ -137,8 +143,8 @@ def attribute(
     model: str = MODEL, task: str = TASK, limit: int = typer.Option(20, help="Number of examples (class-balanced)."),
     batch_size: int = typer.Option(16, help="Examples per chunk (all their erased variants are scored together)."),
     seed: int = typer.Option(0), split: str = typer.Option("test", help="test, train or all."),
-    output_path: Path = OUTPUT, data: Optional[str] = DATA, hub: bool = HUB, backend: str = typer.Option("hf"),
-    model_args: Optional[str] = MODEL_ARGS, adapter: Optional[str] = ADAPTER,
+    output_path: Path = OUTPUT, data: Optional[str] = DATA, hub: bool = HUB, backend: str = BACKEND,
+    model_args: Optional[str] = MODEL_ARGS, backend_args: Optional[str] = BACKEND_ARGS, adapter: Optional[str] = ADAPTER,
     show: int = typer.Option(10, help="How many examples to print with words shaded by influence."),
 ) -> None:
     """Erasure attribution: how much each word's removal lowers p(prediction)."""
@@ -150,7 +156,7 @@ def attribute(
         with _progress("attributing") as hooks:
             res = api.attribute(model=model, task=task, limit=limit, seed=seed, split=split, batch_size=batch_size,
                                 output_path=output_path, data=data, hub=hub, backend=backend,
-                                model_args=_model_args(model_args, adapter), hooks=hooks)
+                                model_args=_model_args(model_args, adapter, backend_args), hooks=hooks)
     except UserError as e:
         _fail(e)
     for a in res.attributions[:show]:
@@ -165,8 +171,8 @@ def construct(
     limit: int = typer.Option(500, help="Training examples to construct from (class-balanced, disjoint from test)."),
     quality: int = typer.Option(0, help="Also compare constructed with generated explanations on this many samples (table 3)."),
     batch_size: int = typer.Option(16), seed: int = typer.Option(0), output_path: Path = OUTPUT,
-    data: Optional[str] = DATA, hub: bool = HUB, backend: str = typer.Option("hf"), model_args: Optional[str] = MODEL_ARGS,
-    adapter: Optional[str] = ADAPTER,
+    data: Optional[str] = DATA, hub: bool = HUB, backend: str = BACKEND, model_args: Optional[str] = MODEL_ARGS,
+    backend_args: Optional[str] = BACKEND_ARGS, adapter: Optional[str] = ADAPTER,
 ) -> None:
     """Build pseudo-faithful explanation training data (erasure attribution + table 2 template)."""
     from rich.table import Table
@@ -178,7 +184,7 @@ def construct(
         with _progress("constructing") as hooks:
             res = api.construct(model=model, task=task, limit=limit, seed=seed, batch_size=batch_size,
                                 output_path=output_path, data=data, hub=hub, backend=backend,
-                                model_args=_model_args(model_args, adapter), quality=quality, hooks=hooks)
+                                model_args=_model_args(model_args, adapter, backend_args), quality=quality, hooks=hooks)
     except UserError as e:
         _fail(e)
     table = Table("style", "kept", "dropped (reason count)", title=f"{res.stats['n_samples']} samples")
@@ -282,6 +288,8 @@ def reproduce(
     preset: str = typer.Option(..., help="A shipped preset (cpu-small, paper, paper-13b) or an experiment .yaml file."),
     output_path: Path = typer.Option(Path("studies"), help="Folder that receives the study folder (named after the experiment)."),
     model_args: Optional[str] = typer.Option(None, help="Backend options merged into the experiment's model_args."),
+    backend: Optional[str] = typer.Option(None, help="Override the experiment's backend (hf or vllm)."),
+    backend_args: Optional[str] = BACKEND_ARGS,
     report: bool = typer.Option(True, help="Write the report when the grid is complete."),
 ) -> None:
     """Run the paper's grid (construct, train, evaluate) from an experiment file; resumable and cached per stage."""
@@ -291,7 +299,9 @@ def reproduce(
     start = time.time()
     try:
         exp = load_experiment(preset)
-        exp.model_args = {**exp.model_args, **parse_model_args(model_args)}
+        exp.model_args = {**exp.model_args, **parse_model_args(model_args), **parse_model_args(backend_args)}
+        if backend:
+            exp.backend = backend
         root = run(exp, output_path, log=lambda m: console.print(f"[{time.time() - start:7.0f}s] {m}", highlight=False))
         if report:
             from .reports import write_study_report
@@ -319,6 +329,31 @@ def report_cmd(
     for kind, paths in files.items():
         for p in paths:
             console.print(f"{kind}: {p}", highlight=False)
+
+
+@app.command()
+def compare(
+    run_a: Path = typer.Argument(..., help="An evaluate run folder."),
+    run_b: Path = typer.Argument(..., help="An evaluate run folder of the same samples (e.g. the other backend)."),
+) -> None:
+    """List every sample whose prediction, label probabilities or explanation differ between two runs."""
+    from .reports.compare import compare_runs
+    from .reports.tables import read_records
+
+    try:
+        recs = []
+        for run in (run_a, run_b):
+            r = read_records(run)
+            if not r:
+                raise UserError(f"{run}: no records (not an evaluate run folder?)")
+            recs.append(r)
+        try:
+            report = compare_runs(*recs)
+        except ValueError as e:
+            raise UserError(f"{run_a} vs {run_b}: {e}") from None
+    except UserError as e:
+        _fail(e)
+    console.print(report.markdown(run_a.name, run_b.name), highlight=False, markup=False)
 
 
 @data_app.command("prepare")

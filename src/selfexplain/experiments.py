@@ -251,22 +251,50 @@ def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[st
     if NONE in exp.conditions:
         evaluate_model(NONE, None, base, None)
 
-    for task in exp.train_tasks:
-        if not trained:
-            break
-        log(f"construct|{task}: {exp.construction.limit} samples")
-        built = study.stage(f"construct|{task}", lambda: _construct(api, exp, task, base, study.runs))
+    built = {}
+    if trained:
+        for task in exp.train_tasks:
+            log(f"construct|{task}: {exp.construction.limit} samples")
+            built[task] = study.stage(f"construct|{task}", lambda: _construct(api, exp, task, base, study.runs))
+    # Training loads its own copy of the weights: free the inference copy first (a 7B model twice may not fit a GPU).
+    del base
+    _release_memory()
+    adapters = []
+    for task in built:
         for condition in trained:
             style = "attribution" if condition == PREDICTIONS else condition
-            data = built["files"][style]
+            data = built[task]["files"][style]
             key = f"train|{model_key(condition, task)}"
-            log(f"{key}")
+            log(key)
             result = study.stage(key, lambda: _train(api, exp, data, condition, settings, study.runs))
-            backend = load_backend(exp.backend, exp.model, **{**exp.model_args, "adapter": result["adapter"]})
-            evaluate_model(condition, task, backend, result["adapter"])
-            del backend
+            adapters.append((condition, task, result["adapter"]))
+    engine = None  # a backend that can switch adapters (vLLM) is started once for all of them
+    for condition, task, adapter in adapters:
+        if engine is not None and hasattr(engine, "with_adapter"):
+            backend = engine.with_adapter(adapter)
+        else:
+            started = time.time()
+            backend = load_backend(exp.backend, exp.model, **{**exp.model_args, "adapter": adapter})
+            log(f"model with adapter ready in {time.time() - started:.0f}s")
+            engine = backend if hasattr(backend, "with_adapter") else None
+        evaluate_model(condition, task, backend, adapter)
+        del backend
+        _release_memory()
     log(f"study complete: {root}")
     return root
+
+
+def _release_memory() -> None:
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # a backend without torch
+        pass
 
 
 def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path) -> dict[str, Any]:

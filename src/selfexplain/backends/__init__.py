@@ -54,8 +54,10 @@ def register_backend(name: str):
 def load_backend(name: str, model: str, **kwargs: Any) -> Backend:
     if name == "hf":
         from . import hf  # noqa: F401  (registers itself; imports torch lazily)
+    elif name == "vllm":
+        from . import vllm  # noqa: F401  (registers itself; imports vllm lazily)
     if name not in _BACKENDS:
-        raise UserError(f"unknown backend {name!r}; known backends: {', '.join(sorted({'hf', *_BACKENDS}))}")
+        raise UserError(f"unknown backend {name!r}; known backends: {', '.join(sorted({'hf', 'vllm', *_BACKENDS}))}")
     return _BACKENDS[name](model, **kwargs)
 
 
@@ -75,5 +77,10 @@ def parse_model_args(text: str | None) -> dict[str, Any]:
             v = v.lower() == "true"
         elif v.lstrip("-").isdigit():
             v = int(v)
+        else:
+            try:
+                v = float(v)  # gpu_memory_utilization=0.8
+            except ValueError:
+                pass
         out[key.strip()] = v
     return out

@@ -15,9 +15,7 @@ from typing import Any
 
 from ..errors import UserError
 from . import Backend, Chat, Generation, register_backend
-from .models import TULU_TEMPLATE, load_model  # noqa: F401  (TULU_TEMPLATE re-exported)
-
-_END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>", "<|endoftext|>")
+from .models import TULU_TEMPLATE, label_token_ids, load_model, stop_token_ids  # noqa: F401  (TULU_TEMPLATE re-exported)
 
 
 @register_backend("hf")
@@ -56,15 +54,8 @@ class HFBackend(Backend):
         self.device = self.model.device
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens
-        tok = self.tokenizer
-        self.pad_id = tok.pad_token_id
-        eos = self.model.generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        if tok.eos_token_id is not None:
-            eos_ids.add(tok.eos_token_id)
-        vocab = tok.get_vocab()
-        eos_ids |= {vocab[t] for t in _END_OF_TURN if t in vocab and t in tok.all_special_tokens}
-        self.eos_ids = sorted(eos_ids)
+        self.pad_id = self.tokenizer.pad_token_id
+        self.eos_ids = stop_token_ids(self.tokenizer, self.model.generation_config.eos_token_id)
         self._prefix_memo: dict[tuple[int, ...], list] = {}
 
     # ---- tokenisation -------------------------------------------------
@@ -76,16 +67,7 @@ class HFBackend(Backend):
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
     def label_ids(self, prompt: str, prompt_ids: list[int], label: str) -> list[int]:
-        """Tokens of ``label`` as the model would write them right after ``prompt``.
-
-        Tokenising prompt+label together respects merges at the boundary (as
-        with sentencepiece's leading-space pieces); if the boundary moved, the
-        label is tokenised alone.
-        """
-        full = self.encode(prompt + label)
-        if full[: len(prompt_ids)] == prompt_ids and len(full) > len(prompt_ids):
-            return full[len(prompt_ids):]
-        return self.encode(label)
+        return label_token_ids(self.encode, prompt, prompt_ids, label)
 
     # ---- batched forward ---------------------------------------------
 

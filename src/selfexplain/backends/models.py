@@ -24,7 +24,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import UserError
 from ..paths import cache_dir, package_dir
@@ -228,17 +228,52 @@ def load_model(
     if not isinstance(torch_dtype, torch.dtype):
         raise UserError(f"--model-args: unknown dtype {dtype!r}")
     kw = {"revision": resolved.revision, "trust_remote_code": trust_remote_code}
-    tokenizer = AutoTokenizer.from_pretrained(resolved.load_path, **kw)
-    if not tokenizer.chat_template:
-        tokenizer.chat_template = TULU_TEMPLATE
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(resolved, trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(resolved.load_path, dtype=torch_dtype, **kw)
     clear_quantizer_marker(model)
     identity = {**resolved.identity, "dtype": dtype}
     if adapter:
         model, identity["adapter"] = _merge_adapter(model, adapter), adapter_fingerprint(adapter)
     return model.to(device), tokenizer, identity
+
+
+def load_tokenizer(resolved: ResolvedModel, trust_remote_code: bool = False) -> Any:
+    """The model's tokenizer, with Tulu-2's chat template where it has none and a pad token."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolved.load_path, revision=resolved.revision,
+                                              trust_remote_code=trust_remote_code)
+    if not tokenizer.chat_template:
+        tokenizer.chat_template = TULU_TEMPLATE
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+# End-of-turn markers of common chat formats; generation stops at any the vocabulary has as a special token.
+_END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>", "<|endoftext|>")
+
+
+def stop_token_ids(tokenizer: Any, config_eos: int | list[int] | None) -> list[int]:
+    eos_ids = set(config_eos if isinstance(config_eos, list) else [config_eos] if config_eos is not None else [])
+    if tokenizer.eos_token_id is not None:
+        eos_ids.add(tokenizer.eos_token_id)
+    vocab = tokenizer.get_vocab()
+    eos_ids |= {vocab[t] for t in _END_OF_TURN if t in vocab and t in tokenizer.all_special_tokens}
+    return sorted(eos_ids)
+
+
+def label_token_ids(encode: Callable[[str], list[int]], prompt: str, prompt_ids: list[int], label: str) -> list[int]:
+    """Tokens of ``label`` as the model would write them right after ``prompt``.
+
+    Tokenising prompt+label together respects merges at the boundary (as
+    with sentencepiece's leading-space pieces); if the boundary moved, the
+    label is tokenised alone.
+    """
+    full = encode(prompt + label)
+    if full[: len(prompt_ids)] == prompt_ids and len(full) > len(prompt_ids):
+        return full[len(prompt_ids):]
+    return encode(label)
 
 
 def adapter_fingerprint(path: str | Path) -> str:

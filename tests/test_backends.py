@@ -94,6 +94,16 @@ def test_model_args_parsing():
         "dtype": "bfloat16", "max_batch_size": 8, "trust_remote_code": True}
     with pytest.raises(UserError, match="key=value"):
         parse_model_args("dtype")
+    # Engine options for vLLM: numbers and names pass through typed.
+    assert parse_model_args("tensor_parallel_size=2,gpu_memory_utilization=0.8,distributed_executor_backend=ray") == {
+        "tensor_parallel_size": 2, "gpu_memory_utilization": 0.8, "distributed_executor_backend": "ray"}
+
+
+def test_unknown_backend_lists_the_known_ones():
+    from selfexplain.backends import load_backend
+
+    with pytest.raises(UserError, match="hf, .*vllm"):
+        load_backend("tgi", "embedded")
 
 
 def test_unknown_model_arg():

@@ -73,6 +73,11 @@ def test_reproduce_runs_every_cell_then_reruns_from_cache(keyword_study, keyword
     t4 = (root / "report" / "table4_faithfulness.csv").read_text()
     assert "table4_faithfulness.csv" in {p.name for p in files["csv"]} and t4.count("\n") == 1  # none: not a training task
     assert (root / "report" / "table10_valid_counts.csv").read_text().count("\n") == 1 + 2 * 3
+    # A cell taken out of the experiment file leaves the study (its run folder stays on disk).
+    narrower = exp.model_copy(update={"evaluate": [exp.evaluate[0].model_copy(update={"widths": ["one"]})]})
+    reproduce(narrower, out, log=lambda m: None)
+    assert [c["width"] for c in read_study(root)["cells"]] == ["one"]
+    assert len(keyword_backend.generated) == calls
 
 
 def test_reproduce_refuses_training_on_an_evaluation_only_task(tmp_path):

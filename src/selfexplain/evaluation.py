@@ -132,7 +132,7 @@ def evaluate_chunk(
             rng = random_rng(random_seed, task.name, examples[i].id, style, width)
             randomized[k] = S.get_style(style).random_edit(examples[i].text, checked[k][1], rng)
     # One scoring call for the explanations' and the baselines' edited inputs.
-    order = [(k, t) for k, t in edited.items()] + [(k, t) for k, t in randomized.items()]
+    order = list(edited.items()) + list(randomized.items())
     scored = classify(backend, task, [(t, examples[jobs[k][1]].context) for k, t in order])
     new_preds = dict(zip(edited, scored[:len(edited)]))
     random_preds = dict(zip(randomized, scored[len(edited):]))

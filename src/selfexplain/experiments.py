@@ -159,10 +159,16 @@ class Study:
         old = json.loads(self.path.read_text()) if self.path.exists() else {}
         # Stage times survive reruns: a cached stage keeps the time it took when it was computed.
         self.stages: dict[str, dict[str, Any]] = old.get("stages", {})
-        self.cells: dict[str, Cell] = {
-            self._cell_key(c["condition"], c["train_task"], c["eval_task"], c["width"]): Cell(**c)
-            for c in old.get("cells", [])
-        }
+        # Cells of an earlier version of the experiment file that it no longer lists are dropped.
+        expected = {self._cell_key(cond, None if cond == NONE else tt, e.task, w)
+                    for cond in experiment.conditions
+                    for tt in ([None] if cond == NONE else experiment.train_tasks)
+                    for e in experiment.evaluate for w in e.widths}
+        self.cells: dict[str, Cell] = {}
+        for c in old.get("cells", []):
+            key = self._cell_key(c["condition"], c["train_task"], c["eval_task"], c["width"])
+            if key in expected:
+                self.cells[key] = Cell(**c)
 
     @staticmethod
     def _cell_key(condition: str, train_task: str | None, eval_task: str, width: str) -> str:
@@ -189,9 +195,9 @@ class Study:
         self.save()
 
     def save(self) -> None:
-        from .store import _atomic_write
+        from .store import atomic_write
 
-        _atomic_write(self.path, json.dumps({
+        atomic_write(self.path, json.dumps({
             "experiment": self.experiment.model_dump(),
             "stages": self.stages,
             "cells": [c.__dict__ for c in self.cells.values()],

@@ -48,7 +48,7 @@ class RunStore:
             if config_hash(saved) != digest:
                 raise UserError(f"{path}: holds a run of a different configuration; remove it or choose another --output-path")
         else:
-            _atomic_write(cfg_file, json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+            atomic_write(cfg_file, json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         return cls(path, config)
 
     @property
@@ -123,16 +123,16 @@ class RunStore:
 
     def write_json(self, name: str, obj: Any) -> Path:
         p = self.path / name
-        _atomic_write(p, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        atomic_write(p, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         return p
 
     def write_text(self, name: str, text: str) -> Path:
         p = self.path / name
-        _atomic_write(p, text)
+        atomic_write(p, text)
         return p
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

@@ -28,6 +28,7 @@ import argparse
 import multiprocessing as mp
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 
 def _examples(n: int):
@@ -158,9 +159,10 @@ def matmul_gflops(size: int = 2048, reps: int = 10) -> float:
 
 
 def _in_child(fn, *args):
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        return pool.apply(fn, args)
+    # A process pool executor, not multiprocessing.Pool: when a worker dies (out of memory, say)
+    # Pool silently starts another and waits forever; the executor raises BrokenProcessPool.
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
 
 
 def main() -> None:

@@ -153,11 +153,14 @@ class HFBackend(Backend):
 
         rows = self._rows(chats, labels)
         dists = []
-        for seqs, _ in rows:
+        for seqs, labs in rows:
+            keep = max(len(li) for li in labs)
             for ids in seqs:
                 with torch.inference_mode():
                     logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits
-                dists.append(logits[0].float().log_softmax(-1).cpu())
+                # Only the scored tail is kept: every position's full-vocabulary distribution of every
+                # variant would be ~60 MB per sequence (64 tweets' variants ran out of 24 GB).
+                dists.append(logits[0, -keep:].float().log_softmax(-1).cpu())
         return self._gather(rows, dists)
 
     # ---- shared-prefix scoring ---------------------------------------------

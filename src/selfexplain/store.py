@@ -114,12 +114,7 @@ class RunStore:
         return list(self.records())
 
     def records(self) -> Iterator[dict[str, Any]]:
-        if not self.records_file.exists():
-            return
-        with self.records_file.open(encoding="utf-8") as fh:
-            for line in fh:
-                if line.endswith("\n"):
-                    yield json.loads(line)
+        yield from iter_records(self.path)
 
     def write_json(self, name: str, obj: Any) -> Path:
         p = self.path / name
@@ -130,6 +125,17 @@ class RunStore:
         p = self.path / name
         atomic_write(p, text)
         return p
+
+
+def iter_records(run_dir: str | Path) -> Iterator[dict[str, Any]]:
+    """The complete lines of a run folder's records.jsonl (a line cut by a kill is not a record)."""
+    path = Path(run_dir) / RunStore.RECORDS
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.endswith("\n"):
+                yield json.loads(line)
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -25,6 +24,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..experiments import NONE, PREDICTIONS, Cell, model_key, read_study
+from ..store import iter_records
 from ..stats import HIT, INVALID, MISS, PairedResult, paired_test, ratio_ci
 
 CONDITION_NAMES = {NONE: "no training", PREDICTIONS: "w/ predictions"}
@@ -35,12 +35,7 @@ def condition_name(condition: str) -> str:
 
 
 def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Complete lines of a run's records.jsonl (a line cut by a kill is not a record)."""
-    path = Path(run_dir) / "records.jsonl"
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.endswith("\n")]
+    return list(iter_records(run_dir))
 
 
 @dataclass

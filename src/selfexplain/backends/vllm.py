@@ -138,9 +138,14 @@ class VLLMBackend(Backend):
             raise UserError("this vLLM engine was started without LoRA; start it with an adapter")
         if _adapter_rank(path) > self._engine_args["max_lora_rank"]:
             raise UserError(f"{path}: LoRA rank above the engine's max_lora_rank {self._engine_args['max_lora_rank']}")
-        view = object.__new__(VLLMBackend)
-        view.__dict__.update(self.__dict__)
+        view = self._view()
         view._set_adapter(path, (self._lora.lora_int_id if self._lora else 0) + 1)
+        return view
+
+    def _view(self, **overrides: Any) -> "VLLMBackend":
+        """Another handle on the same engine, with some attributes changed (no second engine)."""
+        view = object.__new__(VLLMBackend)
+        view.__dict__.update(self.__dict__, **overrides)
         return view
 
     # ---- the two operations -------------------------------------------------------

@@ -206,3 +206,38 @@ def test_random_counterfactual_puts_the_new_words_at_random_positions():
     deletion = _checked("counterfactual", "Answer: i hate this movie", text)
     out = S.get_style("counterfactual").random_edit(text, deletion, random.Random(0))
     assert len(out.split()) == 4  # a pure deletion stays a deletion of one random word
+
+
+# ---- the Answer: marker ------------------------------------------------------------
+
+def test_repeated_answer_marker_takes_the_last():
+    # Real reply of the default model (see observed_outputs.jsonl): the first marker is empty of an answer.
+    parsed, _ = run("attribution", "Answer: Answer: Glorious")
+    assert parsed.value == ["Glorious"]
+
+
+def test_echoed_marker_in_quotes_is_not_an_answer():
+    raw = "Answer one word following 'Answer:'. Do not explain the answer.\nAnswer: hate"
+    assert run("attribution", raw)[0].value == ["hate"]
+    assert run("attribution", "Answer: 'hate'")[0].value == ["hate"]  # a quoted answer is still an answer
+
+
+def test_words_glued_by_punctuation_can_be_named_alone():
+    text = "See you soon...#coachella2015 _ôëÇ http://t.co/YEGOxb0irO"
+    _, chk = run("attribution", "Answer: soon", text=text)
+    assert chk.valid and chk.edited_input == "See you [REDACTED]...#coachella2015 _ôëÇ http://t.co/YEGOxb0irO"
+    _, chk = run("attribution", "Answer: soon...#coachella2015", text=text)
+    assert not chk.valid and chk.reason == S.WRONG_COUNT and chk.n == 2
+
+
+def test_counterfactual_case_only_edit_is_unchanged():
+    # The record: only case and an HTML entity differed; N = 0 once the entity is decoded at load.
+    text = "I was REALLY hoping Big K.R.I.T & Frank Ocean would be apart of #Coachella2015"
+    _, chk = run("counterfactual", "Answer: I was really hoping Big K.R.I.T & Frank Ocean would be apart of #Coachella2015",
+                 text=text)
+    assert not chk.valid and chk.reason == S.UNCHANGED
+
+
+def test_counterfactual_applies_only_counted_edits():
+    _, chk = run("counterfactual", "Answer: i LOVE waking up early hate it", text="I hate waking up early, hate it!")
+    assert chk.valid and chk.n == 1 and chk.edited_input == "I LOVE waking up early, hate it!"

@@ -62,17 +62,27 @@ _FENCE = re.compile(r"```(?:json)?", re.IGNORECASE)
 _QUOTED = re.compile(r'["“”]([^"“”]+)["“”]')  # double quotes only: ' is also an apostrophe
 
 
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
 def _strip_answer(raw: str) -> str:
-    """The text after the first ``Answer:`` (or all of it), first non-empty line."""
+    """The first non-empty line after the last ``Answer:`` marker that has one (or of the whole reply).
+
+    The *last* marker, because models repeat it ("Answer: Answer: Glorious"); a
+    marker in quotes is the prompt echoed ("... following 'Answer:'."), not an answer.
+    """
     text = raw.strip()
-    m = _ANSWER.search(text)
-    if m:
-        text = text[m.end():]
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            return line
-    return ""
+    marked = False
+    for m in reversed(list(_ANSWER.finditer(text))):
+        colon = text.index(":", m.start())
+        if m.start() > 0 and text[m.start() - 1] in _QUOTES and text[colon + 1: colon + 2] in tuple(_QUOTES):
+            continue
+        marked = True
+        rest = _first_line(text[m.end():])
+        if rest:
+            return rest
+    return "" if marked else _first_line(text)
 
 
 def _strip_quotes(text: str) -> str:
@@ -186,8 +196,8 @@ class Attribution(Style):
         quoted = _QUOTED.findall(text)
         if len(text.split()) > 1 and len(quoted) == 1:
             text = quoted[0]  # 'The most important word is "hate".'
-        # "hate." / "hate," : one word with sentence punctuation; split_token handles it.
-        items = [w for w in re.split(r"[,;]\s*|\s+", text) if W.normalize_word(w)]
+        # "hate." / "hate," : one word with sentence punctuation; "soon...#tag": two words (see words).
+        items = W.words(text)
         return Parsed(items) if items else Parsed(None, EMPTY)
 
     def _parse_multi(self, raw: str) -> Parsed:
@@ -197,7 +207,7 @@ class Attribution(Style):
         value = p.value if isinstance(p.value, list) else [p.value]
         items = [str(v) for v in value if isinstance(v, (str, int, float))]
         # An item may be a phrase ("press conference"): each of its words counts.
-        flat = [w for item in items for w in item.split() if W.normalize_word(w)]
+        flat = [w for item in items for w in W.words(item)]
         return Parsed(flat) if flat else Parsed(None, EMPTY)
 
     def check(self, parsed: Parsed, text: str, labels: list[str], width: Width) -> Checked:
@@ -302,10 +312,12 @@ class Counterfactual(SentenceStyle):
         label_keys = {W.normalize_word(l) for l in labels}
         if any(k in label_keys for k in set(new_keys) - set(old_keys)):
             return Checked(False, USES_LABEL, None, None)
-        n = W.edit_distance(old_keys, new_keys)
+        # Only the counted word edits reach the classifier: a change of case, punctuation or an
+        # HTML entity that N does not count is not applied either (see words.apply_word_edits).
+        applied, n = W.apply_word_edits(text, edited)
         if n == 0:
             return Checked(False, UNCHANGED, 0, None)
-        return Checked(True, None, n, " ".join(edited.split()))
+        return Checked(True, None, n, applied)
 
     def random_edit(self, text: str, checked: Checked, rng: random.Random) -> str:
         """The counterfactual's new words put at random positions (deleting the rest of its N edits there).

@@ -95,12 +95,9 @@ HUB_PREFIX = "hub:"
 
 def _hub_rows(dataset_id: str):
     """Rows of a hub chat data set with a ``messages`` column (``hub:allenai/tulu-v2-sft-mixture``)."""
-    import datasets
+    from .tasks.data import load_hub_dataset
 
-    try:
-        ds = datasets.load_dataset(dataset_id, split="train")
-    except Exception as e:
-        raise UserError(f"{HUB_PREFIX}{dataset_id}: cannot load from the hub ({type(e).__name__}: {e})") from None
+    ds = load_hub_dataset(dataset_id, None, "train")
     for i, row in enumerate(ds):
         yield f"{HUB_PREFIX}{dataset_id} row {i}", row
 

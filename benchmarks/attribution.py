@@ -136,7 +136,7 @@ def _flops(be, task, exs) -> float:
         part = []
         for ex in exs[i:i + 16]:
             texts = [ex.text] + [W.replace_words(ex.text, {k}) for k in W.unique_keys(ex.text)]
-            part += [be.encode(be.prompt_text(classify_chat(task, t, ex.context))) for t in texts]
+            part += [be.prompt_ids(classify_chat(task, t, ex.context)) for t in texts]
         prefix = _common_prefix_len(part)
         seqs.append((prefix, part))
     decoder = be.model.get_decoder()

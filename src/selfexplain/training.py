@@ -84,8 +84,10 @@ def tokenize_chat(tokenizer: Any, messages: list[dict[str, str]], train_on: str,
 
 
 def _ids(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool) -> list[int]:
+    from .backends.models import encode_prompt
+
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
-    return tokenizer(text, add_special_tokens=False).input_ids
+    return encode_prompt(tokenizer, text)[1]
 
 
 # ---- data --------------------------------------------------------------------

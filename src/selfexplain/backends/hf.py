@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import UserError
 from . import Backend, Chat, Generation, register_backend
-from .models import TULU_TEMPLATE, label_token_ids, load_model, stop_token_ids  # noqa: F401  (TULU_TEMPLATE re-exported)
+from .models import TULU_TEMPLATE, label_token_ids, load_model, stop_token_ids, with_bos  # noqa: F401  (TULU_TEMPLATE re-exported)
 
 
 @register_backend("hf")
@@ -64,7 +64,12 @@ class HFBackend(Backend):
         return self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
 
     def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens."""
         return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def prompt_ids(self, chat: Chat) -> list[int]:
+        """The token ids a forward pass over ``chat`` starts from (one BOS first where the model wants it)."""
+        return with_bos(self.tokenizer, self.encode(self.prompt_text(chat)))
 
     def label_ids(self, prompt: str, prompt_ids: list[int], label: str) -> list[int]:
         return label_token_ids(self.encode, prompt, prompt_ids, label)
@@ -119,8 +124,9 @@ class HFBackend(Backend):
         prompt + label[:-1], scored at its last len(label) positions.
         """
         prompts = [self.prompt_text(c) for c in chats]
-        prompt_ids = [self.encode(p) for p in prompts]
-        lab_ids = [[self.label_ids(p, ids, l) for l in labels] for p, ids in zip(prompts, prompt_ids)]
+        raw_ids = [self.encode(p) for p in prompts]
+        lab_ids = [[self.label_ids(p, ids, l) for l in labels] for p, ids in zip(prompts, raw_ids)]
+        prompt_ids = [with_bos(self.tokenizer, ids) for ids in raw_ids]
         if len(labels) > 1 and all(len(li) == 1 for row in lab_ids for li in row):
             return [([ids], row) for ids, row in zip(prompt_ids, lab_ids)]
         return [([ids + li[:-1] for li in row], row) for ids, row in zip(prompt_ids, lab_ids)]
@@ -242,7 +248,7 @@ class HFBackend(Backend):
         import torch
         from transformers import GenerationConfig
 
-        prompt_ids = [self.encode(self.prompt_text(c)) for c in chats]
+        prompt_ids = [self.prompt_ids(c) for c in chats]
         results: dict[int, Generation] = {}
         for batch in self._batches([len(p) for p in prompt_ids]):
             ids, mask, _ = self._pad([prompt_ids[i] for i in batch])

@@ -263,9 +263,42 @@ def stop_token_ids(tokenizer: Any, config_eos: int | list[int] | None) -> list[i
     return sorted(eos_ids)
 
 
+def wants_bos(tokenizer: Any) -> bool:
+    """Whether sequences of this model start with its BOS token (Llama-2 / Tulu-2: yes; Qwen: no).
+
+    Asked of the tokenizer itself: does encoding with special tokens put the BOS
+    first?  (transformers 5 builds that from ``tokenizer.json``'s post-processor;
+    the ``add_bos_token`` attribute does not always reflect it.)
+    """
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        return False
+    probe = tokenizer("a", add_special_tokens=True).input_ids
+    return bool(getattr(tokenizer, "add_bos_token", False)) or (bool(probe) and probe[0] == bos)
+
+
+def with_bos(tokenizer: Any, ids: list[int]) -> list[int]:
+    """``ids`` starting with exactly one BOS where the tokenizer wants one, never two.
+
+    Rendered chats are encoded without special tokens (their template writes the
+    markers it needs), so a model trained with a BOS first (Llama-2) would lose it;
+    a template that writes the BOS itself already has it and gets no second one.
+    """
+    if wants_bos(tokenizer) and (not ids or ids[0] != tokenizer.bos_token_id):
+        return [tokenizer.bos_token_id, *ids]
+    return ids
+
+
+def encode_prompt(tokenizer: Any, text: str) -> tuple[list[int], list[int]]:
+    """(raw ids of a rendered chat, the ids a sequence starts from): the second with the BOS rule applied."""
+    raw = tokenizer(text, add_special_tokens=False).input_ids
+    return raw, with_bos(tokenizer, raw)
+
+
 def label_token_ids(encode: Callable[[str], list[int]], prompt: str, prompt_ids: list[int], label: str) -> list[int]:
     """Tokens of ``label`` as the model would write them right after ``prompt``.
 
+    ``encode`` adds no special tokens and ``prompt_ids`` is its encoding of ``prompt``.
     Tokenising prompt+label together respects merges at the boundary (as
     with sentencepiece's leading-space pieces); if the boundary moved, the
     label is tokenised alone.

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..errors import UserError
 from . import Backend, Chat, Generation, register_backend
-from .models import adapter_fingerprint, label_token_ids, load_tokenizer, resolve_model, stop_token_ids
+from .models import adapter_fingerprint, encode_prompt, label_token_ids, load_tokenizer, resolve_model, stop_token_ids
 
 # On CPU, vLLM reserves a fraction of *system* memory for its KV cache (default 0.92) and keeps
 # one core for its scheduler; both are wrong for a small shared machine.
@@ -150,9 +150,10 @@ class VLLMBackend(Backend):
 
     # ---- the two operations -------------------------------------------------------
 
-    def _prompt(self, chat: Chat) -> tuple[str, list[int]]:
+    def _prompt(self, chat: Chat) -> tuple[str, list[int], list[int]]:
+        """(rendered chat, its raw ids, the ids handed to vLLM: one BOS first where the model wants it)."""
         text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-        return text, self.tokenizer(text, add_special_tokens=False).input_ids
+        return (text, *encode_prompt(self.tokenizer, text))
 
     def label_logprobs(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
         if not chats:
@@ -160,9 +161,9 @@ class VLLMBackend(Backend):
         encode = lambda t: self.tokenizer(t, add_special_tokens=False).input_ids  # noqa: E731
         prompts, label_ids = [], []
         for chat in chats:
-            text, ids = self._prompt(chat)
+            text, raw, ids = self._prompt(chat)
             prompts.append(ids)
-            label_ids.append([label_token_ids(encode, text, ids, label) for label in labels])
+            label_ids.append([label_token_ids(encode, text, raw, label) for label in labels])
         score = self._score_next_tokens if self._token_logprobs else self._score_prompt_logprobs
         return score(prompts, label_ids)
 
@@ -209,7 +210,7 @@ class VLLMBackend(Backend):
 
         if not chats:
             return []
-        prompts = [TokensPrompt(prompt_token_ids=self._prompt(c)[1]) for c in chats]
+        prompts = [TokensPrompt(prompt_token_ids=self._prompt(c)[2]) for c in chats]
         params = [SamplingParams(max_tokens=m, temperature=0.0, stop_token_ids=self.eos_ids, skip_special_tokens=True)
                   for m in max_new_tokens]
         outs = self.llm.generate(prompts, params, lora_request=self._lora, use_tqdm=False)

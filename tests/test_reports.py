@@ -23,3 +23,38 @@ def test_influence_text_keeps_text_and_shades_words():
     styles = {t.plain[s.start:s.end]: str(s.style) for s in t.spans}
     assert "rgb(255,55,55)" in styles["hate"]  # the strongest positive influence is the reddest
     assert "it" in styles and "255)" in styles["it"]  # negative influence shades blue
+
+
+def _counterfactual_summary():
+    recs = [{**_rec(str(i), "one", 1, i % 2 == 0), "style": "counterfactual"} for i in range(3)]
+    recs.append({**_rec("x", "one", None, None), "style": "counterfactual", "valid": False, "reason": "wrong_word_count"})
+    return summarize(recs)
+
+
+def test_cells_under_fifty_valid_are_marked():
+    md = summary_markdown(_counterfactual_summary())
+    assert "0.667 [0.09, 0.99]†" in md  # exact interval on 3 valid, marked
+
+
+def test_summary_table_stays_whole_in_a_log_file():
+    import io
+
+    from rich.console import Console
+
+    from selfexplain import cli
+    from selfexplain.reports import summary_table
+
+    assert cli.console.width == cli.LOG_WIDTH  # pytest's stdout is not a terminal
+    buf = io.StringIO()
+    Console(file=buf, width=cli.console.width).print(summary_table(_counterfactual_summary()))
+    text = buf.getvalue()
+    assert "counterfactual " in text and "wrong_word_count 1" in text
+
+
+def test_help_keeps_bracketed_text():
+    from typer.testing import CliRunner
+
+    from selfexplain.cli import app
+
+    out = CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200).output
+    assert "pip install 'selfexplain[vllm]'" in out

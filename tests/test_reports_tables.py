@@ -9,7 +9,8 @@ import pytest
 
 from selfexplain.reports import write_study_report
 from selfexplain.reports.lexicon import DELETION, explanation_words, lemma
-from selfexplain.reports.tables import all_tables, load_study
+from selfexplain.reports import all_tables
+from selfexplain.reports.tables import load_study
 from study_factory import CONDITIONS, STYLES, make_study
 
 
@@ -136,3 +137,25 @@ def test_report_writes_every_table_and_figure(study, tmp_path):
     assert "Table 4" in md and "[95% CI]" in md and "random baseline" in md
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "table4_faithfulness.csv").read_text())))
     assert {"faithfulness", "ci_low", "ci_high", "p_value", "random"} <= set(rows[0])
+
+
+def test_a_task_evaluated_in_two_widths_is_listed_once(tmp_path):
+    root = make_study(tmp_path / "s")
+    path = root / "study.json"
+    study = json.loads(path.read_text())
+    # As in the cpu-small preset: one evaluate entry per width.
+    study["experiment"]["evaluate"] = [{**e, "widths": [w]} for e in study["experiment"]["evaluate"] for w in e["widths"]]
+    path.write_text(json.dumps(study))
+    from selfexplain.reports.tables import accuracy_table, cross_task_rows
+
+    s = load_study(root)
+    rows = accuracy_table(s).rows
+    assert len({(r["task"], r["condition"]) for r in rows}) == len(rows)
+    cross = cross_task_rows(s)
+    assert len({(r["train_task"], r["eval_task"], r["style"]) for r in cross}) == len(cross)
+
+
+def test_small_cells_are_marked_in_the_tables(study):
+    t4 = _by_name(study)["table4_faithfulness"]
+    assert all(r["faithfulness [95% CI]"].endswith("†") for r in t4.rows if r["n_valid"] < 50)
+    assert "†" in t4.note

@@ -30,7 +30,11 @@ def test_interval_edge_cases():
     assert ratio_ci([INVALID, INVALID]).value is None
     assert ratio_ci([HIT, HIT, INVALID]) == ratio_ci([HIT, HIT])
     all_hit = ratio_ci([HIT] * 5)
-    assert (all_hit.value, all_hit.low, all_hit.high, all_hit.n) == (1.0, 1.0, 1.0, 5)
+    # Not the collapsed "1.000 [1.00, 1.00]": the exact (Clopper-Pearson) interval, 0.025 ** (1/5) below.
+    assert (all_hit.value, all_hit.high, all_hit.n, all_hit.method) == (1.0, 1.0, 5, "exact")
+    assert all_hit.low == pytest.approx(0.025 ** (1 / 5))
+    one = ratio_ci([HIT])
+    assert one.low == pytest.approx(0.025) and one.high == 1.0
     assert ratio_ci([HIT, MISS] * 20, seed=3) == ratio_ci([HIT, MISS] * 20, seed=3)  # deterministic
 
 
@@ -53,3 +57,25 @@ def test_paired_test_without_valid_samples_and_bad_shapes():
     assert r.before is None and r.after == 0.5 and r.difference is None
     with pytest.raises(ValueError, match="differ in length"):
         paired_test([HIT], [HIT, MISS])
+
+
+def test_small_counts_use_the_exact_interval_and_large_ones_the_bootstrap():
+    assert ratio_ci([HIT, MISS] * 24).method == "exact"  # 48 valid
+    assert ratio_ci([HIT, MISS] * 25).method == "bootstrap"  # 50 valid
+    from scipy.stats import binomtest
+
+    ci = binomtest(3, 10).proportion_ci(0.95, method="exact")
+    got = ratio_ci([HIT] * 3 + [MISS] * 7 + [INVALID] * 5)
+    assert (got.low, got.high) == pytest.approx((ci.low, ci.high))
+
+
+def test_resamples_without_a_valid_sample_are_left_out():
+    # Before: one valid (faithful) explanation; after: ten.  Both ratios are 1: no difference.
+    before = [HIT] + [INVALID] * 9
+    after = [HIT] * 10
+    r = paired_test(before, after)
+    assert r.difference == 0
+    # A resample that misses the one valid "before" sample has no ratio; counted as 0 it would put
+    # differences of +1 into the interval (about a third of all resamples).
+    assert (r.low, r.high) == (0.0, 0.0)
+    assert 0 < r.n_resamples < 9999

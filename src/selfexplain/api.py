@@ -26,6 +26,7 @@ from .backends import Backend, load_backend
 from .construction import STYLES as CONSTRUCT_STYLES, construct_explanations, training_chat
 from .errors import UserError
 from .evaluation import Summary, chunks, classify, run_evaluation, summarize
+from .layout import constructed_faithful
 from .reports import construction_markdown, summary_markdown
 from .store import RunStore
 from .tasks import TaskSpec, get_task, task_names
@@ -265,16 +266,6 @@ def construction_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
                 reasons[why] = reasons.get(why, 0) + 1
         out["styles"][style] = {"kept": kept, "dropped": dict(sorted(reasons.items(), key=lambda kv: -kv[1]))}
     return out
-
-
-def constructed_faithful(record: dict[str, Any], style: str) -> bool | None:
-    """Whether a constructed explanation flips the prediction (None when it was dropped)."""
-    a, c = record["attribution"], record["constructed"][style]
-    if c["explanation"] is None:
-        return None
-    if style == "counterfactual":
-        return record["cf_new_prediction"] != a["prediction"]
-    return a["erased_predictions"][a["w_star_index"]] != a["prediction"]
 
 
 def quality_table(records: list[dict[str, Any]], originals: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,15 +17,20 @@ from rich.console import Console
 
 from .errors import UserError
 
+# Help texts are plain text: rich markup would swallow brackets ("pip install 'selfexplain[vllm]'").
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode=None,
     help="Measure and train the faithfulness of LLM self-explanations (Doi et al., 2025).",
 )
-data_app = typer.Typer(help="Prepare offline data sets.", no_args_is_help=True)
+data_app = typer.Typer(help="Prepare data sets (downloads checked against published checksums).",
+                       no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
-console = Console()
-err = Console(stderr=True)
+# Not a terminal (a log file, CI): rich would wrap tables at 80 columns into fragments; lines may be long there.
+LOG_WIDTH = 240
+console = Console() if sys.stdout.isatty() else Console(width=LOG_WIDTH)
+err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=LOG_WIDTH)
 
 
 @contextmanager
@@ -357,8 +362,10 @@ def compare(
 
 
 @data_app.command("prepare")
-def data_prepare(name: str = typer.Argument(..., help="What to prepare: vitaminc (BIG-bench task file) or wordnet (WordNet 3.0 for table 6).")) -> None:
-    """Fetch an offline data set from a package registry into the cache (vitaminc: from the bigbench sdist)."""
+def data_prepare(name: str = typer.Argument(..., help=(
+        "What to prepare: vitaminc (BIG-bench task file) or wordnet (WordNet 3.0 for table 6), from PyPI; "
+        "sentiment140 or agnews (the paper's data, from their original files)."))) -> None:
+    """Fetch a data set into the cache, checksum-checked (sentiment140 and agnews need the internet)."""
     from .tasks.prepare import prepare
 
     try:

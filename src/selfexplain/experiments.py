@@ -30,9 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import styles as S
 from .errors import UserError
-
-NONE, PREDICTIONS = "none", "predictions"
-STUDY_FILE = "study.json"
+from .layout import NONE, PREDICTIONS, STUDY_FILE, Cell, model_key, read_study  # noqa: F401  (re-exported)
 
 
 class _Strict(BaseModel):
@@ -132,22 +130,6 @@ def load_experiment(name_or_path: str) -> Experiment:
         raise UserError(f"{path}: field '{where}': {first['msg']}") from None
 
 
-@dataclass
-class Cell:
-    """One evaluation of one model: what was trained, on what, and where the records are."""
-
-    condition: str
-    train_task: str | None
-    eval_task: str
-    width: str
-    run_dir: str
-    seconds: float
-
-
-def model_key(condition: str, train_task: str | None) -> str:
-    return NONE if condition == NONE else f"{condition}@{train_task}"
-
-
 class Study:
     """The study folder: ``study.json`` (cells, stage times) and ``runs/`` (every run folder)."""
 
@@ -202,13 +184,6 @@ class Study:
             "stages": self.stages,
             "cells": [c.__dict__ for c in self.cells.values()],
         }, indent=2) + "\n")
-
-
-def read_study(root: str | Path) -> dict[str, Any]:
-    path = Path(root) / STUDY_FILE
-    if not path.exists():
-        raise UserError(f"{root}: not a study folder (no {STUDY_FILE}; make one with selfexplain reproduce)")
-    return json.loads(path.read_text())
 
 
 def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[str], None] = print) -> Path:

@@ -1,4 +1,4 @@
-"""Statistics the paper does not report: bootstrap intervals and paired tests.
+"""Statistics the paper does not report: intervals and paired tests.
 
 Faithfulness is a ratio over the *valid* explanations only, and the set of
 valid samples differs between two models evaluated on the same inputs.  So each
@@ -7,11 +7,14 @@ sample is coded as one of three outcomes (:data:`INVALID`, :data:`MISS`,
 coding with every sample valid (``HIT`` = correct), so one set of functions
 serves both.
 
-* :func:`ratio_ci` is a percentile bootstrap over the samples (scipy).
+* :func:`ratio_ci` is a percentile bootstrap over the valid samples (scipy);
+  below :data:`SMALL` valid samples, or where every outcome is equal (where a
+  bootstrap collapses to a point), the exact Clopper-Pearson interval instead.
 * :func:`paired_test` compares two conditions evaluated on the *same* samples:
   the difference, its paired-bootstrap interval, and a two-sided paired
-  permutation test (each sample's two outcomes swapped at random), which stays
-  exact in spirit when the valid sets differ.
+  permutation test (each sample's two outcomes swapped at random).  A resample
+  in which either condition has no valid sample has no ratio: it is left out
+  (the statistic is conditioned on both ratios existing), never counted as 0.
 
 Every function is deterministic for a given ``seed``.
 """
@@ -27,13 +30,15 @@ from scipy import stats as sps
 INVALID, MISS, HIT = 0, 1, 2
 N_RESAMPLES = 9999
 LEVEL = 0.95
+SMALL = 50  # fewer valid samples than this: exact intervals, and tables mark the cell
 
 
 def ratio(codes: np.ndarray, axis: int = -1) -> np.ndarray:
-    """#HIT / #(MISS or HIT) along ``axis``; 0 where nothing is valid (only reached inside resamples)."""
+    """#HIT / #(MISS or HIT) along ``axis``; NaN where nothing is valid."""
     hits = (codes == HIT).sum(axis=axis)
     valid = (codes != INVALID).sum(axis=axis)
-    return hits / np.maximum(valid, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(valid > 0, hits / np.maximum(valid, 1), np.nan)
 
 
 def codes_of(valid: Sequence[bool], hit: Sequence[bool | None]) -> np.ndarray:
@@ -46,18 +51,20 @@ class Interval:
     low: float | None
     high: float | None
     n: int  # samples the value is a ratio over
+    method: str = "bootstrap"  # or "exact" (Clopper-Pearson)
 
 
 def ratio_ci(codes: Sequence[int] | np.ndarray, seed: int = 0) -> Interval:
-    """The ratio with a 95% percentile-bootstrap interval over the valid samples."""
+    """The ratio with a 95% interval over the valid samples (bootstrap, or exact when small or degenerate)."""
     c = np.asarray(codes, dtype=np.int8)
     flags = (c[c != INVALID] == HIT).astype(float)
     if flags.size == 0:
         return Interval(None, None, None, 0)
     value = float(flags.mean())
-    if flags.size == 1 or flags.min() == flags.max():
-        # Every resample equals the sample: the bootstrap interval collapses to the value.
-        return Interval(value, value, value, int(flags.size))
+    if flags.size < SMALL or flags.min() == flags.max():
+        # A bootstrap of few samples is too narrow, and of equal outcomes collapses to a point.
+        ci = sps.binomtest(int(flags.sum()), int(flags.size)).proportion_ci(LEVEL, method="exact")
+        return Interval(value, float(ci.low), float(ci.high), int(flags.size), "exact")
     res = sps.bootstrap((flags,), np.mean, n_resamples=N_RESAMPLES, confidence_level=LEVEL,
                         method="percentile", vectorized=True, rng=np.random.default_rng(seed))
     ci = res.confidence_interval
@@ -73,6 +80,7 @@ class PairedResult:
     high: float | None
     p_value: float | None  # two-sided paired permutation test
     n_pairs: int  # samples present in both conditions
+    n_resamples: int = 0  # bootstrap resamples in which both ratios existed
 
 
 def paired_test(before: Sequence[int] | np.ndarray, after: Sequence[int] | np.ndarray, seed: int = 0) -> PairedResult:
@@ -86,16 +94,21 @@ def paired_test(before: Sequence[int] | np.ndarray, after: Sequence[int] | np.nd
     rb = float(ratio(b)) if vb else None
     if ra is None or rb is None:
         return PairedResult(ra, rb, None, None, None, None, n)
-
-    def diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-        return ratio(y, axis) - ratio(x, axis)
-
     d = rb - ra
     if n < 2 or np.array_equal(a, b):
         return PairedResult(ra, rb, d, d, d, 1.0, n)
-    boot = sps.bootstrap((a, b), diff, paired=True, n_resamples=N_RESAMPLES, confidence_level=LEVEL,
-                         method="percentile", vectorized=True, rng=np.random.default_rng(seed))
-    perm = sps.permutation_test((a, b), diff, permutation_type="samples", n_resamples=N_RESAMPLES,
-                                alternative="two-sided", vectorized=True, rng=np.random.default_rng(seed))
-    ci = boot.confidence_interval
-    return PairedResult(ra, rb, d, float(ci.low), float(ci.high), float(perm.pvalue), n)
+    rng = np.random.default_rng(seed)
+    # Paired bootstrap: resample samples (both outcomes together); drop resamples without a ratio.
+    idx = rng.integers(0, n, size=(N_RESAMPLES, n))
+    boot = ratio(b[idx]) - ratio(a[idx])
+    boot = boot[~np.isnan(boot)]
+    alpha = (1 - LEVEL) / 2
+    low, high = (float(np.quantile(boot, alpha)), float(np.quantile(boot, 1 - alpha))) if boot.size else (None, None)
+    # Paired permutation: swap each sample's two outcomes with probability 1/2.
+    swap = rng.random((N_RESAMPLES, n)) < 0.5
+    pa, pb = np.where(swap, b, a), np.where(swap, a, b)
+    perm = ratio(pb) - ratio(pa)
+    perm = perm[~np.isnan(perm)]
+    # The observed assignment is one of the permutations (Phipson & Smyth 2010): p is never 0.
+    p = float((1 + np.sum(np.abs(perm) >= abs(d) - 1e-12)) / (1 + perm.size))
+    return PairedResult(ra, rb, d, low, high, p, n, int(boot.size))

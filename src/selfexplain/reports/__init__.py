@@ -10,23 +10,30 @@ the records; these modules only aggregate and format them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from ..evaluation import MAX_N, Summary
+from ..layout import MAX_N
+from ..stats import SMALL
+
+if TYPE_CHECKING:  # the summary object `evaluate` returns; reports never import the pipeline
+    from ..evaluation import Summary
+    from .tables import StudyData, Table as StudyTable
 
 
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def fmt_ci(x: float | None, ci: tuple[float | None, float | None] | list | None) -> str:
-    """``0.512 [0.41, 0.60]``: a value with its 95% interval."""
+def fmt_ci(x: float | None, ci: tuple[float | None, float | None] | list | None, n: int | None = None) -> str:
+    """``0.512 [0.41, 0.60]``: a value with its 95% interval, marked † when it rests on fewer than 50 samples."""
     if x is None:
         return "-"
+    mark = "†" if n is not None and n < SMALL else ""
     if not ci or ci[0] is None:
-        return _fmt(x)
-    return f"{x:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+        return _fmt(x) + mark
+    return f"{x:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]{mark}"
 
 
 def _reasons(reasons: dict[str, int]) -> str:
@@ -46,8 +53,8 @@ def _headers(summary: Summary) -> list[str]:
 def _rows(summary: Summary) -> list[list[str]]:
     rows = []
     for s in summary.styles:
-        row = [s.style, fmt_ci(s.faithfulness, s.faithfulness_ci), f"{s.n_valid}/{s.n}", str(s.n_faithful),
-               fmt_ci(s.random_faithfulness, s.random_ci), _reasons(s.invalid_reasons)]
+        row = [s.style, fmt_ci(s.faithfulness, s.faithfulness_ci, s.n_valid), f"{s.n_valid}/{s.n}", str(s.n_faithful),
+               fmt_ci(s.random_faithfulness, s.random_ci, s.n_random), _reasons(s.invalid_reasons)]
         if summary.width == "multi":
             row.append(" ".join(
                 f"{n}:{_fmt(s.per_n[n]['faithfulness'])}({s.per_n[n]['n']})" for n in range(1, MAX_N + 1)
@@ -128,6 +135,21 @@ def influence_text(words: list[str], influence: list[float], text: str):
     return out
 
 
+def all_tables(study: "StudyData") -> list["StudyTable"]:
+    """The paper's tables for a study, in the paper's order (3, 4, 5, 6, 7, 10)."""
+    from .lexicon import lexicon_table
+    from .tables import accuracy_table, construction_quality_table, faithfulness_table, valid_counts_table
+
+    return [
+        construction_quality_table(study),
+        faithfulness_table(study, "one", "table4_faithfulness", "Table 4: faithfulness before/after training (one-word)"),
+        faithfulness_table(study, "multi", "table5_multiword", "Table 5: faithfulness before/after training (multi-word)"),
+        lexicon_table(study),
+        accuracy_table(study),
+        valid_counts_table(study),
+    ]
+
+
 def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
                        max_per_cell: int | None = None) -> dict[str, list[Path]]:
     """Every table (Markdown + CSV), figure (PNG) and the HTML page of a study, into ``out_dir``.
@@ -136,7 +158,7 @@ def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
     """
     from .figures import all_figures
     from .html import MAX_PER_CELL, write_html
-    from .tables import all_tables, load_study
+    from .tables import load_study
 
     study = load_study(study_dir)
     out = Path(out_dir) if out_dir else study.root / "report"

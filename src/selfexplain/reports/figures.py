@@ -18,8 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..evaluation import MAX_N  # noqa: E402
-from ..experiments import NONE  # noqa: E402
+from ..layout import MAX_N, NONE  # noqa: E402
 from ..stats import HIT, MISS, ratio_ci  # noqa: E402
 from .tables import StudyData, condition_name, cross_style_rows, cross_task_rows  # noqa: E402
 

@@ -23,9 +23,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..experiments import NONE, PREDICTIONS, Cell, model_key, read_study
+from ..layout import NONE, PREDICTIONS, Cell, constructed_faithful, model_key, read_study
 from ..store import iter_records
-from ..stats import HIT, INVALID, MISS, PairedResult, paired_test, ratio_ci
+from ..stats import HIT, INVALID, MISS, SMALL, PairedResult, paired_test, ratio_ci
 
 CONDITION_NAMES = {NONE: "no training", PREDICTIONS: "w/ predictions"}
 
@@ -111,12 +111,19 @@ def fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-def fmt_interval(value: float | None, low: float | None, high: float | None) -> str:
+SMALL_MARK = "†"
+SMALL_NOTE = (f"{SMALL_MARK}: fewer than {SMALL} valid samples; the interval is the exact (Clopper-Pearson) one, "
+              "and the estimate is rough.")
+
+
+def fmt_interval(value: float | None, low: float | None, high: float | None, n: int | None = None) -> str:
+    """``0.512 [0.41, 0.60]``, marked with :data:`SMALL_MARK` when it rests on fewer than ``SMALL`` samples."""
     if value is None:
         return "-"
+    mark = SMALL_MARK if n is not None and n < SMALL else ""
     if low is None:
-        return fmt(value)
-    return f"{value:.3f} [{low:.2f}, {high:.2f}]"
+        return fmt(value) + mark
+    return f"{value:.3f} [{low:.2f}, {high:.2f}]{mark}"
 
 
 def fmt_paired(p: PairedResult) -> str:
@@ -175,7 +182,8 @@ def _faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, A
     row = {
         "faithfulness": ci.value, "ci_low": ci.low, "ci_high": ci.high, "n_valid": ci.n, "n": len(ids),
         "random": rnd.value, "random_ci_low": rnd.low, "random_ci_high": rnd.high,
-        "shown": fmt_interval(ci.value, ci.low, ci.high), "random_shown": fmt_interval(rnd.value, rnd.low, rnd.high),
+        "shown": fmt_interval(ci.value, ci.low, ci.high, ci.n),
+        "random_shown": fmt_interval(rnd.value, rnd.low, rnd.high, rnd.n),
         "valid_shown": f"{ci.n}/{len(ids)}",
     }
     if base is not None and base is not cell:
@@ -202,7 +210,8 @@ def _shown(row: dict[str, Any]) -> dict[str, Any]:
 def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> Table:
     """Tables 4 and 5: on each training task, no training vs w/ predictions vs w/ the style itself."""
     t = Table(name, title, FAITH_COLUMNS, data_columns=FAITH_DATA, note=(
-        "Faithfulness = faithful / valid explanations, with a 95% percentile bootstrap interval. Random baseline: "
+        "Faithfulness = faithful / valid explanations, with a 95% percentile bootstrap interval. " + SMALL_NOTE
+        + " Random baseline: "
         "as many words as the explanation, chosen at random from the input and applied the same way. Change: "
         "paired difference on the same samples, paired-bootstrap interval, two-sided paired permutation test "
         "(* p<0.05, ** p<0.01)."))
@@ -237,7 +246,7 @@ def cross_style_rows(study: StudyData, width: str = "one") -> list[dict[str, Any
 def cross_task_rows(study: StudyData, width: str = "one") -> list[dict[str, Any]]:
     """Figure 3's data: gain over no training for each (training task, evaluation task), trained style = evaluated style."""
     rows = []
-    eval_tasks = [e["task"] for e in study.experiment["evaluate"]]
+    eval_tasks = _eval_tasks(study)
     for tt in study.experiment["train_tasks"]:
         for et in eval_tasks:
             base = study.cell(NONE, None, et, width)
@@ -256,9 +265,9 @@ def accuracy_table(study: StudyData) -> Table:
     t = Table("table7_accuracy", "Table 7: classification accuracy",
               ["task", "condition", "accuracy [95% CI]", "change vs no training [95% CI] p", "n"],
               data_columns=["accuracy", "ci_low", "ci_high", "diff", "diff_low", "diff_high", "p_value"],
-              note="Accuracy on the evaluation samples (the classification turn is the same in every style and width).")
-    eval_tasks = [e["task"] for e in study.experiment["evaluate"]]
-    for task in eval_tasks:
+              note="Accuracy on the evaluation samples of each task's first width (the classification turn is the "
+                   "same in every style and width). " + SMALL_NOTE)
+    for task in _eval_tasks(study):
         width = _first_width(study, task)
         base = study.cell(NONE, None, task, width)
         models = [(NONE, None)] + [(c, tt) for tt in study.experiment["train_tasks"] for c in study.trained_conditions]
@@ -270,7 +279,7 @@ def accuracy_table(study: StudyData) -> Table:
             ids = sorted(samples)
             ci = ratio_ci(accuracy_codes(samples, ids))
             row = {"task": task, "condition": condition_name(cond) + (f" ({tt})" if tt and tt != task else ""),
-                   "accuracy [95% CI]": fmt_interval(ci.value, ci.low, ci.high), "n": len(ids),
+                   "accuracy [95% CI]": fmt_interval(ci.value, ci.low, ci.high, ci.n), "n": len(ids),
                    "accuracy": ci.value, "ci_low": ci.low, "ci_high": ci.high}
             if base is not None and cell is not base:
                 bs = base.samples()
@@ -280,6 +289,11 @@ def accuracy_table(study: StudyData) -> Table:
                             "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value})
             t.rows.append(row)
     return t
+
+
+def _eval_tasks(study: StudyData) -> list[str]:
+    """Evaluation tasks in experiment order, each once (a task may be listed once per width)."""
+    return list(dict.fromkeys(e["task"] for e in study.experiment["evaluate"]))
 
 
 def _first_width(study: StudyData, task: str) -> str:
@@ -313,13 +327,12 @@ def valid_counts_table(study: StudyData) -> Table:
 
 def construction_quality_table(study: StudyData) -> Table:
     """Table 3: faithfulness of constructed explanations vs the model's own, on the same training samples."""
-    from ..api import constructed_faithful
-
     t = Table("table3_constructed_vs_original", "Table 3: constructed vs originally generated explanations",
               ["task", "style", "original [95% CI]", "original valid", "constructed [95% CI]", "constructed n"],
               data_columns=["original", "original_ci_low", "original_ci_high", "constructed", "constructed_ci_low",
                             "constructed_ci_high"],
-              note="Both on the first `quality` training samples of the construction run (one-word prompts).")
+              note="Both on the first `quality` training samples of the construction run (one-word prompts). "
+                   + SMALL_NOTE)
     for key, stage in study.stages.items():
         if not key.startswith("construct|"):
             continue
@@ -336,22 +349,9 @@ def construction_quality_table(study: StudyData) -> Table:
             o = ratio_ci(faith_codes(recs, sorted(recs)))
             flags = [f for f in (constructed_faithful(r, style) for r in built) if f is not None]
             c = ratio_ci(np.array([HIT if f else MISS for f in flags], dtype=np.int8))
-            t.rows.append({"task": task, "style": style, "original [95% CI]": fmt_interval(o.value, o.low, o.high),
-                           "original valid": o.n, "constructed [95% CI]": fmt_interval(c.value, c.low, c.high),
+            t.rows.append({"task": task, "style": style, "original [95% CI]": fmt_interval(o.value, o.low, o.high, o.n),
+                           "original valid": o.n, "constructed [95% CI]": fmt_interval(c.value, c.low, c.high, c.n),
                            "constructed n": c.n, "original": o.value, "original_ci_low": o.low,
                            "original_ci_high": o.high, "constructed": c.value, "constructed_ci_low": c.low,
                            "constructed_ci_high": c.high})
     return t
-
-
-def all_tables(study: StudyData) -> list[Table]:
-    from .lexicon import lexicon_table
-
-    return [
-        construction_quality_table(study),
-        faithfulness_table(study, "one", "table4_faithfulness", "Table 4: faithfulness before/after training (one-word)"),
-        faithfulness_table(study, "multi", "table5_multiword", "Table 5: faithfulness before/after training (multi-word)"),
-        lexicon_table(study),
-        accuracy_table(study),
-        valid_counts_table(study),
-    ]

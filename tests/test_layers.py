@@ -1,0 +1,76 @@
+"""The module graph: reports read run folders and import no pipeline code; no import circles."""
+
+import ast
+from pathlib import Path
+
+import selfexplain
+
+ROOT = Path(selfexplain.__file__).parent
+PIPELINE = {"api", "cli", "experiments", "evaluation", "attribution", "construction", "training", "backends"}
+
+
+def _module(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(["selfexplain", *parts])
+
+
+def _imports(path: Path) -> set[str]:
+    """Every selfexplain module this file imports, at any depth (functions included), except under TYPE_CHECKING."""
+    mod = _module(path)
+    package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
+    tree = ast.parse(path.read_text())
+    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+            for n in ast.walk(node)}
+    out = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            names = [target] + [f"{target}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        out |= {n for n in names if n.startswith("selfexplain")}
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    """Module -> modules it imports; a package loading its own submodules (registries) is not an edge."""
+    files = {_module(p): p for p in ROOT.rglob("*.py")}
+    return {m: {t for t in _imports(p) if t in files and t != m and not t.startswith(m + ".")} for m, p in files.items()}
+
+
+def test_reports_import_no_pipeline_module():
+    for mod, targets in _graph().items():
+        if mod.startswith("selfexplain.reports"):
+            bad = {t for t in targets if t.count(".") and t.split(".")[1] in PIPELINE}
+            assert not bad, f"{mod} imports {sorted(bad)}"
+
+
+def test_no_import_circles():
+    graph = _graph()
+    state: dict[str, int] = {}
+
+    def visit(m, path):
+        state[m] = 1
+        for t in graph[m]:
+            if state.get(t) == 1:
+                cycle = path[path.index(t):] + [t]
+                raise AssertionError("import circle: " + " -> ".join(cycle))
+            if t not in state:
+                visit(t, path + [t])
+        state[m] = 2
+
+    for m in graph:
+        if m not in state:
+            visit(m, [m])

@@ -89,3 +89,64 @@ def test_evaluation_only_task_is_refused(tmp_path, cf_backend):
     fx = Path(__file__).parent / "fixtures" / "vitaminc_task.json"
     with pytest.raises(UserError, match="evaluation-only"):
         api.construct(task="vitaminc", data=str(fx), limit=3, output_path=tmp_path, backend_instance=cf_backend)
+
+
+def test_every_style_trains_on_the_same_number(tmp_path, cf_backend):
+    data = tmp_path / "s.csv"
+    rows = [(0, f"I hate day {i}") for i in range(10)] + [(0, f"bad bad night {i}") for i in range(10)]
+    rows += [(4, f"I like it {i}") for i in range(20)]
+    _csv(data, rows)
+    res = api.construct(task="sentiment140", data=str(data), limit=20, batch_size=8, output_path=tmp_path,
+                        backend_instance=cf_backend)
+    kept = {s: v["kept"] for s, v in res.stats["styles"].items()}
+    assert kept["attribution"] > min(kept.values())  # the styles kept different numbers ...
+    sizes = {s: sum(1 for _ in f.open()) for s, f in res.files.items()}
+    assert set(sizes.values()) == {min(kept.values())} == {res.stats["train_size"]}  # ... and train on the same
+    assert "every style trains on" in res.stats["sizes_note"]
+
+
+def test_construct_until_each_style_has_kept_n(tmp_path, cf_backend):
+    data = tmp_path / "s.csv"
+    rows = [(0, f"bad bad night {i}") for i in range(10)] + [(0, f"I hate day {i}") for i in range(10)]
+    rows += [(4, f"I like it {i}") for i in range(20)]
+    _csv(data, rows)
+    res = api.construct(task="sentiment140", data=str(data), limit=30, batch_size=4, output_path=tmp_path,
+                        backend_instance=cf_backend, per_style=5)
+    assert all(v["kept"] >= 5 for v in res.stats["styles"].values())
+    assert res.stats["n_samples"] < 30  # stopped once every style had 5
+    assert {sum(1 for _ in f.open()) for f in res.files.values()} == {5}
+    # Resumed (nothing to compute): the same records.
+    again = api.construct(task="sentiment140", data=str(data), limit=30, batch_size=4, output_path=tmp_path,
+                          backend_instance=cf_backend, per_style=5)
+    assert again.stats == res.stats and again.run_dir == res.run_dir
+
+
+class _MassOutsideLabels:
+    """Erasing 'alpha' moves raw probability most, erasing 'beta' moves the label-normalised one most."""
+
+    identity = {"kind": "test", "name": "mass"}
+    RAW = {"": (0.8, 0.1), "alpha": (0.3, 0.1), "beta": (0.5, 0.4)}  # (Negative, Positive) when that word is erased
+
+    def label_logprobs(self, chats, labels):
+        import math
+
+        out = []
+        for chat in chats:
+            text = chat[-1]["content"]
+            erased = next((w for w in ("alpha", "beta") if w not in text), "")
+            neg, pos = self.RAW[erased]
+            out.append([math.log(pos if l == "Positive" else neg) for l in labels])
+        return out
+
+
+def test_influence_form_chooses_w_star():
+    from selfexplain.attribution import attribute
+    from selfexplain.tasks import get_task
+    from selfexplain.tasks.data import Example
+
+    ex = [Example("e", "alpha beta", "Negative")]
+    norm = attribute(_MassOutsideLabels(), get_task("sentiment140"), ex)[0]
+    raw = attribute(_MassOutsideLabels(), get_task("sentiment140"), ex, "raw")[0]
+    assert (norm.w_star, raw.w_star) == ("beta", "alpha")
+    with pytest.raises(UserError, match="--influence"):
+        api.construct(task="sentiment140", influence="softmax")

@@ -241,3 +241,16 @@ def test_counterfactual_case_only_edit_is_unchanged():
 def test_counterfactual_applies_only_counted_edits():
     _, chk = run("counterfactual", "Answer: i LOVE waking up early hate it", text="I hate waking up early, hate it!")
     assert chk.valid and chk.n == 1 and chk.edited_input == "I LOVE waking up early, hate it!"
+
+
+def test_snli_counterfactual_may_use_answer_words_but_not_relation_names():
+    from selfexplain.tasks import get_task
+
+    snli = get_task("snli").forbidden_words
+    text = "A man is sleeping on a couch."
+    _, chk = run("counterfactual", "Answer: No man is sleeping on a couch.", text=text, labels=snli)
+    assert chk.valid and chk.n == 1
+    _, chk = run("counterfactual", "Answer: A man is sleeping on a contradiction.", text=text, labels=snli)
+    assert chk.reason == S.USES_LABEL
+    # Sentiment's verbalizers stay forbidden (the paper's example).
+    assert get_task("sentiment140").forbidden_words == ["Positive", "Negative"]

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from . import __version__
 from . import styles as S
-from .attribution import WordAttribution, attribute as attribute_examples
+from .attribution import INFLUENCE_FORMS, WordAttribution, attribute as attribute_examples
 from .backends import Backend, load_backend
 from .construction import STYLES as CONSTRUCT_STYLES, construct_explanations, training_chat
 from .errors import UserError
@@ -165,22 +165,31 @@ def evaluate(
     return EvalResult(store.path, summary, records)
 
 
+def _influence_cfg(influence: str) -> dict[str, Any]:
+    if influence not in INFLUENCE_FORMS:
+        raise UserError(f"--influence: unknown form {influence!r}; use one of {', '.join(INFLUENCE_FORMS)}")
+    # Recorded only when it is not the default, so runs made before the option keep their folders.
+    return {} if influence == "normalised" else {"influence": influence}
+
+
 def attribute(
     model: str = "embedded", task: str | TaskSpec = "tweets", limit: int = 100, seed: int = 0, split: str = "test",
     batch_size: int = 16, output_path: str | Path = "runs", data: str | None = None, hub: bool = False,
     backend: str = "hf", model_args: dict[str, Any] | None = None, backend_instance: Backend | None = None,
-    hooks: Hooks | None = None,
+    hooks: Hooks | None = None, influence: str = "normalised",
 ) -> AttributeResult:
-    """Erasure influence of every word of each example; resumable."""
+    """Erasure influence of every word of each example; resumable.  ``influence`` picks w* (see attribution)."""
     hooks = hooks or Hooks()
     spec = get_task(task) if isinstance(task, str) else task
+    form = _influence_cfg(influence)
     examples = sample_examples(spec, limit, seed, data, hub, split)
     be = _backend(backend, model, model_args, backend_instance, hooks)
     data_cfg = _data_cfg(data, hub, split, seed, limit)
-    store = _open_run("attribute", spec, examples, be, backend, data_cfg, output_path, {"batch_size": batch_size}, hooks)
+    store = _open_run("attribute", spec, examples, be, backend, data_cfg, output_path,
+                      {"batch_size": batch_size, **form}, hooks)
     records = store.process(
         chunks(examples, batch_size), len,
-        lambda c, part: [asdict(a) for a in attribute_examples(be, spec, part)], hooks.on_chunk,
+        lambda c, part: [asdict(a) for a in attribute_examples(be, spec, part, influence)], hooks.on_chunk,
     )
     return AttributeResult(store.path, [WordAttribution(**{k: v for k, v in r.items() if k != "chunk"}) for r in records])
 
@@ -189,22 +198,35 @@ def construct(
     model: str = "embedded", task: str | TaskSpec = "tweets", limit: int = 500, seed: int = 0, batch_size: int = 16,
     output_path: str | Path = "runs", data: str | None = None, hub: bool = False, backend: str = "hf",
     model_args: dict[str, Any] | None = None, quality: int = 0, backend_instance: Backend | None = None,
-    hooks: Hooks | None = None,
+    hooks: Hooks | None = None, per_style: int | None = None, influence: str = "normalised",
 ) -> ConstructResult:
-    """Pseudo-faithful explanation data from the training pool, plus the table 3 quality check on ``quality`` samples."""
+    """Pseudo-faithful explanation data from the training pool, plus the table 3 quality check on ``quality`` samples.
+
+    Every style's training file holds the same number of explanations, as in the paper.  With
+    ``per_style``, source samples (at most ``limit``) are taken in order until every style has kept
+    ``per_style``; without it, all ``limit`` are used.  Either way each file is cut to the smallest
+    number kept (the first ones, in sample order); ``construction.json`` says how many and why.
+    """
     hooks = hooks or Hooks()
     spec = get_task(task) if isinstance(task, str) else task
     if not spec.training_allowed:
         raise UserError(f"task {spec.name} is evaluation-only (its licence forbids training data); use evaluate")
     if quality > limit:
         raise UserError("--quality cannot exceed --limit")
+    if per_style is not None and per_style <= 0:
+        raise UserError("--per-style must be positive")
+    form = _influence_cfg(influence)
     examples = sample_examples(spec, limit, seed, data, hub, "train")
     be = _backend(backend, model, model_args, backend_instance, hooks)
     data_cfg = _data_cfg(data, hub, "train", seed, limit)
-    store = _open_run("construct", spec, examples, be, backend, data_cfg, output_path, {"batch_size": batch_size}, hooks)
+    settings = {"batch_size": batch_size, **form, **({"per_style": per_style} if per_style else {})}
+    store = _open_run("construct", spec, examples, be, backend, data_cfg, output_path, settings, hooks)
+
+    def enough(records: list[dict[str, Any]]) -> bool:
+        return all(n >= per_style for n in _kept_counts(records).values())  # type: ignore[operator]
 
     def compute(c: int, part: list[Example]) -> list[dict[str, Any]]:
-        atts = attribute_examples(be, spec, part)
+        atts = attribute_examples(be, spec, part, influence)
         built = construct_explanations(be, spec, atts)
         cf_edits = [(b["counterfactual"].edited_input, a.context) for a, b in zip(atts, built)
                     if b["counterfactual"].edited_input]
@@ -219,9 +241,21 @@ def construct(
             })
         return rows
 
-    records = store.process(chunks(examples, batch_size), len, compute, hooks.on_chunk)
-    files = _write_training_files(store, spec, records)
+    records = store.process(chunks(examples, batch_size), len, compute, hooks.on_chunk,
+                            enough=enough if per_style else None)
     stats = construction_stats(records)
+    kept = _kept_counts(records)
+    size = min([*kept.values(), *([per_style] if per_style else [])])
+    stats["train_size"] = size
+    stats["per_style"] = per_style
+    stats["sizes_note"] = (
+        f"every style trains on {size} explanations"
+        + ("" if all(n == size for n in kept.values()) else
+           f" (the first {size} kept of each; the smallest count kept was "
+           f"{min(kept, key=kept.get)}'s {min(kept.values())}"
+           + (f", short of the {per_style} asked for within {len(examples)} samples" if per_style and size < per_style else "")
+           + ")"))
+    files = _write_training_files(store, spec, records, size)
     if quality:
         q_store = RunStore.open(store.path, "quality", {"quality": quality, "of": store.config})
         originals = run_evaluation(be, spec, examples[:quality], list(CONSTRUCT_STYLES), "one", q_store, batch_size)
@@ -231,8 +265,13 @@ def construct(
     return ConstructResult(store.path, stats, files)
 
 
-def _write_training_files(store: RunStore, spec: TaskSpec, records: list[dict[str, Any]]) -> dict[str, Path]:
-    """One datasets-loadable JSONL file per style: ``messages`` in the table 2 template plus provenance."""
+def _kept_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    return {s: sum(r["constructed"][s]["drop_reason"] is None for r in records) for s in CONSTRUCT_STYLES}
+
+
+def _write_training_files(store: RunStore, spec: TaskSpec, records: list[dict[str, Any]], size: int) -> dict[str, Path]:
+    """One datasets-loadable JSONL file per style (its first ``size`` kept explanations): ``messages``
+    in the table 2 template plus provenance."""
     files = {}
     for style in CONSTRUCT_STYLES:
         lines = []
@@ -240,6 +279,8 @@ def _write_training_files(store: RunStore, spec: TaskSpec, records: list[dict[st
             a, c = r["attribution"], r["constructed"][style]
             if c["explanation"] is None:
                 continue
+            if len(lines) == size:
+                break
             att = WordAttribution(**a)
             lines.append(json.dumps({
                 "messages": training_chat(spec, att, style, c["explanation"]),

@@ -27,6 +27,8 @@ app = typer.Typer(
 data_app = typer.Typer(help="Prepare data sets (downloads checked against published checksums).",
                        no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
+INFLUENCE_HELP = ("Which p picks w*: normalised (over the task's labels, the default) or raw "
+                  "(p(prediction | prompt), the paper's equation 1).")
 # Not a terminal (a log file, CI): rich would wrap tables at 80 columns into fragments; lines may be long there.
 LOG_WIDTH = 240
 console = Console() if sys.stdout.isatty() else Console(width=LOG_WIDTH)
@@ -151,6 +153,7 @@ def attribute(
     output_path: Path = OUTPUT, data: Optional[str] = DATA, hub: bool = HUB, backend: str = BACKEND,
     model_args: Optional[str] = MODEL_ARGS, backend_args: Optional[str] = BACKEND_ARGS, adapter: Optional[str] = ADAPTER,
     show: int = typer.Option(10, help="How many examples to print with words shaded by influence."),
+    influence: str = typer.Option("normalised", help=INFLUENCE_HELP),
 ) -> None:
     """Erasure attribution: how much each word's removal lowers p(prediction)."""
     from . import api
@@ -161,7 +164,8 @@ def attribute(
         with _progress("attributing") as hooks:
             res = api.attribute(model=model, task=task, limit=limit, seed=seed, split=split, batch_size=batch_size,
                                 output_path=output_path, data=data, hub=hub, backend=backend,
-                                model_args=_model_args(model_args, adapter, backend_args), hooks=hooks)
+                                model_args=_model_args(model_args, adapter, backend_args), hooks=hooks,
+                                influence=influence)
     except UserError as e:
         _fail(e)
     for a in res.attributions[:show]:
@@ -173,7 +177,11 @@ def attribute(
 @app.command(epilog="Examples:\n\n  selfexplain construct --limit 500 --quality 200\n\n  selfexplain construct --task sentiment140 --data train.csv --limit 50000 --model-args device=cuda")
 def construct(
     model: str = MODEL, task: str = TASK,
-    limit: int = typer.Option(500, help="Training examples to construct from (class-balanced, disjoint from test)."),
+    limit: int = typer.Option(500, help="Training examples to construct from (class-balanced, disjoint from test); "
+                                        "with --per-style, the most to look at."),
+    per_style: Optional[int] = typer.Option(None, help="Construct until every style has kept this many (the paper: "
+                                                      "50,000). Without it, every style is cut to the smallest count kept."),
+    influence: str = typer.Option("normalised", help=INFLUENCE_HELP),
     quality: int = typer.Option(0, help="Also compare constructed with generated explanations on this many samples (table 3)."),
     batch_size: int = typer.Option(16), seed: int = typer.Option(0), output_path: Path = OUTPUT,
     data: Optional[str] = DATA, hub: bool = HUB, backend: str = BACKEND, model_args: Optional[str] = MODEL_ARGS,
@@ -189,13 +197,15 @@ def construct(
         with _progress("constructing") as hooks:
             res = api.construct(model=model, task=task, limit=limit, seed=seed, batch_size=batch_size,
                                 output_path=output_path, data=data, hub=hub, backend=backend,
-                                model_args=_model_args(model_args, adapter, backend_args), quality=quality, hooks=hooks)
+                                model_args=_model_args(model_args, adapter, backend_args), quality=quality, hooks=hooks,
+                                per_style=per_style, influence=influence)
     except UserError as e:
         _fail(e)
     table = Table("style", "kept", "dropped (reason count)", title=f"{res.stats['n_samples']} samples")
     for s, v in res.stats["styles"].items():
         table.add_row(s, str(v["kept"]), ", ".join(f"{k} {n}" for k, n in v["dropped"].items()) or "-")
     console.print(table)
+    console.print(f"training files: {res.stats['sizes_note']}", highlight=False)
     if "quality" in res.stats:
         q = Table("style", "original", "constructed", title="faithfulness (paper table 3)")
         for s, v in res.stats["quality"].items():

@@ -106,7 +106,7 @@ def _construct_one(task: TaskSpec, a: WordAttribution, style: str, cf_raw: str |
     if style == "redaction":
         return Constructed(style, redacted, redacted, None)
     assert cf_raw is not None
-    word, reason = filter_counterfactual_word(cf_raw, task.labels, a.w_star)
+    word, reason = filter_counterfactual_word(cf_raw, task.forbidden_words, a.w_star)
     if word is None:
         return Constructed(style, None, None, reason, raw_counterfactual_word=cf_raw)
     edited = W.replace_words(a.text, {key}, replacement=word)

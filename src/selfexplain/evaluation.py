@@ -120,7 +120,7 @@ def evaluate_chunk(
         [token_budget(style, width, examples[i].text) for style, i in jobs],
     )
     checked = [
-        S.get_style(style).evaluate(gen.text, examples[i].text, task.labels, width)
+        S.get_style(style).evaluate(gen.text, examples[i].text, task.forbidden_words, width)
         for (style, i), gen in zip(jobs, gens)
     ]
     to_reclassify = [k for k, (_, c) in enumerate(checked) if c.valid]

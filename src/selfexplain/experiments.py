@@ -38,7 +38,9 @@ class _Strict(BaseModel):
 
 
 class ConstructCfg(_Strict):
-    limit: int = Field(500, gt=0)
+    limit: int = Field(500, gt=0)  # source samples (at most, with per_style)
+    per_style: int | None = Field(None, gt=0)  # construct until every style has kept this many
+    influence: str = "normalised"  # or "raw": the paper's p(ŷ|x) itself (see attribution)
     quality: int = Field(0, ge=0)
     data: str | None = None
     hub: bool = False
@@ -282,9 +284,9 @@ def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path) -
     c = exp.construction
     res = api.construct(model=exp.model, task=task, limit=c.limit, seed=exp.seed, batch_size=exp.batch_size,
                         output_path=runs, data=c.data, hub=c.hub, backend=exp.backend, model_args=exp.model_args,
-                        quality=c.quality, backend_instance=backend)
+                        quality=c.quality, backend_instance=backend, per_style=c.per_style, influence=c.influence)
     return {"run_dir": str(res.run_dir), "files": {k: str(v) for k, v in res.files.items()},
-            "kept": {k: v["kept"] for k, v in res.stats["styles"].items()}}
+            "kept": {k: v["kept"] for k, v in res.stats["styles"].items()}, "train_size": res.stats["train_size"]}
 
 
 def _train(api: Any, exp: Experiment, data: str, condition: str, settings: Any, runs: Path) -> dict[str, Any]:

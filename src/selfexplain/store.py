@@ -100,15 +100,30 @@ class RunStore:
         records_per_part: Callable[[list[Any]], int],
         compute: Callable[[int, list[Any]], list[dict[str, Any]]],
         on_chunk: Callable[[int], None] | None = None,
+        enough: Callable[[list[dict[str, Any]]], bool] | None = None,
     ) -> list[dict[str, Any]]:
-        """Compute every chunk not yet on disk (each record gets its ``chunk``), return all records."""
+        """Compute every chunk not yet on disk (each record gets its ``chunk``), return all records.
+
+        With ``enough``, chunks are taken in order only until ``enough(records so far)`` holds,
+        so the records are always the same prefix whether or not the run was interrupted.
+        """
         done = self.completed_chunks({c: records_per_part(p) for c, p in enumerate(parts)})
+        stored: dict[int, list[dict[str, Any]]] = {}
+        if enough is not None:
+            for r in self.records():
+                stored.setdefault(r["chunk"], []).append(r)
+        so_far: list[dict[str, Any]] = []
         for c, part in enumerate(parts):
-            if c not in done:
+            if enough is not None and enough(so_far):
+                break
+            if c in done:
+                records = stored.get(c, [])
+            else:
                 records = compute(c, part)
                 for r in records:
                     r["chunk"] = c
                 self.append(records)
+            so_far += records
             if on_chunk:
                 on_chunk(len(part))
         return list(self.records())

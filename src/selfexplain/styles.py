@@ -142,7 +142,11 @@ class Style(ABC):
 
     @abstractmethod
     def check(self, parsed: Parsed, text: str, labels: list[str], width: Width) -> Checked:
-        """Style condition, N, and the edited input (section 3.3)."""
+        """Style condition, N, and the edited input (section 3.3).
+
+        ``labels`` are the words that name a label (a task's ``forbidden_words``), which a
+        counterfactual may not introduce.
+        """
 
     def evaluate(self, raw: str, text: str, labels: list[str], width: Width) -> tuple[Parsed, Checked]:
         parsed = self.parse(raw, width)

@@ -99,6 +99,8 @@ def construction_markdown(stats: dict, task: str, model: str) -> str:
     ]
     for style, s in stats["styles"].items():
         lines.append(f"| {style} | {s['kept']} | {_reasons(s['dropped'])} |")
+    if "sizes_note" in stats:
+        lines += ["", f"Training files: {stats['sizes_note']}."]
     if "quality" in stats:
         lines += [
             "", "## Quality check (paper table 3)", "",

@@ -89,6 +89,10 @@ class TaskSpec(BaseModel):
     input_name: str = "text"  # what the prompts call the explained field
     context_name: str | None = None  # the fixed second input, if any
     training_allowed: bool = True
+    # Words that name a label, which a counterfactual may not bring into the input (the paper's
+    # "the classification label itself", e.g. "Positive").  Default: every verbalizer.  A task whose
+    # verbalizers are answer words ("Yes", "No") names its labels differently (SNLI: "entailment").
+    label_words: list[str] | None = None
     prompts: Prompts
     source: Source
 
@@ -101,6 +105,11 @@ class TaskSpec(BaseModel):
             if unknown:
                 raise ValueError(f"label_map maps to unknown labels {sorted(unknown)}")
         return self
+
+    @property
+    def forbidden_words(self) -> list[str]:
+        """What a counterfactual edit (generated or constructed) may not introduce."""
+        return self.labels if self.label_words is None else self.label_words
 
     @property
     def has_context(self) -> bool:

@@ -115,3 +115,31 @@ def test_tiny_real_study_produces_every_table_and_figure(tmp_path):
     assert len(t3) == 1 + 3  # the quality check covers all three constructed styles
     t4 = (root / "report" / "table4_faithfulness.csv").read_text().splitlines()
     assert len(t4) == 1 + 3  # attribution: none, w/ predictions, w/ attribution
+
+
+@pytest.mark.slow
+def test_paper_presets_smoke_every_stage(tmp_path):
+    """`reproduce --preset paper --smoke` (and paper-13b): every stage of the paper's grid, offline, on a
+    tiny Llama with Tulu-2's template and BOS, with the bundled toy data; then the report."""
+    from llama_standin import make_tiny_llama
+    from selfexplain.experiments import smoke
+
+    model = str(make_tiny_llama(tmp_path / "tiny-llama"))
+    runs = tmp_path / "runs"  # shared: paper-13b's smoke grid is paper's, so its stages are found done
+    for name in ("paper", "paper-13b"):
+        exp = smoke(load_experiment(name), model)
+        root = reproduce(exp, tmp_path / "studies", log=lambda m: None, runs_path=runs)
+        study = read_study(root)
+        full = load_experiment(name)
+        n_models = 1 + len(full.train_tasks) * (len(full.conditions) - 1)
+        n_evals = sum(len(e.widths) for e in full.evaluate)
+        assert len(study["cells"]) == n_models * n_evals
+        assert {k.split("|")[0] for k in study["stages"]} == {"construct", "train", "evaluate"}
+        files = write_study_report(root)
+        assert len(files["csv"]) == 6
+        t4 = (root / "report" / "table4_faithfulness.csv").read_text().splitlines()
+        assert len(t4) > 1
+    # Every training file of a task holds the same number of explanations.
+    for task in full.train_tasks:
+        stage = study["stages"][f"construct|{task}"]
+        assert len(set(stage["kept"].values())) >= 1 and stage["train_size"] >= 1

@@ -141,8 +141,12 @@ def evaluate(
     width: str = "one", limit: int = 100, seed: int = 0, split: str = "test", batch_size: int = 16,
     output_path: str | Path = "runs", data: str | None = None, hub: bool = False, backend: str = "hf",
     model_args: dict[str, Any] | None = None, backend_instance: Backend | None = None, hooks: Hooks | None = None,
+    max_new_tokens: int | None = None,
 ) -> EvalResult:
-    """Measure self-explanation faithfulness; resumable, results in ``run_dir``."""
+    """Measure self-explanation faithfulness; resumable, results in ``run_dir``.
+
+    ``max_new_tokens`` caps every explanation (for smoke runs; off by default).
+    """
     hooks = hooks or Hooks()
     spec = get_task(task) if isinstance(task, str) else task
     style_list = resolve_styles(styles)
@@ -154,10 +158,11 @@ def evaluate(
     be = _backend(backend, model, model_args, backend_instance, hooks)
     data_cfg = _data_cfg(data, hub, split, seed, limit)
     store = _open_run("evaluate", spec, examples, be, backend, data_cfg, output_path,
-                      {"styles": style_list, "width": width, "batch_size": batch_size, "random_baseline": True},
+                      {"styles": style_list, "width": width, "batch_size": batch_size, "random_baseline": True,
+                       **({"max_new_tokens": max_new_tokens} if max_new_tokens else {})},
                       hooks)
     records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, hooks.on_chunk,
-                             random_seed=seed)
+                             random_seed=seed, max_new_tokens=max_new_tokens)
     summary = summarize(records)
     store.write_json("summary.json", summary.to_dict())
     adapter = f", adapter `{model_args['adapter']}`" if model_args and model_args.get("adapter") else ""
@@ -199,6 +204,7 @@ def construct(
     output_path: str | Path = "runs", data: str | None = None, hub: bool = False, backend: str = "hf",
     model_args: dict[str, Any] | None = None, quality: int = 0, backend_instance: Backend | None = None,
     hooks: Hooks | None = None, per_style: int | None = None, influence: str = "normalised",
+    max_new_tokens: int | None = None,
 ) -> ConstructResult:
     """Pseudo-faithful explanation data from the training pool, plus the table 3 quality check on ``quality`` samples.
 
@@ -257,8 +263,10 @@ def construct(
            + ")"))
     files = _write_training_files(store, spec, records, size)
     if quality:
-        q_store = RunStore.open(store.path, "quality", {"quality": quality, "of": store.config})
-        originals = run_evaluation(be, spec, examples[:quality], list(CONSTRUCT_STYLES), "one", q_store, batch_size)
+        q_cfg = {"quality": quality, "of": store.config, **({"max_new_tokens": max_new_tokens} if max_new_tokens else {})}
+        q_store = RunStore.open(store.path, "quality", q_cfg)
+        originals = run_evaluation(be, spec, examples[:quality], list(CONSTRUCT_STYLES), "one", q_store, batch_size,
+                                   max_new_tokens=max_new_tokens)
         stats["quality"] = quality_table(records[:quality], originals)
     store.write_json("construction.json", stats)
     store.write_text("construction.md", construction_markdown(stats, spec.name, model))

@@ -296,6 +296,7 @@ def styles() -> None:
         "Examples:\n\n"
         "  selfexplain reproduce --preset cpu-small           # the embedded model, offline tasks (~2 h on 2 CPU cores)\n\n"
         "  selfexplain reproduce --preset paper --model-args dtype=bfloat16,device=cuda\n\n"
+        "  selfexplain reproduce --preset paper --smoke      # every stage at toy size, offline, on a CPU\n\n"
         "  selfexplain reproduce --preset my_study.yaml && selfexplain report studies/my_study"
     )
 )
@@ -306,14 +307,22 @@ def reproduce(
     backend: Optional[str] = typer.Option(None, help="Override the experiment's backend (hf or vllm)."),
     backend_args: Optional[str] = BACKEND_ARGS,
     report: bool = typer.Option(True, help="Write the report when the grid is complete."),
+    smoke: bool = typer.Option(False, help="Every stage at toy size on a small stand-in model and bundled local "
+                                           "data (no hub, no GPU): checks a preset before it runs for real."),
+    model: Optional[str] = typer.Option(None, help="Override the experiment's model (with --smoke: the stand-in, "
+                                                   "default embedded:smollm2-135m)."),
 ) -> None:
     """Run the paper's grid (construct, train, evaluate) from an experiment file; resumable and cached per stage."""
     from .backends import parse_model_args
-    from .experiments import load_experiment, reproduce as run
+    from .experiments import load_experiment, reproduce as run, smoke as smoke_of
 
     start = time.time()
     try:
         exp = load_experiment(preset)
+        if smoke:
+            exp = smoke_of(exp, model)
+        elif model:
+            exp.model = model
         exp.model_args = {**exp.model_args, **parse_model_args(model_args), **parse_model_args(backend_args)}
         if backend:
             exp.backend = backend

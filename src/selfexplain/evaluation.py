@@ -111,13 +111,13 @@ def random_rng(seed: int, task: str, sample_id: str, style: str, width: str) -> 
 
 def evaluate_chunk(
     backend: Backend, task: TaskSpec, chunk: int, examples: list[Example], styles: list[str], width: str,
-    random_seed: int | None = None,
+    random_seed: int | None = None, max_new_tokens: int | None = None,
 ) -> list[SampleRecord]:
     preds = classify(backend, task, [(ex.text, ex.context) for ex in examples])
     jobs = [(style, i) for style in styles for i in range(len(examples))]
     gens = backend.generate(
         [explain_chat(task, examples[i], preds[i].label, style, width) for style, i in jobs],
-        [token_budget(style, width, examples[i].text) for style, i in jobs],
+        [min(token_budget(style, width, examples[i].text), max_new_tokens or 1 << 30) for style, i in jobs],
     )
     checked = [
         S.get_style(style).evaluate(gen.text, examples[i].text, task.forbidden_words, width)
@@ -170,15 +170,18 @@ def run_evaluation(
     batch_size: int,
     on_chunk: Callable[[int], None] | None = None,
     random_seed: int | None = None,
+    max_new_tokens: int | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate all examples (skipping chunks already on disk) and return every record.
 
-    With ``random_seed``, every valid explanation also gets its random baseline.
+    With ``random_seed``, every valid explanation also gets its random baseline;
+    ``max_new_tokens`` caps every reply (smoke runs; explanations cut short are flagged truncated).
     """
     return store.process(
         chunks(examples, batch_size),
         lambda part: len(part) * len(styles),
-        lambda c, part: [asdict(r) for r in evaluate_chunk(backend, task, c, part, styles, width, random_seed)],
+        lambda c, part: [asdict(r) for r in evaluate_chunk(backend, task, c, part, styles, width, random_seed,
+                                                           max_new_tokens)],
         on_chunk,
     )
 

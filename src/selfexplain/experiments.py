@@ -42,8 +42,11 @@ class ConstructCfg(_Strict):
     per_style: int | None = Field(None, gt=0)  # construct until every style has kept this many
     influence: str = "normalised"  # or "raw": the paper's p(ŷ|x) itself (see attribution)
     quality: int = Field(0, ge=0)
-    data: str | None = None
+    data: str | dict[str, str] | None = None  # one file, or one per training task
     hub: bool = False
+
+    def data_for(self, task: str) -> str | None:
+        return self.data.get(task) if isinstance(self.data, dict) else self.data
 
 
 class TrainCfg(_Strict):
@@ -80,6 +83,7 @@ class Experiment(_Strict):
     model_args: dict[str, Any] = {}
     seed: int = 0
     batch_size: int = Field(16, gt=0)
+    max_new_tokens: int | None = Field(None, gt=0)  # cap on every explanation (smoke runs)
     train_tasks: list[str] = []
     conditions: list[str] = [NONE, PREDICTIONS, "attribution", "redaction", "counterfactual"]
     styles: list[str] = ["attribution", "redaction", "counterfactual"]
@@ -135,9 +139,9 @@ def load_experiment(name_or_path: str) -> Experiment:
 class Study:
     """The study folder: ``study.json`` (cells, stage times) and ``runs/`` (every run folder)."""
 
-    def __init__(self, root: Path, experiment: Experiment):
+    def __init__(self, root: Path, experiment: Experiment, runs: Path | None = None):
         self.root = root
-        self.runs = root / "runs"
+        self.runs = runs or root / "runs"
         self.experiment = experiment
         self.path = root / STUDY_FILE
         old = json.loads(self.path.read_text()) if self.path.exists() else {}
@@ -188,8 +192,13 @@ class Study:
         }, indent=2) + "\n")
 
 
-def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[str], None] = print) -> Path:
-    """Run (or continue) the whole grid; returns the study folder."""
+def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[str], None] = print,
+              runs_path: str | Path | None = None) -> Path:
+    """Run (or continue) the whole grid; returns the study folder.
+
+    Run folders go to ``STUDY/runs`` unless ``runs_path`` names a folder shared by several studies
+    (every run is cached by its configuration, so studies that share stages compute them once).
+    """
     from . import api
     from .backends import load_backend
     from .tasks import get_task
@@ -198,7 +207,7 @@ def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[st
     exp = experiment
     root = Path(output_path) / exp.name
     root.mkdir(parents=True, exist_ok=True)
-    study = Study(root, exp)
+    study = Study(root, exp, Path(runs_path) if runs_path else None)
     for t in exp.train_tasks:
         if not get_task(t).training_allowed:
             raise UserError(f"experiment {exp.name}: train_tasks: {t} is evaluation-only")
@@ -228,7 +237,8 @@ def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[st
                 info = study.stage(key, lambda: {"run_dir": str(api.evaluate(
                     model=exp.model, task=e.task, styles=exp.styles, width=width, limit=e.limit, seed=exp.seed,
                     split=e.split, batch_size=exp.batch_size, output_path=study.runs, data=e.data, hub=e.hub,
-                    backend=exp.backend, model_args=args, backend_instance=backend).run_dir)})
+                    backend=exp.backend, model_args=args, backend_instance=backend,
+                    max_new_tokens=exp.max_new_tokens).run_dir)})
                 study.add_cell(Cell(condition, train_task, e.task, width, info["run_dir"], info["seconds"]))
 
     if NONE in exp.conditions:
@@ -267,6 +277,55 @@ def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[st
     return root
 
 
+SMOKE_MODEL = "embedded:smollm2-135m"
+SMOKE_TOKENS = 16
+SMOKE_DIR = "smoke"  # presets/smoke/: a few synthetic examples per task in its canonical file format
+
+
+def smoke_data(task: str) -> str:
+    """The bundled toy file of a task in its canonical format (the task's own data if it ships in a package)."""
+    from .tasks import get_task
+
+    spec = get_task(task)
+    if spec.source.package:
+        return ""  # installed with selfexplain (tweets): the real data, read locally
+    suffix = {"csv": ".csv", "jsonl": ".jsonl", "json": ".json", "bigbench": ".json"}[spec.source.format]
+    path = resources.files("selfexplain").joinpath("presets", SMOKE_DIR, task + suffix)
+    if not path.is_file():
+        raise UserError(f"--smoke: no toy data for task {task} (expected presets/{SMOKE_DIR}/{task}{suffix})")
+    return str(path)
+
+
+def smoke(exp: Experiment, model: str | None = None) -> Experiment:
+    """The same grid, every stage, at toy size: a small stand-in model, bundled local data, no hub.
+
+    Checks in minutes on a CPU that a preset's stages fit together (data formats, every
+    condition and cell, training, the report) before GPU hours are spent on it.  What it
+    changes: the model (``SMOKE_MODEL`` unless given; backend hf, no model_args), the data
+    (``presets/smoke/``), the sizes (a few samples per task, one training step, explanations
+    capped at ``SMOKE_TOKENS`` tokens) and hub replay (replaced by the offline replay set).
+    """
+    from .tasks import get_task
+
+    c = exp.construction
+    n_labels = {t: len(get_task(t).labels) for t in {*exp.train_tasks, *(e.task for e in exp.evaluate)}}
+    return exp.model_copy(deep=True, update={
+        "name": f"{exp.name}-smoke",
+        "description": f"Smoke run of {exp.name}: {exp.description}",
+        "model": model or SMOKE_MODEL, "backend": "hf", "model_args": {},
+        "batch_size": 4, "max_new_tokens": SMOKE_TOKENS,
+        "construction": c.model_copy(update={
+            "limit": 2 * max((n_labels[t] for t in exp.train_tasks), default=2),
+            "per_style": 1 if c.per_style else None, "quality": min(c.quality, 2), "hub": False,
+            "data": {t: smoke_data(t) or None for t in exp.train_tasks}}),
+        "train": exp.train.model_copy(update={
+            "replay": None if (exp.train.replay or "").startswith("hub:") else exp.train.replay,
+            "settings": {**exp.train.settings, "max_steps": 1, "batch_size": 2, "grad_accum": 1, "save_steps": 1}}),
+        "evaluate": [e.model_copy(update={"limit": n_labels[e.task], "hub": False, "split": "test",
+                                          "data": smoke_data(e.task) or None}) for e in exp.evaluate],
+    })
+
+
 def _release_memory() -> None:
     import gc
 
@@ -283,8 +342,12 @@ def _release_memory() -> None:
 def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path) -> dict[str, Any]:
     c = exp.construction
     res = api.construct(model=exp.model, task=task, limit=c.limit, seed=exp.seed, batch_size=exp.batch_size,
-                        output_path=runs, data=c.data, hub=c.hub, backend=exp.backend, model_args=exp.model_args,
-                        quality=c.quality, backend_instance=backend, per_style=c.per_style, influence=c.influence)
+                        output_path=runs, data=c.data_for(task), hub=c.hub, backend=exp.backend, model_args=exp.model_args,
+                        quality=c.quality, backend_instance=backend, per_style=c.per_style, influence=c.influence,
+                        max_new_tokens=exp.max_new_tokens)
+    if res.stats["train_size"] == 0:
+        raise UserError(f"construct|{task}: {res.stats['sizes_note']}: nothing to train on "
+                        f"(see {res.run_dir / 'construction.md'})")
     return {"run_dir": str(res.run_dir), "files": {k: str(v) for k, v in res.files.items()},
             "kept": {k: v["kept"] for k, v in res.stats["styles"].items()}, "train_size": res.stats["train_size"]}
 

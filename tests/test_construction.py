@@ -150,3 +150,15 @@ def test_influence_form_chooses_w_star():
     assert (norm.w_star, raw.w_star) == ("beta", "alpha")
     with pytest.raises(UserError, match="--influence"):
         api.construct(task="sentiment140", influence="softmax")
+
+
+def test_only_the_trained_styles_are_balanced(tmp_path, cf_backend):
+    data = tmp_path / "s.csv"
+    rows = [(0, f"I hate day {i}") for i in range(10)] + [(0, f"bad bad night {i}") for i in range(10)]
+    rows += [(4, f"I like it {i}") for i in range(20)]
+    _csv(data, rows)
+    res = api.construct(task="sentiment140", data=str(data), limit=20, batch_size=8, output_path=tmp_path,
+                        backend_instance=cf_backend, styles=["attribution"])
+    assert res.stats["train_size"] == res.stats["styles"]["attribution"]["kept"] == 20
+    assert sum(1 for _ in res.files["attribution"].open()) == 20
+    assert sum(1 for _ in res.files["redaction"].open()) == res.stats["styles"]["redaction"]["kept"] < 20

@@ -21,7 +21,7 @@ def test_presets_load_and_name_the_papers_setting():
     assert {e.task for e in small.evaluate} == {"tweets", "vitaminc"}  # vitaminc: evaluation only
     assert paper.model == "allenai/tulu-2-7b" and big.model == "allenai/tulu-2-13b"
     assert paper.train_tasks == ["sentiment140", "snli", "agnews"]
-    assert paper.construction.limit == 50000 and paper.train.mix == 0.2 and paper.evaluate[0].limit == 5000
+    assert paper.construction.per_style == 50000 and paper.train.mix == 0.2 and paper.evaluate[0].limit == 5000
     assert paper.train.replay == "hub:allenai/tulu-v2-sft-mixture"
 
 

@@ -204,14 +204,15 @@ def construct(
     output_path: str | Path = "runs", data: str | None = None, hub: bool = False, backend: str = "hf",
     model_args: dict[str, Any] | None = None, quality: int = 0, backend_instance: Backend | None = None,
     hooks: Hooks | None = None, per_style: int | None = None, influence: str = "normalised",
-    max_new_tokens: int | None = None,
+    max_new_tokens: int | None = None, styles: list[str] | None = None,
 ) -> ConstructResult:
     """Pseudo-faithful explanation data from the training pool, plus the table 3 quality check on ``quality`` samples.
 
-    Every style's training file holds the same number of explanations, as in the paper.  With
-    ``per_style``, source samples (at most ``limit``) are taken in order until every style has kept
-    ``per_style``; without it, all ``limit`` are used.  Either way each file is cut to the smallest
-    number kept (the first ones, in sample order); ``construction.json`` says how many and why.
+    The training files of ``styles`` (default: all three; a study passes the styles it trains) hold
+    the same number of explanations, as in the paper.  With ``per_style``, source samples (at most
+    ``limit``) are taken in order until each of them has kept ``per_style``; without it, all ``limit``
+    are used.  Either way every file is cut to the smallest number those styles kept (the first ones,
+    in sample order); ``construction.json`` says how many and why.
     """
     hooks = hooks or Hooks()
     spec = get_task(task) if isinstance(task, str) else task
@@ -222,14 +223,19 @@ def construct(
     if per_style is not None and per_style <= 0:
         raise UserError("--per-style must be positive")
     form = _influence_cfg(influence)
+    balanced = list(CONSTRUCT_STYLES) if styles is None else [s for s in CONSTRUCT_STYLES if s in styles]
+    if not balanced:
+        raise UserError(f"construct: no constructed style among {styles} (use {', '.join(CONSTRUCT_STYLES)})")
     examples = sample_examples(spec, limit, seed, data, hub, "train")
     be = _backend(backend, model, model_args, backend_instance, hooks)
     data_cfg = _data_cfg(data, hub, "train", seed, limit)
-    settings = {"batch_size": batch_size, **form, **({"per_style": per_style} if per_style else {})}
+    settings = {"batch_size": batch_size, **form, **({"per_style": per_style} if per_style else {}),
+                **({"balanced_styles": balanced} if len(balanced) < len(CONSTRUCT_STYLES) else {})}
     store = _open_run("construct", spec, examples, be, backend, data_cfg, output_path, settings, hooks)
 
     def enough(records: list[dict[str, Any]]) -> bool:
-        return all(n >= per_style for n in _kept_counts(records).values())  # type: ignore[operator]
+        kept = _kept_counts(records)
+        return all(kept[s] >= per_style for s in balanced)  # type: ignore[operator]
 
     def compute(c: int, part: list[Example]) -> list[dict[str, Any]]:
         atts = attribute_examples(be, spec, part, influence)
@@ -251,14 +257,16 @@ def construct(
                             enough=enough if per_style else None)
     stats = construction_stats(records)
     kept = _kept_counts(records)
-    size = min([*kept.values(), *([per_style] if per_style else [])])
+    smallest = min(balanced, key=lambda s: kept[s])
+    size = min([kept[smallest], *([per_style] if per_style else [])])
     stats["train_size"] = size
     stats["per_style"] = per_style
+    stats["balanced_styles"] = balanced
+    who = "every style" if len(balanced) == len(CONSTRUCT_STYLES) else " and ".join(balanced)
     stats["sizes_note"] = (
-        f"every style trains on {size} explanations"
-        + ("" if all(n == size for n in kept.values()) else
-           f" (the first {size} kept of each; the smallest count kept was "
-           f"{min(kept, key=kept.get)}'s {min(kept.values())}"
+        f"{who} trains on {size} explanations"
+        + ("" if all(kept[s] == size for s in balanced) else
+           f" (the first {size} kept of each; the smallest count kept was {smallest}'s {kept[smallest]}"
            + (f", short of the {per_style} asked for within {len(examples)} samples" if per_style and size < per_style else "")
            + ")"))
     files = _write_training_files(store, spec, records, size)
@@ -281,7 +289,7 @@ def _write_training_files(store: RunStore, spec: TaskSpec, records: list[dict[st
     """One datasets-loadable JSONL file per style (its first ``size`` kept explanations): ``messages``
     in the table 2 template plus provenance."""
     files = {}
-    for style in CONSTRUCT_STYLES:
+    for style in CONSTRUCT_STYLES:  # a style outside the balanced ones may hold fewer
         lines = []
         for r in records:
             a, c = r["attribution"], r["constructed"][style]

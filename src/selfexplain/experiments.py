@@ -341,10 +341,13 @@ def _release_memory() -> None:
 
 def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path) -> dict[str, Any]:
     c = exp.construction
+    trained = [s for s in exp.conditions if s in S.style_names()]
+    if PREDICTIONS in exp.conditions and "attribution" not in trained:
+        trained.append("attribution")  # the predictions baseline trains on the attribution file's samples
     res = api.construct(model=exp.model, task=task, limit=c.limit, seed=exp.seed, batch_size=exp.batch_size,
                         output_path=runs, data=c.data_for(task), hub=c.hub, backend=exp.backend, model_args=exp.model_args,
                         quality=c.quality, backend_instance=backend, per_style=c.per_style, influence=c.influence,
-                        max_new_tokens=exp.max_new_tokens)
+                        max_new_tokens=exp.max_new_tokens, styles=trained)
     if res.stats["train_size"] == 0:
         raise UserError(f"construct|{task}: {res.stats['sizes_note']}: nothing to train on "
                         f"(see {res.run_dir / 'construction.md'})")

@@ -93,9 +93,17 @@ def make_study(root: Path, n: int = 30, seed: int = 0) -> Path:
                                  n=None)
                     else:
                         rnd = orng.random() < 0.3
+                        labels = list(r["label_probs"])
+                        y = r["prediction"]
+
+                        def probs(p_y):  # p(ŷ) after an edit; the rest spread over the other labels
+                            return {l: p_y if l == y else (1 - p_y) / (len(labels) - 1) for l in labels}
+
                         r.update(valid=True, reason=None, faithful=faithful, random_faithful=rnd,
                                  random_prediction="X" if rnd else r["prediction"],
-                                 new_prediction="X" if faithful else r["prediction"])
+                                 new_prediction="X" if faithful else r["prediction"],
+                                 new_label_probs=probs(orng.uniform(0.0, 0.3) if faithful else orng.uniform(0.3, 0.6)),
+                                 random_label_probs=probs(orng.uniform(0.0, 0.3) if rnd else orng.uniform(0.3, 0.6)))
                         if r["edited_input"] is None:
                             r["edited_input"] = r["input"]
                         if r["n"] is None:

@@ -159,3 +159,33 @@ def test_small_cells_are_marked_in_the_tables(study):
     t4 = _by_name(study)["table4_faithfulness"]
     assert all(r["faithfulness [95% CI]"].endswith("†") for r in t4.rows if r["n_valid"] < 50)
     assert "†" in t4.note
+
+
+def test_table4_graded_measures_recomputed_from_records(study):
+    t4 = _by_name(study)["table4_faithfulness"]
+    row = next(r for r in t4.rows if r["condition"] == "w/ attribution" and r["style"] == "attribution")
+    recs = [r for r in _records(study, "attribution", "tweets", "one", "attribution") if r["valid"]]
+    shifts = [r["label_probs"][r["prediction"]] - r["new_label_probs"][r["prediction"]] for r in recs]
+    rnd = [r["label_probs"][r["prediction"]] - r["random_label_probs"][r["prediction"]] for r in recs]
+    assert row["shift"] == pytest.approx(sum(shifts) / len(shifts))
+    assert row["vs_random_shift"] == pytest.approx(sum(s - q for s, q in zip(shifts, rnd)) / len(recs))
+    assert row["verdict"] in ("beats chance", "does not", "undetermined") and row["verdict"] in row["vs random baseline"]
+    assert row["vs_random_pairs"] == len(recs)
+    # Power: the detectable rise over no training, from its rate and both valid counts.
+    from selfexplain.stats import detectable_difference
+
+    base = [r for r in _records(study, "none", "tweets", "one", "attribution") if r["valid"]]
+    before = sum(r["faithful"] for r in base) / len(base)
+    common = {r["sample_id"] for r in _records(study, "none", "tweets", "one", "attribution")}
+    assert row["detectable"] == pytest.approx(detectable_difference(before, len(base), len(recs)))
+    assert len(common) == row["n"]
+    assert "detectable" in t4.csv().splitlines()[0]
+
+
+def test_explorer_samples_carry_the_graded_measures(study):
+    from selfexplain.reports.html import explorer_samples
+
+    samples = explorer_samples(study)
+    valid = [s for s in samples if s["valid"]]
+    assert valid and all(s["shift"] is not None and s["random_shift"] is not None for s in valid)
+    assert all(s["shift"] is None for s in samples if not s["valid"])

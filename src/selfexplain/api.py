@@ -141,11 +141,12 @@ def evaluate(
     width: str = "one", limit: int = 100, seed: int = 0, split: str = "test", batch_size: int = 16,
     output_path: str | Path = "runs", data: str | None = None, hub: bool = False, backend: str = "hf",
     model_args: dict[str, Any] | None = None, backend_instance: Backend | None = None, hooks: Hooks | None = None,
-    max_new_tokens: int | None = None,
+    max_new_tokens: int | None = None, erasure: bool = False,
 ) -> EvalResult:
     """Measure self-explanation faithfulness; resumable, results in ``run_dir``.
 
-    ``max_new_tokens`` caps every explanation (for smoke runs; off by default).
+    ``max_new_tokens`` caps every explanation (for smoke runs; off by default).  ``erasure`` also runs
+    the erasure attribution on every input and records where the explanation's words rank in it.
     """
     hooks = hooks or Hooks()
     spec = get_task(task) if isinstance(task, str) else task
@@ -159,10 +160,12 @@ def evaluate(
     data_cfg = _data_cfg(data, hub, split, seed, limit)
     store = _open_run("evaluate", spec, examples, be, backend, data_cfg, output_path,
                       {"styles": style_list, "width": width, "batch_size": batch_size, "random_baseline": True,
-                       **({"max_new_tokens": max_new_tokens} if max_new_tokens else {})},
+                       **({"max_new_tokens": max_new_tokens} if max_new_tokens else {}),
+                       **({"erasure": True} if erasure else {})},
                       hooks)
+    attributor = (lambda part: attribute_examples(be, spec, part)) if erasure else None
     records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, hooks.on_chunk,
-                             random_seed=seed, max_new_tokens=max_new_tokens)
+                             random_seed=seed, max_new_tokens=max_new_tokens, attributor=attributor)
     summary = summarize(records)
     store.write_json("summary.json", summary.to_dict())
     adapter = f", adapter `{model_args['adapter']}`" if model_args and model_args.get("adapter") else ""

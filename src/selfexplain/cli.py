@@ -121,6 +121,8 @@ def evaluate(
     model_args: Optional[str] = MODEL_ARGS,
     backend_args: Optional[str] = BACKEND_ARGS,
     adapter: Optional[str] = ADAPTER,
+    erasure: bool = typer.Option(False, help="Also run erasure attribution on every input and record where the "
+                                             "explanation's words rank in it (costs about one construct per sample)."),
 ) -> None:
     """Measure how faithful a model's self-explanations are (self-consistency check)."""
     from . import api
@@ -133,7 +135,7 @@ def evaluate(
             result = api.evaluate(
                 model=model, task=task, styles=style, width=width, limit=limit, seed=seed, split=split,
                 batch_size=batch_size, output_path=output_path, data=data, hub=hub, backend=backend,
-                model_args=_model_args(model_args, adapter, backend_args), hooks=hooks,
+                model_args=_model_args(model_args, adapter, backend_args), hooks=hooks, erasure=erasure,
             )
     except UserError as e:
         _fail(e)

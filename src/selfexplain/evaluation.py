@@ -24,6 +24,7 @@ from .tasks import TaskSpec, render
 from .tasks.data import Example
 
 from .layout import MAX_N
+from .measures import cell_measures, erasure_rank
 
 
 @dataclass
@@ -55,6 +56,14 @@ class SampleRecord:
     random_input: str | None = None
     random_prediction: str | None = None
     random_faithful: bool | None = None
+    random_label_probs: dict[str, float] | None = None
+    # Erasure agreement (evaluate --erasure): the model's own most influential word and the normalised
+    # rank, in its erasure ranking, of the words the explanation (and its baseline) change.
+    w_star: str | None = None
+    erasure_rank: float | None = None
+    names_w_star: bool | None = None
+    random_erasure_rank: float | None = None
+    random_names_w_star: bool | None = None
 
     @property
     def correct(self) -> bool:
@@ -112,7 +121,10 @@ def random_rng(seed: int, task: str, sample_id: str, style: str, width: str) -> 
 def evaluate_chunk(
     backend: Backend, task: TaskSpec, chunk: int, examples: list[Example], styles: list[str], width: str,
     random_seed: int | None = None, max_new_tokens: int | None = None,
+    attributor: Callable[[list[Example]], list[Any]] | None = None,
 ) -> list[SampleRecord]:
+    """One chunk of examples in every style; ``attributor`` (erasure attribution of a list of examples,
+    as :func:`selfexplain.attribution.attribute` gives it) adds the erasure-agreement fields."""
     preds = classify(backend, task, [(ex.text, ex.context) for ex in examples])
     jobs = [(style, i) for style in styles for i in range(len(examples))]
     gens = backend.generate(
@@ -136,9 +148,20 @@ def evaluate_chunk(
     scored = classify(backend, task, [(t, examples[jobs[k][1]].context) for k, t in order])
     new_preds = dict(zip(edited, scored[:len(edited)]))
     random_preds = dict(zip(randomized, scored[len(edited):]))
+    atts = attributor(examples) if attributor else None
     records = []
     for k, ((style, i), gen, (parsed, chk)) in enumerate(zip(jobs, gens, checked)):
         ex, pred, new, rnd = examples[i], preds[i], new_preds.get(k), random_preds.get(k)
+        agreement: dict[str, Any] = {}
+        if atts is not None:
+            a = atts[i]
+            agreement["w_star"] = a.w_star
+            if chk.valid:
+                agreement["erasure_rank"], agreement["names_w_star"] = erasure_rank(
+                    ex.text, chk.edited_input or "", a.words, a.influence, a.w_star)
+            if k in randomized:
+                agreement["random_erasure_rank"], agreement["random_names_w_star"] = erasure_rank(
+                    ex.text, randomized[k], a.words, a.influence, a.w_star)
         records.append(SampleRecord(
             chunk=chunk, sample_id=ex.id, task=task.name, style=style, width=width,
             input=ex.text, context=ex.context, gold=ex.label,
@@ -152,6 +175,8 @@ def evaluate_chunk(
             random_input=randomized.get(k),
             random_prediction=rnd.label if rnd else None,
             random_faithful=(rnd.label != pred.label) if rnd else None,
+            random_label_probs=rnd.probs if rnd else None,
+            **agreement,
         ))
     return records
 
@@ -171,6 +196,7 @@ def run_evaluation(
     on_chunk: Callable[[int], None] | None = None,
     random_seed: int | None = None,
     max_new_tokens: int | None = None,
+    attributor: Callable[[list[Example]], list[Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate all examples (skipping chunks already on disk) and return every record.
 
@@ -181,7 +207,7 @@ def run_evaluation(
         chunks(examples, batch_size),
         lambda part: len(part) * len(styles),
         lambda c, part: [asdict(r) for r in evaluate_chunk(backend, task, c, part, styles, width, random_seed,
-                                                           max_new_tokens)],
+                                                           max_new_tokens, attributor)],
         on_chunk,
     )
 
@@ -201,6 +227,8 @@ class StyleSummary:
     random_faithfulness: float | None = None
     random_ci: tuple[float | None, float | None] = (None, None)
     n_random: int = 0
+    # Shift, explanation vs its random baseline (paired, with a verdict), erasure agreement: see measures.
+    measures: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -247,6 +275,7 @@ def summarize(records: Iterable[dict[str, Any]]) -> Summary:
             truncated=sum(bool(r["explanation_truncated"]) for r in rs),
             per_n=per_n, faithfulness_ci=(fci.low, fci.high),
             random_faithfulness=rci.value, random_ci=(rci.low, rci.high), n_random=rci.n,
+            measures=cell_measures(rs),
         ))
     first = records[0]
     aci = ratio_ci(codes_of([True] * len(samples), [r["prediction"] == r["gold"] for r in samples.values()]))

@@ -84,6 +84,7 @@ class Experiment(_Strict):
     seed: int = 0
     batch_size: int = Field(16, gt=0)
     max_new_tokens: int | None = Field(None, gt=0)  # cap on every explanation (smoke runs)
+    erasure: bool = False  # also rank each explanation's words in the model's erasure attribution
     train_tasks: list[str] = []
     conditions: list[str] = [NONE, PREDICTIONS, "attribution", "redaction", "counterfactual"]
     styles: list[str] = ["attribution", "redaction", "counterfactual"]
@@ -238,7 +239,7 @@ def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[st
                     model=exp.model, task=e.task, styles=exp.styles, width=width, limit=e.limit, seed=exp.seed,
                     split=e.split, batch_size=exp.batch_size, output_path=study.runs, data=e.data, hub=e.hub,
                     backend=exp.backend, model_args=args, backend_instance=backend,
-                    max_new_tokens=exp.max_new_tokens).run_dir)})
+                    max_new_tokens=exp.max_new_tokens, erasure=exp.erasure).run_dir)})
                 study.add_cell(Cell(condition, train_task, e.task, width, info["run_dir"], info["seconds"]))
 
     if NONE in exp.conditions:

@@ -112,3 +112,88 @@ def paired_test(before: Sequence[int] | np.ndarray, after: Sequence[int] | np.nd
     # The observed assignment is one of the permutations (Phipson & Smyth 2010): p is never 0.
     p = float((1 + np.sum(np.abs(perm) >= abs(d) - 1e-12)) / (1 + perm.size))
     return PairedResult(ra, rb, d, low, high, p, n, int(boot.size))
+
+
+# ---- graded measures: means of per-sample values -----------------------------------
+
+def mean_ci(values: Sequence[float] | np.ndarray, seed: int = 0) -> Interval:
+    """The mean with a 95% percentile-bootstrap interval (none for fewer than two values)."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return Interval(None, None, None, 0)
+    value = float(v.mean())
+    if v.size < 2 or np.all(v == v[0]):
+        return Interval(value, value if v.size > 1 else None, value if v.size > 1 else None, int(v.size))
+    res = sps.bootstrap((v,), np.mean, n_resamples=N_RESAMPLES, confidence_level=LEVEL, method="percentile",
+                        vectorized=True, rng=np.random.default_rng(seed))
+    ci = res.confidence_interval
+    return Interval(value, float(ci.low), float(ci.high), int(v.size))
+
+
+@dataclass(frozen=True)
+class MeanDifference:
+    """A paired difference of means (explanation minus its random baseline, sample by sample)."""
+
+    difference: float | None
+    low: float | None
+    high: float | None
+    p_value: float | None  # two-sided sign-flip permutation test
+    n: int
+
+
+def paired_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, seed: int = 0) -> MeanDifference:
+    """mean(a - b) over pairs, its paired-bootstrap interval and a sign-flip permutation p-value."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"paired values differ in length: {x.shape} vs {y.shape}")
+    d = x - y
+    n = int(d.size)
+    if n == 0:
+        return MeanDifference(None, None, None, None, 0)
+    mean = float(d.mean())
+    if n < 2 or np.all(d == 0):
+        return MeanDifference(mean, mean if n > 1 else None, mean if n > 1 else None, 1.0 if n > 1 else None, n)
+    rng = np.random.default_rng(seed)
+    boot = d[rng.integers(0, n, size=(N_RESAMPLES, n))].mean(axis=1)
+    alpha = (1 - LEVEL) / 2
+    signs = np.where(rng.random((N_RESAMPLES, n)) < 0.5, -1.0, 1.0)
+    perm = (signs * d).mean(axis=1)
+    p = float((1 + np.sum(np.abs(perm) >= abs(mean) - 1e-12)) / (1 + N_RESAMPLES))
+    return MeanDifference(mean, float(np.quantile(boot, alpha)), float(np.quantile(boot, 1 - alpha)), p, n)
+
+
+BEATS, DOES_NOT, UNDETERMINED = "beats chance", "does not", "undetermined"
+MIN_PAIRS = 10  # fewer pairs than this: no verdict
+
+
+def verdict(diff: MeanDifference) -> str:
+    """Whether explanations beat their random baseline: the paired interval above 0, at or below 0, or across it."""
+    if diff.difference is None or diff.n < MIN_PAIRS or diff.low is None:
+        return UNDETERMINED
+    if diff.low > 0:
+        return BEATS
+    if diff.high <= 0:
+        return DOES_NOT
+    return UNDETERMINED
+
+
+# ---- power -------------------------------------------------------------------------
+
+POWER = 0.8
+
+
+def detectable_difference(before: float | None, n_before: int, n_after: int, power: float = POWER) -> float | None:
+    """The smallest rise from rate ``before`` that a two-sided 5% test detects with ``power`` at these counts.
+
+    Cohen's h for two proportions: h = (z_{1-α/2} + z_power) * sqrt(1/n1 + 1/n2), turned back into a
+    difference of proportions from ``before`` (p2 = sin²(asin √p1 + h/2)).  It treats the two samples
+    as independent, which for paired data is conservative.  None where a count is 0; 1 - before where
+    even a rise to 1 would not be detected reliably.
+    """
+    if before is None or n_before <= 0 or n_after <= 0:
+        return None
+    h = (sps.norm.ppf(1 - (1 - LEVEL) / 2) + sps.norm.ppf(power)) * np.sqrt(1 / n_before + 1 / n_after)
+    angle = np.arcsin(np.sqrt(before)) + h / 2
+    if angle >= np.pi / 2:
+        return float(1 - before)
+    return float(np.sin(angle) ** 2 - before)

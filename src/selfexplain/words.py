@@ -189,33 +189,11 @@ def apply_word_edits(source: str, edited: str) -> tuple[str, int]:
     edit wrote them (with their own attached punctuation).
     """
     src_tokens = tokenize(source)
-    old = [t.key for t in src_tokens if t.is_word]
+    old_keys = [t.key for t in src_tokens if t.is_word]
     new_tokens = [t for t in tokenize(edited) if t.is_word]
-    new = [t.key for t in new_tokens]
-    n, m = len(old), len(new)
-    d = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n + 1):
-        d[i][0] = i
-    for j in range(m + 1):
-        d[0][j] = j
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (old[i - 1] != new[j - 1]))
-    # Backtrace, preferring keep/substitute, then delete, then insert (deterministic).
-    ops: dict[int, Token | None] = {}  # source word -> new token (substitution) or None (deletion)
-    inserts: dict[int, list[Token]] = {}  # inserted tokens before source word i (n: at the end)
-    i, j = n, m
-    while i or j:
-        if i and j and d[i][j] == d[i - 1][j - 1] + (old[i - 1] != new[j - 1]):
-            if old[i - 1] != new[j - 1]:
-                ops[i - 1] = replace(new_tokens[j - 1], glued=False)
-            i, j = i - 1, j - 1
-        elif i and d[i][j] == d[i - 1][j] + 1:
-            ops[i - 1] = None
-            i -= 1
-        else:
-            inserts.setdefault(i, []).insert(0, replace(new_tokens[j - 1], glued=False))
-            j -= 1
+    subs, added, n = _align(old_keys, [t.key for t in new_tokens])
+    ops = {i: None if j is None else replace(new_tokens[j], glued=False) for i, j in subs.items()}
+    inserts = {i: [replace(new_tokens[j], glued=False) for j in js] for i, js in added.items()}
     out: list[Token | bool] = []
     w = 0
     for t in src_tokens:
@@ -231,8 +209,47 @@ def apply_word_edits(source: str, edited: str) -> tuple[str, int]:
                 t = replace(ops[w], glued=t.glued)  # type: ignore[arg-type]
             w += 1
         out.append(t)
-    out += inserts.get(n, [])
-    return join(_settle(out)), d[n][m]
+    out += inserts.get(len(old_keys), [])
+    return join(_settle(out)), n
+
+
+def _align(old: list[str], new: list[str]) -> tuple[dict[int, int | None], dict[int, list[int]], int]:
+    """A minimal word-level edit script from ``old`` to ``new`` (keys), and its length (the edit distance).
+
+    Returns the substitutions and deletions (old position -> new position, or None) and the
+    insertions (old position they come before -> new positions; ``len(old)``: at the end).  The
+    backtrace prefers keep/substitute, then delete, then insert, so the script is deterministic.
+    """
+    n, m = len(old), len(new)
+    d = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        d[i][0] = i
+    for j in range(m + 1):
+        d[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (old[i - 1] != new[j - 1]))
+    ops: dict[int, int | None] = {}
+    inserts: dict[int, list[int]] = {}
+    i, j = n, m
+    while i or j:
+        if i and j and d[i][j] == d[i - 1][j - 1] + (old[i - 1] != new[j - 1]):
+            if old[i - 1] != new[j - 1]:
+                ops[i - 1] = j - 1
+            i, j = i - 1, j - 1
+        elif i and d[i][j] == d[i - 1][j] + 1:
+            ops[i - 1] = None
+            i -= 1
+        else:
+            inserts.setdefault(i, []).insert(0, j - 1)
+            j -= 1
+    return ops, inserts, d[n][m]
+
+
+def changed_positions(source: str, edited: str) -> set[int]:
+    """Word positions of ``source`` that ``edited`` substitutes or deletes (what an edit names in the source)."""
+    ops, _, _ = _align(word_keys(source), word_keys(edited))
+    return set(ops)
 
 
 def changed_words(old: list[str], new: list[str]) -> list[str]:

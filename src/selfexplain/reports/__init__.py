@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from ..layout import MAX_N
+from ..measures import fmt_erasure, fmt_mean, fmt_vs_random
 from ..stats import SMALL
 
 if TYPE_CHECKING:  # the summary object `evaluate` returns; reports never import the pipeline
@@ -41,20 +42,32 @@ def _reasons(reasons: dict[str, int]) -> str:
 
 
 HEADERS = ["style", "faithfulness [95% CI]", "valid", "faithful", "random baseline [95% CI]",
-           "invalid (reason count)"]
+           "shift [95% CI]", "vs random baseline", "invalid (reason count)"]
 PER_N = "faithfulness by N (count)"
+ERASURE = "erasure rank (random) / names w*"
+
+
+def _has_erasure(summary: Summary) -> bool:
+    return any(s.measures.get("erasure", {}).get("n") for s in summary.styles)
 
 
 def _headers(summary: Summary) -> list[str]:
     # One-word mode keeps N = 1 only, so a per-N column would say nothing there.
-    return HEADERS + ([PER_N] if summary.width == "multi" else [])
+    return (HEADERS + ([ERASURE] if _has_erasure(summary) else [])
+            + ([PER_N] if summary.width == "multi" else []))
+
 
 
 def _rows(summary: Summary) -> list[list[str]]:
     rows = []
     for s in summary.styles:
+        m = s.measures
         row = [s.style, fmt_ci(s.faithfulness, s.faithfulness_ci, s.n_valid), f"{s.n_valid}/{s.n}", str(s.n_faithful),
-               fmt_ci(s.random_faithfulness, s.random_ci, s.n_random), _reasons(s.invalid_reasons)]
+               fmt_ci(s.random_faithfulness, s.random_ci, s.n_random),
+               fmt_mean(m["shift"]) if m else "-", fmt_vs_random(m["vs_random"]) if m else "-",
+               _reasons(s.invalid_reasons)]
+        if _has_erasure(summary):
+            row.append(fmt_erasure(m.get("erasure", {})))
         if summary.width == "multi":
             row.append(" ".join(
                 f"{n}:{_fmt(s.per_n[n]['faithfulness'])}({s.per_n[n]['n']})" for n in range(1, MAX_N + 1)

@@ -119,39 +119,54 @@ def figure3_cross_task(study: StudyData, out: Path) -> Path | None:
     return _save(fig, out / "figure3_cross_task.png")
 
 
+PANELS = (  # (value, low, high, random baseline, axis label, y limits)
+    ("faithfulness", "ci_low", "ci_high", "random", "faithfulness (flip rate)", (0, 1.05)),
+    ("shift", "shift_low", "shift_high", "random_shift", "shift p(ŷ|x) − p(ŷ|x̃)", (-0.55, 1.05)),
+)
+
+
 def figure4_cross_style(study: StudyData, out: Path) -> Path | None:
-    """Bars: each model on each evaluation style, with intervals and the random baseline."""
+    """Bars: each model on each evaluation style, flip rate and shift, with intervals and the random baseline.
+
+    A "+" above a shift bar marks a cell whose explanations beat their random baseline (paired).
+    """
     rows = cross_style_rows(study)
     if not rows:
         return None
     tasks = list(dict.fromkeys(r["eval_task"] for r in rows))
     conditions = list(dict.fromkeys(r["condition"] for r in rows))
     styles = study.styles
-    fig, axes = plt.subplots(len(tasks), 1, figsize=(2 + 1.1 * len(conditions) * len(styles) / 2, 3.4 * len(tasks)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(tasks), len(PANELS),
+                             figsize=(2 * (2 + 1.1 * len(conditions) * len(styles) / 2), 3.4 * len(tasks)), squeeze=False)
     width = 0.8 / len(conditions)
     for ti, task in enumerate(tasks):
-        ax = axes[ti][0]
-        for ci_, cond in enumerate(conditions):
-            for si, style in enumerate(styles):
-                r = next((x for x in rows if x["eval_task"] == task and x["condition"] == cond and x["style"] == style), None)
-                if r is None or r["faithfulness"] is None:
-                    continue
-                x = si + (ci_ - (len(conditions) - 1) / 2) * width
-                err = np.array(_errors(r["faithfulness"], r["ci_low"], r["ci_high"])).reshape(2, 1)
-                ax.bar(x, r["faithfulness"], width, yerr=err, capsize=2, color=_color(cond),
-                       label=condition_name(cond) if si == 0 else None)
-                if r["n_valid"] < FEW:
-                    ax.text(x, r["faithfulness"] + err[1, 0] + 0.02, "*", ha="center", fontsize=10)
-                if r["random"] is not None:
-                    ax.plot([x - width / 2, x + width / 2], [r["random"]] * 2, color="orange", lw=2,
-                            label="random baseline" if (si == 0 and ci_ == 0) else None)
-        ax.set_xticks(range(len(styles)), [f"eval: {s}" for s in styles])
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("faithfulness")
-        ax.set_title(f"{task} (* fewer than 50 valid)")
-        ax.legend(fontsize=7, ncol=3)
-    fig.suptitle("Figure 4: cross-style generalisation")
+        for pi, (key, low, high, rnd, ylabel, ylim) in enumerate(PANELS):
+            ax = axes[ti][pi]
+            for ci_, cond in enumerate(conditions):
+                for si, style in enumerate(styles):
+                    r = next((x for x in rows if x["eval_task"] == task and x["condition"] == cond and x["style"] == style), None)
+                    if r is None or r[key] is None:
+                        continue
+                    x = si + (ci_ - (len(conditions) - 1) / 2) * width
+                    err = np.array(_errors(r[key], r[low], r[high])).reshape(2, 1)
+                    ax.bar(x, r[key], width, yerr=err, capsize=2, color=_color(cond),
+                           label=condition_name(cond) if si == 0 else None)
+                    mark = "*" if r["n_valid"] < FEW else ""
+                    if key == "shift" and r["verdict"] == "beats chance":
+                        mark += "+"
+                    if mark:
+                        ax.text(x, r[key] + err[1, 0] + 0.02, mark, ha="center", fontsize=9)
+                    if r[rnd] is not None:
+                        ax.plot([x - width / 2, x + width / 2], [r[rnd]] * 2, color="orange", lw=2,
+                                label="random baseline" if (si == 0 and ci_ == 0) else None)
+            ax.set_xticks(range(len(styles)), [f"eval: {s}" for s in styles])
+            ax.set_ylim(*ylim)
+            ax.axhline(0, color="#888", lw=0.5)
+            ax.set_ylabel(ylabel)
+            ax.set_title(f"{task} (* fewer than 50 valid" + ("; + beats its random baseline)" if key == "shift" else ")"))
+            if pi == 0:
+                ax.legend(fontsize=7, ncol=3)
+    fig.suptitle("Figure 4: cross-style generalisation, flip rate and graded shift")
     fig.tight_layout()
     return _save(fig, out / "figure4_cross_style.png")
 

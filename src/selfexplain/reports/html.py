@@ -15,6 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
+from ..measures import shift
 from .tables import StudyData, Table, condition_name
 
 MAX_PER_CELL = 300
@@ -58,7 +59,8 @@ label { margin-right: 1em; }
 <span id="count"></span>
 </div>
 <table id="explorer"><thead><tr><th>cell</th><th>style</th><th>input</th><th>prediction (gold)</th><th>explanation</th>
-<th>edited input</th><th>new prediction</th><th>verdict</th></tr></thead><tbody></tbody></table>
+<th>edited input</th><th>new prediction</th><th>verdict</th><th>shift (random)</th><th>erasure rank (random), w*</th>
+</tr></thead><tbody></tbody></table>
 <script type="application/json" id="samples">{{ samples_json }}</script>
 <script>
 const SAMPLES = JSON.parse(document.getElementById("samples").textContent);
@@ -77,8 +79,12 @@ function render() {
     const tr = document.createElement("tr");
     tr.className = "sample " + cls(s);
     tr.dataset.style = s.style; tr.dataset.valid = s.valid; tr.dataset.faithful = s.faithful;
+    const num = v => (v === null || v === undefined) ? "-" : v.toFixed(2);
     for (const v of [s.cell, s.style, s.input, s.prediction + " (" + s.gold + ")", s.explanation,
-                     s.edited_input || "", s.new_prediction || "", verdict(s)]) {
+                     s.edited_input || "", s.new_prediction || "", verdict(s),
+                     s.valid ? num(s.shift) + " (" + num(s.random_shift) + ")" : "",
+                     s.erasure_rank === null ? (s.w_star ? "w* " + s.w_star : "")
+                       : num(s.erasure_rank) + " (" + num(s.random_erasure_rank) + "), w* " + s.w_star]) {
       const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
     }
     body.appendChild(tr);
@@ -120,6 +126,9 @@ def explorer_samples(study: StudyData, max_per_cell: int = MAX_PER_CELL) -> list
                 "gold": r["gold"], "prediction": r["prediction"], "explanation": r["raw_explanation"],
                 "valid": bool(r["valid"]), "reason": r["reason"], "edited_input": r["edited_input"],
                 "new_prediction": r["new_prediction"], "faithful": bool(r["faithful"]),
+                "shift": shift(r), "random_shift": shift(r, "random_label_probs"),
+                "erasure_rank": r.get("erasure_rank"), "random_erasure_rank": r.get("random_erasure_rank"),
+                "w_star": r.get("w_star"),
             })
     return out
 

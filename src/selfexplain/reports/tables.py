@@ -25,7 +25,8 @@ import numpy as np
 
 from ..layout import NONE, PREDICTIONS, Cell, constructed_faithful, model_key, read_study
 from ..store import iter_records
-from ..stats import HIT, INVALID, MISS, SMALL, PairedResult, paired_test, ratio_ci
+from ..measures import cell_measures, fmt_erasure, fmt_mean, fmt_vs_random
+from ..stats import HIT, INVALID, MISS, SMALL, PairedResult, detectable_difference, paired_test, ratio_ci
 
 CONDITION_NAMES = {NONE: "no training", PREDICTIONS: "w/ predictions"}
 
@@ -179,32 +180,52 @@ def _faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, A
     ids = sorted(recs)
     ci = ratio_ci(faith_codes(recs, ids))
     rnd = ratio_ci(faith_codes(recs, ids, "random_faithful"))
+    m = cell_measures(recs.values())
+    vs, er = m["vs_random"], m["erasure"]
     row = {
         "faithfulness": ci.value, "ci_low": ci.low, "ci_high": ci.high, "n_valid": ci.n, "n": len(ids),
         "random": rnd.value, "random_ci_low": rnd.low, "random_ci_high": rnd.high,
         "shown": fmt_interval(ci.value, ci.low, ci.high, ci.n),
         "random_shown": fmt_interval(rnd.value, rnd.low, rnd.high, rnd.n),
         "valid_shown": f"{ci.n}/{len(ids)}",
+        "shift": m["shift"]["mean"], "shift_low": m["shift"]["low"], "shift_high": m["shift"]["high"],
+        "random_shift": m["random_shift"]["mean"],
+        "vs_random_shift": vs["shift"]["difference"], "vs_random_low": vs["shift"]["low"],
+        "vs_random_high": vs["shift"]["high"], "vs_random_p": vs["shift"]["p_value"],
+        "vs_random_flip": vs["flip"]["difference"], "vs_random_pairs": vs["pairs"], "verdict": vs["verdict"],
+        "erasure_rank": er["rank"]["mean"], "random_erasure_rank": er["random_rank"]["mean"],
+        "names_w_star": er["names_w_star"],
+        "shift_shown": fmt_mean(m["shift"]), "vs_random_shown": fmt_vs_random(vs), "erasure_shown": fmt_erasure(er),
     }
     if base is not None and base is not cell:
         brecs = base.style_records(style)
         common = sorted(set(brecs) & set(recs))
-        p = paired_test(faith_codes(brecs, common), faith_codes(recs, common))
+        b_codes, a_codes = faith_codes(brecs, common), faith_codes(recs, common)
+        p = paired_test(b_codes, a_codes)
+        mde = detectable_difference(p.before, int((b_codes != INVALID).sum()), int((a_codes != INVALID).sum()))
         row.update({"diff": p.difference, "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value,
-                    "n_pairs": p.n_pairs, "change_shown": fmt_paired(p)})
+                    "n_pairs": p.n_pairs, "change_shown": fmt_paired(p), "detectable": mde,
+                    "detectable_shown": fmt(mde)})
     return row
 
 
+
 FAITH_COLUMNS = ["task", "condition", "style", "faithfulness [95% CI]", "valid", "random baseline [95% CI]",
-                 "change vs no training [95% CI] p"]
+                 "shift [95% CI]", "vs random baseline", "erasure rank (random) / names w*",
+                 "change vs no training [95% CI] p", "detectable rise (80% power)"]
 FAITH_DATA = ["faithfulness", "ci_low", "ci_high", "n_valid", "n", "random", "random_ci_low", "random_ci_high",
-              "diff", "diff_low", "diff_high", "p_value"]
+              "shift", "shift_low", "shift_high", "random_shift", "vs_random_shift", "vs_random_low",
+              "vs_random_high", "vs_random_p", "vs_random_flip", "vs_random_pairs", "verdict",
+              "erasure_rank", "random_erasure_rank", "names_w_star",
+              "diff", "diff_low", "diff_high", "p_value", "detectable"]
 
 
 def _shown(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "faithfulness [95% CI]": row["shown"], "valid": row["valid_shown"],
-            "random baseline [95% CI]": row["random_shown"],
-            "change vs no training [95% CI] p": row.get("change_shown", "")}
+            "random baseline [95% CI]": row["random_shown"], "shift [95% CI]": row["shift_shown"],
+            "vs random baseline": row["vs_random_shown"], "erasure rank (random) / names w*": row["erasure_shown"],
+            "change vs no training [95% CI] p": row.get("change_shown", ""),
+            "detectable rise (80% power)": row.get("detectable_shown", "")}
 
 
 def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> Table:
@@ -214,7 +235,13 @@ def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> T
         + " Random baseline: "
         "as many words as the explanation, chosen at random from the input and applied the same way. Change: "
         "paired difference on the same samples, paired-bootstrap interval, two-sided paired permutation test "
-        "(* p<0.05, ** p<0.01)."))
+        "(* p<0.05, ** p<0.01). Shift: mean p(ŷ|x) − p(ŷ|edited x) over valid explanations (graded "
+        "faithfulness). vs random baseline: paired difference explanation − its random edit in shift (interval, "
+        "sign-flip permutation p) and in flip rate; 'beats chance' where the shift interval lies above 0, 'does "
+        "not' where it lies at or below 0. Erasure rank: where the words an explanation changes rank in the "
+        "model's own erasure attribution (1 = most influential, random 0.5), and the share that name w*. "
+        "Detectable rise: the smallest increase over no training that these valid counts detect with 80% power "
+        "(two-sided 5%); a change smaller than it and not significant is 'too few samples', not 'no effect'."))
     for task in study.experiment["train_tasks"]:
         base = study.cell(NONE, None, task, width)
         for style in study.styles:
@@ -263,8 +290,9 @@ def cross_task_rows(study: StudyData, width: str = "one") -> list[dict[str, Any]
 def accuracy_table(study: StudyData) -> Table:
     """Table 7: classification accuracy per model and evaluation task, paired change from no training."""
     t = Table("table7_accuracy", "Table 7: classification accuracy",
-              ["task", "condition", "accuracy [95% CI]", "change vs no training [95% CI] p", "n"],
-              data_columns=["accuracy", "ci_low", "ci_high", "diff", "diff_low", "diff_high", "p_value"],
+              ["task", "condition", "accuracy [95% CI]", "change vs no training [95% CI] p",
+               "detectable change (80% power)", "n"],
+              data_columns=["accuracy", "ci_low", "ci_high", "diff", "diff_low", "diff_high", "p_value", "detectable"],
               note="Accuracy on the evaluation samples of each task's first width (the classification turn is the "
                    "same in every style and width). " + SMALL_NOTE)
     for task in _eval_tasks(study):
@@ -285,8 +313,12 @@ def accuracy_table(study: StudyData) -> Table:
                 bs = base.samples()
                 common = sorted(set(bs) & set(samples))
                 p = paired_test(accuracy_codes(bs, common), accuracy_codes(samples, common))
+                # Accuracy may fall as well as rise: the rise from min(p, 1 - p) is the harder one to detect.
+                before = None if p.before is None else min(p.before, 1 - p.before)
+                mde = detectable_difference(before, len(common), len(common))
                 row.update({"change vs no training [95% CI] p": fmt_paired(p), "diff": p.difference,
-                            "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value})
+                            "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value,
+                            "detectable change (80% power)": fmt(mde), "detectable": mde})
             t.rows.append(row)
     return t
 

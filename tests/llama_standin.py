@@ -3,7 +3,6 @@ tokenizer that, like Llama-2's, puts a BOS before every sequence and has no chat
 the Tulu-2 template applies, as for allenai/tulu-2-7b)."""
 
 import json
-import shutil
 from pathlib import Path
 
 from selfexplain.backends.models import resolve_model

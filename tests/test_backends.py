@@ -127,3 +127,25 @@ def test_shared_prefix_scoring_equals_plain_forward(smol):
         for f, p in zip(fast, plain):
             for a, b in zip(f, p):
                 assert abs(a - b) < 1e-4
+
+
+def test_shared_prefix_generation_equals_transformers_generate(smol):
+    """The explanation turn continues the classification turn: decoded from its kept cache, the texts are
+    those of transformers' generate on whole prompts (with and without kept prompts, groups of one)."""
+    from selfexplain.evaluation import classify, explain_chat
+    from selfexplain.tasks import get_task
+    from selfexplain.tasks.data import Example
+
+    task = get_task("tweets")
+    exs = [Example(str(i), t, "Negative") for i, t in enumerate(
+        ["I hate rainy mondays so much", "what a lovely day at the beach!", "my flight got cancelled again"])]
+    chats = [explain_chat(task, e, "Negative", s, "one") for s in ("attribution", "redaction", "counterfactual")
+             for e in exs] + [[{"role": "user", "content": "Say hello."}]]
+    budgets = [6, 20, 30] * 3 + [8]
+    smol._prompt_kv.clear()
+    cold = smol.generate(chats, budgets)  # no kept prompts: groups share their common prefixes
+    classify(smol, task, [(e.text, None) for e in exs])  # keeps the classification prompts' caches
+    assert len(smol._prompt_kv) == 3
+    assert all(smol._kept_prefix(smol.prompt_ids(c)) is not None for c in chats[:9])
+    warm = smol.generate(chats, budgets)
+    assert cold == warm == smol.generate_plain(chats, budgets)

@@ -54,9 +54,12 @@ def test_generation_starts_with_one_bos(llama, monkeypatch):
         return real(input_ids=input_ids, attention_mask=attention_mask, **kw)
 
     monkeypatch.setattr(llama.model, "generate", spy)
-    llama.generate([explain_chat(TASK, EX, "Negative", "attribution", "one"), classify_chat(TASK, "ok", None)], [2, 2])
+    chats = [explain_chat(TASK, EX, "Negative", "attribution", "one"), classify_chat(TASK, "ok", None)]
+    plain = llama.generate_plain(chats, [2, 2])
     bos = llama.tokenizer.bos_token_id
-    assert all(s[0] == bos and s.count(bos) == 1 for s in seen)
+    assert len(seen) == 2 and all(s[0] == bos and s.count(bos) == 1 for s in seen)
+    # The shared-prefix path decodes from the same ids (its prefixes are prefixes of prompt_ids).
+    assert llama.generate(chats, [2, 2]) == plain
 
 
 def test_training_chats_start_with_one_bos(llama):

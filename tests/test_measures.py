@@ -43,10 +43,12 @@ def test_explanations_no_better_than_random_do_not():
     assert cell_measures([_rec(i, 0.1, 0.8) for i in range(5)])["vs_random"]["verdict"] == UNDETERMINED
 
 
-def test_records_without_the_random_probabilities_are_not_paired():
-    old = {**_rec(0, 0.3, 0.7), "random_label_probs": None}  # a record written before they were kept
-    m = cell_measures([old])
-    assert m["shift"]["n"] == 1 and m["vs_random"]["pairs"] == 0 and m["vs_random"]["verdict"] == UNDETERMINED
+def test_records_without_the_random_probabilities_fall_back_to_flips():
+    old = [{**_rec(i, 0.3, 0.7), "random_label_probs": None} for i in range(12)]  # written before they were kept
+    m = cell_measures(old)
+    v = m["vs_random"]
+    assert m["shift"]["n"] == 12 and m["random_shift"]["n"] == 0 and v["shift"]["n"] == 0
+    assert v["verdict_on"] == "flip" and v["pairs"] == 12 and v["flip"]["difference"] == 1.0 and v["verdict"] == BEATS
 
 
 def test_paired_difference_and_verdict_against_direct_computation():

@@ -273,6 +273,7 @@ def construct(
            + (f", short of the {per_style} asked for within {len(examples)} samples" if per_style and size < per_style else "")
            + ")"))
     files = _write_training_files(store, spec, records, size)
+    quality = min(quality, len(records))  # --per-style may stop before --quality samples
     if quality:
         q_cfg = {"quality": quality, "of": store.config, **({"max_new_tokens": max_new_tokens} if max_new_tokens else {})}
         q_store = RunStore.open(store.path, "quality", q_cfg)

@@ -6,7 +6,8 @@
 * **Against the random baseline, paired**: every valid explanation has a random edit of the same size;
   the per-sample differences (explanation − random) in flip and in shift, with paired intervals and
   sign-flip permutation p-values, and a verdict from the shift: *beats chance* where its interval lies
-  above 0, *does not* where it lies at or below 0, *undetermined* otherwise or with fewer than 10 pairs.
+  above 0, *does not* where it lies at or below 0, *undetermined* otherwise or with fewer than 10 pairs
+  (records written before the baseline's probabilities were kept: from the flips).
 * **Erasure agreement** (records of ``evaluate --erasure``): the normalised rank, in the model's own
   erasure influence ranking, of the words an explanation names (1 = the most influential word of the
   input, 0 = the least), the same for its random baseline (0.5 in expectation), and the share of
@@ -44,16 +45,19 @@ def cell_measures(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Shift, the paired comparison with the random baseline and erasure agreement for one style's records."""
     valid = [r for r in records if r.get("valid")]
     shifts = [s for s in (shift(r) for r in valid) if s is not None]
-    paired = [r for r in valid if r.get("random_label_probs") and r.get("new_label_probs")]
+    flipped = [r for r in valid if r.get("random_faithful") is not None]
+    paired = [r for r in flipped if r.get("random_label_probs") and r.get("new_label_probs")]
     out: dict[str, Any] = {
         "shift": _interval(shifts),
         "random_shift": _interval([shift(r, "random_label_probs") for r in paired]),  # type: ignore[misc]
     }
-    flip = paired_difference([float(bool(r["faithful"])) for r in paired],
-                             [float(bool(r["random_faithful"])) for r in paired])
+    flip = paired_difference([float(bool(r["faithful"])) for r in flipped],
+                             [float(bool(r["random_faithful"])) for r in flipped])
     moved = paired_difference([shift(r) for r in paired], [shift(r, "random_label_probs") for r in paired])  # type: ignore[misc]
-    out["vs_random"] = {"pairs": len(paired), "flip": _difference(flip), "shift": _difference(moved),
-                        "verdict": verdict(moved)}
+    # Records written before the baseline's probabilities were kept have flips only: the verdict falls back.
+    on = "shift" if paired else "flip"
+    out["vs_random"] = {"pairs": len(paired) if paired else len(flipped), "flip": _difference(flip),
+                        "shift": _difference(moved), "verdict": verdict(moved if paired else flip), "verdict_on": on}
     ranked = [r for r in valid if r.get("erasure_rank") is not None]
     with_random = [r for r in ranked if r.get("random_erasure_rank") is not None]
     out["erasure"] = {
@@ -86,12 +90,15 @@ def fmt_erasure(e: dict[str, Any]) -> str:
 
 def fmt_vs_random(v: dict[str, Any]) -> str:
     """``beats chance (shift +0.12 [+0.05, +0.19] p=0.001; flip +0.10, 40 pairs)``."""
-    s, f = v["shift"], v["flip"]
-    if s["difference"] is None:
+    on = v.get("verdict_on", "shift")
+    main, other = (v["shift"], v["flip"]) if on == "shift" else (v["flip"], v["shift"])
+    if main["difference"] is None:
         return f"{v['verdict']} (no pairs)"
-    interval = f" [{s['low']:+.2f}, {s['high']:+.2f}]" if s["low"] is not None else ""
-    p = f" p={s['p_value']:.3f}" if s["p_value"] is not None else ""
-    return f"{v['verdict']} (shift {s['difference']:+.3f}{interval}{p}; flip {f['difference']:+.3f}; {v['pairs']} pairs)"
+    interval = f" [{main['low']:+.2f}, {main['high']:+.2f}]" if main["low"] is not None else ""
+    p = f" p={main['p_value']:.3f}" if main["p_value"] is not None else ""
+    rest = f"; {'flip' if on == 'shift' else 'shift'} {other['difference']:+.3f}" if other["difference"] is not None else ""
+    pairs = f"{v['pairs']} pair" + ("" if v["pairs"] == 1 else "s")
+    return f"{v['verdict']} ({on} {main['difference']:+.3f}{interval}{p}{rest}; {pairs})"
 
 
 def erasure_rank(source: str, edited: str, words: list[str], influence: list[float],

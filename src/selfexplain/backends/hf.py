@@ -4,9 +4,19 @@ Label scoring runs the token prefix that all sequences of a call share (chat
 template, system prompt, task text before the input) once, keeps its
 key/value cache, and runs only the rest: length-bucketed, right-padded, with
 explicit position ids, projecting to the vocabulary only the positions whose
-label probabilities are needed.  Generation batches are sorted by length and
-left-padded.  Either way a padded row computes what it would compute alone,
-up to float rounding (tests hold it to 1e-4 against one unpadded pass per row).
+label probabilities are needed.
+
+Generation is greedy decoding of our own on the same cache machinery, because
+the protocol's prompts overlap: the three explanation chats of a sample begin
+with its classification chat, which label scoring has just run.  Prompts of
+small scoring calls (a chunk's classifications) keep their key/value cache for
+a while; a generation prompt that begins with one of them starts from that
+cache, and prompts that share a longer prefix (the styles of one sample) run it
+once.  Only the rest of each prompt is computed.  ``generate_plain`` is the
+reference: ``transformers``' own ``generate`` on whole left-padded prompts.
+Either way a padded row computes what it would compute alone, up to float
+rounding (tests hold scores to 1e-4 against one unpadded pass per row, and
+greedy texts equal to the reference).
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ class HFBackend(Backend):
         max_batch_tokens: int = 8192,
         trust_remote_code: bool = False,
         adapter: str | None = None,
+        share_prompts: bool = True,
         **unknown: Any,
     ):
         if unknown:
@@ -38,17 +49,18 @@ class HFBackend(Backend):
         loaded = load_model(
             model, revision=revision, dtype=dtype, device=device, trust_remote_code=trust_remote_code, adapter=adapter
         )
-        self._setup(*loaded, max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens)
+        self._setup(*loaded, max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens,
+                    share_prompts=share_prompts)
 
     @classmethod
-    def from_loaded(cls, model: Any, tokenizer: Any, identity: dict[str, Any], **batching: int) -> "HFBackend":
+    def from_loaded(cls, model: Any, tokenizer: Any, identity: dict[str, Any], **batching: Any) -> "HFBackend":
         """A backend around a model that is already loaded (training reuses its model for replay)."""
         self = cls.__new__(cls)
         self._setup(model, tokenizer, identity, **batching)
         return self
 
     def _setup(self, model: Any, tokenizer: Any, identity: dict[str, Any], max_batch_size: int = 16,
-               max_batch_tokens: int = 8192) -> None:
+               max_batch_tokens: int = 8192, share_prompts: bool = True) -> None:
         self.model, self.tokenizer, self.identity = model, tokenizer, identity
         self.model.eval()
         self.device = self.model.device
@@ -57,6 +69,11 @@ class HFBackend(Backend):
         self.pad_id = self.tokenizer.pad_token_id
         self.eos_ids = stop_token_ids(self.tokenizer, self.model.generation_config.eos_token_id)
         self._prefix_memo: dict[tuple[int, ...], list] = {}
+        # Key/value caches of recently scored prompts, for the generation that continues them
+        # (``share_prompts=False``: off, and generation is transformers' own on whole prompts).
+        # Weights are assumed fixed for the backend's lifetime.
+        self.share_prompts = share_prompts
+        self._prompt_kv: dict[tuple[int, ...], list] = {}
 
     # ---- tokenisation -------------------------------------------------
 
@@ -205,6 +222,11 @@ class HFBackend(Backend):
                     input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                     position_ids=pos.to(self.device), past_key_values=cache, use_cache=True,
                 ).last_hidden_state
+                if self.share_prompts and len(seqs) <= KEEP_PROMPTS:
+                    for r, i in enumerate(batch):
+                        self._keep_prompt(seqs[i], [(layer.keys[r:r + 1, :, : len(seqs[i])].clone(),
+                                                     layer.values[r:r + 1, :, : len(seqs[i])].clone())
+                                                    for layer in cache.layers])
                 rows = torch.tensor([r for r, i in enumerate(batch) for _ in range(keeps[i])])
                 cols = torch.tensor([len(suffixes[i]) - keeps[i] + k for i in batch for k in range(keeps[i])])
                 lp = head(hidden[rows.to(self.device), cols.to(self.device)]).float().log_softmax(-1).cpu()
@@ -236,6 +258,21 @@ class HFBackend(Backend):
             self._prefix_memo[prefix] = hit
         return hit
 
+    def _keep_prompt(self, ids: list[int], kv: list) -> None:
+        key = tuple(ids)
+        self._prompt_kv.pop(key, None)
+        self._prompt_kv[key] = kv
+        while len(self._prompt_kv) > KEEP_PROMPTS:
+            self._prompt_kv.pop(next(iter(self._prompt_kv)))
+
+    def _kept_prefix(self, ids: list[int]) -> tuple[int, ...] | None:
+        """The longest kept prompt that ``ids`` begins with (and goes beyond)."""
+        for n in sorted({len(k) for k in self._prompt_kv}, reverse=True):
+            key = tuple(ids[:n])
+            if n < len(ids) and key in self._prompt_kv:
+                return key
+        return None
+
     def _expand_kv(self, kv, batch: int):
         from transformers import DynamicCache
 
@@ -244,7 +281,155 @@ class HFBackend(Backend):
             config=self.model.config,
         )
 
+    # ---- generation ------------------------------------------------------------
+
     def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
+        if not chats:
+            return []
+        if not (self.share_prompts and self._supports_prefix):
+            return self.generate_plain(chats, max_new_tokens)
+        prompt_ids = [self.prompt_ids(c) for c in chats]
+        results: dict[int, Generation] = {}
+        for batch in self._generation_batches(prompt_ids):
+            for i, g in zip([i for _, members in batch for i in members],
+                            self._decode_batch(prompt_ids, batch, max_new_tokens)):
+                results[i] = g
+        return [results[i] for i in range(len(chats))]
+
+    def _generation_batches(self, prompt_ids: list[list[int]]) -> list[list[tuple[tuple[int, ...], list[int]]]]:
+        """Prompts grouped by the prefix they share (a kept prompt, else their common prefix), then batched.
+
+        Every member keeps at least one token of its own after the prefix, whose logits start decoding.
+        """
+        groups: dict[tuple[int, ...], list[int]] = {}
+        loose = []
+        for i, ids in enumerate(prompt_ids):
+            kept = self._kept_prefix(ids)
+            if kept is not None:
+                groups.setdefault(kept, []).append(i)
+            else:
+                loose.append(i)
+        # Prompts without a kept prefix: neighbours in sorted order that share a long prefix run it once.
+        loose.sort(key=lambda i: prompt_ids[i])
+        run: list[int] = []
+        for i in loose + [-1]:
+            if run and i >= 0 and _common_prefix_len([prompt_ids[run[0]], prompt_ids[i]]) >= MIN_SHARED:
+                run.append(i)
+                continue
+            if run:
+                n = min(_common_prefix_len([prompt_ids[j] for j in run]), min(len(prompt_ids[j]) for j in run) - 1)
+                groups.setdefault(tuple(prompt_ids[run[0]][:n]), []).extend(run)
+            run = [i] if i >= 0 else []
+        # Longest prompts first, whole groups per batch (they share one prefix cache), as wide as the
+        # computed (not shared) tokens allow; rows leave a batch as soon as their reply ends.
+        order = sorted(groups.items(), key=lambda kv: -max(len(prompt_ids[i]) for i in kv[1]))
+        batches: list[list[tuple[tuple[int, ...], list[int]]]] = []
+        rows = width = 0
+        for prefix, members in order:
+            rest = max(len(prompt_ids[i]) - len(prefix) for i in members)
+            if batches and (rows + len(members) > DECODE_ROWS
+                            or (rows + len(members)) * max(width, rest) > self.max_batch_tokens):
+                batches.append([])
+                rows = width = 0
+            if not batches:
+                batches.append([])
+            batches[-1].append((prefix, members))
+            rows += len(members)
+            width = max(width, rest)
+        return batches
+
+    def _prefix_caches(self, prefixes: list[tuple[int, ...]]) -> list[list]:
+        """Per-layer (keys, values) of each prefix: kept from scoring, or computed in one left-padded pass."""
+        import torch
+
+        todo = [p for p in prefixes if p not in self._prompt_kv and len(p) > 0]
+        computed: dict[tuple[int, ...], list] = {}
+        if todo:
+            ids, mask, pos = self._pad([list(p) for p in todo])
+            with torch.inference_mode():
+                cache = self.model.get_decoder()(input_ids=ids, attention_mask=mask, position_ids=pos,
+                                                 use_cache=True).past_key_values
+            width = ids.shape[1]
+            for r, p in enumerate(todo):
+                computed[p] = [(layer.keys[r:r + 1, :, width - len(p):], layer.values[r:r + 1, :, width - len(p):])
+                               for layer in cache.layers]
+        return [self._prompt_kv.get(p) or computed.get(p) or [] for p in prefixes]
+
+    def _decode_batch(self, prompt_ids: list[list[int]], batch: list[tuple[tuple[int, ...], list[int]]],
+                      budgets: list[int]) -> list[Generation]:
+        """Greedy decoding of every member of ``batch``, each from its group's prefix cache."""
+        import torch
+        from transformers import DynamicCache
+
+        kvs = self._prefix_caches([prefix for prefix, _ in batch])
+        rows = [(len(prefix), kv, i) for (prefix, members), kv in zip(batch, kvs) for i in members]
+        n_layers = len(self.model.get_decoder().layers)
+        width_p = max(p for p, _, _ in rows)
+        suffixes = [prompt_ids[i][p:] for p, _, i in rows]
+        width_s = max(len(s) for s in suffixes)
+        b = len(rows)
+        # The prefix region is left-padded (each row's prefix ends at width_p), the suffix region right-padded.
+        mask = torch.zeros((b, width_p + width_s), dtype=torch.long)
+        ids = torch.full((b, width_s), self.pad_id, dtype=torch.long)
+        pos = torch.zeros((b, width_s), dtype=torch.long)
+        layers = []
+        for layer in range(n_layers if width_p else 0):
+            ref = next(kv for _, kv, _ in rows if kv)[layer][0]
+            keys = ref.new_zeros((b, ref.shape[1], width_p, ref.shape[3]))
+            values = keys.clone()
+            for r, (p, kv, _) in enumerate(rows):
+                if p:
+                    keys[r, :, width_p - p:] = kv[layer][0][0]
+                    values[r, :, width_p - p:] = kv[layer][1][0]
+            layers.append((keys, values))
+        for r, ((p, _, _), s) in enumerate(zip(rows, suffixes)):
+            mask[r, width_p - p: width_p] = 1
+            mask[r, width_p: width_p + len(s)] = 1
+            ids[r, : len(s)] = torch.tensor(s)
+            pos[r] = torch.arange(p, p + width_s)
+        cache = DynamicCache(ddp_cache_data=layers, config=self.model.config) if layers else DynamicCache(config=self.model.config)
+        decoder, head = self.model.get_decoder(), self.model.get_output_embeddings()
+        lengths = torch.tensor([p + len(s) for (p, _, _), s in zip(rows, suffixes)])
+        budget = [budgets[i] for _, _, i in rows]
+        out: list[list[int]] = [[] for _ in rows]
+        done = [False] * b
+        active = list(range(b))  # the rows still in the tensors, in order
+        with torch.inference_mode():
+            hidden = decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                             position_ids=pos.to(self.device), past_key_values=cache, use_cache=True).last_hidden_state
+            last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
+            logits = head(hidden[torch.arange(b, device=self.device), last])
+            while True:
+                nxt = logits.float().argmax(-1).tolist()
+                for k, r in enumerate(active):
+                    out[r].append(nxt[k])
+                    done[r] = nxt[k] in self.eos_ids or len(out[r]) >= budget[r]
+                keep = [k for k, r in enumerate(active) if not done[r]]
+                if not keep:
+                    break
+                if len(keep) < len(active):
+                    # Finished rows leave the batch: a step costs in proportion to its rows (replies of
+                    # 3 tokens and of 80 share a batch).
+                    idx = torch.tensor(keep, device=self.device)
+                    for layer in cache.layers:
+                        layer.keys, layer.values = layer.keys[idx], layer.values[idx]
+                    mask, lengths = mask[keep], lengths[keep]
+                    active, nxt = [active[k] for k in keep], [nxt[k] for k in keep]
+                mask = torch.cat([mask, torch.ones((len(active), 1), dtype=torch.long)], dim=1)
+                hidden = decoder(input_ids=torch.tensor([[t] for t in nxt], device=self.device),
+                                 attention_mask=mask.to(self.device), position_ids=lengths[:, None].to(self.device),
+                                 past_key_values=cache, use_cache=True).last_hidden_state
+                lengths += 1
+                logits = head(hidden[:, -1])
+        return [self._generation(toks) for toks in out]
+
+    def _generation(self, toks: list[int]) -> Generation:
+        stop = next((k for k, t in enumerate(toks) if t in self.eos_ids), None)
+        body = toks if stop is None else toks[:stop]
+        return Generation(self.tokenizer.decode(body, skip_special_tokens=True).strip(), len(body), stop is None)
+
+    def generate_plain(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
+        """Reference generation: ``transformers``' ``generate`` on whole, left-padded prompts."""
         import torch
         from transformers import GenerationConfig
 
@@ -261,12 +446,13 @@ class HFBackend(Backend):
                 out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=cfg)
             new = out[:, ids.shape[1]:].cpu().tolist()
             for r, i in enumerate(batch):
-                toks = new[r][: max_new_tokens[i]]
-                stop = next((k for k, t in enumerate(toks) if t in self.eos_ids), None)
-                body = toks if stop is None else toks[:stop]
-                text = self.tokenizer.decode(body, skip_special_tokens=True)
-                results[i] = Generation(text.strip(), len(body), stop is None)
+                results[i] = self._generation(new[r][: max_new_tokens[i]])
         return [results[i] for i in range(len(chats))]
+
+
+KEEP_PROMPTS = 64  # scoring calls of at most this many sequences keep their caches (a chunk's classifications)
+MIN_SHARED = 32  # prompts that share fewer leading tokens are not grouped
+DECODE_ROWS = 64  # rows decoded together at most (a 16-example chunk's three styles)
 
 
 def _common_prefix_len(seqs: list[list[int]]) -> int:

@@ -217,7 +217,7 @@ def load_model(
     the identity so results of different adapters never share a run folder.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     resolved = resolve_model(spec, revision)
     if device == "auto":

@@ -34,6 +34,12 @@ def test_default_model_end_to_end(tmp_path):
         if r["valid"]:
             assert r["n"] == 1
     assert {s.style for s in one.summary.styles} == {"attribution", "redaction", "counterfactual"}
+    # Issue 14's measures on a real run: every valid explanation has a shift and a random baseline's.
+    for s in one.summary.styles:
+        m = s.measures
+        assert m["shift"]["n"] == s.n_valid and m["vs_random"]["pairs"] == s.n_random
+        assert m["vs_random"]["verdict"] in ("beats chance", "does not", "undetermined")
+    assert all(r["random_label_probs"] is not None for r in one.records if r["valid"])
     multi = evaluate(limit=2, batch_size=2, output_path=tmp_path, width="multi", styles=["attribution", "counterfactual"])
     for r in multi.records:
         _check_record(r, labels)

@@ -65,10 +65,13 @@ def ratio_ci(codes: Sequence[int] | np.ndarray, seed: int = 0) -> Interval:
         # A bootstrap of few samples is too narrow, and of equal outcomes collapses to a point.
         ci = sps.binomtest(int(flags.sum()), int(flags.size)).proportion_ci(LEVEL, method="exact")
         return Interval(value, float(ci.low), float(ci.high), int(flags.size), "exact")
-    res = sps.bootstrap((flags,), np.mean, n_resamples=N_RESAMPLES, confidence_level=LEVEL,
-                        method="percentile", vectorized=True, rng=np.random.default_rng(seed))
-    ci = res.confidence_interval
-    return Interval(value, float(ci.low), float(ci.high), int(flags.size))
+    return _bootstrap_mean(flags, seed)
+
+
+def _bootstrap_mean(v: np.ndarray, seed: int) -> Interval:
+    ci = sps.bootstrap((v,), np.mean, n_resamples=N_RESAMPLES, confidence_level=LEVEL, method="percentile",
+                       vectorized=True, rng=np.random.default_rng(seed)).confidence_interval
+    return Interval(float(v.mean()), float(ci.low), float(ci.high), int(v.size))
 
 
 @dataclass(frozen=True)
@@ -124,10 +127,7 @@ def mean_ci(values: Sequence[float] | np.ndarray, seed: int = 0) -> Interval:
     value = float(v.mean())
     if v.size < 2 or np.all(v == v[0]):
         return Interval(value, value if v.size > 1 else None, value if v.size > 1 else None, int(v.size))
-    res = sps.bootstrap((v,), np.mean, n_resamples=N_RESAMPLES, confidence_level=LEVEL, method="percentile",
-                        vectorized=True, rng=np.random.default_rng(seed))
-    ci = res.confidence_interval
-    return Interval(value, float(ci.low), float(ci.high), int(v.size))
+    return _bootstrap_mean(v, seed)
 
 
 @dataclass(frozen=True)

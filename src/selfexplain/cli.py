@@ -312,7 +312,7 @@ def reproduce(
     smoke: bool = typer.Option(False, help="Every stage at toy size on a small stand-in model and bundled local "
                                            "data (no hub, no GPU): checks a preset before it runs for real."),
     model: Optional[str] = typer.Option(None, help="Override the experiment's model (with --smoke: the stand-in, "
-                                                   "default embedded:smollm2-135m)."),
+                                                   "default standin:tulu-tiny)."),
 ) -> None:
     """Run the paper's grid (construct, train, evaluate) from an experiment file; resumable and cached per stage."""
     from .backends import parse_model_args

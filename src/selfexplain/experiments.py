@@ -277,7 +277,7 @@ def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[st
     return root
 
 
-SMOKE_MODEL = "embedded:smollm2-135m"
+SMOKE_MODEL = "standin:tulu-tiny"  # Tulu-2's shape (Llama, BOS, Tulu template); outputs mean nothing
 SMOKE_TOKENS = 16
 SMOKE_DIR = "smoke"  # presets/smoke/: a few synthetic examples per task in its canonical file format
 

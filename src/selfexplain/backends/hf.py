@@ -204,10 +204,15 @@ class HFBackend(Backend):
         if n_prefix < 4 or not self._supports_prefix:
             return [d[-k:] for d, k in zip(self.forward_last(seqs, max(keeps)), keeps)]
         prefix_kv = self._prefix_kv(tuple(seqs[0][:n_prefix]))
+        branches = self._branch_plan(seqs, keeps, n_prefix) if self.share_prompts else {}
+        direct = [i for i in range(len(seqs)) if i not in branches]
+        anchors = {a for a, _ in branches.values()}
+        anchor_kv: dict[int, list] = {}
         suffixes = [s[n_prefix:] for s in seqs]
         out: list = [None] * len(seqs)
         decoder, head = self.model.get_decoder(), self.model.get_output_embeddings()
-        for batch in self._batches([len(s) + n_prefix for s in suffixes]):
+        for part in self._batches([len(suffixes[i]) + n_prefix for i in direct]):
+            batch = [direct[j] for j in part]
             width = max(len(suffixes[i]) for i in batch)
             ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
             mask = torch.zeros((len(batch), n_prefix + width), dtype=torch.long)
@@ -222,11 +227,14 @@ class HFBackend(Backend):
                     input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                     position_ids=pos.to(self.device), past_key_values=cache, use_cache=True,
                 ).last_hidden_state
-                if self.share_prompts and len(seqs) <= KEEP_PROMPTS:
-                    for r, i in enumerate(batch):
-                        self._keep_prompt(seqs[i], [(layer.keys[r:r + 1, :, : len(seqs[i])].clone(),
-                                                     layer.values[r:r + 1, :, : len(seqs[i])].clone())
-                                                    for layer in cache.layers])
+                for r, i in enumerate(batch):
+                    if i in anchors or (self.share_prompts and len(seqs) <= KEEP_PROMPTS):
+                        kv = [(layer.keys[r:r + 1, :, : len(seqs[i])].clone(),
+                               layer.values[r:r + 1, :, : len(seqs[i])].clone()) for layer in cache.layers]
+                        if i in anchors:
+                            anchor_kv[i] = kv
+                        if self.share_prompts and len(seqs) <= KEEP_PROMPTS:
+                            self._keep_prompt(seqs[i], kv)
                 rows = torch.tensor([r for r, i in enumerate(batch) for _ in range(keeps[i])])
                 cols = torch.tensor([len(suffixes[i]) - keeps[i] + k for i in batch for k in range(keeps[i])])
                 lp = head(hidden[rows.to(self.device), cols.to(self.device)]).float().log_softmax(-1).cpu()
@@ -234,7 +242,58 @@ class HFBackend(Backend):
             for i in batch:
                 out[i] = lp[at: at + keeps[i]]
                 at += keeps[i]
+        # Sequences that branch from an anchor (erased variants of one input) start from its cache.
+        rest = list(branches)
+        for part in self._batches([len(seqs[i]) - branches[i][1] for i in rest]):
+            batch = [rest[j] for j in part]
+            rows = [(branches[i][1], [(k[:, :, : branches[i][1]], v[:, :, : branches[i][1]])
+                                      for k, v in anchor_kv[branches[i][0]]], seqs[i][branches[i][1]:]) for i in batch]
+            with torch.inference_mode():
+                hidden, _, cache = self._prefill(rows)
+                if len(seqs) <= KEEP_PROMPTS:  # small calls keep their prompts for generation, as above
+                    width_p = max(p for p, _, _ in rows)
+                    for r, ((p, _, s), i) in enumerate(zip(rows, batch)):
+                        self._keep_prompt(seqs[i], [(layer.keys[r:r + 1, :, width_p - p: width_p + len(s)].clone(),
+                                                     layer.values[r:r + 1, :, width_p - p: width_p + len(s)].clone())
+                                                    for layer in cache.layers])
+                r_idx = torch.tensor([r for r, i in enumerate(batch) for _ in range(keeps[i])])
+                c_idx = torch.tensor([len(seqs[i]) - branches[i][1] - keeps[i] + k for i in batch for k in range(keeps[i])])
+                lp = head(hidden[r_idx.to(self.device), c_idx.to(self.device)]).float().log_softmax(-1).cpu()
+            at = 0
+            for i in batch:
+                out[i] = lp[at: at + keeps[i]]
+                at += keeps[i]
         return out
+
+    @staticmethod
+    def _branch_plan(seqs: list[list[int]], keeps: list[int], n_prefix: int) -> dict[int, tuple[int, int]]:
+        """Sequence -> (anchor, branch point) for sequences that can start from another one's cache.
+
+        Sequences that share more than the call's common prefix (an input and its erased variants) form a
+        group; its anchor is the member sharing the most with the others (the unerased input), computed in
+        full; every other member reuses the anchor's keys and values up to where their token ids first
+        differ, and computes only the rest (at least its scored positions).
+        """
+        order = sorted(range(len(seqs)), key=lambda i: seqs[i])
+        groups: list[list[int]] = []
+        for i in order:
+            if groups and _common_prefix_len([seqs[groups[-1][0]], seqs[i]]) >= n_prefix + MIN_BRANCH:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        plan: dict[int, tuple[int, int]] = {}
+        for g in groups:
+            if len(g) < 2:
+                continue
+            shared = {(a, b): _common_prefix_len([seqs[a], seqs[b]]) for a in g for b in g if a < b}
+            lcp = lambda a, b: shared[min(a, b), max(a, b)]  # noqa: E731
+            anchor = max(g, key=lambda a: (sum(lcp(a, b) for b in g if b != a), -a))
+            for i in g:
+                if i != anchor:
+                    point = min(lcp(i, anchor), len(seqs[i]) - keeps[i])
+                    if point - n_prefix >= MIN_BRANCH:
+                        plan[i] = (anchor, point)
+        return plan
 
     @property
     def _supports_prefix(self) -> bool:
@@ -359,35 +418,11 @@ class HFBackend(Backend):
                       budgets: list[int]) -> list[Generation]:
         """Greedy decoding of every member of ``batch``, each from its group's prefix cache."""
         import torch
-        from transformers import DynamicCache
 
         kvs = self._prefix_caches([prefix for prefix, _ in batch])
         rows = [(len(prefix), kv, i) for (prefix, members), kv in zip(batch, kvs) for i in members]
-        n_layers = len(self.model.get_decoder().layers)
-        width_p = max(p for p, _, _ in rows)
         suffixes = [prompt_ids[i][p:] for p, _, i in rows]
-        width_s = max(len(s) for s in suffixes)
         b = len(rows)
-        # The prefix region is left-padded (each row's prefix ends at width_p), the suffix region right-padded.
-        mask = torch.zeros((b, width_p + width_s), dtype=torch.long)
-        ids = torch.full((b, width_s), self.pad_id, dtype=torch.long)
-        pos = torch.zeros((b, width_s), dtype=torch.long)
-        layers = []
-        for layer in range(n_layers if width_p else 0):
-            ref = next(kv for _, kv, _ in rows if kv)[layer][0]
-            keys = ref.new_zeros((b, ref.shape[1], width_p, ref.shape[3]))
-            values = keys.clone()
-            for r, (p, kv, _) in enumerate(rows):
-                if p:
-                    keys[r, :, width_p - p:] = kv[layer][0][0]
-                    values[r, :, width_p - p:] = kv[layer][1][0]
-            layers.append((keys, values))
-        for r, ((p, _, _), s) in enumerate(zip(rows, suffixes)):
-            mask[r, width_p - p: width_p] = 1
-            mask[r, width_p: width_p + len(s)] = 1
-            ids[r, : len(s)] = torch.tensor(s)
-            pos[r] = torch.arange(p, p + width_s)
-        cache = DynamicCache(ddp_cache_data=layers, config=self.model.config) if layers else DynamicCache(config=self.model.config)
         decoder, head = self.model.get_decoder(), self.model.get_output_embeddings()
         lengths = torch.tensor([p + len(s) for (p, _, _), s in zip(rows, suffixes)])
         budget = [budgets[i] for _, _, i in rows]
@@ -395,8 +430,7 @@ class HFBackend(Backend):
         done = [False] * b
         active = list(range(b))  # the rows still in the tensors, in order
         with torch.inference_mode():
-            hidden = decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                             position_ids=pos.to(self.device), past_key_values=cache, use_cache=True).last_hidden_state
+            hidden, mask, cache = self._prefill([(p, kv, s) for (p, kv, _), s in zip(rows, suffixes)])
             last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
             logits = head(hidden[torch.arange(b, device=self.device), last])
             while True:
@@ -422,6 +456,44 @@ class HFBackend(Backend):
                 lengths += 1
                 logits = head(hidden[:, -1])
         return [self._generation(toks) for toks in out]
+
+    def _prefill(self, rows: list[tuple[int, list, list[int]]]):
+        """Run each row's tokens after its prefix, whose keys and values are given (``(p, kv, tokens)``).
+
+        The prefix region is left-padded (every prefix ends at the same column), the new tokens are
+        right-padded after it, positions are explicit.  Returns the hidden states of the new tokens,
+        the attention mask and the cache (which now holds both).
+        """
+        import torch
+        from transformers import DynamicCache
+
+        b = len(rows)
+        width_p = max(p for p, _, _ in rows)
+        width_s = max(len(s) for _, _, s in rows)
+        mask = torch.zeros((b, width_p + width_s), dtype=torch.long)
+        ids = torch.full((b, width_s), self.pad_id, dtype=torch.long)
+        pos = torch.zeros((b, width_s), dtype=torch.long)
+        layers = []
+        for layer in range(len(self.model.get_decoder().layers) if width_p else 0):
+            ref = next(kv for _, kv, _ in rows if kv)[layer][0]
+            keys = ref.new_zeros((b, ref.shape[1], width_p, ref.shape[3]))
+            values = keys.clone()
+            for r, (p, kv, _) in enumerate(rows):
+                if p:
+                    keys[r, :, width_p - p:] = kv[layer][0][0]
+                    values[r, :, width_p - p:] = kv[layer][1][0]
+            layers.append((keys, values))
+        for r, (p, _, s) in enumerate(rows):
+            mask[r, width_p - p: width_p] = 1
+            mask[r, width_p: width_p + len(s)] = 1
+            ids[r, : len(s)] = torch.tensor(s)
+            pos[r] = torch.arange(p, p + width_s)
+        cache = (DynamicCache(ddp_cache_data=layers, config=self.model.config) if layers
+                 else DynamicCache(config=self.model.config))
+        hidden = self.model.get_decoder()(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                          position_ids=pos.to(self.device), past_key_values=cache,
+                                          use_cache=True).last_hidden_state
+        return hidden, mask, cache
 
     def _generation(self, toks: list[int]) -> Generation:
         stop = next((k for k, t in enumerate(toks) if t in self.eos_ids), None)
@@ -453,6 +525,7 @@ class HFBackend(Backend):
 KEEP_PROMPTS = 64  # scoring calls of at most this many sequences keep their caches (a chunk's classifications)
 MIN_SHARED = 32  # prompts that share fewer leading tokens are not grouped
 DECODE_ROWS = 64  # rows decoded together at most (a 16-example chunk's three styles)
+MIN_BRANCH = 4  # scored sequences reuse another's cache only when they share this many tokens more
 
 
 def _common_prefix_len(seqs: list[list[int]]) -> int:

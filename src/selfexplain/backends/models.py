@@ -24,6 +24,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -279,11 +280,16 @@ def wants_bos(tokenizer: Any) -> bool:
     first?  (transformers 5 builds that from ``tokenizer.json``'s post-processor;
     the ``add_bos_token`` attribute does not always reflect it.)
     """
-    bos = tokenizer.bos_token_id
-    if bos is None:
-        return False
-    probe = tokenizer("a", add_special_tokens=True).input_ids
-    return bool(getattr(tokenizer, "add_bos_token", False)) or (bool(probe) and probe[0] == bos)
+    known = _WANTS_BOS.get(tokenizer)  # asked once per tokenizer: with_bos runs for every scored sequence
+    if known is None:
+        bos = tokenizer.bos_token_id
+        probe = tokenizer("a", add_special_tokens=True).input_ids if bos is not None else []
+        known = bos is not None and (bool(getattr(tokenizer, "add_bos_token", False)) or (bool(probe) and probe[0] == bos))
+        _WANTS_BOS[tokenizer] = known
+    return known
+
+
+_WANTS_BOS: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
 
 
 def with_bos(tokenizer: Any, ids: list[int]) -> list[int]:

@@ -149,3 +149,22 @@ def test_shared_prefix_generation_equals_transformers_generate(smol):
     assert all(smol._kept_prefix(smol.prompt_ids(c)) is not None for c in chats[:9])
     warm = smol.generate(chats, budgets)
     assert cold == warm == smol.generate_plain(chats, budgets)
+
+
+def test_adapter_identity_ignores_the_order_peft_writes_target_modules_in(tmp_path):
+    """peft saves target_modules from a set: its order changes with each process's hash seed, and the
+    adapter's identity (and so its evaluate run folders) must not."""
+    import json
+
+    from selfexplain.backends.models import adapter_fingerprint
+
+    folders = []
+    for i, order in enumerate((["q_proj", "k_proj", "v_proj"], ["v_proj", "q_proj", "k_proj"])):
+        d = tmp_path / str(i)
+        d.mkdir()
+        (d / "adapter_config.json").write_text(json.dumps({"r": 4, "target_modules": order}, indent=2))
+        (d / "adapter_model.safetensors").write_bytes(b"weights")
+        folders.append(d)
+    assert adapter_fingerprint(folders[0]) == adapter_fingerprint(folders[1])
+    (folders[1] / "adapter_model.safetensors").write_bytes(b"other weights")
+    assert adapter_fingerprint(folders[0]) != adapter_fingerprint(folders[1])

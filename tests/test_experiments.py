@@ -95,7 +95,9 @@ def test_tiny_real_study_produces_every_table_and_figure(tmp_path):
         "name": "tiny", "model": "embedded:smollm2-135m", "batch_size": 4, "styles": ["attribution"],
         "train_tasks": ["sentiment140"], "conditions": ["none", "predictions", "attribution"],
         "construction": {"limit": 6, "quality": 2, "data": str(FIX / "sentiment140.csv")},
-        "train": {"mix": 0.5, "settings": {"max_steps": 1, "batch_size": 4, "lora": {"r": 4}}},
+        # Two steps: the first is the warm-up's, at learning rate 0, and would leave every adapter at its
+        # (seeded, so identical) initialisation.
+        "train": {"mix": 0.5, "settings": {"max_steps": 2, "batch_size": 4, "lora": {"r": 4}}},
         # Multi-word answers run to long budgets on this model: fewer samples there.
         "evaluate": [{"task": "sentiment140", "widths": ["one"], "limit": 4, "split": "all",
                       "data": str(FIX / "sentiment140.csv")},

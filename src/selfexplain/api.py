@@ -28,7 +28,8 @@ from .errors import UserError
 from .evaluation import Summary, chunks, classify, run_evaluation, summarize
 from .layout import constructed_faithful
 from .reports import construction_markdown, summary_markdown
-from .store import RunStore
+from .names import slug
+from .store import RunStore, atomic_write, check_output_path, config_hash, read_json
 from .tasks import TaskSpec, get_task, task_names
 from .tasks.data import Example, load_examples, split_examples
 from .training import TrainSettings
@@ -109,7 +110,7 @@ def _data_cfg(data: str | None, hub: bool, split: str, seed: int, limit: int) ->
 
 def _open_run(
     command: str, spec: TaskSpec, examples: list[Example], be: Backend, backend: str, data_cfg: dict[str, Any],
-    output_path: str | Path, settings: dict[str, Any], hooks: Hooks,
+    output_path: str | Path, settings: dict[str, Any], hooks: Hooks, wait: bool = False,
 ) -> RunStore:
     config = {
         "command": command,
@@ -121,11 +122,19 @@ def _open_run(
         # Versions change numerics: a new version is a new run.
         "versions": _versions(),
     }
-    model_name = str(be.identity.get("name", "model")).replace("/", "_")
-    store = RunStore.open(output_path, f"{command}-{spec.name}-{model_name}", config)
+    # The model's name as typed may hold "/" (a hub id) or worse; config.json keeps it as it is.
+    store = RunStore.open(output_path, f"{command}-{spec.name}-{slug(str(be.identity.get('name', 'model')))}",
+                          config, wait=wait)
     if hooks.on_start:
         hooks.on_start(store.path, len(examples))
     return store
+
+
+def _check_sizes(batch_size: int, output_path: str | Path) -> None:
+    """What can be checked before a model loads (a typo should not cost a minute of loading)."""
+    if batch_size <= 0:
+        raise UserError("--batch-size must be positive")
+    check_output_path(output_path)
 
 
 def _backend(backend: str, model: str, model_args: dict[str, Any] | None, instance: Backend | None, hooks: Hooks) -> Backend:
@@ -141,35 +150,35 @@ def evaluate(
     width: str = "one", limit: int = 100, seed: int = 0, split: str = "test", batch_size: int = 16,
     output_path: str | Path = "runs", data: str | None = None, hub: bool = False, backend: str = "hf",
     model_args: dict[str, Any] | None = None, backend_instance: Backend | None = None, hooks: Hooks | None = None,
-    max_new_tokens: int | None = None, erasure: bool = False,
+    max_new_tokens: int | None = None, erasure: bool = False, wait: bool = False,
 ) -> EvalResult:
     """Measure self-explanation faithfulness; resumable, results in ``run_dir``.
 
     ``max_new_tokens`` caps every explanation (for smoke runs; off by default).  ``erasure`` also runs
     the erasure attribution on every input and records where the explanation's words rank in it.
+    ``wait``: if another process is writing the same run folder, wait for it instead of failing.
     """
     hooks = hooks or Hooks()
     spec = get_task(task) if isinstance(task, str) else task
     style_list = resolve_styles(styles)
     if width not in S.WIDTHS:
         raise UserError(f"unknown width {width!r}; use one of {', '.join(S.WIDTHS)}")
-    if batch_size <= 0:
-        raise UserError("--batch-size must be positive")
+    _check_sizes(batch_size, output_path)
     examples = sample_examples(spec, limit, seed, data, hub, split)
     be = _backend(backend, model, model_args, backend_instance, hooks)
     data_cfg = _data_cfg(data, hub, split, seed, limit)
-    store = _open_run("evaluate", spec, examples, be, backend, data_cfg, output_path,
-                      {"styles": style_list, "width": width, "batch_size": batch_size, "random_baseline": True,
-                       **({"max_new_tokens": max_new_tokens} if max_new_tokens else {}),
-                       **({"erasure": True} if erasure else {})},
-                      hooks)
-    attributor = (lambda part: attribute_examples(be, spec, part)) if erasure else None
-    records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, hooks.on_chunk,
-                             random_seed=seed, max_new_tokens=max_new_tokens, attributor=attributor)
-    summary = summarize(records)
-    store.write_json("summary.json", summary.to_dict())
-    adapter = f", adapter `{model_args['adapter']}`" if model_args and model_args.get("adapter") else ""
-    store.write_text("summary.md", summary_markdown(summary, f"# selfexplain evaluate\n\nmodel `{model}`{adapter}\n"))
+    with _open_run("evaluate", spec, examples, be, backend, data_cfg, output_path,
+                   {"styles": style_list, "width": width, "batch_size": batch_size, "random_baseline": True,
+                    **({"max_new_tokens": max_new_tokens} if max_new_tokens else {}),
+                    **({"erasure": True} if erasure else {})},
+                   hooks, wait) as store:
+        attributor = (lambda part: attribute_examples(be, spec, part)) if erasure else None
+        records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, hooks.on_chunk,
+                                 random_seed=seed, max_new_tokens=max_new_tokens, attributor=attributor)
+        summary = summarize(records)
+        store.write_json("summary.json", summary.to_dict())
+        adapter = f", adapter `{model_args['adapter']}`" if model_args and model_args.get("adapter") else ""
+        store.write_text("summary.md", summary_markdown(summary, f"# selfexplain evaluate\n\nmodel `{model}`{adapter}\n"))
     return EvalResult(store.path, summary, records)
 
 
@@ -184,21 +193,22 @@ def attribute(
     model: str = "embedded", task: str | TaskSpec = "tweets", limit: int = 100, seed: int = 0, split: str = "test",
     batch_size: int = 16, output_path: str | Path = "runs", data: str | None = None, hub: bool = False,
     backend: str = "hf", model_args: dict[str, Any] | None = None, backend_instance: Backend | None = None,
-    hooks: Hooks | None = None, influence: str = "normalised",
+    hooks: Hooks | None = None, influence: str = "normalised", wait: bool = False,
 ) -> AttributeResult:
     """Erasure influence of every word of each example; resumable.  ``influence`` picks w* (see attribution)."""
     hooks = hooks or Hooks()
     spec = get_task(task) if isinstance(task, str) else task
     form = _influence_cfg(influence)
+    _check_sizes(batch_size, output_path)
     examples = sample_examples(spec, limit, seed, data, hub, split)
     be = _backend(backend, model, model_args, backend_instance, hooks)
     data_cfg = _data_cfg(data, hub, split, seed, limit)
-    store = _open_run("attribute", spec, examples, be, backend, data_cfg, output_path,
-                      {"batch_size": batch_size, **form}, hooks)
-    records = store.process(
-        chunks(examples, batch_size), len,
-        lambda c, part: [asdict(a) for a in attribute_examples(be, spec, part, influence)], hooks.on_chunk,
-    )
+    with _open_run("attribute", spec, examples, be, backend, data_cfg, output_path,
+                   {"batch_size": batch_size, **form}, hooks, wait) as store:
+        records = store.process(
+            chunks(examples, batch_size), len,
+            lambda c, part: [asdict(a) for a in attribute_examples(be, spec, part, influence)], hooks.on_chunk,
+        )
     return AttributeResult(store.path, [WordAttribution(**{k: v for k, v in r.items() if k != "chunk"}) for r in records])
 
 
@@ -207,7 +217,7 @@ def construct(
     output_path: str | Path = "runs", data: str | None = None, hub: bool = False, backend: str = "hf",
     model_args: dict[str, Any] | None = None, quality: int = 0, backend_instance: Backend | None = None,
     hooks: Hooks | None = None, per_style: int | None = None, influence: str = "normalised",
-    max_new_tokens: int | None = None, styles: list[str] | None = None,
+    max_new_tokens: int | None = None, styles: list[str] | None = None, wait: bool = False,
 ) -> ConstructResult:
     """Pseudo-faithful explanation data from the training pool, plus the table 3 quality check on ``quality`` samples.
 
@@ -226,6 +236,7 @@ def construct(
     if per_style is not None and per_style <= 0:
         raise UserError("--per-style must be positive")
     form = _influence_cfg(influence)
+    _check_sizes(batch_size, output_path)
     balanced = list(CONSTRUCT_STYLES) if styles is None else [s for s in CONSTRUCT_STYLES if s in styles]
     if not balanced:
         raise UserError(f"construct: no constructed style among {styles} (use {', '.join(CONSTRUCT_STYLES)})")
@@ -234,7 +245,15 @@ def construct(
     data_cfg = _data_cfg(data, hub, "train", seed, limit)
     settings = {"batch_size": batch_size, **form, **({"per_style": per_style} if per_style else {}),
                 **({"balanced_styles": balanced} if len(balanced) < len(CONSTRUCT_STYLES) else {})}
-    store = _open_run("construct", spec, examples, be, backend, data_cfg, output_path, settings, hooks)
+    with _open_run("construct", spec, examples, be, backend, data_cfg, output_path, settings, hooks, wait) as store:
+        return _construct_in(store, be, spec, examples, batch_size, hooks, per_style, balanced, quality, influence,
+                             max_new_tokens, model)
+
+
+def _construct_in(store: RunStore, be: Backend, spec: TaskSpec, examples: list[Example], batch_size: int,
+                  hooks: Hooks, per_style: int | None, balanced: list[str], quality: int, influence: str,
+                  max_new_tokens: int | None, model: str) -> ConstructResult:
+    """construct's work, inside its run folder (which this process holds)."""
 
     def enough(records: list[dict[str, Any]]) -> bool:
         kept = _kept_counts(records)
@@ -276,9 +295,9 @@ def construct(
     quality = min(quality, len(records))  # --per-style may stop before --quality samples
     if quality:
         q_cfg = {"quality": quality, "of": store.config, **({"max_new_tokens": max_new_tokens} if max_new_tokens else {})}
-        q_store = RunStore.open(store.path, "quality", q_cfg)
-        originals = run_evaluation(be, spec, examples[:quality], list(CONSTRUCT_STYLES), "one", q_store, batch_size,
-                                   max_new_tokens=max_new_tokens)
+        with RunStore.open(store.path, "quality", q_cfg) as q_store:
+            originals = run_evaluation(be, spec, examples[:quality], list(CONSTRUCT_STYLES), "one", q_store,
+                                       batch_size, max_new_tokens=max_new_tokens)
         stats["quality"] = quality_table(records[:quality], originals)
     store.write_json("construction.json", stats)
     store.write_text("construction.md", construction_markdown(stats, spec.name, model))
@@ -365,8 +384,9 @@ def replay_chats(model: str, n: int, seed: int = 0, model_args: dict[str, Any] |
         raise UserError(f"asked for {n} instruction chats; the corpus has {len(prompts)} distinct prompts")
     be = backend_instance or load_backend("hf", model, **(model_args or {}))
     # The answers depend on the model only, so they are shared by every training run of that model.
+    # A cache shared by every training of the model: a second trainer waits for the first's answers.
     store = RunStore.open(output_path or cache_dir() / "replay", "replay",
-                          {"model": be.identity, "seed": seed, "batch_size": batch_size})
+                          {"model": be.identity, "seed": seed, "batch_size": batch_size}, wait=True)
 
     def answer(c: int, part: list[str]) -> list[dict[str, Any]]:
         chats = [[{"role": "user", "content": p}] for p in part]
@@ -374,16 +394,21 @@ def replay_chats(model: str, n: int, seed: int = 0, model_args: dict[str, Any] |
         return [{"messages": chat + [{"role": "assistant", "content": g.text}], "truncated": g.truncated}
                 for chat, g in zip(chats, gens)]
 
-    records = store.process(chunks(prompts[:n], batch_size), len, answer)
+    with store:
+        records = store.process(chunks(prompts[:n], batch_size), len, answer)
     return [{"messages": r["messages"]} for r in records[:n]]
 
 
 def train(
     data: list[str], model: str = "embedded", mix_ratio: float = 0.2, baseline: str | None = None,
     output_path: str | Path = "runs", model_args: dict[str, Any] | None = None,
-    settings: TrainSettings | None = None, replay: str | None = None,
+    settings: TrainSettings | None = None, replay: str | None = None, wait: bool = False,
 ) -> TrainResult:
-    """LoRA continual learning on constructed explanations (or, with ``baseline='predictions'``, on gold labels)."""
+    """LoRA continual learning on constructed explanations (or, with ``baseline='predictions'``, on gold labels).
+
+    The training folder (checkpoints, adapter) is held by this process while it trains; ``wait`` waits
+    for another process that holds it instead of failing.
+    """
     from accelerate import PartialState
 
     from .backends.models import load_model
@@ -394,6 +419,7 @@ def train(
         raise UserError(f"unknown baseline {baseline!r}; use 'predictions'")
     if mix_ratio < 0:
         raise UserError("--mix must be >= 0")
+    check_output_path(output_path)
     task_rows = [row for f in data for row in read_chats(f)]
     for name in {row["task"] for row in task_rows if "task" in row}:
         if name in task_names() and not get_task(name).training_allowed:
@@ -419,17 +445,19 @@ def train(
     rows = mix(task_rows, replay_rows, mix_ratio, settings.seed)
     config = {"command": "train", "model": identity, "data": data_fingerprint(rows), "n_task": len(task_rows),
               "n_replay": n_replay, "baseline": baseline, "settings": asdict(settings), "versions": _versions()}
-    from .store import config_hash
+    from contextlib import nullcontext
 
-    run_dir = Path(output_path) / f"train-{identity.get('name', 'model')}-{config_hash(config)[:12]}"
-    done = run_dir / "train_summary.json"
-    if done.exists() and (run_dir / "adapter").is_dir():
-        return TrainResult(run_dir, run_dir / "adapter", {**json.loads(done.read_text()), "cached": True})
-    if state.is_main_process:
-        RunStore.open(output_path, f"train-{identity.get('name', 'model')}", config)
-    state.wait_for_everyone()
-    summary = train_lora(model_obj, tokenizer, rows, run_dir, settings)
-    summary.update({"n_task": len(task_rows), "n_replay": n_replay, "baseline": baseline, "data": data})
-    if state.is_main_process:
-        (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # Only the main process holds the folder: the others of an ``accelerate launch`` train beside it.
+    store = (RunStore.open(output_path, f"train-{slug(str(identity.get('name', 'model')))}", config, wait=wait)
+             if state.is_main_process else nullcontext())
+    with store:
+        state.wait_for_everyone()
+        run_dir = Path(output_path) / f"train-{slug(str(identity.get('name', 'model')))}-{config_hash(config)[:12]}"
+        done = run_dir / "train_summary.json"
+        if done.exists() and (run_dir / "adapter").is_dir():
+            return TrainResult(run_dir, run_dir / "adapter", {**read_json(done), "cached": True})
+        summary = train_lora(model_obj, tokenizer, rows, run_dir, settings)
+        summary.update({"n_task": len(task_rows), "n_replay": n_replay, "baseline": baseline, "data": data})
+        if state.is_main_process:
+            atomic_write(done, json.dumps(summary, indent=2) + "\n", kept="the adapter is saved")
     return TrainResult(run_dir, run_dir / "adapter", summary)

@@ -67,7 +67,23 @@ def _fail(e: UserError) -> None:
 
     # Text, not markup: messages quote user data such as "[REDACTED]".
     err.print(Text.assemble(("error: ", "bold red"), str(e)), highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+    raise typer.Exit(getattr(e, "exit_code", 2))
+
+
+@contextmanager
+def _errors():
+    """What the user can fix becomes one line: a UserError, or a full disk met by a writer that did not
+    name its file (a library's).  Anything else is a bug and keeps its traceback."""
+    from .store import disk_full_message, is_disk_full
+
+    try:
+        yield
+    except UserError as e:
+        _fail(e)
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        _fail(UserError(disk_full_message(e, e.filename, "completed records, chunks and stages are kept")))
 
 
 # Options shared by every command that runs a model.
@@ -85,6 +101,9 @@ BACKEND_ARGS = typer.Option(
     None, help="Engine options key=value,... passed to the backend as they are, e.g. for vllm "
                "tensor_parallel_size=4,distributed_executor_backend=ray,gpu_memory_utilization=0.8.",
 )
+
+WAIT = typer.Option(False, "--wait", help="If another process is writing the same run folder (or study), wait for "
+                                          "it and then reuse its results, instead of stopping with exit status 75.")
 
 
 def _model_args(text: Optional[str], adapter: Optional[str], backend_args: Optional[str] = None) -> dict:
@@ -123,6 +142,7 @@ def evaluate(
     adapter: Optional[str] = ADAPTER,
     erasure: bool = typer.Option(False, help="Also run erasure attribution on every input and record where the "
                                              "explanation's words rank in it (costs about one construct per sample)."),
+    wait: bool = WAIT,
 ) -> None:
     """Measure how faithful a model's self-explanations are (self-consistency check)."""
     from . import api
@@ -130,15 +150,13 @@ def evaluate(
 
     start = time.time()
     console.print(f"loading {model} (an embedded model is converted once on first use, about a minute)", highlight=False)
-    try:
+    with _errors():
         with _progress("evaluating") as hooks:
             result = api.evaluate(
                 model=model, task=task, styles=style, width=width, limit=limit, seed=seed, split=split,
                 batch_size=batch_size, output_path=output_path, data=data, hub=hub, backend=backend,
-                model_args=_model_args(model_args, adapter, backend_args), hooks=hooks, erasure=erasure,
+                model_args=_model_args(model_args, adapter, backend_args), hooks=hooks, erasure=erasure, wait=wait,
             )
-    except UserError as e:
-        _fail(e)
     console.print(summary_table(result.summary))
     console.print(
         f"records: {result.run_dir / 'records.jsonl'}\nsummary: {result.run_dir / 'summary.md'}\n"
@@ -155,21 +173,19 @@ def attribute(
     output_path: Path = OUTPUT, data: Optional[str] = DATA, hub: bool = HUB, backend: str = BACKEND,
     model_args: Optional[str] = MODEL_ARGS, backend_args: Optional[str] = BACKEND_ARGS, adapter: Optional[str] = ADAPTER,
     show: int = typer.Option(10, help="How many examples to print with words shaded by influence."),
-    influence: str = typer.Option("normalised", help=INFLUENCE_HELP),
+    influence: str = typer.Option("normalised", help=INFLUENCE_HELP), wait: bool = WAIT,
 ) -> None:
     """Erasure attribution: how much each word's removal lowers p(prediction)."""
     from . import api
     from .reports import influence_text
 
     start = time.time()
-    try:
+    with _errors():
         with _progress("attributing") as hooks:
             res = api.attribute(model=model, task=task, limit=limit, seed=seed, split=split, batch_size=batch_size,
                                 output_path=output_path, data=data, hub=hub, backend=backend,
                                 model_args=_model_args(model_args, adapter, backend_args), hooks=hooks,
-                                influence=influence)
-    except UserError as e:
-        _fail(e)
+                                influence=influence, wait=wait)
     for a in res.attributions[:show]:
         console.print(influence_text(a.words, a.influence, a.text), end="")
         console.print(f"  [dim]ŷ={a.prediction} w*={a.w_star}[/]")
@@ -187,7 +203,7 @@ def construct(
     quality: int = typer.Option(0, help="Also compare constructed with generated explanations on this many samples (table 3)."),
     batch_size: int = typer.Option(16), seed: int = typer.Option(0), output_path: Path = OUTPUT,
     data: Optional[str] = DATA, hub: bool = HUB, backend: str = BACKEND, model_args: Optional[str] = MODEL_ARGS,
-    backend_args: Optional[str] = BACKEND_ARGS, adapter: Optional[str] = ADAPTER,
+    backend_args: Optional[str] = BACKEND_ARGS, adapter: Optional[str] = ADAPTER, wait: bool = WAIT,
 ) -> None:
     """Build pseudo-faithful explanation training data (erasure attribution + table 2 template)."""
     from rich.table import Table
@@ -195,14 +211,12 @@ def construct(
     from . import api
 
     start = time.time()
-    try:
+    with _errors():
         with _progress("constructing") as hooks:
             res = api.construct(model=model, task=task, limit=limit, seed=seed, batch_size=batch_size,
                                 output_path=output_path, data=data, hub=hub, backend=backend,
                                 model_args=_model_args(model_args, adapter, backend_args), quality=quality, hooks=hooks,
-                                per_style=per_style, influence=influence)
-    except UserError as e:
-        _fail(e)
+                                per_style=per_style, influence=influence, wait=wait)
     table = Table("style", "kept", "dropped (reason count)", title=f"{res.stats['n_samples']} samples")
     for s, v in res.stats["styles"].items():
         table.add_row(s, str(v["kept"]), ", ".join(f"{k} {n}" for k, n in v["dropped"].items()) or "-")
@@ -240,7 +254,7 @@ def train(
     batch_size: int = typer.Option(8, help="Per-device batch size."), grad_accum: int = typer.Option(1),
     max_steps: int = typer.Option(-1, help="Stop after this many optimiser steps (overrides --epochs)."),
     save_steps: int = typer.Option(20, help="Checkpoint every N steps (a killed run resumes from the last)."),
-    max_length: int = typer.Option(512), seed: int = typer.Option(0),
+    max_length: int = typer.Option(512), seed: int = typer.Option(0), wait: bool = WAIT,
 ) -> None:
     """LoRA continual learning on constructed explanations mixed with instruction replay (section 3.2)."""
     from . import api
@@ -253,11 +267,9 @@ def train(
         lora=LoraSettings(r=lora_r, alpha=lora_alpha, dropout=lora_dropout,
                           target_modules=[m.strip() for m in target_modules.split(",") if m.strip()]),
     )
-    try:
+    with _errors():
         res = api.train(data=data, model=model, mix_ratio=mix, baseline=baseline, output_path=output_path,
-                        model_args=_model_args(model_args, None), settings=settings, replay=replay)
-    except UserError as e:
-        _fail(e)
+                        model_args=_model_args(model_args, None), settings=settings, replay=replay, wait=wait)
     s = res.summary
     losses = s["losses"]
     console.print(
@@ -313,13 +325,16 @@ def reproduce(
                                            "data (no hub, no GPU): checks a preset before it runs for real."),
     model: Optional[str] = typer.Option(None, help="Override the experiment's model (with --smoke: the stand-in, "
                                                    "default standin:tulu-tiny)."),
+    runs_path: Optional[Path] = typer.Option(None, help="A runs folder shared by several studies: a stage they share "
+                                                        "is computed once (one waits for the other). Default: STUDY/runs."),
+    wait: bool = WAIT,
 ) -> None:
     """Run the paper's grid (construct, train, evaluate) from an experiment file; resumable and cached per stage."""
     from .backends import parse_model_args
     from .experiments import load_experiment, reproduce as run, smoke as smoke_of
 
     start = time.time()
-    try:
+    with _errors():
         exp = load_experiment(preset)
         if smoke:
             exp = smoke_of(exp, model)
@@ -328,14 +343,13 @@ def reproduce(
         exp.model_args = {**exp.model_args, **parse_model_args(model_args), **parse_model_args(backend_args)}
         if backend:
             exp.backend = backend
-        root = run(exp, output_path, log=lambda m: console.print(f"[{time.time() - start:7.0f}s] {m}", highlight=False))
+        root = run(exp, output_path, log=lambda m: console.print(f"[{time.time() - start:7.0f}s] {m}", highlight=False),
+                   runs_path=runs_path, wait=wait)
         if report:
             from .reports import write_study_report
 
             files = write_study_report(root)
             console.print(f"report: {files['html'][0]}", highlight=False)
-    except UserError as e:
-        _fail(e)
     console.print(f"study folder: {root}\nwall time: {time.time() - start:.0f}s", highlight=False)
 
 
@@ -348,10 +362,8 @@ def report_cmd(
     """Tables (Markdown, CSV), figures (PNG) and a one-page HTML report of a study."""
     from .reports import write_study_report
 
-    try:
+    with _errors():
         files = write_study_report(study, output_path, max_per_cell)
-    except UserError as e:
-        _fail(e)
     for kind, paths in files.items():
         for p in paths:
             console.print(f"{kind}: {p}", highlight=False)
@@ -366,7 +378,7 @@ def compare(
     from .reports.compare import compare_runs
     from .reports.tables import read_records
 
-    try:
+    with _errors():
         recs = []
         for run in (run_a, run_b):
             r = read_records(run)
@@ -377,8 +389,6 @@ def compare(
             report = compare_runs(*recs)
         except ValueError as e:
             raise UserError(f"{run_a} vs {run_b}: {e}") from None
-    except UserError as e:
-        _fail(e)
     console.print(report.markdown(run_a.name, run_b.name), highlight=False, markup=False)
 
 
@@ -389,10 +399,8 @@ def data_prepare(name: str = typer.Argument(..., help=(
     """Fetch a data set into the cache, checksum-checked (sentiment140 and agnews need the internet)."""
     from .tasks.prepare import prepare
 
-    try:
+    with _errors():
         path = prepare(name, console)
-    except UserError as e:
-        _fail(e)
     console.print(f"ready: {path}", highlight=False)
 
 

@@ -30,6 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from . import styles as S
 from .errors import UserError
 from .layout import NONE, PREDICTIONS, STUDY_FILE, Cell, model_key, read_study  # noqa: F401  (re-exported)
+from .locks import folder_lock
+from .names import name_problem
+from .store import atomic_write, check_output_path, read_json
 
 
 class _Strict(BaseModel):
@@ -91,6 +94,14 @@ class Experiment(_Strict):
     train: TrainCfg = TrainCfg()
     evaluate: list[EvalCfg]
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        problem = name_problem(v)  # it names the study folder
+        if problem:
+            raise ValueError(f"the experiment name {v!r} {problem}")
+        return v
+
     @field_validator("conditions")
     @classmethod
     def _conditions(cls, v: list[str]) -> list[str]:
@@ -144,7 +155,7 @@ class Study:
         self.runs = runs or root / "runs"
         self.experiment = experiment
         self.path = root / STUDY_FILE
-        old = json.loads(self.path.read_text()) if self.path.exists() else {}
+        old = read_json(self.path) if self.path.exists() else {}
         # Stage times survive reruns: a cached stage keeps the time it took when it was computed.
         self.stages: dict[str, dict[str, Any]] = old.get("stages", {})
         # Cells of an earlier version of the experiment file that it no longer lists are dropped.
@@ -183,31 +194,36 @@ class Study:
         self.save()
 
     def save(self) -> None:
-        from .store import atomic_write
-
         atomic_write(self.path, json.dumps({
             "experiment": self.experiment.model_dump(),
             "stages": self.stages,
             "cells": [c.__dict__ for c in self.cells.values()],
-        }, indent=2) + "\n")
+        }, indent=2) + "\n", kept="every completed stage's run folder is kept")
 
 
 def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[str], None] = print,
-              runs_path: str | Path | None = None) -> Path:
+              runs_path: str | Path | None = None, wait: bool = False) -> Path:
     """Run (or continue) the whole grid; returns the study folder.
 
     Run folders go to ``STUDY/runs`` unless ``runs_path`` names a folder shared by several studies
     (every run is cached by its configuration, so studies that share stages compute them once).
+    The study folder is held by this process; another process on it fails at once, or with ``wait``
+    waits.  In a shared ``runs_path`` a stage another study is computing is waited for, then reused.
     """
+    check_output_path(output_path)
+    root = Path(output_path) / experiment.name
+    with folder_lock(root, "this study", wait=wait, on_wait=log):
+        return _reproduce(experiment, root, log, Path(runs_path) if runs_path else None, wait or runs_path is not None)
+
+
+def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_path: Path | None, wait: bool) -> Path:
+    """reproduce's grid, inside its study folder (which this process holds)."""
     from . import api
     from .backends import load_backend
     from .tasks import get_task
     from .training import LoraSettings, TrainSettings
 
-    exp = experiment
-    root = Path(output_path) / exp.name
-    root.mkdir(parents=True, exist_ok=True)
-    study = Study(root, exp, Path(runs_path) if runs_path else None)
+    study = Study(root, exp, runs_path)
     for t in exp.train_tasks:
         if not get_task(t).training_allowed:
             raise UserError(f"experiment {exp.name}: train_tasks: {t} is evaluation-only")
@@ -238,7 +254,7 @@ def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[st
                     model=exp.model, task=e.task, styles=exp.styles, width=width, limit=e.limit, seed=exp.seed,
                     split=e.split, batch_size=exp.batch_size, output_path=study.runs, data=e.data, hub=e.hub,
                     backend=exp.backend, model_args=args, backend_instance=backend,
-                    max_new_tokens=exp.max_new_tokens, erasure=exp.erasure).run_dir)})
+                    max_new_tokens=exp.max_new_tokens, erasure=exp.erasure, wait=wait).run_dir)})
                 study.add_cell(Cell(condition, train_task, e.task, width, info["run_dir"], info["seconds"]))
 
     if NONE in exp.conditions:
@@ -248,7 +264,7 @@ def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[st
     if trained:
         for task in exp.train_tasks:
             log(f"construct|{task}: {exp.construction.limit} samples")
-            built[task] = study.stage(f"construct|{task}", lambda: _construct(api, exp, task, base, study.runs))
+            built[task] = study.stage(f"construct|{task}", lambda: _construct(api, exp, task, base, study.runs, wait))
     # Training loads its own copy of the weights: free the inference copy first (a 7B model twice may not fit a GPU).
     del base
     _release_memory()
@@ -259,7 +275,7 @@ def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[st
             data = built[task]["files"][style]
             key = f"train|{model_key(condition, task)}"
             log(key)
-            result = study.stage(key, lambda: _train(api, exp, data, condition, settings, study.runs))
+            result = study.stage(key, lambda: _train(api, exp, data, condition, settings, study.runs, wait))
             adapters.append((condition, task, result["adapter"]))
     engine = None  # a backend that can switch adapters (vLLM) is started once for all of them
     for condition, task, adapter in adapters:
@@ -302,7 +318,7 @@ def smoke(exp: Experiment, model: str | None = None) -> Experiment:
     Checks in minutes on a CPU that a preset's stages fit together (data formats, every
     condition and cell, training, the report) before GPU hours are spent on it.  What it
     changes: the model (``SMOKE_MODEL`` unless given; backend hf, no model_args), the data
-    (``presets/smoke/``), the sizes (a few samples per task, one training step, explanations
+    (``presets/smoke/``), the sizes (a few samples per task, two training steps, explanations
     capped at ``SMOKE_TOKENS`` tokens) and hub replay (replaced by the offline replay set).
     """
     from .tasks import get_task
@@ -320,7 +336,8 @@ def smoke(exp: Experiment, model: str | None = None) -> Experiment:
             "data": {t: smoke_data(t) or None for t in exp.train_tasks}}),
         "train": exp.train.model_copy(update={
             "replay": None if (exp.train.replay or "").startswith("hub:") else exp.train.replay,
-            "settings": {**exp.train.settings, "max_steps": 1, "batch_size": 2, "grad_accum": 1, "save_steps": 1}}),
+            # Two steps: the first, the warm-up's, has learning rate 0 and would train nothing.
+            "settings": {**exp.train.settings, "max_steps": 2, "batch_size": 2, "grad_accum": 1, "save_steps": 1}}),
         "evaluate": [e.model_copy(update={"limit": n_labels[e.task], "hub": False, "split": "test",
                                           "data": smoke_data(e.task) or None}) for e in exp.evaluate],
     })
@@ -339,7 +356,7 @@ def _release_memory() -> None:
         pass
 
 
-def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path) -> dict[str, Any]:
+def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path, wait: bool) -> dict[str, Any]:
     c = exp.construction
     trained = [s for s in exp.conditions if s in S.style_names()]
     if PREDICTIONS in exp.conditions and "attribution" not in trained:
@@ -347,7 +364,7 @@ def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path) -
     res = api.construct(model=exp.model, task=task, limit=c.limit, seed=exp.seed, batch_size=exp.batch_size,
                         output_path=runs, data=c.data_for(task), hub=c.hub, backend=exp.backend, model_args=exp.model_args,
                         quality=c.quality, backend_instance=backend, per_style=c.per_style, influence=c.influence,
-                        max_new_tokens=exp.max_new_tokens, styles=trained)
+                        max_new_tokens=exp.max_new_tokens, styles=trained, wait=wait)
     if res.stats["train_size"] == 0:
         raise UserError(f"construct|{task}: {res.stats['sizes_note']}: nothing to train on "
                         f"(see {res.run_dir / 'construction.md'})")
@@ -355,10 +372,10 @@ def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path) -
             "kept": {k: v["kept"] for k, v in res.stats["styles"].items()}, "train_size": res.stats["train_size"]}
 
 
-def _train(api: Any, exp: Experiment, data: str, condition: str, settings: Any, runs: Path) -> dict[str, Any]:
+def _train(api: Any, exp: Experiment, data: str, condition: str, settings: Any, runs: Path, wait: bool) -> dict[str, Any]:
     res = api.train(data=[data], model=exp.model, mix_ratio=exp.train.mix,
                     baseline=PREDICTIONS if condition == PREDICTIONS else None, output_path=runs,
-                    model_args=exp.model_args, settings=settings, replay=exp.train.replay)
+                    model_args=exp.model_args, settings=settings, replay=exp.train.replay, wait=wait)
     s = res.summary
     return {"run_dir": str(res.run_dir), "adapter": str(res.adapter), "steps": s.get("steps"),
             "n_task": s.get("n_task"), "n_replay": s.get("n_replay"),

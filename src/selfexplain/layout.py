@@ -9,12 +9,12 @@ pipeline, so :mod:`selfexplain.reports` can read folders without importing what 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .store import read_json
 
 NONE, PREDICTIONS = "none", "predictions"
 STUDY_FILE = "study.json"
@@ -41,7 +41,7 @@ def read_study(root: str | Path) -> dict[str, Any]:
     path = Path(root) / STUDY_FILE
     if not path.exists():
         raise UserError(f"{root}: not a study folder (no {STUDY_FILE}; make one with selfexplain reproduce)")
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 def constructed_faithful(record: dict[str, Any], style: str) -> bool | None:

@@ -8,17 +8,37 @@ at a time (all lines of a chunk in one write, then fsync).  A chunk whose lines
 are not all present (the process was killed mid-write) is cut off when the run
 is reopened, and the run continues from the first missing chunk, so a resumed
 run ends with exactly the records of an uninterrupted one.
+
+One process at a time writes a run folder: ``RunStore.open`` takes the
+folder's lock (:mod:`selfexplain.locks`) and the store releases it when closed
+(use it as a context manager).  A full disk while appending cuts the file back
+to its complete chunks and says so in one line; a damaged ``config.json`` is
+named with the position of the damage.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import UserError
+from .locks import folder_lock
+
+# What a full disk (or a quota, or a file-size limit) looks like to a writer.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+
+class DiskFull(UserError):
+    """A write failed for lack of space; the message says what was kept."""
+
+
+def is_disk_full(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in DISK_FULL
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -30,26 +50,48 @@ class RunStore:
     RECORDS = "records.jsonl"
     CONFIG = "config.json"
 
-    def __init__(self, path: Path, config: dict[str, Any]):
+    def __init__(self, path: Path, config: dict[str, Any], lock: ExitStack | None = None):
         self.path = path
         self.config = config
+        self._lock = lock or ExitStack()
 
     @classmethod
-    def open(cls, output_path: str | Path, prefix: str, config: dict[str, Any]) -> "RunStore":
+    def open(cls, output_path: str | Path, prefix: str, config: dict[str, Any], wait: bool = False) -> "RunStore":
+        """The run folder of ``config``, locked for this process until :meth:`close`.
+
+        Held by another process: :class:`~selfexplain.locks.FolderBusy`, or with ``wait`` wait for it.
+        """
         digest = config_hash(config)
         path = Path(output_path) / f"{prefix}-{digest[:12]}"
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"{path}: cannot create run folder ({e.strerror})") from None
-        cfg_file = path / cls.CONFIG
-        if cfg_file.exists():
-            saved = json.loads(cfg_file.read_text())
-            if config_hash(saved) != digest:
-                raise UserError(f"{path}: holds a run of a different configuration; remove it or choose another --output-path")
-        else:
-            atomic_write(cfg_file, json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        return cls(path, config)
+        lock = ExitStack()
+        lock.enter_context(folder_lock(path, "this run folder", wait=wait))
+        try:
+            cfg_file = path / cls.CONFIG
+            if cfg_file.exists():
+                if config_hash(read_json(cfg_file)) != digest:
+                    raise UserError(f"{path}: holds a run of a different configuration; remove it or choose "
+                                    "another --output-path")
+            else:
+                atomic_write(cfg_file, json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                             kept="nothing was computed yet")
+        except BaseException:
+            lock.close()
+            raise
+        return cls(path, config, lock)
+
+    def close(self) -> None:
+        """Release the folder's lock (the store can still be read)."""
+        self._lock.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def records_file(self) -> Path:
@@ -88,11 +130,23 @@ class RunStore:
         return done
 
     def append(self, records: list[dict[str, Any]]) -> None:
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        with self.records_file.open("a", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        """Append one chunk's lines in one write; on a full disk, cut the file back to the chunks before it."""
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+        with self.records_file.open("ab", buffering=0) as fh:
+            start = os.fstat(fh.fileno()).st_size
+            try:
+                view = memoryview(data)
+                while view:  # a write to a nearly full disk may be partial before it fails
+                    view = view[fh.write(view):]
+                os.fsync(fh.fileno())
+            except OSError as e:
+                if not is_disk_full(e):
+                    raise
+                fh.truncate(start)
+                chunks = len({r.get("chunk") for r in iter_records(self.path)})
+                raise DiskFull(f"{self.records_file}: disk full ({e.strerror}) while appending records; the "
+                               f"{chunks} complete chunk(s) before it are kept; free space and run the same "
+                               "command again to resume") from None
 
     def process(
         self,
@@ -132,13 +186,11 @@ class RunStore:
         yield from iter_records(self.path)
 
     def write_json(self, name: str, obj: Any) -> Path:
-        p = self.path / name
-        atomic_write(p, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        return p
+        return self.write_text(name, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
     def write_text(self, name: str, text: str) -> Path:
         p = self.path / name
-        atomic_write(p, text)
+        atomic_write(p, text, kept="the records are complete and kept")
         return p
 
 
@@ -147,13 +199,64 @@ def iter_records(run_dir: str | Path) -> Iterator[dict[str, Any]]:
     path = Path(run_dir) / RunStore.RECORDS
     if not path.exists():
         return
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.endswith("\n"):
+    with path.open(encoding="utf-8", errors="surrogateescape") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.endswith("\n"):
+                continue
+            try:
                 yield json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}: line {number} is not a valid record ({e.msg}, column {e.colno}); "
+                                "running the command that wrote it again repairs the file") from None
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: str | Path, text: str | bytes, kept: str = "nothing was lost") -> None:
+    """Write through a temporary file and rename, so a reader sees the old file or the new one.
+
+    A full disk raises :class:`DiskFull` saying ``kept`` (what survives) and that the same command resumes.
+    """
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        if isinstance(text, bytes):
+            tmp.write_bytes(text)
+        else:
+            tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        tmp.unlink(missing_ok=True)
+        raise DiskFull(disk_full_message(e, path, kept)) from None
+
+
+def disk_full_message(e: OSError, path: str | Path | None, kept: str) -> str:
+    where = f"{path}: " if path else ""
+    return (f"{where}disk full ({e.strerror or os.strerror(e.errno or 0)}); {kept}; "
+            "free space and run the same command again to resume")
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file written by selfexplain; a damaged one is one error line naming the file and the position."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); restore it, "
+                        "or remove the folder to compute it again") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not valid JSON (byte {e.start} is not UTF-8); restore it, "
+                        "or remove the folder to compute it again") from None
+
+
+def check_output_path(output_path: str | Path) -> None:
+    """An output folder that exists or can be made, and can be written (checked before any model loads)."""
+    path = Path(output_path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: --output-path names a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{path}: cannot create the output folder ({e.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: the output folder is not writable")

@@ -22,11 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .store import DiskFull, disk_full_message, is_disk_full
 from .paths import package_dir
 from .tasks.data import read_jsonl
 
@@ -175,20 +178,55 @@ def data_fingerprint(rows: list[dict[str, Any]]) -> str:
 
 # ---- training ----------------------------------------------------------------
 
+_STEP = re.compile(r"^checkpoint-(\d+)$")
+# How a full disk (ENOSPC 28, EFBIG 27, EDQUOT 122) surfaces from the writers a checkpoint uses: Python
+# raises OSError; safetensors a SafetensorError naming the OS error; torch.save a RuntimeError from its
+# zip writer, which names no errno at all ("unexpected pos", "file write failed").
+_WRITE_FAILED = re.compile(r"os error (28|27|122)\b|No space left|File too large|quota exceeded|"
+                           r"file write failed|inline_container\.cc.*unexpected pos", re.IGNORECASE)
+
+
+def _write_failed(e: BaseException) -> bool:
+    return is_disk_full(e) or (not isinstance(e, OSError) and bool(_WRITE_FAILED.search(str(e))))
+
+
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint the Trainer finished writing; unfinished ones are removed.
+
+    ``transformers`` resumes from the highest-numbered ``checkpoint-N`` folder, finished or not, so a
+    kill or a full disk during a save would make every later resume fail.  The Trainer writes
+    ``trainer_state.json`` last: a checkpoint whose state file parses is complete.
+    """
+    if not folder.is_dir():
+        return None
+    complete: list[tuple[int, Path]] = []
+    for ckpt in folder.iterdir():
+        m = _STEP.match(ckpt.name)
+        if not (m and ckpt.is_dir()):
+            continue
+        try:
+            json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+            complete.append((int(m.group(1)), ckpt))
+        except (OSError, ValueError):
+            shutil.rmtree(ckpt, ignore_errors=True)
+    return str(max(complete)[1]) if complete else None
+
 def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: Path, settings: TrainSettings,
                callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Train a LoRA adapter with ``transformers.Trainer``; resumes from the newest checkpoint in ``out_dir``."""
     import datasets
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
-    from transformers.trainer_utils import get_last_checkpoint
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
 
     lora = settings.lora
     present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     missing = [m for m in lora.target_modules if m not in present]
     if missing:
         raise UserError(f"LoRA target modules {missing} are not in this model (it has e.g. {sorted(present)[:8]})")
+    # LoRA's A matrices are drawn from torch's global generator when the adapter is made: seed it
+    # first, or the same command trains a different adapter in every process.
+    set_seed(settings.seed)
     model = get_peft_model(model, LoraConfig(
         r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
         task_type="CAUSAL_LM",
@@ -223,11 +261,20 @@ def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: 
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE),
         callbacks=callbacks,
     )
-    last = get_last_checkpoint(args.output_dir) if (out_dir / "checkpoints").exists() else None
-    result = trainer.train(resume_from_checkpoint=last)
-    if trainer.is_world_process_zero():
-        model.save_pretrained(out_dir / "adapter")
-        tokenizer.save_pretrained(out_dir / "adapter")
+    last = last_complete_checkpoint(out_dir / "checkpoints")
+    try:
+        result = trainer.train(resume_from_checkpoint=last)
+        if trainer.is_world_process_zero():
+            model.save_pretrained(out_dir / "adapter")
+            tokenizer.save_pretrained(out_dir / "adapter")
+    except Exception as e:
+        if not _write_failed(e):
+            raise
+        kept = last_complete_checkpoint(out_dir / "checkpoints")
+        raise DiskFull(disk_full_message(
+            e if isinstance(e, OSError) else OSError(28, "a checkpoint or the adapter could not be written"),
+            out_dir, f"training resumes from {Path(kept).name if kept else 'the start (no checkpoint was complete)'}",
+        )) from None
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {"resumed_from": last, "steps": trainer.state.global_step, "train_runtime": result.metrics.get("train_runtime"),
             "train_samples_per_second": result.metrics.get("train_samples_per_second"), "losses": losses,

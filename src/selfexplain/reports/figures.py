@@ -10,6 +10,7 @@ or bars resting on fewer than 50 valid explanations are marked, as in the paper.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +21,7 @@ import numpy as np  # noqa: E402
 
 from ..layout import MAX_N, NONE  # noqa: E402
 from ..stats import HIT, MISS, ratio_ci  # noqa: E402
+from ..store import atomic_write  # noqa: E402
 from .tables import StudyData, condition_name, cross_style_rows, cross_task_rows  # noqa: E402
 
 FEW = 50  # the paper marks figures resting on fewer valid explanations
@@ -173,8 +175,10 @@ def figure4_cross_style(study: StudyData, out: Path) -> Path | None:
 
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110)
     plt.close(fig)
+    atomic_write(path, png.getvalue(), kept="the study's runs are untouched")
     return path
 
 

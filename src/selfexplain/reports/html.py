@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, select_autoescape
 
 from ..measures import shift
+from ..store import atomic_write
 from .tables import StudyData, Table, condition_name
 
 MAX_PER_CELL = 300
@@ -149,7 +150,7 @@ def write_html(study: StudyData, tables: list[Table], figures: list[Path], path:
         explorer_note=f"{len(samples)} explanation records (at most {max_per_cell} samples per cell).",
         samples_json=_Raw(samples_json),
     )
-    path.write_text(page, encoding="utf-8")
+    atomic_write(path, page, kept="the study's runs are untouched")
     return path
 
 

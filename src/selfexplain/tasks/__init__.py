@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import UserError
+from ..names import name_problem
 
 STYLE_NAMES = ("attribution", "redaction", "counterfactual")
 
@@ -80,6 +81,13 @@ class Source(BaseModel):
     unescape_html: bool = False  # tweets carry "&amp;", "&lt;", "&quot;": an artefact of the data
     hub: HubSource | None = None
 
+    @field_validator("cache_file")
+    @classmethod
+    def _inside_cache(cls, v: str | None) -> str | None:
+        if v is not None and (PurePosixPath(v).is_absolute() or ".." in PurePosixPath(v).parts or "\\" in v):
+            raise ValueError(f"{v!r} must be a path inside the selfexplain cache (relative, without '..')")
+        return v
+
 
 class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -95,6 +103,14 @@ class TaskSpec(BaseModel):
     label_words: list[str] | None = None
     prompts: Prompts
     source: Source
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        problem = name_problem(v)  # it names run folders
+        if problem:
+            raise ValueError(f"the task name {v!r} {problem}")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> "TaskSpec":

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..locks import folder_lock
 from ..paths import cache_dir
 
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -209,6 +210,8 @@ PREPARERS = {"vitaminc": prepare_vitaminc, "wordnet": prepare_wordnet, "sentimen
 
 
 def prepare(name: str, console: Any = None) -> Path:
+    """Prepare ``name`` once; a second process asking meanwhile waits for the first instead of racing it."""
     if name not in PREPARERS:
         raise UserError(f"nothing to prepare for {name!r}; known: {', '.join(PREPARERS)}")
-    return PREPARERS[name](console)
+    with folder_lock(cache_dir(), f"the {name} data", wait=True, lock_file=cache_dir() / f".prepare-{name}.lock"):
+        return PREPARERS[name](console)

@@ -1,0 +1,90 @@
+"""Names that reach paths: hostile task, experiment and model names never leave the output folder."""
+
+import pytest
+
+from selfexplain.api import evaluate
+from selfexplain.errors import UserError
+from selfexplain.experiments import load_experiment
+from selfexplain.names import MAX_LEN, name_problem, slug
+from selfexplain.tasks import load_task_file
+
+HOSTILE = ["../../evil", "/etc/passwd", "a/b", "a\\b", "..", ".hidden", "-rf", "nul\x00byte", "tab\there",
+           "x" * (MAX_LEN + 1), "", "sp ace"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_names_are_refused(name):
+    assert name_problem(name)
+
+
+@pytest.mark.parametrize("name", ["tweets", "snli", "cpu-small", "paper-13b", "my_task.v2", "a+b"])
+def test_ordinary_names_pass(name):
+    assert name_problem(name) is None
+
+
+@pytest.mark.parametrize("text", ["allenai/tulu-2-7b", "../../evil", "/abs/path", "..", ".x", "a\x00b", "é" * 300,
+                                  "x" * 500])
+def test_slug_is_one_safe_path_part(text):
+    s = slug(text)
+    assert name_problem(s) is None, (text, s)
+
+
+def test_slug_keeps_hub_ids_readable_and_long_names_distinct():
+    assert slug("allenai/tulu-2-7b") == "allenai_tulu-2-7b"
+    assert slug("qwen2.5-coder-0.5b") == "qwen2.5-coder-0.5b"  # the committed runs keep their folder names
+    assert slug("x" * 500) != slug("x" * 499)
+
+
+def _task_yaml(tmp_path, name: str) -> str:
+    from selfexplain.tasks import get_task
+
+    spec = get_task("tweets").model_dump(mode="json")
+    spec["name"] = name
+    import yaml
+
+    path = tmp_path / "task.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("name", ["../../evil", "/tmp/evil", "a\x00b", "x" * 200])
+def test_task_file_with_hostile_name_is_one_line(tmp_path, name):
+    with pytest.raises(UserError) as e:
+        load_task_file(_task_yaml(tmp_path, name))
+    assert "task.yaml: field 'name'" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_task_cache_file_must_stay_in_the_cache(tmp_path):
+    import yaml
+
+    from selfexplain.tasks import get_task
+
+    spec = get_task("tweets").model_dump(mode="json")
+    spec["name"] = "mine"
+    spec["source"] = {"format": "csv", "cache_file": "../../home/x.csv"}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    with pytest.raises(UserError, match="field 'source.cache_file'"):
+        load_task_file(tmp_path / "t.yaml")
+
+
+@pytest.mark.parametrize("name", ["../../evil", "/abs", "a/b", ".hidden"])
+def test_experiment_with_hostile_name_is_one_line(tmp_path, name):
+    import yaml
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "evaluate": [{"task": "tweets"}]}), encoding="utf-8")
+    with pytest.raises(UserError) as e:
+        load_experiment(str(path))
+    assert "exp.yaml: field 'name'" in str(e.value)
+
+
+def test_hostile_model_name_stays_inside_the_output_folder(tmp_path, keyword_backend):
+    keyword_backend.identity = {"kind": "test", "name": "../../../escaped/model"}
+    out = tmp_path / "runs"
+    res = evaluate(model="x", styles=["attribution"], limit=2, batch_size=2, output_path=out,
+                   backend_instance=keyword_backend)
+    assert res.run_dir.parent == out
+    assert not (tmp_path / "escaped").exists()
+    import json
+
+    assert json.loads((res.run_dir / "config.json").read_text())["model"]["name"] == "../../../escaped/model"

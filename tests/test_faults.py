@@ -325,3 +325,26 @@ def test_two_processes_needing_one_conversion(tmp_path):
     waited = [o[1] for o in outs if "in use by pid" in o[1] and "waiting for it" in o[1]]
     assert len(waited) == 1, [o[1][-500:] for o in outs]
     assert not list(tmp_path.rglob(".*.lock")) and not list((tmp_path / "models").glob("tmp*"))
+
+
+def test_disk_full_while_writing_the_report(tmp_path):
+    """The report's largest file (report.html) meets a full disk: one line, the study untouched, no
+    temporary file left; with space again the same command writes it."""
+    from study_factory import make_study
+
+    root = make_study(tmp_path)
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    code = ("import resource, sys\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))\n"
+            "from selfexplain.cli import app\n"
+            f"sys.argv = ['selfexplain', 'report', {str(root)!r}]\n"
+            "app()\n")
+    r = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2
+    line = _one_line_error(r)
+    assert "report.html: disk full (File too large); the study's runs are untouched" in line
+    assert not list((root / "report").glob("*.tmp")) and not (root / "report" / "report.html").exists()
+    assert all(p.read_bytes() == b for p, b in before.items())
+    again = _cli("report", str(root))
+    assert again.returncode == 0, again.stderr
+    assert (root / "report" / "report.html").stat().st_size > 200_000

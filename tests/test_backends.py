@@ -168,3 +168,22 @@ def test_adapter_identity_ignores_the_order_peft_writes_target_modules_in(tmp_pa
     assert adapter_fingerprint(folders[0]) == adapter_fingerprint(folders[1])
     (folders[1] / "adapter_model.safetensors").write_bytes(b"other weights")
     assert adapter_fingerprint(folders[0]) != adapter_fingerprint(folders[1])
+
+
+def test_server_url_is_recorded_without_credentials_or_query():
+    from selfexplain.backends.server import public_url
+
+    assert public_url("https://user:s3cret@api.example.com:8443/v1/?key=abc") == "https://api.example.com:8443/v1"
+    assert public_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+
+
+def test_server_backend_arguments_are_checked_in_one_line():
+    from selfexplain.backends import load_backend
+
+    for args, message in (({}, "needs --model-args base_url"),
+                          ({"base_url": "http://x/v1", "colour": "red"}, "unknown key"),
+                          ({"base_url": "http://x/v1", "scoring": "guess"}, "scoring=guess"),
+                          ({"base_url": "http://x/v1", "scoring": "prompt"}, "needs tokenizer"),
+                          ({"base_url": "http://x/v1", "concurrency": 0}, "concurrency")):
+        with pytest.raises(UserError, match=message):
+            load_backend("openai", "m", **args)

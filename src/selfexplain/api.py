@@ -178,7 +178,9 @@ def evaluate(
         summary = summarize(records)
         store.write_json("summary.json", summary.to_dict())
         adapter = f", adapter `{model_args['adapter']}`" if model_args and model_args.get("adapter") else ""
-        store.write_text("summary.md", summary_markdown(summary, f"# selfexplain evaluate\n\nmodel `{model}`{adapter}\n"))
+        scoring = ("\nLabels scored by their **first token only** (a server without prompt log-probabilities): an "
+                   "approximation for labels of several tokens.\n" if be.identity.get("scoring") == "first-token" else "")
+        store.write_text("summary.md", summary_markdown(summary, f"# selfexplain evaluate\n\nmodel `{model}`{adapter}\n{scoring}"))
     return EvalResult(store.path, summary, records)
 
 

@@ -51,13 +51,17 @@ def register_backend(name: str):
     return wrap
 
 
-def load_backend(name: str, model: str, **kwargs: Any) -> Backend:
+def load_backend(name: str, model: str, /, **kwargs: Any) -> Backend:
     if name == "hf":
         from . import hf  # noqa: F401  (registers itself; imports torch lazily)
     elif name == "vllm":
         from . import vllm  # noqa: F401  (registers itself; imports vllm lazily)
+    elif name == "openai":
+        from . import server  # noqa: F401  (registers itself; imports the openai client lazily)
+        # lm-evaluation-harness style: --model-args model=NAME names the served model
+        model = kwargs.pop("model", None) or model
     if name not in _BACKENDS:
-        raise UserError(f"unknown backend {name!r}; known backends: {', '.join(sorted({'hf', 'vllm', *_BACKENDS}))}")
+        raise UserError(f"unknown backend {name!r}; known backends: {', '.join(sorted({'hf', 'vllm', 'openai', *_BACKENDS}))}")
     return _BACKENDS[name](model, **kwargs)
 
 

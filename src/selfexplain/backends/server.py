@@ -1,0 +1,228 @@
+"""Models behind an OpenAI-compatible server (``--backend openai``): vLLM, TGI, llama.cpp, SGLang, an API.
+
+    selfexplain evaluate --backend openai \\
+        --model-args base_url=http://127.0.0.1:8000/v1,model=NAME,tokenizer=allenai/tulu-2-7b
+
+The protocol is unchanged: classification is label scoring, explanations are greedy.  Two scoring modes,
+recorded in the run's identity:
+
+* ``prompt`` (with ``tokenizer=``, the served model's tokenizer): chats are rendered with that
+  tokenizer's chat template and the BOS rule of :mod:`.models`, exactly as the hf backend renders them,
+  and sent as token ids to the *completions* endpoint with ``echo`` and ``logprobs``: the server returns
+  the log-probability of every prompt token, so each label is scored completely, all its tokens, as by
+  the hf backend.  Generation uses the same endpoint from the same token ids (greedy, the run's seed).
+* ``first-token`` (no tokenizer; chat endpoints only, e.g. the OpenAI API): one chat completion of one
+  token with ``top_logprobs``; a label's score is its first token's log-probability.  That is an
+  approximation for labels of several tokens, and it needs each label's first token among the returned
+  top log-probabilities and distinct from the others': otherwise one error line, never a guess.
+
+Requests run in a bounded pool (``concurrency``); the ``openai`` client retries 429, 5xx and dropped
+connections with backoff, honouring ``Retry-After``, up to ``max_retries`` times, each request bounded by
+``timeout`` seconds.  A server that stays away ends the command in one line; the run's completed chunks
+are kept and the same command resumes.  The API key is read from the environment variable named by
+``api_key_env`` (default ``OPENAI_API_KEY``) and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, TypeVar
+
+from ..errors import UserError
+from . import Backend, Chat, Generation, register_backend
+
+MODES = ("auto", "prompt", "first-token")
+T = TypeVar("T")
+
+
+def public_url(url: str) -> str:
+    """``url`` without credentials or query (which may carry keys): what may be recorded and shown."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+@register_backend("openai")
+class ServerBackend(Backend):
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        tokenizer: str | None = None,
+        scoring: str = "auto",
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        timeout: float = 120.0,
+        max_retries: int = 6,
+        seed: int = 0,
+        top_logprobs: int = 20,
+        trust_remote_code: bool = False,
+        **unknown: Any,
+    ):
+        if unknown:
+            raise UserError(f"--model-args: unknown key(s) {', '.join(sorted(unknown))} for --backend openai "
+                            "(base_url, model, tokenizer, scoring, api_key_env, concurrency, timeout, max_retries, "
+                            "seed, top_logprobs)")
+        if not base_url:
+            raise UserError("--backend openai needs --model-args base_url=http://HOST:PORT/v1")
+        if scoring not in MODES:
+            raise UserError(f"--model-args scoring={scoring}: use one of {', '.join(MODES)}")
+        if scoring == "prompt" and not tokenizer:
+            raise UserError("--model-args scoring=prompt needs tokenizer=... (the served model's tokenizer)")
+        if int(concurrency) < 1:
+            raise UserError("--model-args concurrency must be at least 1")
+        try:
+            from openai import OpenAI
+        except ImportError:
+            raise UserError("--backend openai needs the openai client: pip install 'selfexplain[server]'") from None
+        self.url = public_url(base_url)
+        self.served = model
+        self.concurrency = int(concurrency)
+        self.seed = int(seed)
+        self.top_logprobs = int(top_logprobs)
+        # "EMPTY" is what vLLM and most local servers accept when they run without a key.
+        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env) or "EMPTY",
+                             max_retries=int(max_retries), timeout=float(timeout))
+        self.mode = "prompt" if (scoring == "prompt" or (scoring == "auto" and tokenizer)) else "first-token"
+        self.tokenizer = None
+        tok_identity = None
+        if tokenizer:
+            from .models import load_tokenizer, resolve_model, stop_token_ids
+
+            resolved = resolve_model(tokenizer)
+            self.tokenizer = load_tokenizer(resolved, trust_remote_code)
+            self.eos_ids = stop_token_ids(self.tokenizer, None)
+            tok_identity = resolved.identity
+        self.identity = {"kind": "server", "name": model, "base_url": self.url, "served_model": model,
+                         "server_version": self._server_version(), "scoring": self.mode,
+                         "tokenizer": tok_identity, "seed": self.seed}
+
+    # ---- requests ---------------------------------------------------------------
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """One request; what the client could not recover from becomes one line without secrets."""
+        import openai
+
+        try:
+            return fn()
+        except openai.APIConnectionError as e:
+            raise UserError(f"server {self.url}: unreachable after retries ({type(e).__name__}); completed "
+                            "chunks are kept: run the same command again when the server is back") from None
+        except openai.APIStatusError as e:
+            raise UserError(f"server {self.url}: HTTP {e.status_code} ({_brief(e)}); completed chunks are kept: "
+                            "run the same command again once it is fixed") from None
+
+    def _pool(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
+        if len(items) <= 1 or self.concurrency == 1:
+            return [self._call(lambda: fn(x)) for x in items]
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(lambda x: self._call(lambda: fn(x)), items))
+
+    def _server_version(self) -> str | None:
+        """vLLM answers ``GET /version`` beside ``/v1``; other servers may not: then None."""
+        import httpx
+
+        root = self.url[: -len("/v1")] if self.url.endswith("/v1") else self.url
+        try:
+            r = httpx.get(f"{root}/version", timeout=10)
+            return str(r.json().get("version")) if r.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+
+    # ---- the two operations ---------------------------------------------------
+
+    def _prompt_ids(self, chat: Chat) -> tuple[str, list[int], list[int]]:
+        from .models import encode_prompt
+
+        text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        return (text, *encode_prompt(self.tokenizer, text))
+
+    def label_logprobs(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
+        if not chats:
+            return []
+        if self.mode == "first-token":
+            return self._pool(lambda chat: self._first_token_scores(chat, labels), chats)
+        from .models import label_token_ids
+
+        encode = lambda t: self.tokenizer(t, add_special_tokens=False).input_ids  # noqa: E731
+        jobs = []
+        for chat in chats:
+            text, raw, ids = self._prompt_ids(chat)
+            jobs += [(ids, label_token_ids(encode, text, raw, label)) for label in labels]
+        scores = self._pool(self._prompt_score, jobs)
+        k = len(labels)
+        return [scores[i * k:(i + 1) * k] for i in range(len(chats))]
+
+    def _prompt_score(self, job: tuple[list[int], list[int]]) -> float:
+        ids, lab = job
+        r = self.client.completions.create(model=self.served, prompt=ids + lab, max_tokens=1, temperature=0,
+                                           echo=True, logprobs=0, seed=self.seed)
+        got = r.choices[0].logprobs.token_logprobs if r.choices[0].logprobs else None
+        if not got or len(got) < len(ids) + len(lab):
+            raise UserError(f"server {self.url}: the completions endpoint returned no prompt log-probabilities "
+                            "(echo + logprobs); use scoring=first-token, or a server that returns them (vLLM)")
+        return float(sum(got[len(ids) + k] for k in range(len(lab))))
+
+    def _first_token_scores(self, chat: Chat, labels: list[str]) -> list[float]:
+        r = self.client.chat.completions.create(model=self.served, messages=chat, max_tokens=1, temperature=0,
+                                                logprobs=True, top_logprobs=self.top_logprobs, seed=self.seed)
+        content = r.choices[0].logprobs.content if r.choices[0].logprobs else None
+        if not content:
+            raise UserError(f"server {self.url}: the chat endpoint returned no log-probabilities "
+                            "(logprobs / top_logprobs); this server cannot score labels")
+        top = {t.token: t.logprob for t in content[0].top_logprobs}
+        return first_token_scores(top, labels, self.top_logprobs)
+
+    def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
+        return self._pool(lambda job: self._generate_one(*job), list(zip(chats, max_new_tokens)))
+
+    def _generate_one(self, chat: Chat, budget: int) -> Generation:
+        if self.mode == "first-token":
+            r = self.client.chat.completions.create(model=self.served, messages=chat, max_tokens=budget,
+                                                    temperature=0, seed=self.seed)
+            choice = r.choices[0]
+            text = choice.message.content or ""
+        else:
+            r = self.client.completions.create(
+                model=self.served, prompt=self._prompt_ids(chat)[2], max_tokens=budget, temperature=0, seed=self.seed,
+                # vLLM's extensions (other servers ignore them): stop where the hf backend stops
+                extra_body={"stop_token_ids": self.eos_ids, "skip_special_tokens": True})
+            choice = r.choices[0]
+            text = choice.text or ""
+        n = r.usage.completion_tokens if r.usage else 0
+        if choice.finish_reason == "stop" and n:
+            n -= 1  # the end-of-turn token, which the hf backend does not count
+        return Generation(text.strip(), n, choice.finish_reason == "length")
+
+
+def first_token_scores(top: dict[str, float], labels: list[str], k: int) -> list[float]:
+    """Each label's score: the log-probability of the returned token that opens it (the longest such,
+    spaces ignored).  Refuses labels whose token is missing from the top ``k`` or shared with another's."""
+    chosen: list[str] = []
+    for label in labels:
+        opening = [t for t in top if t.strip() and label.startswith(t.strip())]
+        if not opening:
+            raise UserError(f"label {label!r}: its first token is not among the server's top {k} "
+                            "log-probabilities; first-token scoring cannot score it (give tokenizer= for "
+                            "complete scoring, or raise top_logprobs)")
+        chosen.append(max(opening, key=lambda t: (len(t.strip()), top[t])))
+    shared = {t for t in chosen if chosen.count(t) > 1}
+    if shared:
+        names = [lab for lab, t in zip(labels, chosen) if t in shared]
+        raise UserError(f"labels {names} open with the same token {sorted(shared)[0]!r}: first-token scoring "
+                        "cannot tell them apart (give tokenizer= for complete scoring)")
+    return [float(top[t]) for t in chosen]
+
+
+def _brief(e: Any) -> str:
+    """The server's own message, short (never the request, whose headers carry the key)."""
+    body = getattr(e, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    msg = body.get("message") if isinstance(body, dict) else None
+    return " ".join(str(msg).split())[:200] if msg else type(e).__name__

@@ -49,6 +49,7 @@ def start_server(model: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", resolve_model(model).load_path,
          "--served-model-name", "bench", "--host", "127.0.0.1", "--port", str(port), "--enable-prefix-caching",
+         "--dtype", "float32",  # as the in-process backends on CPU: bf16 would change the numbers
          "--block-size", "32", "--seed", "0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while True:
         if proc.poll() is not None:

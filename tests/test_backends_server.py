@@ -164,7 +164,12 @@ def test_prompt_scoring_equals_hf(server, hf_run, server_run):
     labels = ["Positive", "Negative", "Maybe not"]
     hf = load_backend("hf", MODEL)
     srv = load_backend("openai", SERVED, **_args(server))
-    for a, b in zip(hf.label_logprobs([CHAT], labels), srv.label_logprobs([CHAT], labels)):
+    expected = hf.label_logprobs([CHAT], labels)
+    for a, b in zip(expected, srv.label_logprobs([CHAT], labels)):
+        assert a == pytest.approx(b, abs=1e-3)
+    assert srv._token_logprobs is True  # vLLM's logprob_token_ids: one request per prefix, prefix-cached
+    srv._token_logprobs = False  # the echo + logprobs path that other servers take
+    for a, b in zip(expected, srv.label_logprobs([CHAT], labels)):
         assert a == pytest.approx(b, abs=1e-3)
 
 

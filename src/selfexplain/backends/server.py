@@ -8,9 +8,12 @@ recorded in the run's identity:
 
 * ``prompt`` (with ``tokenizer=``, the served model's tokenizer): chats are rendered with that
   tokenizer's chat template and the BOS rule of :mod:`.models`, exactly as the hf backend renders them,
-  and sent as token ids to the *completions* endpoint with ``echo`` and ``logprobs``: the server returns
-  the log-probability of every prompt token, so each label is scored completely, all its tokens, as by
-  the hf backend.  Generation uses the same endpoint from the same token ids (greedy, the run's seed).
+  and sent as token ids to the *completions* endpoint, so each label is scored completely, all its
+  tokens, as by the hf backend.  A vLLM server is asked, as the in-process vLLM backend asks its engine,
+  for the log-probabilities of just the label tokens after each distinct prefix (``logprob_token_ids``:
+  one request per chat for one-token labels, served from its prefix cache); any other server for the
+  log-probability of every prompt token (``echo`` with ``logprobs``, which vLLM computes without its
+  prefix cache).  Generation uses the same endpoint from the same token ids (greedy, the run's seed).
 * ``first-token`` (no tokenizer; chat endpoints only, e.g. the OpenAI API): one chat completion of one
   token with ``top_logprobs``; a label's score is its first token's log-probability.  That is an
   approximation for labels of several tokens, and it needs each label's first token among the returned
@@ -34,7 +37,12 @@ from ..errors import UserError
 from . import Backend, Chat, Generation, register_backend
 
 MODES = ("auto", "prompt", "first-token")
+MAX_TOKEN_LOGPROBS = 128  # vLLM's cap on logprob_token_ids per request
 T = TypeVar("T")
+
+
+class _NoTokenLogprobs(Exception):
+    """The server does not return log-probabilities of chosen tokens (not vLLM): score through echo."""
 
 
 def public_url(url: str) -> str:
@@ -89,6 +97,7 @@ class ServerBackend(Backend):
         self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env) or "EMPTY",
                              max_retries=int(max_retries), timeout=float(timeout))
         self.mode = "prompt" if (scoring == "prompt" or (scoring == "auto" and tokenizer)) else "first-token"
+        self._token_logprobs: bool | None = None  # whether logprob_token_ids works here: found out on first use
         self.tokenizer = None
         tok_identity = None
         if tokenizer:
@@ -154,9 +163,45 @@ class ServerBackend(Backend):
         for chat in chats:
             text, raw, ids = self._prompt_ids(chat)
             jobs += [(ids, label_token_ids(encode, text, raw, label)) for label in labels]
-        scores = self._pool(self._prompt_score, jobs)
+        scores = None
+        if self._token_logprobs is not False:
+            try:
+                scores = self._next_token_scores(jobs)
+                self._token_logprobs = True
+            except _NoTokenLogprobs:
+                self._token_logprobs = False
+        if scores is None:
+            scores = self._pool(self._prompt_score, jobs)
         k = len(labels)
         return [scores[i * k:(i + 1) * k] for i in range(len(chats))]
+
+    def _next_token_scores(self, jobs: list[tuple[list[int], list[int]]]) -> list[float]:
+        """Label log-probabilities from one request per distinct prefix (chat, chat + partial label)."""
+        wanted: dict[tuple[int, ...], set[int]] = {}
+        for ids, lab in jobs:
+            for k, tok in enumerate(lab):
+                wanted.setdefault(tuple(ids + lab[:k]), set()).add(tok)
+        requests = [(prefix, sorted(toks)[i:i + MAX_TOKEN_LOGPROBS])
+                    for prefix, toks in wanted.items() for i in range(0, len(toks), MAX_TOKEN_LOGPROBS)]
+        got = self._pool(self._token_logprob_request, requests)
+        logprob = {(prefix, tok): lp for (prefix, toks), lps in zip(requests, got) for tok, lp in zip(toks, lps)}
+        return [float(sum(logprob[tuple(ids + lab[:k]), tok] for k, tok in enumerate(lab))) for ids, lab in jobs]
+
+    def _token_logprob_request(self, request: tuple[tuple[int, ...], list[int]]) -> list[float]:
+        import openai
+
+        prefix, toks = request
+        try:
+            r = self.client.completions.create(
+                model=self.served, prompt=list(prefix), max_tokens=1, temperature=0, logprobs=1, seed=self.seed,
+                extra_body={"logprob_token_ids": toks, "return_tokens_as_token_ids": True})
+        except openai.BadRequestError:  # a server that does not know the parameters
+            raise _NoTokenLogprobs from None
+        lp = r.choices[0].logprobs
+        top = (lp.top_logprobs or [None])[0] if lp else None
+        if not top or any(f"token_id:{t}" not in top for t in toks):  # parameters ignored
+            raise _NoTokenLogprobs
+        return [float(top[f"token_id:{t}"]) for t in toks]
 
     def _prompt_score(self, job: tuple[list[int], list[int]]) -> float:
         ids, lab = job

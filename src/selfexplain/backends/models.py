@@ -279,6 +279,16 @@ def load_tokenizer(resolved: ResolvedModel, trust_remote_code: bool = False) -> 
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>", "<|endoftext|>")
 
 
+def generation_eos(path: str, revision: str | None) -> int | list[int] | None:
+    """The end-of-sequence ids of the model's generation config, as the transformers backend uses."""
+    from transformers import GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(path, revision=revision).eos_token_id
+    except OSError:  # no generation_config.json
+        return None
+
+
 def stop_token_ids(tokenizer: Any, config_eos: int | list[int] | None) -> list[int]:
     eos_ids = set(config_eos if isinstance(config_eos, list) else [config_eos] if config_eos is not None else [])
     if tokenizer.eos_token_id is not None:

@@ -101,11 +101,12 @@ class ServerBackend(Backend):
         self.tokenizer = None
         tok_identity = None
         if tokenizer:
-            from .models import load_tokenizer, resolve_model, stop_token_ids
+            from .models import generation_eos, load_tokenizer, resolve_model, stop_token_ids
 
             resolved = resolve_model(tokenizer)
             self.tokenizer = load_tokenizer(resolved, trust_remote_code)
-            self.eos_ids = stop_token_ids(self.tokenizer, None)
+            # where the hf and vLLM backends stop: the generation config's end ids and the template's end of turn
+            self.eos_ids = stop_token_ids(self.tokenizer, generation_eos(resolved.load_path, resolved.revision))
             tok_identity = resolved.identity
         self.identity = {"kind": "server", "name": model, "base_url": self.url, "served_model": model,
                          "server_version": self._server_version(), "scoring": self.mode,

@@ -34,7 +34,8 @@ from typing import Any
 
 from ..errors import UserError
 from . import Backend, Chat, Generation, register_backend
-from .models import adapter_fingerprint, encode_prompt, label_token_ids, load_tokenizer, resolve_model, stop_token_ids
+from .models import (adapter_fingerprint, encode_prompt, generation_eos, label_token_ids, load_tokenizer, resolve_model,
+                     stop_token_ids)
 
 # On CPU, vLLM reserves a fraction of *system* memory for its KV cache (default 0.92) and keeps
 # one core for its scheduler; both are wrong for a small shared machine.
@@ -107,7 +108,7 @@ class VLLMBackend(Backend):
             raise
         self.startup_seconds = time.time() - started
         self.tokenizer = load_tokenizer(resolved, trust_remote_code)
-        self.eos_ids = stop_token_ids(self.tokenizer, _generation_eos(resolved.load_path, resolved.revision))
+        self.eos_ids = stop_token_ids(self.tokenizer, generation_eos(resolved.load_path, resolved.revision))
         self._engine_args = {k: v for k, v in args.items() if k not in ("seed",)}
         self.identity = {**resolved.identity, "dtype": dtype, "engine": "vllm", "vllm": _vllm_version(),
                          "engine_args": {k: v for k, v in sorted(engine_args.items())}}
@@ -229,16 +230,6 @@ class VLLMBackend(Backend):
 def _adapter_rank(path: str) -> int:
     adapter_fingerprint(path)  # a clear error for a folder that is not an adapter
     return int(json.loads((Path(path) / "adapter_config.json").read_text())["r"])
-
-
-def _generation_eos(path: str, revision: str | None) -> int | list[int] | None:
-    """The end-of-sequence ids of the model's generation config, as the transformers backend uses."""
-    from transformers import GenerationConfig
-
-    try:
-        return GenerationConfig.from_pretrained(path, revision=revision).eos_token_id
-    except OSError:  # no generation_config.json
-        return None
 
 
 def _vllm_version() -> str:

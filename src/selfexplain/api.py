@@ -29,7 +29,7 @@ from .evaluation import Summary, chunks, classify, run_evaluation, summarize
 from .layout import constructed_faithful
 from .reports import construction_markdown, summary_markdown
 from .names import slug
-from .store import RunStore, atomic_write, check_output_path, config_hash, read_json
+from .store import RunStore, atomic_write, check_output_path, read_json
 from .tasks import TaskSpec, get_task, task_names
 from .tasks.data import Example, load_examples, split_examples
 from .training import TrainSettings
@@ -449,12 +449,12 @@ def train(
               "n_replay": n_replay, "baseline": baseline, "settings": asdict(settings), "versions": _versions()}
     from contextlib import nullcontext
 
+    prefix = f"train-{slug(str(identity.get('name', 'model')))}"
     # Only the main process holds the folder: the others of an ``accelerate launch`` train beside it.
-    store = (RunStore.open(output_path, f"train-{slug(str(identity.get('name', 'model')))}", config, wait=wait)
-             if state.is_main_process else nullcontext())
+    store = RunStore.open(output_path, prefix, config, wait=wait) if state.is_main_process else nullcontext()
     with store:
         state.wait_for_everyone()
-        run_dir = Path(output_path) / f"train-{slug(str(identity.get('name', 'model')))}-{config_hash(config)[:12]}"
+        run_dir = RunStore.folder(output_path, prefix, config)
         done = run_dir / "train_summary.json"
         if done.exists() and (run_dir / "adapter").is_dir():
             return TrainResult(run_dir, run_dir / "adapter", {**read_json(done), "cached": True})

@@ -62,7 +62,7 @@ class RunStore:
         Held by another process: :class:`~selfexplain.locks.FolderBusy`, or with ``wait`` wait for it.
         """
         digest = config_hash(config)
-        path = Path(output_path) / f"{prefix}-{digest[:12]}"
+        path = cls.folder(output_path, prefix, config)
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -82,6 +82,11 @@ class RunStore:
             lock.close()
             raise
         return cls(path, config, lock)
+
+    @staticmethod
+    def folder(output_path: str | Path, prefix: str, config: dict[str, Any]) -> Path:
+        """Where the run of ``config`` lives (the same command always lands in the same folder)."""
+        return Path(output_path) / f"{prefix}-{config_hash(config)[:12]}"
 
     def close(self) -> None:
         """Release the folder's lock (the store can still be read)."""

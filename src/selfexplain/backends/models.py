@@ -349,6 +349,26 @@ def label_token_ids(encode: Callable[[str], list[int]], prompt: str, prompt_ids:
     return encode(label)
 
 
+Prefix = tuple[int, ...]
+MAX_TOKEN_LOGPROBS = 128  # vLLM's cap on logprob_token_ids per request (engine and server alike)
+
+
+def next_token_requests(jobs: list[tuple[list[int], list[int]]], cap: int) -> list[tuple[Prefix, list[int]]]:
+    """Label scoring as next-token reads: for each (prompt ids, label ids), every distinct prefix (the
+    prompt, then the prompt plus each partial label) with the label tokens wanted after it, at most
+    ``cap`` tokens a request.  Two one-token labels of one prompt make one request."""
+    wanted: dict[Prefix, set[int]] = {}
+    for ids, lab in jobs:
+        for k, tok in enumerate(lab):
+            wanted.setdefault(tuple(ids + lab[:k]), set()).add(tok)
+    return [(prefix, sorted(toks)[i:i + cap]) for prefix, toks in wanted.items() for i in range(0, len(toks), cap)]
+
+
+def label_sums(jobs: list[tuple[list[int], list[int]]], logprob: dict[tuple[Prefix, int], float]) -> list[float]:
+    """Each job's label log-probability: the sum of its tokens' reads from :func:`next_token_requests`."""
+    return [float(sum(logprob[tuple(ids + lab[:k]), tok] for k, tok in enumerate(lab))) for ids, lab in jobs]
+
+
 def adapter_fingerprint(path: str | Path) -> str:
     folder = Path(path)
     files = [folder / "adapter_config.json", folder / "adapter_model.safetensors"]

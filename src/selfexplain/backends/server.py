@@ -37,7 +37,6 @@ from ..errors import UserError
 from . import Backend, Chat, Generation, register_backend
 
 MODES = ("auto", "prompt", "first-token")
-MAX_TOKEN_LOGPROBS = 128  # vLLM's cap on logprob_token_ids per request
 T = TypeVar("T")
 
 
@@ -178,15 +177,12 @@ class ServerBackend(Backend):
 
     def _next_token_scores(self, jobs: list[tuple[list[int], list[int]]]) -> list[float]:
         """Label log-probabilities from one request per distinct prefix (chat, chat + partial label)."""
-        wanted: dict[tuple[int, ...], set[int]] = {}
-        for ids, lab in jobs:
-            for k, tok in enumerate(lab):
-                wanted.setdefault(tuple(ids + lab[:k]), set()).add(tok)
-        requests = [(prefix, sorted(toks)[i:i + MAX_TOKEN_LOGPROBS])
-                    for prefix, toks in wanted.items() for i in range(0, len(toks), MAX_TOKEN_LOGPROBS)]
+        from .models import MAX_TOKEN_LOGPROBS, label_sums, next_token_requests
+
+        requests = next_token_requests(jobs, MAX_TOKEN_LOGPROBS)
         got = self._pool(self._token_logprob_request, requests)
-        logprob = {(prefix, tok): lp for (prefix, toks), lps in zip(requests, got) for tok, lp in zip(toks, lps)}
-        return [float(sum(logprob[tuple(ids + lab[:k]), tok] for k, tok in enumerate(lab))) for ids, lab in jobs]
+        return label_sums(jobs, {(prefix, tok): lp for (prefix, toks), lps in zip(requests, got)
+                                 for tok, lp in zip(toks, lps)})
 
     def _token_logprob_request(self, request: tuple[tuple[int, ...], list[int]]) -> list[float]:
         import openai

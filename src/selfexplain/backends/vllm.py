@@ -34,14 +34,13 @@ from typing import Any
 
 from ..errors import UserError
 from . import Backend, Chat, Generation, register_backend
-from .models import (adapter_fingerprint, encode_prompt, generation_eos, label_token_ids, load_tokenizer, resolve_model,
-                     stop_token_ids)
+from .models import (MAX_TOKEN_LOGPROBS, adapter_fingerprint, encode_prompt, generation_eos, label_sums,
+                     label_token_ids, load_tokenizer, next_token_requests, resolve_model, stop_token_ids)
 
 # On CPU, vLLM reserves a fraction of *system* memory for its KV cache (default 0.92) and keeps
 # one core for its scheduler; both are wrong for a small shared machine.
 CPU_KV_CACHE_BYTES = 2 << 30
 CPU_BLOCK_SIZE = 32  # the CPU default (128) is longer than the shared prefixes here: caching would never hit
-MAX_TOKEN_LOGPROBS = 128  # vLLM's cap on logprob_token_ids per request
 
 
 def _has_token_logprobs() -> bool:
@@ -172,14 +171,8 @@ class VLLMBackend(Backend):
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        # prefix -> the label tokens whose log-probability after that prefix is needed
-        wanted: dict[tuple[int, ...], set[int]] = {}
-        for ids, labs in zip(prompts, label_ids):
-            for lab in labs:
-                for k, tok in enumerate(lab):
-                    wanted.setdefault(tuple(ids + lab[:k]), set()).add(tok)
-        requests = [(prefix, sorted(toks)[i:i + MAX_TOKEN_LOGPROBS])
-                    for prefix, toks in wanted.items() for i in range(0, len(toks), MAX_TOKEN_LOGPROBS)]
+        jobs = [(ids, lab) for ids, labs in zip(prompts, label_ids) for lab in labs]
+        requests = next_token_requests(jobs, MAX_TOKEN_LOGPROBS)
         outs = self.llm.generate(
             [TokensPrompt(prompt_token_ids=list(prefix)) for prefix, _ in requests],
             [SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=toks) for _, toks in requests],
@@ -189,8 +182,8 @@ class VLLMBackend(Backend):
             got = out.outputs[0].logprobs[0]
             for tok in toks:
                 logprob[prefix, tok] = float(got[tok].logprob)
-        return [[sum(logprob[tuple(ids + lab[:k]), tok] for k, tok in enumerate(lab)) for lab in labs]
-                for ids, labs in zip(prompts, label_ids)]
+        scores, k = label_sums(jobs, logprob), len(label_ids[0])
+        return [scores[i * k:(i + 1) * k] for i in range(len(prompts))]
 
     def _score_prompt_logprobs(self, prompts: list[list[int]], label_ids: list[list[list[int]]]) -> list[list[float]]:
         from vllm import SamplingParams

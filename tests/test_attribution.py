@@ -44,6 +44,7 @@ class _Plain:
         return self.be.label_logprobs_plain(chats, labels)
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_fast_path_matches_plain_computation_on_default_model():
     from selfexplain.backends.hf import HFBackend

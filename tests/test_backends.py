@@ -33,6 +33,7 @@ def _plain_logprob(be, chat, label):
     return sum(float(lp[len(p_ids) - 1 + k, t]) for k, t in enumerate(l_ids))
 
 
+@pytest.mark.embedded
 def test_batched_scoring_equals_unpadded_forward(smol):
     labels = ["Positive", "Negative"]
     batched = smol.label_logprobs(CHATS, labels)
@@ -41,6 +42,7 @@ def test_batched_scoring_equals_unpadded_forward(smol):
             assert abs(got - _plain_logprob(smol, chat, label)) < 1e-4
 
 
+@pytest.mark.embedded
 def test_multi_token_labels(smol):
     labels = ["Very positive indeed", "Negative", "Somewhat neutral"]
     assert any(len(smol.encode(l)) > 1 for l in labels)
@@ -50,6 +52,7 @@ def test_multi_token_labels(smol):
             assert abs(v - _plain_logprob(smol, chat, label)) < 1e-4
 
 
+@pytest.mark.embedded
 def test_greedy_generation_is_deterministic_and_batch_independent(smol):
     a = smol.generate(CHATS, [12, 12, 12])
     b = smol.generate(CHATS, [12, 12, 12])
@@ -60,6 +63,7 @@ def test_greedy_generation_is_deterministic_and_batch_independent(smol):
     assert short.n_tokens <= 3 and short.truncated
 
 
+@pytest.mark.embedded
 def test_chat_template_fallback_is_tulu(smol):
     chat = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}, {"role": "user", "content": "R"}]
     tok = smol.tokenizer
@@ -72,6 +76,7 @@ def test_chat_template_fallback_is_tulu(smol):
     assert text == f"<|user|>\nQ\n<|assistant|>\nA{tok.eos_token}\n<|user|>\nR\n<|assistant|>\n"
 
 
+@pytest.mark.embedded
 def test_identity_names_weights_exactly(smol):
     assert smol.identity["gguf_sha256"] == EMBEDDED["smollm2-135m"].sha256
     assert smol.identity["dtype"] == "float32"
@@ -113,6 +118,7 @@ def test_unknown_model_arg():
         load_backend("hf", "embedded:smollm2-135m", colour="blue")
 
 
+@pytest.mark.embedded
 def test_shared_prefix_scoring_equals_plain_forward(smol):
     """The fast path (shared-prefix KV cache, length buckets, last-position head) vs one full pass per row."""
     task_prefix = "Text: {}\n\nQuestion: Positive or Negative? Answer in one word."
@@ -129,6 +135,7 @@ def test_shared_prefix_scoring_equals_plain_forward(smol):
                 assert abs(a - b) < 1e-4
 
 
+@pytest.mark.embedded
 def test_shared_prefix_generation_equals_transformers_generate(smol):
     """The explanation turn continues the classification turn: decoded from its kept cache, the texts are
     those of transformers' generate on whole prompts (with and without kept prompts, groups of one)."""
@@ -187,3 +194,34 @@ def test_server_backend_arguments_are_checked_in_one_line():
                           ({"base_url": "http://x/v1", "concurrency": 0}, "concurrency")):
         with pytest.raises(UserError, match=message):
             load_backend("openai", "m", **args)
+
+
+def test_gguf_conversion_names_the_versions_it_needs(tmp_path, monkeypatch):
+    """Where transformers would convert a GGUF differently, one line says which versions and how to get them."""
+    from selfexplain.backends import models
+
+    monkeypatch.setenv("SELFEXPLAIN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(models.GGUF_CONVERSION, "transformers", ">=5.18,<5.19")
+    monkeypatch.setattr("importlib.metadata.version", lambda name: {"transformers": "5.17.0"}.get(name, "0.19.0"))
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    with pytest.raises(UserError) as e:
+        resolve_model(str(gguf))
+    msg = str(e.value)
+    assert "\n" not in msg and "converting m.gguf needs transformers>=5.18,<5.19 (installed: 5.17.0)" in msg
+    assert "bash scripts/setup.sh" in msg and "'transformers==5.19.0' 'gguf==0.19.0'" in msg
+    assert not (tmp_path / "cache" / "models").exists() or not any((tmp_path / "cache" / "models").iterdir())
+
+
+def test_converted_folders_load_without_the_conversion_versions(tmp_path, monkeypatch):
+    """Only a conversion checks versions: a folder converted before loads with any supported release."""
+    from selfexplain.backends import models
+
+    monkeypatch.setenv("SELFEXPLAIN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(models.GGUF_CONVERSION, "transformers", "<1")
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    done = tmp_path / "cache" / "models" / f"m-{models._sha256(gguf)[:12]}"
+    done.mkdir(parents=True)
+    (done / "config.json").write_text("{}")
+    assert resolve_model(str(gguf)).load_path == str(done)

@@ -29,7 +29,7 @@ from selfexplain.backends.server import first_token_scores  # noqa: E402
 from selfexplain.errors import UserError  # noqa: E402
 from selfexplain.reports.compare import compare_runs  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.embedded]
 MODEL = "embedded:smollm2-135m"
 SERVED = "smollm2"
 N = 4

@@ -15,7 +15,7 @@ from selfexplain.api import evaluate  # noqa: E402
 from selfexplain.backends import load_backend  # noqa: E402
 from selfexplain.reports.compare import compare_runs  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.embedded]
 N = int(os.environ.get("SELFEXPLAIN_VLLM_SAMPLES", "8"))
 
 

@@ -23,11 +23,22 @@ def llama(tmp_path_factory):
     return HFBackend(str(make_llama_standin(tmp_path_factory.mktemp("m") / "llama")), max_batch_size=4)
 
 
+@pytest.mark.embedded
 def test_standin_is_shaped_like_tulu(llama):
     assert llama.tokenizer.chat_template == TULU_TEMPLATE
     assert llama.model.config.model_type == "llama"
 
 
+@pytest.mark.embedded
+def test_standin_tokenizer_keeps_the_text(llama):
+    """Its tokenizer is SmolLM2's byte-level one: loaded as a "LlamaTokenizer" it read the text as
+    "HelloworldIhaterainymondays" under transformers 5.19 (found by scripts/check-versions.sh)."""
+    text = "Hello world\nI hate rainy mondays"
+    ids = llama.tokenizer(text, add_special_tokens=False).input_ids
+    assert llama.tokenizer.decode(ids) == text
+
+
+@pytest.mark.embedded
 def test_scoring_sequences_start_with_one_bos(llama):
     bos = llama.tokenizer.bos_token_id
     chat = classify_chat(TASK, EX.text, None)
@@ -44,6 +55,7 @@ def test_scoring_sequences_start_with_one_bos(llama):
         assert abs(value - want) < 1e-4
 
 
+@pytest.mark.embedded
 def test_generation_starts_with_one_bos(llama, monkeypatch):
     seen = []
     real = llama.model.generate
@@ -62,15 +74,20 @@ def test_generation_starts_with_one_bos(llama, monkeypatch):
     assert llama.generate(chats, [2, 2]) == plain
 
 
+@pytest.mark.embedded
 def test_training_chats_start_with_one_bos(llama):
     msgs = explain_chat(TASK, EX, "Negative", "attribution", "one") + [{"role": "assistant", "content": "Answer: hate"}]
     row = tokenize_chat(llama.tokenizer, msgs, "last", 512)
     bos = llama.tokenizer.bos_token_id
     assert row["input_ids"][0] == bos and row["input_ids"].count(bos) == 1
     trained = [t for t, l in zip(row["input_ids"], row["labels"]) if l != -100]
-    assert "hate" in llama.tokenizer.decode(trained) and trained[-1] == llama.tokenizer.eos_token_id
+    # The Tulu template closes an assistant turn with EOS and a newline; both are trained (as open-instruct does).
+    eos = llama.tokenizer.eos_token_id
+    assert "hate" in llama.tokenizer.decode(trained) and eos in trained
+    assert llama.tokenizer.decode(trained[trained.index(eos) + 1:]) == "\n"
 
 
+@pytest.mark.embedded
 def test_vllm_prompts_start_with_one_bos(llama):
     from selfexplain.backends.vllm import VLLMBackend  # imports no vllm until an engine starts
 
@@ -78,6 +95,7 @@ def test_vllm_prompts_start_with_one_bos(llama):
     assert ids == [llama.tokenizer.bos_token_id] + raw and ids == llama.prompt_ids(classify_chat(TASK, EX.text, None))
 
 
+@pytest.mark.embedded
 def test_a_template_that_writes_bos_gets_no_second(llama):
     tok = llama.tokenizer
     text = tok.bos_token + llama.prompt_text(classify_chat(TASK, EX.text, None))
@@ -85,6 +103,7 @@ def test_a_template_that_writes_bos_gets_no_second(llama):
     assert raw[0] == tok.bos_token_id and with_bos(tok, raw) == raw
 
 
+@pytest.mark.embedded
 def test_models_without_bos_get_none():
     from selfexplain.backends.hf import HFBackend
 

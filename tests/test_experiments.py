@@ -86,6 +86,7 @@ def test_reproduce_refuses_training_on_an_evaluation_only_task(tmp_path):
         reproduce(exp, tmp_path, log=lambda m: None)
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_tiny_real_study_produces_every_table_and_figure(tmp_path):
     """construct -> train -> evaluate on SmolLM2 with tiny sizes, then the full report."""
@@ -119,6 +120,7 @@ def test_tiny_real_study_produces_every_table_and_figure(tmp_path):
     assert len(t4) == 1 + 3  # attribution: none, w/ predictions, w/ attribution
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_paper_presets_smoke_every_stage(tmp_path):
     """`reproduce --preset paper --smoke` (and paper-13b): every stage of the paper's grid, offline, on a

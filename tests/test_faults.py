@@ -60,6 +60,7 @@ def _same_as_reference(run: Path, reference: Path):
     assert not list(run.glob("*.tmp")) and not (run / ".lock").exists()
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["kill-after-append:2", "kill-mid-append:2",
                                    "kill-writing:summary.json"])
@@ -73,6 +74,7 @@ def test_killed_evaluate_resumes_to_identical_results(tmp_path, reference, fault
     _same_as_reference(run, reference)
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_disk_full_while_appending_keeps_complete_chunks(tmp_path, reference):
     one_chunk = len("".join((reference / "records.jsonl").read_text().splitlines(keepends=True)[:4]))
@@ -89,6 +91,7 @@ def test_disk_full_while_appending_keeps_complete_chunks(tmp_path, reference):
     _same_as_reference(run, reference)
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_disk_full_while_writing_the_summary(tmp_path, reference):
     run = tmp_path / reference.name
@@ -105,6 +108,7 @@ def test_disk_full_while_writing_the_summary(tmp_path, reference):
     _same_as_reference(run, reference)
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_damaged_config_json_is_one_line(tmp_path, reference):
     run = tmp_path / reference.name
@@ -116,6 +120,7 @@ def test_damaged_config_json_is_one_line(tmp_path, reference):
     assert f"{run / 'config.json'}: not valid JSON (line " in line
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_two_writers_on_one_run_folder(tmp_path, reference):
     """A holds the run folder (stalled after its first chunk); B fails at once naming A; C --wait waits for A."""
@@ -172,6 +177,7 @@ def trained(tmp_path_factory, chats):
     return _adapter(out)
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_training_is_the_same_in_every_process(tmp_path, chats, trained):
     """The LoRA matrices are seeded: the same command gives the same adapter (it gave another each time)."""
@@ -180,6 +186,7 @@ def test_training_is_the_same_in_every_process(tmp_path, chats, trained):
     assert _same_weights(_adapter(tmp_path), trained)
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["kill-after-checkpoint:2", "kill-mid-checkpoint:3", "fsize:20000"])
 def test_interrupted_training_resumes_to_the_same_adapter(tmp_path, chats, trained, fault):
@@ -208,6 +215,7 @@ def _study_records(root: Path) -> dict:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("records.jsonl"))}
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_killed_study_resumes_to_identical_results(tmp_path):
     """reproduce killed in the middle of a stage's chunks, and again just as a training stage finished
@@ -234,6 +242,7 @@ def test_killed_study_resumes_to_identical_results(tmp_path):
         assert adapter.read_bytes() == (b / adapter.relative_to(a)).read_bytes()
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_second_reproduce_of_one_study_is_refused(tmp_path):
     holder = _cli(*SMOKE, "--output-path", str(tmp_path), fault="stall-after-append:1:20", wait=False)
@@ -306,6 +315,7 @@ def test_damaged_records_line_is_one_line(tmp_path):
         read_records(tmp_path)
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_two_processes_needing_one_conversion(tmp_path):
     """A fresh cache, two processes that need the same embedded model: one joins and converts it, the

@@ -11,7 +11,7 @@ import pytest
 from selfexplain.api import evaluate, sample_examples
 from selfexplain.tasks import get_task
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.embedded]
 
 
 def _check_record(r, labels):

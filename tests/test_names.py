@@ -78,6 +78,7 @@ def test_experiment_with_hostile_name_is_one_line(tmp_path, name):
     assert "exp.yaml: field 'name'" in str(e.value)
 
 
+@pytest.mark.embedded
 def test_hostile_model_name_stays_inside_the_output_folder(tmp_path, keyword_backend):
     keyword_backend.identity = {"kind": "test", "name": "../../../escaped/model"}
     out = tmp_path / "runs"

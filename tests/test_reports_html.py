@@ -56,6 +56,7 @@ def _count(pg):
     return int(pg.inner_text("#count").split()[0])
 
 
+@pytest.mark.embedded
 def test_page_renders_tables_figures_and_samples(report, page):
     pg, errors = page
     assert errors == []
@@ -72,6 +73,7 @@ def test_page_renders_tables_figures_and_samples(report, page):
     pg.select_option("#f-cell", value="")
 
 
+@pytest.mark.embedded
 def test_filters_select_exactly_the_matching_samples(report, page):
     pg, _ = page
     _, records = report

@@ -62,6 +62,7 @@ def test_vitaminc_bigbench_format():
     assert get_task("vitaminc").training_allowed is False
 
 
+@pytest.mark.embedded
 def test_tweets_from_package():
     exs = load_examples(get_task("tweets"))
     labels = [e.label for e in exs]

@@ -34,6 +34,7 @@ def _trained_text(tok, enc):
     return tok.decode([t for t, l in zip(enc["input_ids"], enc["labels"]) if l != IGNORE])
 
 
+@pytest.mark.embedded
 def test_loss_only_on_the_explanation(tokenizer):
     enc = tokenize_chat(tokenizer, CHAT, "last", 512)
     assert len(enc["input_ids"]) == len(enc["labels"]) == len(enc["attention_mask"])
@@ -48,12 +49,14 @@ def test_loss_only_on_the_explanation(tokenizer):
     assert "mondays" not in _trained_text(tokenizer, enc)
 
 
+@pytest.mark.embedded
 def test_loss_on_every_assistant_turn_for_instruction_chats(tokenizer):
     enc = tokenize_chat(tokenizer, CHAT, "assistant", 512)
     text = _trained_text(tokenizer, enc)
     assert "Negative" in text and "Answer: hate" in text and "mondays" not in text and "Question" not in text
 
 
+@pytest.mark.embedded
 def test_truncation_and_bad_chat(tokenizer):
     assert len(tokenize_chat(tokenizer, CHAT, "last", 8)["input_ids"]) == 8
     with pytest.raises(UserError, match="must end with an assistant turn"):
@@ -98,6 +101,7 @@ SMALL = ["--lora-r", "8", "--lora-alpha", "16", "--batch-size", "2", "--max-leng
          "--replay", str(FIX / "replay.jsonl")]
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_short_real_training_lowers_loss_and_adapter_evaluates(tmp_path):
     """The default model, a few steps on a repeated tiny set: the loss falls; evaluate loads the adapter."""
@@ -124,6 +128,7 @@ def _cli_train(out, data, *extra):
             "--output-path", str(out), *SMALL, *extra]
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_training_resumes_after_kill(tmp_path):
     data = _train_file(tmp_path, 16)
@@ -142,6 +147,7 @@ def test_training_resumes_after_kill(tmp_path):
     assert summary["steps"] == 6
 
 
+@pytest.mark.embedded
 @pytest.mark.slow
 def test_accelerate_launch_two_cpu_processes(tmp_path):
     data = _train_file(tmp_path)

@@ -135,11 +135,44 @@ def _join_parts(model: EmbeddedModel, target: Path, stamp: Path) -> tuple[Path, 
     return target, digest
 
 
+# The releases whose conversion of the embedded GGUF files gives the pinned set-up's folder file by file
+# (weights, tokenizer, configs; all of transformers 5.18-5.24 and gguf 0.13-0.19 were compared).  Older
+# transformers convert these tokenizers differently (5.0 adds code-Llama fill-in-the-middle tokens and makes
+# <|im_start|> the end of sequence); gguf 0.10 needs sentencepiece, 0.11 fails under numpy 2.  Only a
+# conversion checks them: converted folders, hub models, model folders and vLLM load with any release.
+GGUF_CONVERSION = {"transformers": ">=5.18,<5.25", "gguf": ">=0.13,<0.20"}
+GGUF_PINNED = {"transformers": "5.19.0", "gguf": "0.19.0"}  # as in constraints.txt: the hint to install
+
+
+def check_conversion_versions(what: str) -> None:
+    """One line naming the versions a GGUF conversion needs, before transformers fails somewhere inside."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.specifiers import SpecifierSet
+
+    wrong = []
+    for name, spec in GGUF_CONVERSION.items():
+        try:
+            have = version(name)
+        except PackageNotFoundError:
+            have = None
+        if have is None or not SpecifierSet(spec).contains(have, prereleases=True):
+            wrong.append(f"{name}{spec} (installed: {have or 'none'})")
+    if wrong:
+        pins = " ".join(f"'{name}=={v}'" for name, v in GGUF_PINNED.items())
+        raise UserError(
+            f"converting {what} needs {' and '.join(wrong)}: other releases convert it differently, so "
+            f"results would not reproduce. Get them with `bash scripts/setup.sh` (the checkout's .venv), or "
+            f"pip install {pins}. Hub models, model folders and --backend vllm do not need these versions."
+        )
+
+
 def _convert_gguf(gguf: Path, digest: str) -> Path:
     """Dequantize a GGUF once into a safetensors folder (reloads then take seconds)."""
     out = cache_dir() / "models" / f"{gguf.stem}-{digest[:12]}"
     if (out / "config.json").exists():
         return out
+    check_conversion_versions(gguf.name)
     with cache_entry_lock(out, f"the conversion of {gguf.name}"):
         if not (out / "config.json").exists():  # else converted by the process we waited for
             _convert_into(gguf, digest, out)

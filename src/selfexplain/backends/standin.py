@@ -24,7 +24,7 @@ from ..locks import cache_entry_lock
 from ..paths import cache_dir
 
 STANDINS = ("tulu-smollm2", "tulu-tiny")
-VERSION = 2  # bump when a builder changes: the cache folder is named with it
+VERSION = 3  # bump when a builder changes: the cache folder is named with it
 
 
 def standin_folder(name: str, smollm2: Callable[[], Path]) -> Path:
@@ -52,7 +52,10 @@ def _tulu_tokenizer(folder: Path, src: Path) -> None:
 
     cfg = json.loads((src / "tokenizer_config.json").read_text())
     cfg.pop("chat_template", None)
-    cfg.update(add_bos_token=True, tokenizer_class="LlamaTokenizer")
+    # Not Tulu-2's "LlamaTokenizer": transformers 5.19 (not 5.0) rebuilds that class with a SentencePiece-style
+    # pre-tokenizer over this byte-level vocabulary, which drops spaces and newlines ("HelloworldIhate").
+    # The generic class keeps tokenizer.json as written; the BOS comes from its post-processor.
+    cfg.update(add_bos_token=True, tokenizer_class="PreTrainedTokenizerFast")
     (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
     tok = Tokenizer.from_file(str(src / "tokenizer.json"))
     bos = cfg["bos_token"]

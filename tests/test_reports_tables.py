@@ -189,3 +189,40 @@ def test_explorer_samples_carry_the_graded_measures(study):
     valid = [s for s in samples if s["valid"]]
     assert valid and all(s["shift"] is not None and s["random_shift"] is not None for s in valid)
     assert all(s["shift"] is None for s in samples if not s["valid"])
+
+
+@pytest.mark.parametrize("damage", ["torn last line", "records deleted", "summary missing"])
+def test_incomplete_cells_are_marked_everywhere_and_the_report_fails(tmp_path, damage):
+    """A cut last line, a deleted records file or an unfinished run was reported as if complete, exit 0."""
+    from typer.testing import CliRunner
+
+    from selfexplain.cli import app
+
+    root = make_study(tmp_path / "s")
+    run = json.loads((root / "study.json").read_text())["cells"][0]["run_dir"]
+    records = Path(run) / "records.jsonl"
+    if damage == "torn last line":
+        records.write_bytes(records.read_bytes()[:-40])
+    elif damage == "records deleted":
+        records.unlink()
+    else:
+        (Path(run) / "summary.json").unlink()
+    res = CliRunner().invoke(app, ["report", str(root)])
+    assert res.exit_code == 2
+    line = res.output.strip()
+    assert "\n" not in line and "1 of 15 cells are incomplete" in line and "--allow-incomplete" in line
+    held = {"torn last line": 89, "records deleted": 0, "summary missing": 90}[damage]
+    cells = list(csv.DictReader(io.StringIO((root / "report" / "cells.csv").read_text())))
+    assert [(c["held"], c["complete"]) for c in cells].count((str(held), "False")) == 1
+    assert sum(c["complete"] == "True" for c in cells) == 14
+    t10 = (root / "report" / "table10_valid_counts.csv").read_text()
+    assert t10.count("‡") == (0 if damage == "records deleted" else 3)  # its three styles (a cell with no records has no rows)
+    md = (root / "report" / "report.md").read_text()
+    assert "rerun the same `selfexplain reproduce`" in md and "‡" in (root / "report" / "report.html").read_text()
+    assert CliRunner().invoke(app, ["report", str(root), "--allow-incomplete"]).exit_code == 0
+
+
+def test_a_complete_study_has_no_marks(tmp_path):
+    root = make_study(tmp_path / "s")
+    write_study_report(root)
+    assert "‡" not in (root / "report" / "report.md").read_text()

@@ -132,8 +132,8 @@ def _open_run(
 
 def _check_sizes(batch_size: int, output_path: str | Path) -> None:
     """What can be checked before a model loads (a typo should not cost a minute of loading)."""
-    if batch_size <= 0:
-        raise UserError("--batch-size must be positive")
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise UserError(f"--batch-size must be a positive whole number, not {batch_size!r}")
     check_output_path(output_path)
 
 

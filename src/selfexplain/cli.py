@@ -6,6 +6,7 @@ stderr and exit status 2.
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from contextlib import contextmanager
@@ -31,8 +32,10 @@ INFLUENCE_HELP = ("Which p picks w*: normalised (over the task's labels, the def
                   "(p(prediction | prompt), the paper's equation 1).")
 # Not a terminal (a log file, CI): rich would wrap tables at 80 columns into fragments; lines may be long there.
 LOG_WIDTH = 240
-console = Console() if sys.stdout.isatty() else Console(width=LOG_WIDTH)
-err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=LOG_WIDTH)
+# soft_wrap: a printed path or command stays on one line whatever the width, so it can be pasted as it is
+# (tables still fit the width).
+console = Console(soft_wrap=True) if sys.stdout.isatty() else Console(width=LOG_WIDTH, soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True) if sys.stderr.isatty() else Console(stderr=True, width=LOG_WIDTH, soft_wrap=True)
 
 
 @contextmanager
@@ -102,6 +105,25 @@ BACKEND_ARGS = typer.Option(
                "tensor_parallel_size=4,distributed_executor_backend=ray,gpu_memory_utilization=0.8.",
 )
 
+def COUNT(default: int, help: str, minimum: int = 1):  # noqa: N802 - an option factory, used like the constants above
+    """A count option (limit, batch size, samples, steps): its range is declared, so a bad value is refused
+    before anything loads."""
+    return typer.Option(default, min=minimum, help=help)
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise typer.BadParameter(f"{value} is not above 0")
+    return value
+
+
+def POSITIVE(default: float, help: str = ""):  # noqa: N802
+    """A quantity that must be above 0 (learning rate, epochs)."""
+    return typer.Option(default, callback=_positive, help=help)
+
+
+SEED = typer.Option(0, min=0, help="Seed of the class-balanced sampling (and of training).")
+
 WAIT = typer.Option(False, "--wait", help="If another process is writing the same run folder (or study), wait for "
                                           "it and then reuse its results, instead of stopping with exit status 75.")
 
@@ -129,9 +151,9 @@ def evaluate(
     task: str = TASK,
     style: list[str] = typer.Option(["all"], help="attribution, redaction, counterfactual or all; repeatable."),
     width: str = typer.Option("one", help="'one' (one-word prompts, N=1 kept) or 'multi' (JSON prompts, any N)."),
-    limit: int = typer.Option(100, help="Number of test examples (class-balanced)."),
-    batch_size: int = typer.Option(16, help="Examples per chunk; a chunk is the unit of resumption."),
-    seed: int = typer.Option(0, help="Seed of the class-balanced train/test split."),
+    limit: int = COUNT(100, "Number of test examples (class-balanced)."),
+    batch_size: int = COUNT(16, "Examples per chunk; a chunk is the unit of resumption."),
+    seed: int = SEED,
     split: str = typer.Option("test", help="'test': the held-out 20% of the data (never trained on); 'all': every example (for a file that is a test set)."),
     output_path: Path = OUTPUT,
     data: Optional[str] = DATA,
@@ -167,12 +189,12 @@ def evaluate(
 
 @app.command(epilog="Examples:\n\n  selfexplain attribute --limit 20\n\n  selfexplain attribute --task snli --data snli_1.0_dev.jsonl --split all --show 5")
 def attribute(
-    model: str = MODEL, task: str = TASK, limit: int = typer.Option(20, help="Number of examples (class-balanced)."),
-    batch_size: int = typer.Option(16, help="Examples per chunk (all their erased variants are scored together)."),
-    seed: int = typer.Option(0), split: str = typer.Option("test", help="test, train or all."),
+    model: str = MODEL, task: str = TASK, limit: int = COUNT(20, "Number of examples (class-balanced)."),
+    batch_size: int = COUNT(16, "Examples per chunk (all their erased variants are scored together)."),
+    seed: int = SEED, split: str = typer.Option("test", help="test, train or all."),
     output_path: Path = OUTPUT, data: Optional[str] = DATA, hub: bool = HUB, backend: str = BACKEND,
     model_args: Optional[str] = MODEL_ARGS, backend_args: Optional[str] = BACKEND_ARGS, adapter: Optional[str] = ADAPTER,
-    show: int = typer.Option(10, help="How many examples to print with words shaded by influence."),
+    show: int = typer.Option(10, min=0, help="How many examples to print with words shaded by influence."),
     influence: str = typer.Option("normalised", help=INFLUENCE_HELP), wait: bool = WAIT,
 ) -> None:
     """Erasure attribution: how much each word's removal lowers p(prediction)."""
@@ -195,13 +217,13 @@ def attribute(
 @app.command(epilog="Examples:\n\n  selfexplain construct --limit 500 --quality 200\n\n  selfexplain construct --task sentiment140 --data train.csv --limit 50000 --model-args device=cuda")
 def construct(
     model: str = MODEL, task: str = TASK,
-    limit: int = typer.Option(500, help="Training examples to construct from (class-balanced, disjoint from test); "
+    limit: int = typer.Option(500, min=1, help="Training examples to construct from (class-balanced, disjoint from test); "
                                         "with --per-style, the most to look at."),
-    per_style: Optional[int] = typer.Option(None, help="Construct until every style has kept this many (the paper: "
+    per_style: Optional[int] = typer.Option(None, min=1, help="Construct until every style has kept this many (the paper: "
                                                       "50,000). Without it, every style is cut to the smallest count kept."),
     influence: str = typer.Option("normalised", help=INFLUENCE_HELP),
-    quality: int = typer.Option(0, help="Also compare constructed with generated explanations on this many samples (table 3)."),
-    batch_size: int = typer.Option(16), seed: int = typer.Option(0), output_path: Path = OUTPUT,
+    quality: int = typer.Option(0, min=0, help="Also compare constructed with generated explanations on this many samples (table 3)."),
+    batch_size: int = COUNT(16, "Examples per chunk."), seed: int = SEED, output_path: Path = OUTPUT,
     data: Optional[str] = DATA, hub: bool = HUB, backend: str = BACKEND, model_args: Optional[str] = MODEL_ARGS,
     backend_args: Optional[str] = BACKEND_ARGS, adapter: Optional[str] = ADAPTER, wait: bool = WAIT,
 ) -> None:
@@ -243,18 +265,19 @@ def construct(
 def train(
     data: list[str] = typer.Option(..., help="Training chats (a construct train-STYLE.jsonl); repeatable."),
     model: str = MODEL,
-    mix: float = typer.Option(0.2, help="Instruction chats per task chat (paper: 10,000 / 50,000 = 0.2)."),
+    mix: float = typer.Option(0.2, min=0.0, help="Instruction chats per task chat (paper: 10,000 / 50,000 = 0.2)."),
     baseline: Optional[str] = typer.Option(None, help="'predictions': train on gold-label answers instead (section 4.1)."),
     replay: Optional[str] = typer.Option(None, help="Instruction chats: a JSONL file or hub:ID such as hub:allenai/tulu-v2-sft-mixture (default: chatterbot prompts answered by the base model)."),
     output_path: Path = OUTPUT,
     model_args: Optional[str] = MODEL_ARGS,
-    lora_r: int = typer.Option(64), lora_alpha: int = typer.Option(16), lora_dropout: float = typer.Option(0.1),
+    lora_r: int = typer.Option(64, min=1), lora_alpha: int = typer.Option(16, min=1),
+    lora_dropout: float = typer.Option(0.1, min=0.0, max=1.0),
     target_modules: str = typer.Option("q_proj,k_proj,v_proj,o_proj", help="Comma-separated module names."),
-    lr: float = typer.Option(1e-4, help="Learning rate."), epochs: float = typer.Option(1.0),
-    batch_size: int = typer.Option(8, help="Per-device batch size."), grad_accum: int = typer.Option(1),
-    max_steps: int = typer.Option(-1, help="Stop after this many optimiser steps (overrides --epochs)."),
-    save_steps: int = typer.Option(20, help="Checkpoint every N steps (a killed run resumes from the last)."),
-    max_length: int = typer.Option(512), seed: int = typer.Option(0), wait: bool = WAIT,
+    lr: float = POSITIVE(1e-4, "Learning rate."), epochs: float = POSITIVE(1.0, "Passes over the data."),
+    batch_size: int = COUNT(8, "Per-device batch size."), grad_accum: int = COUNT(1, "Gradient accumulation steps."),
+    max_steps: int = COUNT(-1, "Stop after this many optimiser steps (overrides --epochs; -1: no limit).", minimum=-1),
+    save_steps: int = COUNT(20, "Checkpoint every N steps (a killed run resumes from the last)."),
+    max_length: int = COUNT(512, "Longest training sequence in tokens."), seed: int = SEED, wait: bool = WAIT,
 ) -> None:
     """LoRA continual learning on constructed explanations mixed with instruction replay (section 3.2)."""
     from . import api
@@ -278,7 +301,7 @@ def train(
         if losses else f"steps {s['steps']} (nothing left to train)", highlight=False)
     if s.get("cached"):
         console.print("already trained with this data and these settings: nothing to do", highlight=False)
-    console.print(f"adapter: {res.adapter}\nuse it: selfexplain evaluate --adapter {res.adapter}\n"
+    console.print(f"adapter: {res.adapter}\nuse it: selfexplain evaluate --adapter {shlex.quote(str(res.adapter))}\n"
                   f"wall time: {time.time() - start:.0f}s", highlight=False)
 
 
@@ -357,13 +380,16 @@ def reproduce(
 def report_cmd(
     study: Path = typer.Argument(..., help="A study folder written by `selfexplain reproduce`."),
     output_path: Optional[Path] = typer.Option(None, help="Where to write the report (default: STUDY/report)."),
-    max_per_cell: int = typer.Option(300, help="Samples per cell in the HTML explorer."),
+    max_per_cell: int = typer.Option(300, min=1, help="Samples per cell in the HTML explorer."),
+    allow_incomplete: bool = typer.Option(False, "--allow-incomplete", help=(
+        "Exit 0 although some cells rest on incomplete runs (a study still running or killed); they are "
+        "marked ‡ in every table either way.")),
 ) -> None:
     """Tables (Markdown, CSV), figures (PNG) and a one-page HTML report of a study."""
     from .reports import write_study_report
 
     with _errors():
-        files = write_study_report(study, output_path, max_per_cell)
+        files = write_study_report(study, output_path, max_per_cell, allow_incomplete=allow_incomplete)
     for kind, paths in files.items():
         for p in paths:
             console.print(f"{kind}: {p}", highlight=False)
@@ -373,17 +399,26 @@ def report_cmd(
 def compare(
     run_a: Path = typer.Argument(..., help="An evaluate run folder."),
     run_b: Path = typer.Argument(..., help="An evaluate run folder of the same samples (e.g. the other backend)."),
+    allow_incomplete: bool = typer.Option(False, "--allow-incomplete", help=(
+        "Compare runs that are still running or were killed (their complete records only).")),
 ) -> None:
     """List every sample whose prediction, label probabilities or explanation differ between two runs."""
+    from .layout import run_status
     from .reports.compare import compare_runs
     from .reports.tables import read_records
 
     with _errors():
         recs = []
         for run in (run_a, run_b):
+            if not (run / "config.json").is_file():
+                raise UserError(f"{run}: not an evaluate run folder (no config.json)")
+            status = run_status(run)
+            if not status.complete and not allow_incomplete:
+                raise UserError(f"{run}: {status.describe()}; rerun the command that wrote it to complete it, "
+                                "or pass --allow-incomplete to compare the records it holds")
             r = read_records(run)
             if not r:
-                raise UserError(f"{run}: no records (not an evaluate run folder?)")
+                raise UserError(f"{run}: no records")
             recs.append(r)
         try:
             report = compare_runs(*recs)

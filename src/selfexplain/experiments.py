@@ -19,6 +19,7 @@ study folder lists every cell with its run folder and wall time; it is what
 from __future__ import annotations
 
 import json
+import os
 import time
 from importlib import resources
 from pathlib import Path
@@ -29,10 +30,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import styles as S
 from .errors import UserError
-from .layout import NONE, PREDICTIONS, STUDY_FILE, Cell, model_key, read_study  # noqa: F401  (re-exported)
+from .layout import NONE, PREDICTIONS, STUDY_FILE, Cell, model_key, read_study, study_for_disk  # noqa: F401  (re-exported)
 from .locks import folder_lock
 from .names import name_problem
-from .store import atomic_write, check_output_path, read_json
+from .store import atomic_write, check_output_path, read_json, remove_stale_temporaries
 
 
 class _Strict(BaseModel):
@@ -155,7 +156,7 @@ class Study:
         self.runs = runs or root / "runs"
         self.experiment = experiment
         self.path = root / STUDY_FILE
-        old = read_json(self.path) if self.path.exists() else {}
+        old = read_study(root) if self.path.exists() else {}
         # Stage times survive reruns: a cached stage keeps the time it took when it was computed.
         self.stages: dict[str, dict[str, Any]] = old.get("stages", {})
         # Cells of an earlier version of the experiment file that it no longer lists are dropped.
@@ -183,7 +184,7 @@ class Study:
         info = fn()
         seconds = round(time.time() - start, 1)
         prev = self.stages.get(key)
-        if prev and prev.get("run_dir") == info.get("run_dir"):
+        if prev and _same_path(prev.get("run_dir"), info.get("run_dir")):
             seconds = prev["seconds"]
         self.stages[key] = {**info, "seconds": seconds}
         self.save()
@@ -194,11 +195,13 @@ class Study:
         self.save()
 
     def save(self) -> None:
-        atomic_write(self.path, json.dumps({
-            "experiment": self.experiment.model_dump(),
-            "stages": self.stages,
-            "cells": [c.__dict__ for c in self.cells.values()],
-        }, indent=2) + "\n", kept="every completed stage's run folder is kept")
+        study = study_for_disk(self.root, {"experiment": self.experiment.model_dump(), "stages": self.stages,
+                                           "cells": [c.__dict__ for c in self.cells.values()]})
+        atomic_write(self.path, json.dumps(study, indent=2) + "\n", kept="every completed stage's run folder is kept")
+
+
+def _same_path(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and os.path.abspath(a) == os.path.abspath(b)
 
 
 def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[str], None] = print,
@@ -213,6 +216,7 @@ def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[st
     check_output_path(output_path)
     root = Path(output_path) / experiment.name
     with folder_lock(root, "this study", wait=wait, on_wait=log):
+        remove_stale_temporaries(root)
         return _reproduce(experiment, root, log, Path(runs_path) if runs_path else None, wait or runs_path is not None)
 
 

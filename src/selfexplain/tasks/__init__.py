@@ -154,8 +154,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: task file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not a task .yaml file") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start}); save the task file as UTF-8") from None
     except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML: {e}") from None
+        raise UserError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: a task file must hold a mapping")
     return data
@@ -166,7 +170,10 @@ def load_task_file(path: str | Path) -> TaskSpec:
     data = _read_yaml(path)
     prompts = data.get("prompts")
     if isinstance(prompts, dict) and "from_task" in prompts:
-        data["prompts"] = get_task(prompts["from_task"]).prompts.model_dump()
+        source = prompts["from_task"]
+        if not isinstance(source, str):
+            raise UserError(f"{path}: field 'prompts.from_task': the name of one task, not {type(source).__name__}")
+        data["prompts"] = get_task(source).prompts.model_dump()
     try:
         return TaskSpec.model_validate(data)
     except ValidationError as e:
@@ -193,7 +200,7 @@ def get_task(name_or_path: str) -> TaskSpec:
     """A registered task by name, or a task YAML file by path."""
     if name_or_path in _TASKS:
         return _TASKS[name_or_path]
-    if name_or_path.endswith((".yaml", ".yml")):
+    if name_or_path.endswith((".yaml", ".yml")) or Path(name_or_path).is_dir():
         return load_task_file(name_or_path)
     raise UserError(f"unknown task {name_or_path!r}; known tasks: {', '.join(_TASKS)} (or a path to a task .yaml)")
 

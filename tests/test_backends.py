@@ -224,4 +224,5 @@ def test_converted_folders_load_without_the_conversion_versions(tmp_path, monkey
     done = tmp_path / "cache" / "models" / f"m-{models._sha256(gguf)[:12]}"
     done.mkdir(parents=True)
     (done / "config.json").write_text("{}")
+    (done / models.GGUF_NOTE).write_text('{"restored": []}')
     assert resolve_model(str(gguf)).load_path == str(done)

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from llama_standin import make_llama_standin
+from llama_standin import make_gguf_llama, make_llama_standin
 from selfexplain.backends.models import TULU_TEMPLATE, with_bos
 from selfexplain.evaluation import classify_chat, explain_chat
 from selfexplain.tasks import get_task
@@ -16,11 +16,13 @@ TASK = get_task("sentiment140")
 EX = Example("x", "I hate rainy mondays", "Negative")
 
 
-@pytest.fixture(scope="module")
-def llama(tmp_path_factory):
+@pytest.fixture(scope="module", params=["tulu-smollm2", "gguf-llama-spm"])
+def llama(request, tmp_path_factory):
+    """Two Llama-2-shaped models: the Tulu stand-in, and Llama-2's tokenizer as a GGUF file carries it."""
     from selfexplain.backends.hf import HFBackend
 
-    return HFBackend(str(make_llama_standin(tmp_path_factory.mktemp("m") / "llama")), max_batch_size=4)
+    make = make_llama_standin if request.param == "tulu-smollm2" else make_gguf_llama
+    return HFBackend(str(make(tmp_path_factory.mktemp("m") / "llama")), max_batch_size=4)
 
 
 @pytest.mark.embedded

@@ -188,3 +188,38 @@ def test_paper_presets_smoke_every_stage(tmp_path):
     for task in full.train_tasks:
         stage = study["stages"][f"construct|{task}"]
         assert len(set(stage["kept"].values())) >= 1 and stage["train_size"] >= 1
+
+
+# ---- property-based: any mapping in an experiment file is an experiment or one error line ---------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_scalars = st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats(allow_nan=False) | st.text(max_size=10)
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3)
+                       | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+_eval = st.fixed_dictionaries({}, optional={"task": st.sampled_from(["tweets", "snli", "nope"]) | _values,
+                                            "widths": st.lists(st.sampled_from(["one", "multi", "two"])) | _values,
+                                            "limit": _values, "split": _values, "data": _values})
+_experiment_like = st.fixed_dictionaries({}, optional={
+    "name": st.sampled_from(["ok", "../../x", "/abs", ""]) | _values,
+    "evaluate": st.lists(_eval, max_size=2) | _values,
+    "batch_size": _values, "max_new_tokens": _values, "conditions": _values, "styles": _values,
+    "train_tasks": st.lists(st.sampled_from(["tweets", "vitaminc", "x"])) | _values,
+    "construction": st.fixed_dictionaries({}, optional={"limit": _values, "quality": _values, "per_style": _values})
+    | _values,
+    "train": st.fixed_dictionaries({}, optional={"mix": _values, "settings": _values, "replay": _values}) | _values,
+    "model_args": _values, "seed": _values,
+}) | st.dictionaries(st.text(max_size=8), _values, max_size=5)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mapping=_experiment_like)
+def test_any_mapping_in_an_experiment_file_is_an_experiment_or_one_error_line(tmp_path, mapping):
+    from selfexplain.experiments import Experiment
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    try:
+        assert isinstance(load_experiment(str(path)), Experiment)
+    except UserError as e:
+        assert "\n" not in str(e) and str(path) in str(e)

@@ -100,3 +100,60 @@ def test_a_read_only_run_folder_is_one_line(tmp_path, monkeypatch):
     assert str(e.value) == (f"{tmp_path / 'summary.json'}: cannot write (Read-only file system); the records are "
                             "complete and kept; make the folder writable (or choose another --output-path) and run "
                             "the same command again")
+
+
+# ---- property-based: what a damaged records file reads as ----------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                       max_leaves=6)
+_records = st.lists(st.dictionaries(st.text(max_size=6), _values, max_size=4), min_size=1, max_size=6)
+
+
+def _write(tmp_path, records) -> tuple:
+    import uuid
+
+    run = tmp_path / uuid.uuid4().hex
+    run.mkdir()
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+    return run, data
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=_records, cut=st.floats(0, 1))
+def test_a_truncated_records_file_reads_as_its_exact_prefix_and_says_so(tmp_path, records, cut):
+    from selfexplain.layout import run_status
+    from selfexplain.store import iter_records
+
+    run, data = _write(tmp_path, records)
+    k = int(len(data) * cut)
+    (run / "records.jsonl").write_bytes(data[:k])
+    complete = data[:k].count(b"\n")
+    assert list(iter_records(run)) == records[:complete]
+    status = run_status(run)
+    assert status.held == complete and status.torn == (k > 0 and not data[:k].endswith(b"\n"))
+    assert not status.complete
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=_records, where=st.floats(0, 1), byte=st.integers(0, 255))
+def test_a_corrupted_byte_gives_the_records_before_it_or_one_error_line(tmp_path, records, where, byte):
+    """Lines before the damaged one are always read exactly; the damage is either an error naming the file and
+    a line at or after it, or (a byte that keeps the line valid JSON) a changed record from that line on."""
+    from selfexplain.store import iter_records
+
+    run, data = _write(tmp_path, records)
+    i = min(int(len(data) * where), len(data) - 1)
+    damaged = data[:i] + bytes([byte]) + data[i + 1:]
+    (run / "records.jsonl").write_bytes(damaged)
+    line = data[:i].count(b"\n")  # index of the damaged line
+    try:
+        got = list(iter_records(run))
+    except UserError as e:
+        message = str(e)
+        assert "\n" not in message and message.startswith(str(run / "records.jsonl"))
+        assert int(message.split(": line ")[1].split()[0]) >= line + 1
+    else:
+        assert got[:line] == records[:line]

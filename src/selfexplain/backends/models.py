@@ -168,23 +168,92 @@ def check_conversion_versions(what: str) -> None:
         )
 
 
+# Written last into a converted folder: what the conversion restored from the GGUF's own metadata.  A folder
+# without it was converted before that check (or not finished) and is converted again.
+GGUF_NOTE = "selfexplain-gguf.json"
+_GGUF_TOKENIZER_KEYS = {"add_bos_token": "tokenizer.ggml.add_bos_token", "add_eos_token": "tokenizer.ggml.add_eos_token",
+                        "bos_token_id": "tokenizer.ggml.bos_token_id", "eos_token_id": "tokenizer.ggml.eos_token_id"}
+
+
 def _convert_gguf(gguf: Path, digest: str) -> Path:
     """Dequantize a GGUF once into a safetensors folder (reloads then take seconds)."""
     out = cache_dir() / "models" / f"{gguf.stem}-{digest[:12]}"
-    if (out / "config.json").exists():
+    if (out / GGUF_NOTE).exists():
         return out
     check_conversion_versions(gguf.name)
     with cache_entry_lock(out, f"the conversion of {gguf.name}"):
-        if not (out / "config.json").exists():  # else converted by the process we waited for
+        if not (out / GGUF_NOTE).exists():  # else converted by the process we waited for
             _convert_into(gguf, digest, out)
     return out
 
 
+def gguf_tokenizer_settings(gguf: str | Path) -> dict[str, Any]:
+    """The tokenizer settings a GGUF file states (``tokenizer.ggml.add_bos_token`` and the like)."""
+    from gguf import GGUFReader
+
+    fields = GGUFReader(str(gguf)).fields
+    out: dict[str, Any] = {}
+    for name, key in _GGUF_TOKENIZER_KEYS.items():
+        field = fields.get(key)
+        if field is not None and field.data:
+            value = field.parts[field.data[0]][0].item()
+            out[name] = bool(value) if name.startswith("add_") else int(value)
+    model = fields.get("tokenizer.ggml.model")
+    if model is not None and model.data:
+        out["model"] = bytes(model.parts[model.data[0]]).decode("utf-8")
+    return out
+
+
+def restore_gguf_settings(tokenizer: Any, settings: dict[str, Any]) -> list[str]:
+    """Put back what transformers' conversion dropped: Llama-2's GGUF says add_bos_token = true, the converted
+    tokenizer says False and would encode every prompt without <s>.  BOS/EOS ids are filled in only where the
+    tokenizer has none (a chat model's end-of-turn EOS stays).  Returns what was changed."""
+    restored = []
+    for name in ("add_bos_token", "add_eos_token"):
+        if name in settings and bool(getattr(tokenizer, name, False)) != settings[name]:
+            setattr(tokenizer, name, settings[name])  # transformers rebuilds the post-processor
+            restored.append(f"{name}={settings[name]}")
+    for name in ("bos_token_id", "eos_token_id"):
+        if name in settings and getattr(tokenizer, name) is None:
+            setattr(tokenizer, name.removesuffix("_id"), tokenizer.convert_ids_to_tokens(settings[name]))
+            restored.append(f"{name}={settings[name]}")
+    if settings.get("model") == "llama" and _spm_prefix_first(tokenizer):
+        restored.append("sentencepiece_prefix=always")
+    return restored
+
+
+def _spm_prefix_first(tokenizer: Any) -> bool:
+    """A SentencePiece (``llama``) GGUF tokenizer prepends its "▁" only where the text does not start with a space,
+    so " Hello" lost a token against llama.cpp and the hub's Llama-2 tokenizer (15 of llama.cpp's 46 reference
+    strings).  Those prepend it always (a normalizer, no pre-tokenizer): so does this one after the change."""
+    from tokenizers import normalizers
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return False
+    state = json.loads(backend.to_str())
+    pre = state.get("pre_tokenizer") or {}
+    if state.get("normalizer") is not None or pre.get("type") != "Metaspace" or pre.get("prepend_scheme") != "first":
+        return False
+    backend.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    backend.pre_tokenizer = None
+    return True
+
+
+def gguf_tokenizer(gguf: str | Path) -> tuple[Any, list[str]]:
+    """A GGUF's tokenizer as transformers converts it, with the settings the file states put back."""
+    from transformers import AutoTokenizer
+
+    gguf = Path(gguf)
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    return tok, restore_gguf_settings(tok, gguf_tokenizer_settings(gguf))
+
+
 def _convert_into(gguf: Path, digest: str, out: Path) -> None:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tok, restored = gguf_tokenizer(gguf)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     clear_quantizer_marker(model)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -192,6 +261,7 @@ def _convert_into(gguf: Path, digest: str, out: Path) -> None:
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     (tmp / "selfexplain-source.txt").write_text(f"{gguf.name} sha256={digest}\n")
+    (tmp / GGUF_NOTE).write_text(json.dumps({"gguf": gguf_tokenizer_settings(gguf), "restored": restored}) + "\n")
     shutil.rmtree(out, ignore_errors=True)  # an unfinished copy (no config.json); nobody else writes it now
     os.replace(tmp, out)
 
@@ -206,6 +276,12 @@ def clear_quantizer_marker(model: Any) -> None:
     model.is_quantized = False
     if getattr(model.config, "quantization_config", None) is not None:
         del model.config.quantization_config
+
+
+def _restored(folder: Path) -> dict[str, Any]:
+    """For the identity: the tokenizer settings a conversion took from the GGUF (none for the embedded models)."""
+    restored = json.loads((folder / GGUF_NOTE).read_text())["restored"]
+    return {"tokenizer_from_gguf": restored} if restored else {}
 
 
 def _folder_fingerprint(folder: Path) -> str:
@@ -255,7 +331,8 @@ def resolve_model(spec: str, revision: str | None = None) -> ResolvedModel:
             raise UserError(f"unknown embedded model {name!r}; known: {', '.join(EMBEDDED)}")
         gguf, digest = _join_embedded(EMBEDDED[name])
         folder = _convert_gguf(gguf, digest)
-        return ResolvedModel(str(folder), None, {"kind": "embedded", "name": name, "gguf_sha256": digest})
+        return ResolvedModel(str(folder), None, {"kind": "embedded", "name": name, "gguf_sha256": digest,
+                                                 **_restored(folder)})
     if spec.startswith("standin:"):
         from .standin import standin_folder
 
@@ -272,7 +349,8 @@ def resolve_model(spec: str, revision: str | None = None) -> ResolvedModel:
                 raise UserError(f"{spec}: not a GGUF file (it does not start with the bytes 'GGUF')")
         digest = _sha256(path)
         folder = _convert_gguf(path, digest)
-        return ResolvedModel(str(folder), None, {"kind": "gguf", "name": path.name, "gguf_sha256": digest})
+        return ResolvedModel(str(folder), None, {"kind": "gguf", "name": path.name, "gguf_sha256": digest,
+                                                 **_restored(folder)})
     if path.is_dir():
         _check_model_folder(path)
         return ResolvedModel(

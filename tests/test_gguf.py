@@ -1,0 +1,57 @@
+"""A GGUF model keeps its own tokenizer: the settings its file states, and llama.cpp's tokenizations.
+
+Real vocabularies without weights: llama.cpp's tokenizer-test files (``selfexplain data prepare llama-vocab``),
+Llama-2's SentencePiece vocabulary (Tulu-2's) and Qwen2's (the default model's), each with llama.cpp's
+reference token ids for 46 strings."""
+
+import pytest
+
+from selfexplain.backends.models import gguf_tokenizer, gguf_tokenizer_settings, wants_bos
+from selfexplain.tasks.prepare import prepare
+
+
+@pytest.fixture(scope="module")
+def vocabs():
+    return prepare("llama-vocab")
+
+
+def _references(vocabs, name):
+    strings = (vocabs / f"ggml-vocab-{name}.gguf.inp").read_text(encoding="utf-8").split("\n__ggml_vocab_test__\n")
+    ids = (vocabs / f"ggml-vocab-{name}.gguf.out").read_text().splitlines()
+    assert len(ids) == 46
+    return [(s, [int(t) for t in line.split()]) for s, line in zip(strings, ids)]
+
+
+def _differences(tok, refs):
+    return [s for s, ids in refs if tok(s, add_special_tokens=False).input_ids != ids]
+
+
+def test_llama_gguf_keeps_its_bos(vocabs):
+    """transformers' conversion says add_bos_token = False although the file says true: prompts lost <s>."""
+    gguf = vocabs / "ggml-vocab-llama-spm.gguf"
+    assert gguf_tokenizer_settings(gguf) == {"add_bos_token": True, "add_eos_token": False, "bos_token_id": 1,
+                                             "eos_token_id": 2, "model": "llama"}
+    tok, restored = gguf_tokenizer(gguf)
+    assert restored == ["add_bos_token=True", "sentencepiece_prefix=always"]
+    assert tok("Hello").input_ids == [1, 15043] and wants_bos(tok)
+
+
+def test_llama_gguf_tokenizes_as_llama_cpp_does(vocabs, tmp_path):
+    """15 of the 46 strings, all starting with spaces, lost the SentencePiece prefix token (" Hello": [15043]
+    where llama.cpp and the hub's Llama-2 tokenizer give [29871, 15043])."""
+    from transformers import AutoTokenizer
+
+    tok, _ = gguf_tokenizer(vocabs / "ggml-vocab-llama-spm.gguf")
+    refs = _references(vocabs, "llama-spm")
+    assert _differences(tok, refs) == []
+    assert all(tok.decode(tok(s, add_special_tokens=False).input_ids) == s for s, _ in refs)
+    tok.save_pretrained(tmp_path)  # as a converted model folder holds it
+    saved = AutoTokenizer.from_pretrained(tmp_path)
+    assert _differences(saved, refs) == [] and saved("Hello").input_ids == [1, 15043]
+
+
+def test_qwen2_gguf_is_left_as_it_converts(vocabs):
+    """The default model's vocabulary matches llama.cpp on all 46 strings already: nothing is changed."""
+    tok, restored = gguf_tokenizer(vocabs / "ggml-vocab-qwen2.gguf")
+    assert restored == [] and not wants_bos(tok)
+    assert _differences(tok, _references(vocabs, "qwen2")) == []

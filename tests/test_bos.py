@@ -21,6 +21,10 @@ def llama(request, tmp_path_factory):
     """Two Llama-2-shaped models: the Tulu stand-in, and Llama-2's tokenizer as a GGUF file carries it."""
     from selfexplain.backends.hf import HFBackend
 
+    if request.param == "gguf-llama-spm":
+        from test_gguf import skip_unless_conversion_supported
+
+        skip_unless_conversion_supported()
     make = make_llama_standin if request.param == "tulu-smollm2" else make_gguf_llama
     return HFBackend(str(make(tmp_path_factory.mktemp("m") / "llama")), max_batch_size=4)
 

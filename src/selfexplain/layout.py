@@ -117,7 +117,12 @@ class RunStatus:
         if self.complete:
             return f"{self.held} records, complete"
         of = f"{self.held}/{self.expected}" if self.expected is not None else f"{self.held}"
-        why = "the last line is cut short" if self.torn else "records are missing" if self.finished else "run incomplete"
+        if self.torn:
+            why = "the last line is cut short"
+        elif not self.finished:
+            why = "run incomplete"
+        else:
+            why = "records are missing" if self.expected is None or self.held < self.expected else "more records than samples"
         return f"{of} records, {why}"
 
 

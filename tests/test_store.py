@@ -106,10 +106,9 @@ def test_a_read_only_run_folder_is_one_line(tmp_path, monkeypatch):
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
-                       max_leaves=6)
-_records = st.lists(st.dictionaries(st.text(max_size=6), _values, max_size=4), min_size=1, max_size=6)
+from strategies import VALUES  # noqa: E402
+
+_records = st.lists(st.dictionaries(st.text(max_size=6), VALUES, max_size=4), min_size=1, max_size=6)
 
 
 def _write(tmp_path, records) -> tuple:

@@ -162,9 +162,8 @@ def test_split_too_large():
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10)
-_yaml_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3)
-                            | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+from strategies import VALUES as _yaml_values, loads_or_one_line  # noqa: E402
+
 _TASK_KEYS = ["name", "description", "labels", "input_name", "context_name", "training_allowed", "label_words",
               "prompts", "source", "from_task", "format", "path", "text_field", "label_field", "label_map"]
 _task_like = st.fixed_dictionaries({}, optional={
@@ -181,17 +180,9 @@ _task_like = st.fixed_dictionaries({}, optional={
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mapping=_task_like)
 def test_any_mapping_in_a_task_file_is_a_task_or_one_error_line(tmp_path, mapping):
-    import yaml
+    from selfexplain.tasks import TaskSpec
 
-    from selfexplain.errors import UserError
-    from selfexplain.tasks import TaskSpec, load_task_file
-
-    path = tmp_path / "task.yaml"
-    path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
-    try:
-        assert isinstance(load_task_file(path), TaskSpec)
-    except UserError as e:
-        assert "\n" not in str(e) and str(path) in str(e)
+    loads_or_one_line(load_task_file, tmp_path / "task.yaml", mapping, TaskSpec)
 
 
 def test_intent_recognition_reads_bigbench_without_a_context():

@@ -105,7 +105,7 @@ BACKEND_ARGS = typer.Option(
                "tensor_parallel_size=4,distributed_executor_backend=ray,gpu_memory_utilization=0.8.",
 )
 
-def COUNT(default: int, help: str, minimum: int = 1):  # noqa: N802 - an option factory, used like the constants above
+def _count(default: int, help: str, minimum: int = 1):
     """A count option (limit, batch size, samples, steps): its range is declared, so a bad value is refused
     before anything loads."""
     return typer.Option(default, min=minimum, help=help)
@@ -117,7 +117,7 @@ def _positive(value: float) -> float:
     return value
 
 
-def POSITIVE(default: float, help: str = ""):  # noqa: N802
+def _above_zero(default: float, help: str = ""):
     """A quantity that must be above 0 (learning rate, epochs)."""
     return typer.Option(default, callback=_positive, help=help)
 
@@ -151,8 +151,8 @@ def evaluate(
     task: str = TASK,
     style: list[str] = typer.Option(["all"], help="attribution, redaction, counterfactual or all; repeatable."),
     width: str = typer.Option("one", help="'one' (one-word prompts, N=1 kept) or 'multi' (JSON prompts, any N)."),
-    limit: int = COUNT(100, "Number of test examples (class-balanced)."),
-    batch_size: int = COUNT(16, "Examples per chunk; a chunk is the unit of resumption."),
+    limit: int = _count(100, "Number of test examples (class-balanced)."),
+    batch_size: int = _count(16, "Examples per chunk; a chunk is the unit of resumption."),
     seed: int = SEED,
     split: str = typer.Option("test", help="'test': the held-out 20% of the data (never trained on); 'all': every example (for a file that is a test set)."),
     output_path: Path = OUTPUT,
@@ -189,8 +189,8 @@ def evaluate(
 
 @app.command(epilog="Examples:\n\n  selfexplain attribute --limit 20\n\n  selfexplain attribute --task snli --data snli_1.0_dev.jsonl --split all --show 5")
 def attribute(
-    model: str = MODEL, task: str = TASK, limit: int = COUNT(20, "Number of examples (class-balanced)."),
-    batch_size: int = COUNT(16, "Examples per chunk (all their erased variants are scored together)."),
+    model: str = MODEL, task: str = TASK, limit: int = _count(20, "Number of examples (class-balanced)."),
+    batch_size: int = _count(16, "Examples per chunk (all their erased variants are scored together)."),
     seed: int = SEED, split: str = typer.Option("test", help="test, train or all."),
     output_path: Path = OUTPUT, data: Optional[str] = DATA, hub: bool = HUB, backend: str = BACKEND,
     model_args: Optional[str] = MODEL_ARGS, backend_args: Optional[str] = BACKEND_ARGS, adapter: Optional[str] = ADAPTER,
@@ -223,7 +223,7 @@ def construct(
                                                       "50,000). Without it, every style is cut to the smallest count kept."),
     influence: str = typer.Option("normalised", help=INFLUENCE_HELP),
     quality: int = typer.Option(0, min=0, help="Also compare constructed with generated explanations on this many samples (table 3)."),
-    batch_size: int = COUNT(16, "Examples per chunk."), seed: int = SEED, output_path: Path = OUTPUT,
+    batch_size: int = _count(16, "Examples per chunk."), seed: int = SEED, output_path: Path = OUTPUT,
     data: Optional[str] = DATA, hub: bool = HUB, backend: str = BACKEND, model_args: Optional[str] = MODEL_ARGS,
     backend_args: Optional[str] = BACKEND_ARGS, adapter: Optional[str] = ADAPTER, wait: bool = WAIT,
 ) -> None:
@@ -273,11 +273,11 @@ def train(
     lora_r: int = typer.Option(64, min=1), lora_alpha: int = typer.Option(16, min=1),
     lora_dropout: float = typer.Option(0.1, min=0.0, max=1.0),
     target_modules: str = typer.Option("q_proj,k_proj,v_proj,o_proj", help="Comma-separated module names."),
-    lr: float = POSITIVE(1e-4, "Learning rate."), epochs: float = POSITIVE(1.0, "Passes over the data."),
-    batch_size: int = COUNT(8, "Per-device batch size."), grad_accum: int = COUNT(1, "Gradient accumulation steps."),
-    max_steps: int = COUNT(-1, "Stop after this many optimiser steps (overrides --epochs; -1: no limit).", minimum=-1),
-    save_steps: int = COUNT(20, "Checkpoint every N steps (a killed run resumes from the last)."),
-    max_length: int = COUNT(512, "Longest training sequence in tokens."), seed: int = SEED, wait: bool = WAIT,
+    lr: float = _above_zero(1e-4, "Learning rate."), epochs: float = _above_zero(1.0, "Passes over the data."),
+    batch_size: int = _count(8, "Per-device batch size."), grad_accum: int = _count(1, "Gradient accumulation steps."),
+    max_steps: int = _count(-1, "Stop after this many optimiser steps (overrides --epochs; -1: no limit).", minimum=-1),
+    save_steps: int = _count(20, "Checkpoint every N steps (a killed run resumes from the last)."),
+    max_length: int = _count(512, "Longest training sequence in tokens."), seed: int = SEED, wait: bool = WAIT,
 ) -> None:
     """LoRA continual learning on constructed explanations mixed with instruction replay (section 3.2)."""
     from . import api

@@ -240,20 +240,22 @@ def _spm_prefix_first(tokenizer: Any) -> bool:
     return True
 
 
-def gguf_tokenizer(gguf: str | Path) -> tuple[Any, list[str]]:
-    """A GGUF's tokenizer as transformers converts it, with the settings the file states put back."""
+def gguf_tokenizer(gguf: str | Path, settings: dict[str, Any] | None = None) -> tuple[Any, list[str]]:
+    """A GGUF's tokenizer as transformers converts it, with the settings the file states (``settings``, read
+    from it unless given) put back."""
     from transformers import AutoTokenizer
 
     gguf = Path(gguf)
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    return tok, restore_gguf_settings(tok, gguf_tokenizer_settings(gguf))
+    return tok, restore_gguf_settings(tok, gguf_tokenizer_settings(gguf) if settings is None else settings)
 
 
 def _convert_into(gguf: Path, digest: str, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
-    tok, restored = gguf_tokenizer(gguf)
+    settings = gguf_tokenizer_settings(gguf)
+    tok, restored = gguf_tokenizer(gguf, settings)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     clear_quantizer_marker(model)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -261,7 +263,7 @@ def _convert_into(gguf: Path, digest: str, out: Path) -> None:
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     (tmp / "selfexplain-source.txt").write_text(f"{gguf.name} sha256={digest}\n")
-    (tmp / GGUF_NOTE).write_text(json.dumps({"gguf": gguf_tokenizer_settings(gguf), "restored": restored}) + "\n")
+    (tmp / GGUF_NOTE).write_text(json.dumps({"gguf": settings, "restored": restored}) + "\n")
     shutil.rmtree(out, ignore_errors=True)  # an unfinished copy (no config.json); nobody else writes it now
     os.replace(tmp, out)
 
@@ -481,6 +483,22 @@ def label_token_ids(encode: Callable[[str], list[int]], prompt: str, prompt_ids:
     if full[: len(prompt_ids)] == prompt_ids and len(full) > len(prompt_ids):
         return full[len(prompt_ids):]
     return encode(label)
+
+
+def chat_prompt(tokenizer: Any, chat: list[dict[str, str]]) -> tuple[str, list[int], list[int]]:
+    """(rendered chat with the assistant turn opened, its raw ids, the ids a sequence starts from)."""
+    text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    return (text, *encode_prompt(tokenizer, text))
+
+
+def label_jobs(tokenizer: Any, chats: list[list[dict[str, str]]], labels: list[str]) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, label ids) for every chat and label, chat by chat: what the engine and server backends score."""
+    encode = lambda t: tokenizer(t, add_special_tokens=False).input_ids  # noqa: E731
+    jobs = []
+    for chat in chats:
+        text, raw, ids = chat_prompt(tokenizer, chat)
+        jobs += [(ids, label_token_ids(encode, text, raw, label)) for label in labels]
+    return jobs
 
 
 Prefix = tuple[int, ...]

@@ -145,24 +145,14 @@ class ServerBackend(Backend):
 
     # ---- the two operations ---------------------------------------------------
 
-    def _prompt_ids(self, chat: Chat) -> tuple[str, list[int], list[int]]:
-        from .models import encode_prompt
-
-        text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-        return (text, *encode_prompt(self.tokenizer, text))
-
     def label_logprobs(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
         if not chats:
             return []
         if self.mode == "first-token":
             return self._pool(lambda chat: self._first_token_scores(chat, labels), chats)
-        from .models import label_token_ids
+        from .models import label_jobs
 
-        encode = lambda t: self.tokenizer(t, add_special_tokens=False).input_ids  # noqa: E731
-        jobs = []
-        for chat in chats:
-            text, raw, ids = self._prompt_ids(chat)
-            jobs += [(ids, label_token_ids(encode, text, raw, label)) for label in labels]
+        jobs = label_jobs(self.tokenizer, chats, labels)
         scores = None
         if self._token_logprobs is not False:
             try:
@@ -230,8 +220,11 @@ class ServerBackend(Backend):
             choice = r.choices[0]
             text = choice.message.content or ""
         else:
+            from .models import chat_prompt
+
             r = self.client.completions.create(
-                model=self.served, prompt=self._prompt_ids(chat)[2], max_tokens=budget, temperature=0, seed=self.seed,
+                model=self.served, prompt=chat_prompt(self.tokenizer, chat)[2], max_tokens=budget, temperature=0,
+                seed=self.seed,
                 # vLLM's extensions (other servers ignore them): stop where the hf backend stops
                 extra_body={"stop_token_ids": self.eos_ids, "skip_special_tokens": True})
             choice = r.choices[0]

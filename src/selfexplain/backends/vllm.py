@@ -34,8 +34,8 @@ from typing import Any
 
 from ..errors import UserError
 from . import Backend, Chat, Generation, register_backend
-from .models import (MAX_TOKEN_LOGPROBS, adapter_fingerprint, encode_prompt, generation_eos, label_sums,
-                     label_token_ids, load_tokenizer, next_token_requests, resolve_model, stop_token_ids)
+from .models import (MAX_TOKEN_LOGPROBS, adapter_fingerprint, chat_prompt, generation_eos, label_jobs, label_sums,
+                     load_tokenizer, next_token_requests, resolve_model, stop_token_ids)
 
 # On CPU, vLLM reserves a fraction of *system* memory for its KV cache (default 0.92) and keeps
 # one core for its scheduler; both are wrong for a small shared machine.
@@ -152,26 +152,19 @@ class VLLMBackend(Backend):
 
     def _prompt(self, chat: Chat) -> tuple[str, list[int], list[int]]:
         """(rendered chat, its raw ids, the ids handed to vLLM: one BOS first where the model wants it)."""
-        text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-        return (text, *encode_prompt(self.tokenizer, text))
+        return chat_prompt(self.tokenizer, chat)
 
     def label_logprobs(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
         if not chats:
             return []
-        encode = lambda t: self.tokenizer(t, add_special_tokens=False).input_ids  # noqa: E731
-        prompts, label_ids = [], []
-        for chat in chats:
-            text, raw, ids = self._prompt(chat)
-            prompts.append(ids)
-            label_ids.append([label_token_ids(encode, text, raw, label) for label in labels])
         score = self._score_next_tokens if self._token_logprobs else self._score_prompt_logprobs
-        return score(prompts, label_ids)
+        scores, k = score(label_jobs(self.tokenizer, chats, labels)), len(labels)
+        return [scores[i * k:(i + 1) * k] for i in range(len(chats))]
 
-    def _score_next_tokens(self, prompts: list[list[int]], label_ids: list[list[list[int]]]) -> list[list[float]]:
+    def _score_next_tokens(self, jobs: list[tuple[list[int], list[int]]]) -> list[float]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        jobs = [(ids, lab) for ids, labs in zip(prompts, label_ids) for lab in labs]
         requests = next_token_requests(jobs, MAX_TOKEN_LOGPROBS)
         outs = self.llm.generate(
             [TokensPrompt(prompt_token_ids=list(prefix)) for prefix, _ in requests],
@@ -182,21 +175,17 @@ class VLLMBackend(Backend):
             got = out.outputs[0].logprobs[0]
             for tok in toks:
                 logprob[prefix, tok] = float(got[tok].logprob)
-        scores, k = label_sums(jobs, logprob), len(label_ids[0])
-        return [scores[i * k:(i + 1) * k] for i in range(len(prompts))]
+        return label_sums(jobs, logprob)
 
-    def _score_prompt_logprobs(self, prompts: list[list[int]], label_ids: list[list[list[int]]]) -> list[list[float]]:
+    def _score_prompt_logprobs(self, jobs: list[tuple[list[int], list[int]]]) -> list[float]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        jobs = [(ids, lab) for ids, labs in zip(prompts, label_ids) for lab in labs]
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
         outs = self.llm.generate([TokensPrompt(prompt_token_ids=ids + lab) for ids, lab in jobs], params,
                                  lora_request=self._lora, use_tqdm=False)
-        scores = [float(sum(out.prompt_logprobs[len(ids) + k][t].logprob for k, t in enumerate(lab)))
-                  for (ids, lab), out in zip(jobs, outs)]
-        k = len(label_ids[0])
-        return [scores[i * k:(i + 1) * k] for i in range(len(prompts))]
+        return [float(sum(out.prompt_logprobs[len(ids) + k][t].logprob for k, t in enumerate(lab)))
+                for (ids, lab), out in zip(jobs, outs)]
 
     def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
         from vllm import SamplingParams

@@ -51,7 +51,9 @@ def server():
     proc = subprocess.Popen(
         [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", resolve_model(MODEL).load_path,
          "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
-         "--enable-prefix-caching", "--block-size", "32", "--max-model-len", "2048", "--seed", "0"],
+         "--enable-prefix-caching", "--block-size", "32", "--max-model-len", "2048", "--seed", "0",
+         # Eager mode: what is under test is the HTTP client, and it starts in 25 s instead of 68 s here.
+         "--enforce-eager"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 600
     while time.time() < deadline:

@@ -30,6 +30,11 @@ def test_presets_load_and_name_the_papers_setting():
     ({"evaluate": [{"task": "tweets", "widths": ["two"]}]}, "field 'evaluate.0.widths'"),
     ({"conditions": ["none", "magic"]}, "field 'conditions'"),
     ({"construction": {"limit": 0}}, "field 'construction.limit'"),
+    ({"variants": {"more": {"data": "magic"}}, "conditions": ["more"]}, "field 'variants.more.data': 'magic'"),
+    ({"variants": {"redaction": {"data": "attribution"}}}, "'redaction' is one of the paper's conditions"),
+    ({"variants": {"../x": {"data": "attribution"}}}, "field 'variants': the name '../x'"),
+    ({"conditions": ["none", "more"]}, r"unknown condition\(s\) \['more'\]"),
+    ({"evaluate": [{"task": "tweets", "erasure": "sometimes"}]}, "field 'evaluate.0.erasure'"),
 ])
 def test_bad_experiment_files_name_the_file_and_field(tmp_path, patch, message):
     f = tmp_path / "exp.yaml"
@@ -154,7 +159,7 @@ def test_tiny_real_study_produces_every_table_and_figure(tmp_path):
                 for c in study["cells"]}
     assert len(set(adapters.values())) == 3  # none, predictions, attribution: three different models
     files = write_study_report(root)
-    assert len(files["csv"]) == 7 and len(files["figures"]) == 3
+    assert len(files["csv"]) == 8 and len(files["figures"]) == 3
     t3 = (root / "report" / "table3_constructed_vs_original.csv").read_text().splitlines()
     assert len(t3) == 1 + 3  # the quality check covers all three constructed styles
     t4 = (root / "report" / "table4_faithfulness.csv").read_text().splitlines()
@@ -181,13 +186,44 @@ def test_paper_presets_smoke_every_stage(tmp_path):
         assert len(study["cells"]) == n_models * n_evals
         assert {k.split("|")[0] for k in study["stages"]} == {"construct", "train", "evaluate"}
         files = write_study_report(root)
-        assert len(files["csv"]) == 7
+        assert len(files["csv"]) == 8
         t4 = (root / "report" / "table4_faithfulness.csv").read_text().splitlines()
         assert len(t4) > 1
     # Every training file of a task holds the same number of explanations.
     for task in full.train_tasks:
         stage = study["stages"][f"construct|{task}"]
         assert len(set(stage["kept"].values())) >= 1 and stage["train_size"] >= 1
+
+
+@pytest.mark.slow
+def test_cpu_medium_smoke_trains_its_variant_and_scores_erasure_only_where_asked(tmp_path):
+    """The powered preset's grid at toy size: the variant beyond the paper trains on the attribution data with
+    its own settings, and erasure agreement runs on the one-word tweets cells only."""
+    from selfexplain.experiments import smoke
+
+    full = load_experiment("cpu-medium")
+    assert full.evaluate[0].limit >= 300 and full.construction.per_style >= 400  # the issue's floor
+    root = reproduce(smoke(full), tmp_path / "studies", log=lambda m: None)
+    study = read_study(root)
+    assert len(study["cells"]) == len(full.conditions) * 3
+    config = {k: json.loads((Path(v["run_dir"]) / "config.json").read_text()) for k, v in study["stages"].items()}
+    longer, paper = config["train|attribution-3-epochs@tweets"], config["train|attribution@tweets"]
+    assert longer["data"] == paper["data"] and longer["baseline"] is None
+    assert (longer["settings"]["epochs"], paper["settings"]["epochs"]) == (3, 1)
+    assert study["stages"]["train|attribution-3-epochs@tweets"]["run_dir"] != study["stages"]["train|attribution@tweets"]["run_dir"]
+    adapters = {json.loads((Path(c["run_dir"]) / "config.json").read_text())["model"].get("adapter")
+                for c in study["cells"]}
+    # At toy size max_steps 2 overrides the epochs, so the variant's weights (and adapter hash) are attribution's.
+    assert len(adapters) == len(full.conditions) - 1
+    for c in study["cells"]:
+        erasure = config[f"evaluate|{c['condition'] if c['condition'] == 'none' else c['condition'] + '@tweets'}"
+                         f"|{c['eval_task']}|{c['width']}"].get("erasure", False)
+        assert erasure == (c["eval_task"] == "tweets" and c["width"] == "one"), c
+    write_study_report(root)
+    t4 = (root / "report" / "table4_faithfulness.csv").read_text().splitlines()
+    assert sum("attribution-3-epochs" in row for row in t4) == 1  # beside w/ attribution, on its own data
+    assert ("Beyond the paper: 'w/ attribution-3-epochs' trains on the attribution data with epochs 3 (beyond "
+            "the paper: under-training or no effect?)") in (root / "report" / "report.md").read_text()
 
 
 # ---- property-based: any mapping in an experiment file is an experiment or one error line ---------------------

@@ -60,7 +60,7 @@ def _count(pg):
 def test_page_renders_tables_figures_and_samples(report, page):
     pg, errors = page
     assert errors == []
-    assert pg.locator("section.table").count() == 7  # the cells table and the paper's six
+    assert pg.locator("section.table").count() == 8  # the cells table, the reading and the paper's six
     assert pg.locator("img").count() == 3
     assert all(pg.evaluate(f"document.images[{i}].naturalWidth") > 100 for i in range(3))
     _, records = report

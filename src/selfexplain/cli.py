@@ -338,7 +338,7 @@ def styles() -> None:
     )
 )
 def reproduce(
-    preset: str = typer.Option(..., help="A shipped preset (cpu-small, paper, paper-13b) or an experiment .yaml file."),
+    preset: str = typer.Option(..., help="A shipped preset (cpu-small, cpu-medium, paper, paper-13b) or an experiment .yaml file."),
     output_path: Path = typer.Option(Path("studies"), help="Folder that receives the study folder (named after the experiment)."),
     model_args: Optional[str] = typer.Option(None, help="Backend options merged into the experiment's model_args."),
     backend: Optional[str] = typer.Option(None, help="Override the experiment's backend (hf or vllm)."),

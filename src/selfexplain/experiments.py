@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import styles as S
 from .errors import UserError
@@ -67,6 +67,9 @@ class EvalCfg(_Strict):
     split: str = "test"
     data: str | None = None
     hub: bool = False
+    # Erasure agreement for this cell; None = the experiment's ``erasure``.  It scores every evaluated input's
+    # erased variants (a construction's cost per sample), so a study may keep it to the cells that need it.
+    erasure: bool | None = None
 
     @field_validator("widths")
     @classmethod
@@ -75,6 +78,14 @@ class EvalCfg(_Strict):
         if bad:
             raise ValueError(f"unknown width(s) {bad}; use {list(S.WIDTHS)}")
         return v
+
+
+class VariantCfg(_Strict):
+    """A training condition beyond the paper's: one of its conditions' data with other training settings."""
+
+    data: str  # the condition whose training data it uses: a style, or "predictions"
+    settings: dict[str, Any] = {}  # TrainSettings fields over train.settings (e.g. {epochs: 3})
+    note: str = ""  # what it probes; the report prints it
 
 
 class Experiment(_Strict):
@@ -92,6 +103,8 @@ class Experiment(_Strict):
     styles: list[str] = ["attribution", "redaction", "counterfactual"]
     construction: ConstructCfg = ConstructCfg()
     train: TrainCfg = TrainCfg()
+    # Named extra conditions, listed in ``conditions`` like the paper's; reports label them beyond the paper.
+    variants: dict[str, VariantCfg] = {}
     evaluate: list[EvalCfg]
 
     @field_validator("name")
@@ -102,14 +115,30 @@ class Experiment(_Strict):
             raise ValueError(f"the experiment name {v!r} {problem}")
         return v
 
-    @field_validator("conditions")
-    @classmethod
-    def _conditions(cls, v: list[str]) -> list[str]:
-        known = [NONE, PREDICTIONS, *S.style_names()]
-        bad = [c for c in v if c not in known]
+    @model_validator(mode="after")
+    def _conditions(self) -> "Experiment":
+        paper = [NONE, PREDICTIONS, *S.style_names()]
+        for name, variant in self.variants.items():
+            problem = name_problem(name)  # it names cells, stages and report rows
+            if problem or name in paper:
+                # Messages name their field themselves: a model-level error has no location of its own.
+                raise ValueError(f"field 'variants': the name {name!r} "
+                                 + (problem or "is one of the paper's conditions"))
+            if variant.data not in (PREDICTIONS, *S.style_names()):
+                raise ValueError(f"field 'variants.{name}.data': {variant.data!r} is not a trained condition; "
+                                 f"use {[PREDICTIONS, *S.style_names()]}")
+        known = paper + list(self.variants)
+        bad = [c for c in self.conditions if c not in known]
         if bad:
-            raise ValueError(f"unknown condition(s) {bad}; use {known}")
-        return v
+            raise ValueError(f"field 'conditions': unknown condition(s) {bad}; use {known}")
+        return self
+
+    def trains_on(self, condition: str) -> str:
+        """The paper's condition whose constructed data ``condition`` trains on (itself unless a variant)."""
+        return self.variants[condition].data if condition in self.variants else condition
+
+    def eval_erasure(self, cell: EvalCfg) -> bool:
+        return self.erasure if cell.erasure is None else cell.erasure
 
     @field_validator("styles")
     @classmethod
@@ -141,7 +170,8 @@ def load_experiment(name_or_path: str) -> Experiment:
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
-        raise UserError(f"{path}: field '{where}': {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise UserError(f"{path}: field '{where}': {message}" if where else f"{path}: {message}") from None
 
 
 class Study:
@@ -229,12 +259,16 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
             raise UserError(f"experiment {exp.name}: train_tasks: {t} is evaluation-only")
     for e in exp.evaluate:
         get_task(e.task)
-    settings_raw = dict(exp.train.settings)
-    lora = LoraSettings(**settings_raw.pop("lora", {}))
-    try:
-        settings = TrainSettings(**{**settings_raw, "lora": lora})
-    except TypeError as e:
-        raise UserError(f"experiment {exp.name}: train.settings: {e}") from None
+    def train_settings(condition: str) -> Any:
+        variant = exp.variants.get(condition)
+        raw = {**exp.train.settings, **(variant.settings if variant else {})}
+        where = f"variants.{condition}.settings" if variant else "train.settings"
+        try:
+            return TrainSettings(**{**raw, "lora": LoraSettings(**raw.pop("lora", {}))})
+        except TypeError as e:
+            raise UserError(f"experiment {exp.name}: {where}: {e}") from None
+
+    settings = {c: train_settings(c) for c in exp.conditions if c != NONE}  # every error before any compute
     trained = [c for c in exp.conditions if c != NONE]
     if trained and not exp.train_tasks:
         raise UserError(f"experiment {exp.name}: conditions {trained} need train_tasks")
@@ -254,7 +288,7 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
                     model=exp.model, task=e.task, styles=exp.styles, width=width, limit=e.limit, seed=exp.seed,
                     split=e.split, batch_size=exp.batch_size, output_path=study.runs, data=e.data, hub=e.hub,
                     backend=exp.backend, model_args=args, backend_instance=backend,
-                    max_new_tokens=exp.max_new_tokens, erasure=exp.erasure, wait=wait).run_dir)})
+                    max_new_tokens=exp.max_new_tokens, erasure=exp.eval_erasure(e), wait=wait).run_dir)})
                 study.add_cell(Cell(condition, train_task, e.task, width, info["run_dir"], info["seconds"]))
 
     if NONE in exp.conditions:
@@ -271,11 +305,11 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
     adapters = []
     for task in built:
         for condition in trained:
-            style = "attribution" if condition == PREDICTIONS else condition
-            data = built[task]["files"][style]
+            source = exp.trains_on(condition)
+            data = built[task]["files"]["attribution" if source == PREDICTIONS else source]
             key = f"train|{model_key(condition, task)}"
             log(key)
-            result = study.stage(key, lambda: _train(api, exp, data, condition, settings, study.runs, wait))
+            result = study.stage(key, lambda: _train(api, exp, data, source, settings[condition], study.runs, wait))
             adapters.append((condition, task, result["adapter"]))
     engine = None  # a backend that can switch adapters (vLLM) is started once for all of them
     for condition, task, adapter in adapters:
@@ -325,6 +359,8 @@ def smoke(exp: Experiment, model: str | None = None) -> Experiment:
 
     c = exp.construction
     n_labels = {t: len(get_task(t).labels) for t in {*exp.train_tasks, *(e.task for e in exp.evaluate)}}
+    # Two steps: the first, the warm-up's, has learning rate 0 and would train nothing.
+    tiny = {"max_steps": 2, "batch_size": 2, "grad_accum": 1, "save_steps": 1}
     return exp.model_copy(deep=True, update={
         "name": f"{exp.name}-smoke",
         "description": f"Smoke run of {exp.name}: {exp.description}",
@@ -336,8 +372,10 @@ def smoke(exp: Experiment, model: str | None = None) -> Experiment:
             "data": {t: smoke_data(t) or None for t in exp.train_tasks}}),
         "train": exp.train.model_copy(update={
             "replay": None if (exp.train.replay or "").startswith("hub:") else exp.train.replay,
-            # Two steps: the first, the warm-up's, has learning rate 0 and would train nothing.
-            "settings": {**exp.train.settings, "max_steps": 2, "batch_size": 2, "grad_accum": 1, "save_steps": 1}}),
+            "settings": {**exp.train.settings, **tiny}}),
+        # A variant keeps its own settings over the tiny ones except where it sets a tiny one itself.
+        "variants": {k: v.model_copy(update={"settings": {**v.settings, **{t: tiny[t] for t in tiny if t in v.settings}}})
+                     for k, v in exp.variants.items()},
         "evaluate": [e.model_copy(update={"limit": n_labels[e.task], "hub": False, "split": "test",
                                           "data": smoke_data(e.task) or None}) for e in exp.evaluate],
     })
@@ -358,8 +396,9 @@ def _release_memory() -> None:
 
 def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path, wait: bool) -> dict[str, Any]:
     c = exp.construction
-    trained = [s for s in exp.conditions if s in S.style_names()]
-    if PREDICTIONS in exp.conditions and "attribution" not in trained:
+    sources = [exp.trains_on(s) for s in exp.conditions]
+    trained = [s for s in dict.fromkeys(sources) if s in S.style_names()]
+    if PREDICTIONS in sources and "attribution" not in trained:
         trained.append("attribution")  # the predictions baseline trains on the attribution file's samples
     res = api.construct(model=exp.model, task=task, limit=c.limit, seed=exp.seed, batch_size=exp.batch_size,
                         output_path=runs, data=c.data_for(task), hub=c.hub, backend=exp.backend, model_args=exp.model_args,

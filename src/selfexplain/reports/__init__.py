@@ -155,12 +155,14 @@ def influence_text(words: list[str], influence: list[float], text: str):
 
 
 def all_tables(study: "StudyData") -> list["StudyTable"]:
-    """The paper's tables for a study, in the paper's order (3, 4, 5, 6, 7, 10)."""
+    """The reading (each claim's verdict), then the paper's tables for a study in its order (3, 4, 5, 6, 7, 10)."""
     from .lexicon import lexicon_table
+    from .reading import reading_table
     from .tables import accuracy_table, cells_table, construction_quality_table, faithfulness_table, valid_counts_table
 
     return [
         cells_table(study),
+        reading_table(study),
         construction_quality_table(study),
         faithfulness_table(study, "one", "table4_faithfulness", "Table 4: faithfulness before/after training (one-word)"),
         faithfulness_table(study, "multi", "table5_multiword", "Table 5: faithfulness before/after training (multi-word)"),

@@ -166,7 +166,7 @@ def figure4_cross_style(study: StudyData, out: Path) -> Path | None:
             ax.axhline(0, color="#888", lw=0.5)
             ax.set_ylabel(ylabel)
             ax.set_title(f"{task} (* fewer than 50 valid" + ("; + beats its random baseline)" if key == "shift" else ")"))
-            if pi == 0:
+            if pi == 0 and ax.get_legend_handles_labels()[0]:  # nothing to label when no cell has a value
                 ax.legend(fontsize=7, ncol=3)
     fig.suptitle("Figure 4: cross-style generalisation, flip rate and graded shift")
     fig.tight_layout()

@@ -79,6 +79,15 @@ class StudyData:
         return [c for c in self.experiment["conditions"] if c != NONE]
 
     @property
+    def variants(self) -> dict[str, dict[str, Any]]:
+        """The experiment's conditions beyond the paper (name -> data, settings, note)."""
+        return dict(self.experiment.get("variants") or {})
+
+    def trains_on(self, condition: str) -> str:
+        """The paper's condition whose data ``condition`` trains on (itself unless a variant)."""
+        return self.variants[condition]["data"] if condition in self.variants else condition
+
+    @property
     def incomplete(self) -> list[CellData]:
         return [c for c in self.cells if not c.status.complete]
 
@@ -123,6 +132,14 @@ def incomplete_note(study: StudyData) -> str:
         return ""
     return (f" {INCOMPLETE_MARK}: the figure rests on an incomplete run ({len(study.incomplete)} cell(s), listed "
             "in the cells table); rerun the same `selfexplain reproduce` to complete it.")
+
+
+def variants_note(study: StudyData) -> str:
+    """What each condition beyond the paper is (empty when the study has none)."""
+    parts = [f"'{condition_name(name)}' trains on the {v['data']} data with "
+             + (", ".join(f"{k} {val}" for k, val in v.get("settings", {}).items()) or "the same settings")
+             + (f" ({v['note']})" if v.get("note") else "") for name, v in study.variants.items()]
+    return (" Beyond the paper: " + "; ".join(parts) + ".") if parts else ""
 
 
 def marked(label: str, *cells: CellData | None) -> str:
@@ -278,7 +295,8 @@ def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> T
     for task in study.experiment["train_tasks"]:
         base = study.cell(NONE, None, task, width)
         for style in study.styles:
-            conditions = [(NONE, None)] + [(c, task) for c in study.trained_conditions if c in (PREDICTIONS, style)]
+            conditions = [(NONE, None)] + [(c, task) for c in study.trained_conditions
+                                           if study.trains_on(c) in (PREDICTIONS, style)]
             for cond, tt in conditions:
                 cell = study.cell(cond, tt, task, width)
                 if cell is None:
@@ -286,7 +304,7 @@ def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> T
                 row = _faith_row(cell, style, base)
                 t.rows.append(_shown({"task": task, "condition": marked(condition_name(cond), cell, base),
                                       "style": style, "complete": cell.status.complete, **row}))
-    t.note += incomplete_note(study)
+    t.note += variants_note(study) + incomplete_note(study)
     return t
 
 
@@ -308,9 +326,8 @@ def cross_style_rows(study: StudyData, width: str = "one") -> list[dict[str, Any
 def cross_task_rows(study: StudyData, width: str = "one") -> list[dict[str, Any]]:
     """Figure 3's data: gain over no training for each (training task, evaluation task), trained style = evaluated style."""
     rows = []
-    eval_tasks = _eval_tasks(study)
     for tt in study.experiment["train_tasks"]:
-        for et in eval_tasks:
+        for et in eval_tasks(study):
             base = study.cell(NONE, None, et, width)
             for style in study.styles:
                 if style not in study.trained_conditions:
@@ -331,8 +348,8 @@ def accuracy_table(study: StudyData) -> Table:
                             "complete"],
               note="Accuracy on the evaluation samples of each task's first width (the classification turn is the "
                    "same in every style and width). " + SMALL_NOTE)
-    for task in _eval_tasks(study):
-        width = _first_width(study, task)
+    for task in eval_tasks(study):
+        width = first_width(study, task)
         base = study.cell(NONE, None, task, width)
         models = [(NONE, None)] + [(c, tt) for tt in study.experiment["train_tasks"] for c in study.trained_conditions]
         for cond, tt in models:
@@ -357,16 +374,16 @@ def accuracy_table(study: StudyData) -> Table:
                             "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value,
                             "detectable change (80% power)": fmt(mde), "detectable": mde})
             t.rows.append(row)
-    t.note += incomplete_note(study)
+    t.note += variants_note(study) + incomplete_note(study)
     return t
 
 
-def _eval_tasks(study: StudyData) -> list[str]:
+def eval_tasks(study: StudyData) -> list[str]:
     """Evaluation tasks in experiment order, each once (a task may be listed once per width)."""
     return list(dict.fromkeys(e["task"] for e in study.experiment["evaluate"]))
 
 
-def _first_width(study: StudyData, task: str) -> str:
+def first_width(study: StudyData, task: str) -> str:
     for e in study.experiment["evaluate"]:
         if e["task"] == task:
             return e["widths"][0]
@@ -392,7 +409,7 @@ def valid_counts_table(study: StudyData) -> Table:
                                f" ({cell.train_task})" if cell.train_task and cell.train_task != cell.eval_task else ""), cell),
                            "style": style, "valid": sum(bool(r["valid"]) for r in recs), "n": len(recs),
                            "most common invalid reasons": top or "-"})
-    t.note = incomplete_note(study).strip()
+    t.note = (variants_note(study) + incomplete_note(study)).strip()
     return t
 
 

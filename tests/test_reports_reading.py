@@ -1,0 +1,112 @@
+"""The reading: the verdict rule on hand-made results with known answers."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from selfexplain.reports.reading import (ACCURACY_MARGIN, DOES_NOT_HOLD, HOLDS, NOT_REPRODUCED, REPRODUCED,
+                                         UNDETERMINED, judge, paper_threshold, reading_table)
+from selfexplain.reports.tables import load_study
+from selfexplain.stats import PairedResult
+from study_factory import make_study
+
+
+def _p(diff, low, high, n=100):
+    return PairedResult(0.1, 0.1 + diff, diff, low, high, 0.01, n)
+
+
+@pytest.mark.parametrize("result,threshold,expected", [
+    (_p(0.20, 0.10, 0.30), 0.115, (REPRODUCED, "interval above 0")),
+    (_p(0.05, 0.01, 0.09), 0.115, (REPRODUCED, "interval above 0; smaller than the paper's +0.115")),
+    (_p(0.00, -0.05, 0.05), 0.115, (NOT_REPRODUCED, "interval below +0.115: a rise that large is ruled out")),
+    (_p(-0.10, -0.20, -0.01), 0.115, (NOT_REPRODUCED, "interval below +0.115: a rise that large is ruled out")),
+    (_p(0.05, -0.05, 0.15), 0.115, (UNDETERMINED, "interval includes 0 and +0.115")),
+    (_p(0.30, 0.20, 0.40, n=9), 0.115, (UNDETERMINED, "too few valid pairs (9)")),
+    (PairedResult(None, 0.2, None, None, None, None, 40), 0.115, (UNDETERMINED, "no valid pairs")),
+])
+def test_judge_follows_the_stated_rule(result, threshold, expected):
+    assert judge(result, threshold) == expected
+
+
+def test_judge_words_for_conditions_beyond_the_paper():
+    assert judge(_p(0.2, 0.1, 0.3), 0.1, beyond=True)[0] == HOLDS
+    assert judge(_p(0.0, -0.02, 0.02), 0.1, beyond=True)[0] == DOES_NOT_HOLD
+
+
+def test_paper_threshold_is_the_weaker_of_the_two_models():
+    assert paper_threshold(("table 4 vs none", "attribution")) == pytest.approx(0.115)  # 7B +0.180, 13B +0.115
+    assert paper_threshold(("table 5", "counterfactual")) == pytest.approx(0.152)  # 7B fell: only 13B's rise
+    assert paper_threshold(("nothing", "x")) is None
+
+
+def _copy_records(root: Path, source: str, target: str) -> None:
+    """Make one cell's outcomes exactly another's (a model that learned nothing)."""
+    for width_task in ("tweets-one", "tweets-multi", "vitaminc-one"):
+        src = root / "runs" / f"evaluate-{source}-{width_task}" / "records.jsonl"
+        shutil.copy(src, root / "runs" / f"evaluate-{target}-{width_task}" / "records.jsonl")
+
+
+@pytest.fixture
+def study(tmp_path):
+    root = make_study(tmp_path / "s", n=150)
+    # Known answers: w/ predictions learned nothing (the untrained outcomes); a variant beyond the paper that
+    # is exactly w/ attribution.
+    _copy_records(root, "none", "predictions")
+    study = json.loads((root / "study.json").read_text())
+    study["experiment"]["conditions"].append("attribution-again")
+    study["experiment"]["variants"] = {"attribution-again": {"data": "attribution", "settings": {"epochs": 3},
+                                                             "note": ""}}
+    for c in list(study["cells"]):
+        if c["condition"] == "attribution":
+            run = Path(c["run_dir"])
+            copy = run.with_name(run.name.replace("attribution", "attribution-again"))
+            shutil.copytree(run, copy)
+            study["cells"].append({**c, "condition": "attribution-again", "run_dir": str(copy)})
+    (root / "study.json").write_text(json.dumps(study))
+    return load_study(root)
+
+
+def _verdicts(table):
+    return {r["claim"]: r["verdict"] for r in table.rows}
+
+
+def test_reading_judges_each_claim_on_the_records(study):
+    v = _verdicts(reading_table(study))
+    # Trained cells were drawn at a 0.6 faithful rate, untrained at 0.2: a rise in every style, one- and multi-word.
+    for style in ("attribution", "redaction", "counterfactual"):
+        assert v[f"w/ {style} > no training, {style}, one-word, tweets"] == REPRODUCED
+        assert v[f"w/ {style} > no training, {style}, multi-word, tweets"] == REPRODUCED
+        # w/ predictions is the untrained model: against it the rise is there too.
+        assert v[f"w/ {style} > w/ predictions, {style}, one-word, tweets"] == REPRODUCED
+    # The variant equals w/ attribution: it rises over no training, and not at all over w/ attribution.
+    assert v["w/ attribution-again (beyond the paper) > no training, attribution, one-word, tweets"] == HOLDS
+    assert v["w/ attribution-again (beyond the paper) > w/ attribution, attribution, one-word, tweets"] == DOES_NOT_HOLD
+    # w/ predictions (identical outcomes) keeps accuracy exactly: a loss of 5 points is ruled out.
+    table7 = [r for r in reading_table(study).rows if r["table"] == "table 7"]
+    assert {r["claim"] for r in table7} == {f"w/ {c} keeps accuracy, tweets" for c in
+                                            ("attribution", "redaction", "counterfactual", "attribution-again")}
+    assert all(r["threshold"] == -ACCURACY_MARGIN for r in table7)
+    # Every row names what it rests on.
+    for r in reading_table(study).rows:
+        assert r["valid pairs"] and r["why"], r
+
+
+def test_a_model_that_learned_nothing_is_not_reproduced(study, tmp_path):
+    _copy_records(study.root, "none", "attribution")
+    v = _verdicts(reading_table(load_study(study.root)))
+    row = "w/ attribution > no training, attribution, one-word, tweets"
+    assert v[row] == NOT_REPRODUCED  # change 0 [0, 0]: the paper's +0.115 is ruled out
+    assert v["w/ attribution (tweets) > no training on unseen vitaminc, attribution"] == NOT_REPRODUCED
+    assert v["w/ attribution > no training on unseen style redaction, tweets"] == NOT_REPRODUCED  # below the detectable rise
+
+
+def test_table3_rows_pair_the_quality_samples(study):
+    rows = [r for r in reading_table(study).rows if r["table"] == "table 3"]
+    assert [r["claim"].split()[1] for r in rows] == ["attribution", "redaction", "counterfactual"]
+    assert all(r["n_pairs"] == 75 for r in rows)  # the quality check's 150 // 2 samples, found in the construction
+
+
+def test_too_few_valid_pairs_is_undetermined_however_many_samples():
+    assert judge(_p(0.3, 0.2, 0.4, n=600), 0.1, valid_pairs=9) == (UNDETERMINED, "too few valid pairs (9)")

@@ -79,6 +79,11 @@ def test_reproduce_runs_every_cell_then_reruns_from_cache(keyword_study, keyword
     assert "table4_faithfulness.csv" in {p.name for p in files["csv"]} and t4.count("\n") == 1  # none: not a training task
     assert (root / "report" / "table10_valid_counts.csv").read_text().count("\n") == 1 + 2 * 3
     # A cell taken out of the experiment file leaves the study (its run folder stays on disk).
+    # A stage's time is its run folder's compute time (summed over every process that worked on it).
+    for c in read_study(root)["cells"]:
+        (Path(c["run_dir"]) / "compute.json").write_text('{"seconds": 1234.5, "processes": 3}')
+    reproduce(exp, out, log=lambda m: None)
+    assert {v["seconds"] for v in read_study(root)["stages"].values()} == {1234.5}
     narrower = exp.model_copy(update={"evaluate": [exp.evaluate[0].model_copy(update={"widths": ["one"]})]})
     reproduce(narrower, out, log=lambda m: None)
     assert [c["width"] for c in read_study(root)["cells"]] == ["one"]

@@ -26,6 +26,32 @@ def test_partial_chunk_is_cut_and_redone(tmp_path):
     assert store.completed_chunks(sizes) == {0, 1, 2}
 
 
+def test_compute_time_sums_every_process_that_worked_on_a_run(tmp_path, monkeypatch):
+    """A stage killed and continued in a later sitting was timed as its last process only."""
+    import selfexplain.store as store_module
+
+    now = [100.0]
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: now[0])
+    store = RunStore.open(tmp_path, "run", {"x": 1})
+    now[0] += 30
+    store.append([{"chunk": 0}])
+    now[0] += 50  # killed here: work after the last saved chunk is not counted (it is computed again)
+    assert store_module.compute_seconds(store.path) == 30
+    store._lock.close()
+    again = RunStore.open(tmp_path, "run", {"x": 1})
+    now[0] += 20
+    again.append([{"chunk": 1}])
+    now[0] += 5  # the summary, after the last chunk
+    again.close()
+    assert json.loads((again.path / "compute.json").read_text()) == {"seconds": 55, "processes": 2}
+    cached = RunStore.open(tmp_path, "run", {"x": 1})  # a complete run opened and closed: nothing computed
+    now[0] += 7
+    cached.close()
+    assert store_module.compute_seconds(again.path) == 55
+    (again.path / "compute.json").write_text("{damaged")
+    assert store_module.compute_seconds(again.path) is None and RunStore.open(tmp_path, "run", {"x": 1}).clock.before == 0
+
+
 def test_foreign_config_in_folder_is_refused(tmp_path):
     store = RunStore.open(tmp_path, "run", {"x": 1})
     (store.path / "config.json").write_text(json.dumps({"x": 2}))

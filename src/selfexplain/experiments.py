@@ -32,7 +32,7 @@ from .errors import UserError
 from .layout import NONE, PREDICTIONS, STUDY_FILE, Cell, model_key, read_study, study_for_disk  # noqa: F401  (re-exported)
 from .locks import folder_lock
 from .names import name_problem
-from .store import atomic_write, check_output_path, remove_stale_temporaries
+from .store import atomic_write, check_output_path, compute_seconds, remove_stale_temporaries
 
 
 class _Strict(BaseModel):
@@ -201,17 +201,22 @@ class Study:
         return f"{model_key(condition, train_task)}|{eval_task}|{width}"
 
     def stage(self, key: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run one stage (itself resumable) and record its wall time.
+        """Run one stage (itself resumable) and record its time.
 
-        A stage found complete keeps the time it took when it was computed; a
-        stage resumed after a kill records the time of the run that finished it.
+        The time is the run folder's compute time summed over every process that worked on it
+        (:class:`~selfexplain.store.ComputeClock`), so a stage resumed after a kill or continued in a
+        later sitting is timed as a whole, and a stage found complete keeps the time it cost.  A run
+        folder without that record (training; runs of version 0.1) gets this call's wall time, or the
+        time recorded when it was computed.
         """
         start = time.time()
         info = fn()
-        seconds = round(time.time() - start, 1)
-        prev = self.stages.get(key)
-        if prev and _same_path(prev.get("run_dir"), info.get("run_dir")):
-            seconds = prev["seconds"]
+        seconds = compute_seconds(info["run_dir"]) if info.get("run_dir") else None
+        if seconds is None:
+            seconds = round(time.time() - start, 1)
+            prev = self.stages.get(key)
+            if prev and _same_path(prev.get("run_dir"), info.get("run_dir")):
+                seconds = prev["seconds"]
         self.stages[key] = {**info, "seconds": seconds}
         self.save()
         return self.stages[key]

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -51,6 +52,44 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+class ComputeClock:
+    """The seconds a run folder has cost, summed over every process that added to it (``compute.json``).
+
+    A run resumed after a kill, or continued in a later sitting, is timed as a whole: each process adds its
+    time up to its last saved piece of work (what a kill loses after that is computed again, and counted
+    again).  Study stage times come from here, so a stage that spans sittings is not reported as its last one.
+    """
+
+    FILE = "compute.json"
+
+    def __init__(self, folder: Path):
+        self.path = folder / self.FILE
+        self.before, self.processes = compute_seconds(folder) or 0.0, 0
+        if self.path.exists():
+            try:
+                self.processes = int(json.loads(self.path.read_text(encoding="utf-8")).get("processes", 0))
+            except (ValueError, OSError, AttributeError):  # a damaged clock restarts; results never depend on it
+                pass
+        self.started = time.monotonic()
+        self.saved = False
+
+    def save(self) -> None:
+        """Record the time up to now (after each saved piece of work)."""
+        seconds = round(self.before + time.monotonic() - self.started, 1)
+        atomic_write(self.path, json.dumps({"seconds": seconds, "processes": self.processes + 1}) + "\n",
+                     kept="the records are complete and kept")
+        self.saved = True
+
+
+def compute_seconds(folder: str | Path) -> float | None:
+    """The compute seconds recorded in a run folder's ``compute.json`` (None without a readable one)."""
+    try:
+        value = json.loads((Path(folder) / ComputeClock.FILE).read_text(encoding="utf-8")).get("seconds")
+        return float(value) if value is not None else None
+    except (ValueError, OSError, AttributeError, TypeError):
+        return None
+
+
 class RunStore:
     RECORDS = "records.jsonl"
     CONFIG = "config.json"
@@ -59,6 +98,7 @@ class RunStore:
         self.path = path
         self.config = config
         self._lock = lock or ExitStack()
+        self.clock = ComputeClock(path)
 
     @classmethod
     def open(cls, output_path: str | Path, prefix: str, config: dict[str, Any], wait: bool = False) -> "RunStore":
@@ -95,8 +135,12 @@ class RunStore:
         return Path(output_path) / f"{prefix}-{config_hash(config)[:12]}"
 
     def close(self) -> None:
-        """Release the folder's lock (the store can still be read)."""
-        self._lock.close()
+        """Release the folder's lock (the store can still be read); a process that computed saves its time."""
+        try:
+            if self.clock.saved:
+                self.clock.save()
+        finally:
+            self._lock.close()
 
     def __enter__(self) -> "RunStore":
         return self
@@ -158,6 +202,7 @@ class RunStore:
                 raise DiskFull(f"{self.records_file}: disk full ({e.strerror}) while appending records; the "
                                f"{chunks} complete chunk(s) before it are kept; free space and run the same "
                                "command again to resume") from None
+        self.clock.save()
 
     def process(
         self,

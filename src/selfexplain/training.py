@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .store import DiskFull, disk_full_message, is_disk_full
+from .store import ComputeClock, DiskFull, disk_full_message, is_disk_full
 from .paths import package_dir
 from .tasks.data import read_jsonl
 
@@ -219,7 +219,16 @@ def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: 
     import datasets
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments, set_seed
+
+    clock = ComputeClock(out_dir)
+
+    class _Clock(TrainerCallback):
+        """The run's compute time, saved with every checkpoint (what a kill loses after one is trained again)."""
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.is_world_process_zero:
+                clock.save()
 
     lora = settings.lora
     present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
@@ -261,7 +270,7 @@ def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: 
     trainer = Trainer(
         model=model, args=args, train_dataset=ds,
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE),
-        callbacks=callbacks,
+        callbacks=[*(callbacks or []), _Clock()],
     )
     last = last_complete_checkpoint(out_dir / "checkpoints")
     try:
@@ -269,6 +278,7 @@ def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: 
         if trainer.is_world_process_zero():
             model.save_pretrained(out_dir / "adapter")
             tokenizer.save_pretrained(out_dir / "adapter")
+            clock.save()
     except Exception as e:
         if not _write_failed(e):
             raise

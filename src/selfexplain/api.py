@@ -463,3 +463,89 @@ def train(
         if state.is_main_process:
             atomic_write(done, json.dumps(summary, indent=2) + "\n", kept="the adapter is saved")
     return TrainResult(run_dir, run_dir / "adapter", summary)
+
+
+def train_rl(
+    method: str, task: str = "sentiment140", model: str = "embedded", limit: int = 300, seed: int = 0,
+    data: str | None = None, hub: bool = False, output_path: str | Path = "runs",
+    model_args: dict[str, Any] | None = None, settings: TrainSettings | None = None, rl: Any = None,
+    batch_size: int = 16, wait: bool = False,
+) -> TrainResult:
+    """GRPO or DPO on the faithfulness check (:mod:`selfexplain.rl`), on ``limit`` inputs of the training pool.
+
+    ``batch_size`` is DPO's sampling chunk (a killed sampling resumes chunk by chunk).
+    """
+    from accelerate import PartialState
+
+    from .backends.hf import HFBackend
+    from .backends.models import load_model
+    from .evaluation import explain_chat
+    from .rewards import Item, Judgement, judge
+    from .rl import RLSettings, dpo_train, grpo_train, pair_rows, preference_pairs, sample_explanations, sample_seed
+
+    settings = settings or TrainSettings()
+    rl = rl or RLSettings()
+    rl.check(method, settings)
+    spec = get_task(task)
+    if not spec.training_allowed:
+        raise UserError(f"task {spec.name} is evaluation-only (its licence forbids training on it)")
+    S.get_style(rl.style)
+    if rl.width not in S.WIDTHS:
+        raise UserError(f"unknown width {rl.width!r}; use one of {', '.join(S.WIDTHS)}")
+    check_output_path(output_path)
+    unknown = set(model_args or {}) - {"revision", "dtype", "device", "trust_remote_code", "adapter"}
+    if unknown:
+        raise UserError(f"--model-args: unknown key(s) {', '.join(sorted(unknown))} for train")
+    examples = sample_examples(spec, limit, seed, data, hub, "train")
+    model_obj, tokenizer, identity = load_model(model, **(model_args or {}))
+    before = HFBackend.from_loaded(model_obj, tokenizer, identity)
+    predictions = [p.label for p in classify(before, spec, [(ex.text, ex.context) for ex in examples])]
+    data_cfg = {**_data_cfg(data, hub, "train", seed, limit),
+                "samples_sha256": hashlib.sha256("\n".join(e.id for e in examples).encode()).hexdigest()}
+    config = {"command": "train", "method": method, "model": identity, "task": spec.name, "data": data_cfg,
+              "settings": asdict(settings), "rl": asdict(rl), "versions": _versions()}
+    state = PartialState()
+    prefix = f"train-{method}-{slug(str(identity.get('name', 'model')))}"
+    from contextlib import nullcontext
+
+    store = RunStore.open(output_path, prefix, config, wait=wait) if state.is_main_process else nullcontext()
+    with store:
+        state.wait_for_everyone()
+        run_dir = RunStore.folder(output_path, prefix, config)
+        done = run_dir / "train_summary.json"
+        if done.exists() and (run_dir / "adapter").is_dir():
+            return TrainResult(run_dir, run_dir / "adapter", {**read_json(done), "cached": True})
+        extra = {"method": method, "n_task": len(examples), "n_replay": 0, "task": spec.name}
+        if method == "grpo":
+            summary = grpo_train(model_obj, tokenizer, identity, spec, examples, predictions, run_dir, settings, rl)
+            summary.update(extra)
+        else:
+            chats = [explain_chat(spec, ex, p, rl.style, rl.width) for ex, p in zip(examples, predictions)]
+
+            def sample(c: int, part: list[int]) -> list[dict[str, Any]]:
+                texts = sample_explanations(model_obj, tokenizer, [chats[i] for i in part], rl,
+                                            [sample_seed(seed, examples[i].id) for i in part])
+                judged = judge(before, spec, [Item(examples[i], rl.style, rl.width, t)
+                                              for i, ts in zip(part, texts) for t in ts], rl.reward)
+                out, k = [], 0
+                for i, ts in zip(part, texts):
+                    out.append({"sample_id": examples[i].id, "index": i, "texts": ts,
+                                "judged": [j.as_dict() for j in judged[k:k + len(ts)]]})
+                    k += len(ts)
+                return out
+
+            with state.main_process_first():
+                with RunStore.open(run_dir, "samples", {"rl": asdict(rl), "seed": seed, "data": data_cfg}) as s_store:
+                    records = s_store.process(chunks(list(range(len(examples))), batch_size), len, sample)
+            judged = [[Judgement(**j) for j in r["judged"]] for r in records]
+            pairs = [p for p in preference_pairs(judged, [r["texts"] for r in records]) if p is not None]
+            if not pairs:
+                raise UserError(f"{run_dir}: no input had both a valid faithful and a valid unfaithful explanation "
+                                f"among {rl.samples} samples: nothing to train on (raise --samples or --temperature)")
+            rows = pair_rows(tokenizer, chats, pairs, settings.max_length)
+            extra.update(pairs=len(pairs), pair_yield=len(pairs) / len(examples),
+                         valid_share=sum(j.valid for js in judged for j in js) / sum(len(js) for js in judged))
+            summary = dpo_train(model_obj, tokenizer, rows, run_dir, settings, rl, extra)
+        if state.is_main_process:
+            atomic_write(done, json.dumps(summary, indent=2) + "\n", kept="the adapter is saved")
+    return TrainResult(run_dir, run_dir / "adapter", summary)

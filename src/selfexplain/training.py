@@ -213,40 +213,12 @@ def last_complete_checkpoint(folder: Path) -> str | None:
             shutil.rmtree(ckpt, ignore_errors=True)
     return str(max(complete)[1]) if complete else None
 
-def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: Path, settings: TrainSettings,
-               callbacks: list[Any] | None = None) -> dict[str, Any]:
-    """Train a LoRA adapter with ``transformers.Trainer``; resumes from the newest checkpoint in ``out_dir``."""
-    import datasets
+def trainer_arguments(out_dir: Path, settings: TrainSettings) -> dict[str, Any]:
+    """The Trainer arguments every training route shares (SFT here, GRPO and DPO in :mod:`selfexplain.rl`)."""
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments, set_seed
 
-    clock = ComputeClock(out_dir)
-
-    class _Clock(TrainerCallback):
-        """The run's compute time, saved with every checkpoint (what a kill loses after one is trained again)."""
-
-        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if state.is_world_process_zero:
-                clock.save()
-
-    lora = settings.lora
-    present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-    missing = [m for m in lora.target_modules if m not in present]
-    if missing:
-        raise UserError(f"LoRA target modules {missing} are not in this model (it has e.g. {sorted(present)[:8]})")
-    # LoRA's A matrices are drawn from torch's global generator when the adapter is made: seed it
-    # first, or the same command trains a different adapter in every process.
-    set_seed(settings.seed)
-    model = get_peft_model(model, LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
-        task_type="CAUSAL_LM",
-    ))
-    ds = datasets.Dataset.from_list([{"messages": r["messages"], "train_on": r["train_on"]} for r in rows])
-    ds = ds.map(lambda r: tokenize_chat(tokenizer, r["messages"], r["train_on"], settings.max_length),
-                remove_columns=ds.column_names)
     cuda = torch.cuda.is_available()
-    args = TrainingArguments(
+    return dict(
         output_dir=str(out_dir / "checkpoints"),
         per_device_train_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.grad_accum,
@@ -267,10 +239,54 @@ def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: 
         remove_unused_columns=False,
         ddp_find_unused_parameters=False,
     )
+
+
+def clock_callback(clock: ComputeClock) -> Any:
+    """A Trainer callback that saves the run's compute time with every checkpoint (what a kill loses after
+    one is trained again)."""
+    from transformers import TrainerCallback
+
+    class _Clock(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.is_world_process_zero:
+                clock.save()
+
+    return _Clock()
+
+
+def lora_config(lora: LoraSettings, model: Any) -> Any:
+    """peft's configuration for ``lora``, after checking that ``model`` has the modules it targets."""
+    from peft import LoraConfig
+
+    present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    missing = [m for m in lora.target_modules if m not in present]
+    if missing:
+        raise UserError(f"LoRA target modules {missing} are not in this model (it has e.g. {sorted(present)[:8]})")
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                      target_modules=lora.target_modules, task_type="CAUSAL_LM")
+
+
+def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: Path, settings: TrainSettings,
+               callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Train a LoRA adapter with ``transformers.Trainer``; resumes from the newest checkpoint in ``out_dir``."""
+    import datasets
+    from peft import get_peft_model
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+
+    clock = ComputeClock(out_dir)
+
+    # LoRA's A matrices are drawn from torch's global generator when the adapter is made: seed it
+    # first, or the same command trains a different adapter in every process.
+    set_seed(settings.seed)
+    model = get_peft_model(model, lora_config(settings.lora, model))
+    ds = datasets.Dataset.from_list([{"messages": r["messages"], "train_on": r["train_on"]} for r in rows])
+    ds = ds.map(lambda r: tokenize_chat(tokenizer, r["messages"], r["train_on"], settings.max_length),
+                remove_columns=ds.column_names)
+    args = TrainingArguments(**trainer_arguments(out_dir, settings))
     trainer = Trainer(
         model=model, args=args, train_dataset=ds,
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE),
-        callbacks=[*(callbacks or []), _Clock()],
+        callbacks=[*(callbacks or []), clock_callback(clock)],
     )
     last = last_complete_checkpoint(out_dir / "checkpoints")
     try:

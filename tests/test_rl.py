@@ -1,0 +1,126 @@
+"""GRPO and DPO on the faithfulness check: pairing, tokenisation as the evaluator's, rewards recomputed, real steps."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from selfexplain.rewards import Judgement
+from selfexplain.rl import RLSettings, pair_rows, preference_pairs
+from selfexplain.training import LoraSettings, TrainSettings, tokenize_chat
+
+pytest.importorskip("trl", reason="GRPO and DPO need TRL (pip install 'selfexplain[rl]')")
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def _j(valid, faithful=None, reward=None):
+    reward = reward if reward is not None else (-1.0 if not valid else 1.0 if faithful else 0.0)
+    return Judgement(valid, None if valid else "r", "x" if valid else None, "Positive", "Negative" if faithful else
+                     "Positive", faithful if valid else None, 0.0 if valid else None, reward)
+
+
+def test_pairs_take_a_valid_faithful_and_a_valid_unfaithful_explanation():
+    judged = [[_j(False), _j(True, False), _j(True, True), _j(True, True)],  # first faithful, the one unfaithful
+              [_j(True, True), _j(False), _j(False)],  # no valid unfaithful one: no pair
+              [_j(True, False, 0.1), _j(True, True, 1.2), _j(True, True, 1.5), _j(True, False, -0.3)]]  # graded
+    texts = [["a", "b", "c", "d"], ["e", "f", "g"], ["h", "i", "j", "k"]]
+    assert preference_pairs(judged, texts) == [(0, "c", "b"), None, (2, "j", "k")]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Tulu-2's shape: a Llama-2 tokenizer that adds BOS, and the Tulu chat template."""
+    from selfexplain.backends.hf import HFBackend
+    from selfexplain.backends.models import load_model
+
+    return HFBackend.from_loaded(*load_model("standin:tulu-tiny"))
+
+
+def test_dpo_pairs_are_tokenised_as_sft_trains_a_reply(tiny):
+    chat = [{"role": "user", "content": "Text: I hate rain\n\nQuestion: sentiment?"},
+            {"role": "assistant", "content": "Negative"}, {"role": "user", "content": "List the word."}]
+    row = pair_rows(tiny.tokenizer, [chat], [(0, "Answer: hate", "Answer: rain")], 512)[0]
+    assert row["prompt_ids"] == tiny.prompt_ids(chat)  # what the backends score and generate from, BOS included
+    assert row["prompt_ids"][0] == tiny.tokenizer.bos_token_id
+    sft = tokenize_chat(tiny.tokenizer, chat + [{"role": "assistant", "content": "Answer: hate"}], "last", 512)
+    trained = [t for t, label in zip(sft["input_ids"], sft["labels"]) if label != -100]
+    assert row["chosen_ids"] == trained  # the same reply tokens SFT puts its loss on
+    assert pair_rows(tiny.tokenizer, [chat], [(0, "Answer: hate", "Answer: rain")], 10) == []  # too long: dropped
+
+
+@pytest.mark.slow
+def test_grpo_prompts_are_the_evaluators_token_for_token(tmp_path, monkeypatch):
+    """TRL renders conversational prompts itself (no BOS for Llama-2's template); GRPO here must not."""
+    import trl
+
+    from selfexplain import api
+    from selfexplain.backends.hf import HFBackend
+    from selfexplain.backends.models import load_model
+    from selfexplain.evaluation import classify, explain_chat
+    from selfexplain.tasks import get_task
+
+    seen = []
+    original = trl.GRPOTrainer._generate_single_turn
+
+    def spy(self, prompt_ids, *args, **kwargs):
+        seen.extend(list(p) for p in prompt_ids)
+        return original(self, prompt_ids, *args, **kwargs)
+
+    monkeypatch.setattr(trl.GRPOTrainer, "_generate_single_turn", spy)
+    settings = TrainSettings(batch_size=4, max_steps=1, save_steps=1, lora=LoraSettings(r=4))
+    rl = RLSettings(num_generations=2, max_completion_length=4)
+    res = api.train_rl("grpo", task="sentiment140", model="standin:tulu-tiny", limit=4,
+                       data=str(FIX / "sentiment140.csv"), output_path=tmp_path, settings=settings, rl=rl)
+    be = HFBackend.from_loaded(*load_model("standin:tulu-tiny"))
+    spec = get_task("sentiment140")
+    examples = api.sample_examples(spec, 4, 0, str(FIX / "sentiment140.csv"), False, "train")
+    preds = classify(be, spec, [(e.text, e.context) for e in examples])
+    expected = [be.prompt_ids(explain_chat(spec, e, p.label, "attribution", "one")) for e, p in zip(examples, preds)]
+    assert seen and all(s in expected for s in seen), (seen[0][:8], expected[0][:8])
+    logged = [json.loads(x) for x in (res.run_dir / "rewards.jsonl").read_text().splitlines()]
+    assert len(logged) == 4 and {x["step"] for x in logged} == {0}  # 2 prompts x 2 explanations, one step
+    assert json.loads((res.run_dir / "config.json").read_text())["rl"]["num_generations"] == 2
+
+
+@pytest.mark.embedded
+@pytest.mark.slow
+def test_grpo_and_dpo_on_real_generations(tmp_path):
+    """SmolLM2 samples real explanations: GRPO's first-step rewards are what the evaluator's check gives
+    for those texts with the untrained model; a few steps change the adapter; DPO finds pairs and trains."""
+    import torch
+    from safetensors.torch import load_file
+
+    from selfexplain import api
+    from selfexplain.backends.hf import HFBackend
+    from selfexplain.backends.models import load_model
+    from selfexplain.rewards import Item, judge
+    from selfexplain.tasks import get_task
+
+    model = "embedded:smollm2-135m"
+    data = str(FIX / "sentiment140.csv")
+    settings = TrainSettings(batch_size=8, max_steps=3, save_steps=10, learning_rate=5e-4, lora=LoraSettings(r=8))
+    rl = RLSettings(num_generations=4, max_completion_length=12, samples=6)
+    res = api.train_rl("grpo", task="sentiment140", model=model, limit=8, data=data, output_path=tmp_path,
+                       settings=settings, rl=rl)
+    logged = [json.loads(x) for x in (res.run_dir / "rewards.jsonl").read_text().splitlines()]
+    first = [x for x in logged if x["step"] == 0]
+    spec = get_task("sentiment140")
+    examples = {e.id: e for e in api.sample_examples(spec, 8, 0, data, False, "train")}
+    be = HFBackend.from_loaded(*load_model(model))
+    again = judge(be, spec, [Item(examples[x["sample_id"]], "attribution", "one", x["text"]) for x in first])
+    assert [j.reward for j in again] == [x["reward"] for x in first]  # LoRA starts at B = 0: the untrained model
+    assert {x["valid"] for x in logged} == {True, False}, "no reward variance: nothing to learn from"
+    weights = load_file(str(res.adapter / "adapter_model.safetensors"))
+    assert any(torch.count_nonzero(v) for k, v in weights.items() if "lora_B" in k)  # B started at 0
+    assert len(res.summary["curves"]["reward"]) == 3
+
+    dpo = api.train_rl("dpo", task="sentiment140", model=model, limit=8, data=data, output_path=tmp_path,
+                       settings=TrainSettings(batch_size=2, max_steps=2, save_steps=10, lora=LoraSettings(r=8)), rl=rl)
+    s = dpo.summary
+    assert s["pairs"] >= 1 and s["pair_yield"] == s["pairs"] / 8 and s["steps"] == 2
+    assert (dpo.adapter / "adapter_model.safetensors").exists()
+    again = api.train_rl("dpo", task="sentiment140", model=model, limit=8, data=data, output_path=tmp_path,
+                         settings=TrainSettings(batch_size=2, max_steps=2, save_steps=10, lora=LoraSettings(r=8)),
+                         rl=rl)
+    assert again.summary["cached"] and again.run_dir == dpo.run_dir

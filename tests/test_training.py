@@ -170,3 +170,36 @@ def test_evaluation_only_task_cannot_be_trained_on(tmp_path):
     f.write_text(json.dumps({"messages": CHAT, "task": "vitaminc"}) + "\n")
     with pytest.raises(UserError, match="vitaminc is not allowed"):
         api.train([str(f)], model="embedded:smollm2-135m", output_path=tmp_path)
+
+
+def test_training_curves_reach_tensorboard(tmp_path):
+    """--report-to tensorboard: the loss of every step in RUN/tensorboard, read back with TensorBoard's reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from selfexplain import api
+    from selfexplain.training import LoraSettings, TrainSettings
+
+    settings = TrainSettings(batch_size=4, max_steps=3, save_steps=10, lora=LoraSettings(r=4))
+    res = api.train([str(_train_file(tmp_path))], model="standin:tulu-tiny", mix_ratio=0, output_path=tmp_path,
+                    settings=settings, report_to="tensorboard")
+    events = EventAccumulator(str(res.run_dir / "tensorboard"))
+    events.Reload()
+    losses = [e.value for e in events.Scalars("train/loss")]
+    assert losses == pytest.approx(res.summary["losses"], rel=1e-5) and len(losses) == 3
+    # Not part of the run's identity: the same training without a logger is the same run, already done.
+    again = api.train([str(_train_file(tmp_path))], model="standin:tulu-tiny", mix_ratio=0, output_path=tmp_path,
+                      settings=settings)
+    assert again.run_dir == res.run_dir and again.summary["cached"]
+
+
+@pytest.mark.parametrize("report_to,message", [("comet", "use one of none, tensorboard, wandb"),
+                                               ("wandb", "needs the wandb package: pip install wandb")])
+def test_unknown_or_missing_loggers_are_one_line_before_any_model_loads(tmp_path, report_to, message):
+    import importlib.util
+
+    from selfexplain import api
+
+    if report_to == "wandb" and importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here")
+    with pytest.raises(UserError, match=message):
+        api.train([str(_train_file(tmp_path))], model="no/such-model", output_path=tmp_path, report_to=report_to)

@@ -32,7 +32,7 @@ from .names import slug
 from .store import RunStore, atomic_write, check_output_path, read_json
 from .tasks import TaskSpec, get_task, task_names
 from .tasks.data import Example, load_examples, split_examples
-from .training import TrainSettings
+from .training import TrainSettings, check_report_to
 
 SPLITS = ("test", "all", "train")
 TEST_FRACTION = 0.2
@@ -404,7 +404,7 @@ def replay_chats(model: str, n: int, seed: int = 0, model_args: dict[str, Any] |
 def train(
     data: list[str], model: str = "embedded", mix_ratio: float = 0.2, baseline: str | None = None,
     output_path: str | Path = "runs", model_args: dict[str, Any] | None = None,
-    settings: TrainSettings | None = None, replay: str | None = None, wait: bool = False,
+    settings: TrainSettings | None = None, replay: str | None = None, wait: bool = False, report_to: str = "none",
 ) -> TrainResult:
     """LoRA continual learning on constructed explanations (or, with ``baseline='predictions'``, on gold labels).
 
@@ -417,6 +417,7 @@ def train(
     from .training import data_fingerprint, mix, prediction_chats, read_chats, train_lora
 
     settings = settings or TrainSettings()
+    check_report_to(report_to)
     if baseline not in (None, "predictions"):
         raise UserError(f"unknown baseline {baseline!r}; use 'predictions'")
     if mix_ratio < 0:
@@ -458,7 +459,7 @@ def train(
         done = run_dir / "train_summary.json"
         if done.exists() and (run_dir / "adapter").is_dir():
             return TrainResult(run_dir, run_dir / "adapter", {**read_json(done), "cached": True})
-        summary = train_lora(model_obj, tokenizer, rows, run_dir, settings)
+        summary = train_lora(model_obj, tokenizer, rows, run_dir, settings, report_to=report_to)
         summary.update({"n_task": len(task_rows), "n_replay": n_replay, "baseline": baseline, "data": data})
         if state.is_main_process:
             atomic_write(done, json.dumps(summary, indent=2) + "\n", kept="the adapter is saved")
@@ -469,7 +470,7 @@ def train_rl(
     method: str, task: str = "sentiment140", model: str = "embedded", limit: int = 300, seed: int = 0,
     data: str | None = None, hub: bool = False, output_path: str | Path = "runs",
     model_args: dict[str, Any] | None = None, settings: TrainSettings | None = None, rl: Any = None,
-    batch_size: int = 16, wait: bool = False,
+    batch_size: int = 16, wait: bool = False, report_to: str = "none",
 ) -> TrainResult:
     """GRPO or DPO on the faithfulness check (:mod:`selfexplain.rl`), on ``limit`` inputs of the training pool.
 
@@ -486,6 +487,7 @@ def train_rl(
     settings = settings or TrainSettings()
     rl = rl or RLSettings()
     rl.check(method, settings)
+    check_report_to(report_to)
     spec = get_task(task)
     if not spec.training_allowed:
         raise UserError(f"task {spec.name} is evaluation-only (its licence forbids training on it)")
@@ -517,7 +519,8 @@ def train_rl(
             return TrainResult(run_dir, run_dir / "adapter", {**read_json(done), "cached": True})
         extra = {"method": method, "n_task": len(examples), "n_replay": 0, "task": spec.name}
         if method == "grpo":
-            summary = grpo_train(model_obj, tokenizer, identity, spec, examples, predictions, run_dir, settings, rl)
+            summary = grpo_train(model_obj, tokenizer, identity, spec, examples, predictions, run_dir, settings, rl,
+                                 report_to)
             summary.update(extra)
         else:
             chats = [explain_chat(spec, ex, p, rl.style, rl.width) for ex, p in zip(examples, predictions)]
@@ -545,7 +548,7 @@ def train_rl(
             rows = pair_rows(tokenizer, chats, pairs, settings.max_length)
             extra.update(pairs=len(pairs), pair_yield=len(pairs) / len(examples),
                          valid_share=sum(j.valid for js in judged for j in js) / sum(len(js) for js in judged))
-            summary = dpo_train(model_obj, tokenizer, rows, run_dir, settings, rl, extra)
+            summary = dpo_train(model_obj, tokenizer, rows, run_dir, settings, rl, extra, report_to)
         if state.is_main_process:
             atomic_write(done, json.dumps(summary, indent=2) + "\n", kept="the adapter is saved")
     return TrainResult(run_dir, run_dir / "adapter", summary)

@@ -284,6 +284,8 @@ def train(
                                         "the binary reward of a valid explanation."),
     reward_invalid: float = typer.Option(-1.0, help="grpo/dpo: reward of an invalid explanation (the lowest)."),
     max_completion_length: int = _count(24, "grpo/dpo: tokens per sampled explanation."),
+    report_to: str = typer.Option("none", help="Where the training curves go: none, tensorboard (RUN/tensorboard) "
+                                  "or wandb."),
     model: str = MODEL,
     mix: float = typer.Option(0.2, min=0.0, help="Instruction chats per task chat (paper: 10,000 / 50,000 = 0.2)."),
     baseline: Optional[str] = typer.Option(None, help="'predictions': train on gold-label answers instead (section 4.1)."),
@@ -316,7 +318,8 @@ def train(
             if not data:
                 raise UserError("--method sft trains on constructed chats: give --data train-STYLE.jsonl")
             res = api.train(data=data, model=model, mix_ratio=mix, baseline=baseline, output_path=output_path,
-                            model_args=_model_args(model_args, None), settings=settings, replay=replay, wait=wait)
+                            model_args=_model_args(model_args, None), settings=settings, replay=replay, wait=wait,
+                            report_to=report_to)
         else:
             from .rewards import RewardSettings
             from .rl import RLSettings
@@ -333,7 +336,7 @@ def train(
                             beta=beta, samples=samples, dpo_beta=dpo_beta)
             res = api.train_rl(method, task=task, model=model, limit=limit, seed=seed, data=task_data, hub=hub,
                                output_path=output_path, model_args=_model_args(model_args, None),
-                               settings=settings, rl=rl, wait=wait)
+                               settings=settings, rl=rl, wait=wait, report_to=report_to)
     s = res.summary
     losses = s["losses"]
     if s.get("method") in ("grpo", "dpo"):

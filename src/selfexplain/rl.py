@@ -33,7 +33,7 @@ from .errors import UserError
 from .rewards import Item, RewardSettings, judge
 from .store import ComputeClock
 from .training import (TrainSettings, _ids, _write_failed, clock_callback, last_complete_checkpoint, lora_config,
-                       trainer_arguments)
+                       report_callbacks, trainer_arguments)
 
 METHODS = ("grpo", "dpo")
 
@@ -85,7 +85,8 @@ def _policy_backend(model: Any, tokenizer: Any, identity: dict[str, Any]) -> Any
 # ---- GRPO -------------------------------------------------------------------------------------------------
 
 def grpo_train(model: Any, tokenizer: Any, identity: dict[str, Any], task: Any, examples: list[Any],
-               predictions: list[str], out_dir: Path, settings: TrainSettings, rl: RLSettings) -> dict[str, Any]:
+               predictions: list[str], out_dir: Path, settings: TrainSettings, rl: RLSettings,
+               report_to: str = "none") -> dict[str, Any]:
     """GRPO on the faithfulness reward; resumes from the newest checkpoint in ``out_dir``."""
     import datasets
     from transformers import set_seed
@@ -130,13 +131,13 @@ def grpo_train(model: Any, tokenizer: Any, identity: dict[str, Any], task: Any, 
                                         ensure_ascii=False) + "\n")
         return [j.reward for j in judged]
 
-    args = GRPOConfig(**trainer_arguments(out_dir, settings), num_generations=rl.num_generations,
+    args = GRPOConfig(**trainer_arguments(out_dir, settings, report_to), num_generations=rl.num_generations,
                       max_completion_length=rl.max_completion_length, temperature=rl.temperature, beta=rl.beta,
                       log_completions=False)
     set_seed(settings.seed)  # LoRA's initial matrices come from torch's global generator
     trainer = Trainer(model=model, reward_funcs=faithfulness, args=args, train_dataset=ds,
                       processing_class=tokenizer, peft_config=lora_config(settings.lora, model),
-                      callbacks=[clock_callback(clock)])
+                      callbacks=[clock_callback(clock), *report_callbacks(report_to, out_dir)])
     holder["trainer"] = trainer
     return _run(trainer, tokenizer, out_dir, clock, {"prompts": len(chats)})
 
@@ -206,7 +207,7 @@ def pair_rows(tokenizer: Any, chats: list[list[dict[str, str]]], pairs: list[tup
 
 
 def dpo_train(model: Any, tokenizer: Any, rows: list[dict[str, list[int]]], out_dir: Path,
-              settings: TrainSettings, rl: RLSettings, extra: dict[str, Any]) -> dict[str, Any]:
+              settings: TrainSettings, rl: RLSettings, extra: dict[str, Any], report_to: str = "none") -> dict[str, Any]:
     """DPO on tokenised pairs; resumes from the newest checkpoint in ``out_dir``."""
     import datasets
     from transformers import set_seed
@@ -217,11 +218,11 @@ def dpo_train(model: Any, tokenizer: Any, rows: list[dict[str, list[int]]], out_
             return dataset  # tokenised by pair_rows, as the evaluator tokenises
 
     clock = ComputeClock(out_dir)
-    args = DPOConfig(**trainer_arguments(out_dir, settings), beta=rl.dpo_beta, max_length=settings.max_length)
+    args = DPOConfig(**trainer_arguments(out_dir, settings, report_to), beta=rl.dpo_beta, max_length=settings.max_length)
     set_seed(settings.seed)
     trainer = Trainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),
                       processing_class=tokenizer, peft_config=lora_config(settings.lora, model),
-                      callbacks=[clock_callback(clock)])
+                      callbacks=[clock_callback(clock), *report_callbacks(report_to, out_dir)])
     return _run(trainer, tokenizer, out_dir, clock, extra)
 
 

@@ -213,7 +213,36 @@ def last_complete_checkpoint(folder: Path) -> str | None:
             shutil.rmtree(ckpt, ignore_errors=True)
     return str(max(complete)[1]) if complete else None
 
-def trainer_arguments(out_dir: Path, settings: TrainSettings) -> dict[str, Any]:
+REPORT_TO = ("none", "tensorboard", "wandb")
+
+
+def check_report_to(report_to: str) -> None:
+    """A known logger whose package is installed (checked before any model loads)."""
+    import importlib.util
+
+    if report_to not in REPORT_TO:
+        raise UserError(f"--report-to {report_to!r}: use one of {', '.join(REPORT_TO)}")
+    package = {"tensorboard": "tensorboard", "wandb": "wandb"}.get(report_to)
+    if package and importlib.util.find_spec(package) is None:
+        raise UserError(f"--report-to {report_to} needs the {package} package: pip install {package}")
+
+
+def report_callbacks(report_to: str, out_dir: Path) -> list[Any]:
+    """The loggers that receive the training curves (loss; GRPO's rewards and KL; DPO's margins).
+
+    TensorBoard writes to ``RUN/tensorboard``; wandb reads its project and key from its own environment
+    variables.  Neither is part of the run's identity: they do not change what is trained.
+    """
+    check_report_to(report_to)
+    if report_to != "tensorboard":
+        return []  # wandb: the Trainer's own callback (trainer_arguments' report_to)
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers.integrations import TensorBoardCallback
+
+    return [TensorBoardCallback(SummaryWriter(log_dir=str(out_dir / "tensorboard")))]
+
+
+def trainer_arguments(out_dir: Path, settings: TrainSettings, report_to: str = "none") -> dict[str, Any]:
     """The Trainer arguments every training route shares (SFT here, GRPO and DPO in :mod:`selfexplain.rl`)."""
     import torch
 
@@ -233,7 +262,7 @@ def trainer_arguments(out_dir: Path, settings: TrainSettings) -> dict[str, Any]:
         save_total_limit=2,
         seed=settings.seed,
         data_seed=settings.seed,
-        report_to="none",
+        report_to=["wandb"] if report_to == "wandb" else "none",  # TensorBoard: report_callbacks
         use_cpu=not cuda,
         bf16=cuda and torch.cuda.is_bf16_supported(),
         remove_unused_columns=False,
@@ -267,7 +296,7 @@ def lora_config(lora: LoraSettings, model: Any) -> Any:
 
 
 def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: Path, settings: TrainSettings,
-               callbacks: list[Any] | None = None) -> dict[str, Any]:
+               callbacks: list[Any] | None = None, report_to: str = "none") -> dict[str, Any]:
     """Train a LoRA adapter with ``transformers.Trainer``; resumes from the newest checkpoint in ``out_dir``."""
     import datasets
     from peft import get_peft_model
@@ -282,11 +311,11 @@ def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: 
     ds = datasets.Dataset.from_list([{"messages": r["messages"], "train_on": r["train_on"]} for r in rows])
     ds = ds.map(lambda r: tokenize_chat(tokenizer, r["messages"], r["train_on"], settings.max_length),
                 remove_columns=ds.column_names)
-    args = TrainingArguments(**trainer_arguments(out_dir, settings))
+    args = TrainingArguments(**trainer_arguments(out_dir, settings, report_to))
     trainer = Trainer(
         model=model, args=args, train_dataset=ds,
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE),
-        callbacks=[*(callbacks or []), clock_callback(clock)],
+        callbacks=[*(callbacks or []), clock_callback(clock), *report_callbacks(report_to, out_dir)],
     )
     last = last_complete_checkpoint(out_dir / "checkpoints")
     try:

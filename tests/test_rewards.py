@@ -47,3 +47,42 @@ def test_an_invalid_explanation_must_get_the_lowest_reward():
     with pytest.raises(ValueError, match="lowest reward"):
         RewardSettings(invalid=-0.2, graded=0.5)  # a valid, unfaithful edit that raises p(ŷ) could reach -0.5
     RewardSettings(invalid=-1.0, graded=0.5)
+
+
+class _MondayHater:
+    """A second keyword model that disagrees: 'mondays' is Negative to it, 'hate' is not."""
+
+    identity = {"kind": "test", "name": "monday-hater"}
+
+    def label_logprobs(self, chats, labels):
+        import math
+
+        out = []
+        for chat in chats:
+            p_neg = 0.8 if "mondays" in chat[-1]["content"].lower() else 0.3
+            out.append([math.log({"Negative": p_neg, "Positive": 1 - p_neg}.get(l, 1e-6)) for l in labels])
+        return out
+
+    def generate(self, chats, max_new_tokens):  # a reference only classifies
+        raise AssertionError("the reference model is never asked to explain")
+
+
+def test_evaluate_judges_explanations_against_a_reference_model(tmp_path, keyword_backend):
+    """Faithful to itself is not faithful to another model: 'hate' flips the keyword model, not the reference."""
+    from selfexplain.reports import summary_markdown
+
+    data = tmp_path / "s140.csv"
+    _write_tweets(data, [(0, "I hate mondays"), (4, "I like mondays")])
+    kw = dict(task="sentiment140", data=str(data), limit=2, batch_size=2, split="all", styles=["attribution"],
+              backend_instance=keyword_backend)
+    plain = evaluate(output_path=tmp_path / "runs", **kw)
+    res = evaluate(output_path=tmp_path / "runs", reference_instance=_MondayHater(), **kw)
+    assert res.run_dir != plain.run_dir  # the reference is part of the run's identity
+    assert "reference" not in plain.records[0]  # runs without one keep their records as they were
+    hate = next(r for r in res.records if r["input"] == "I hate mondays")
+    assert hate["faithful"] is True  # 'hate' removed: the keyword model says Positive
+    assert hate["reference"] == {"model": "monday-hater", "prediction": "Negative", "new_prediction": "Negative",
+                                 "faithful": False, "shift": pytest.approx(0.0)}
+    ref = next(s for s in res.summary.styles if s.style == "attribution").measures["reference"]
+    assert ref["n"] == 1 and ref["faithfulness"] == 0.0 and ref["faithful_to_both"] == 0
+    assert "Reference model `monday-hater`" in summary_markdown(res.summary)

@@ -151,12 +151,17 @@ def evaluate(
     output_path: str | Path = "runs", data: str | None = None, hub: bool = False, backend: str = "hf",
     model_args: dict[str, Any] | None = None, backend_instance: Backend | None = None, hooks: Hooks | None = None,
     max_new_tokens: int | None = None, erasure: bool = False, wait: bool = False,
+    reference_model: str | None = None, reference_args: dict[str, Any] | None = None,
+    reference_instance: Backend | None = None,
 ) -> EvalResult:
     """Measure self-explanation faithfulness; resumable, results in ``run_dir``.
 
     ``max_new_tokens`` caps every explanation (for smoke runs; off by default).  ``erasure`` also runs
     the erasure attribution on every input and records where the explanation's words rank in it.
     ``wait``: if another process is writing the same run folder, wait for it instead of failing.
+    ``reference_model`` (hf backend, ``reference_args`` its model args): every explanation is also judged with
+    that model as the classifier (faithfulness to another model's behaviour, e.g. the model whose constructed
+    explanations this one was trained on), recorded under each record's ``reference``.
     """
     hooks = hooks or Hooks()
     spec = get_task(task) if isinstance(task, str) else task
@@ -166,15 +171,20 @@ def evaluate(
     _check_sizes(batch_size, output_path)
     examples = sample_examples(spec, limit, seed, data, hub, split)
     be = _backend(backend, model, model_args, backend_instance, hooks)
+    ref = reference_instance or (load_backend("hf", reference_model, **(reference_args or {}))
+                                 if reference_model else None)
     data_cfg = _data_cfg(data, hub, split, seed, limit)
     with _open_run("evaluate", spec, examples, be, backend, data_cfg, output_path,
                    {"styles": style_list, "width": width, "batch_size": batch_size, "random_baseline": True,
                     **({"max_new_tokens": max_new_tokens} if max_new_tokens else {}),
-                    **({"erasure": True} if erasure else {})},
+                    **({"erasure": True} if erasure else {}),
+                    # Only with a reference, so runs without one keep their folders.
+                    **({"reference": ref.identity} if ref else {})},
                    hooks, wait) as store:
         attributor = (lambda part: attribute_examples(be, spec, part)) if erasure else None
         records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, hooks.on_chunk,
-                                 random_seed=seed, max_new_tokens=max_new_tokens, attributor=attributor)
+                                 random_seed=seed, max_new_tokens=max_new_tokens, attributor=attributor,
+                                 annotate=_reference_annotator(ref, spec) if ref else None)
         summary = summarize(records)
         store.write_json("summary.json", summary.to_dict())
         adapter = f", adapter `{model_args['adapter']}`" if model_args and model_args.get("adapter") else ""
@@ -182,6 +192,23 @@ def evaluate(
                    "approximation for labels of several tokens.\n" if be.identity.get("scoring") == "first-token" else "")
         store.write_text("summary.md", summary_markdown(summary, f"# selfexplain evaluate\n\nmodel `{model}`{adapter}\n{scoring}"))
     return EvalResult(store.path, summary, records)
+
+
+def _reference_annotator(ref: Backend, spec: TaskSpec) -> Callable[[list[Example], list[dict[str, Any]]], None]:
+    """Each record's explanation judged again with ``ref`` as the classifier (the evaluator's check, ``judge``)."""
+    from .rewards import Item, judge
+
+    name = str(ref.identity.get("name", "reference"))
+
+    def annotate(part: list[Example], records: list[dict[str, Any]]) -> None:
+        by_id = {ex.id: ex for ex in part}
+        judged = judge(ref, spec, [Item(by_id[r["sample_id"]], r["style"], r["width"], r["raw_explanation"])
+                                   for r in records])
+        for r, j in zip(records, judged):
+            r["reference"] = {"model": name, "prediction": j.prediction, "new_prediction": j.new_prediction,
+                              "faithful": j.faithful, "shift": j.shift}
+
+    return annotate
 
 
 def _influence_cfg(influence: str) -> dict[str, Any]:

@@ -164,6 +164,11 @@ def evaluate(
     adapter: Optional[str] = ADAPTER,
     erasure: bool = typer.Option(False, help="Also run erasure attribution on every input and record where the "
                                              "explanation's words rank in it (costs about one construct per sample)."),
+    reference_model: Optional[str] = typer.Option(
+        None, help="Also judge every explanation with this model as the classifier (transformers backend): "
+                   "faithfulness to another model, e.g. the one whose explanations this model was trained on."),
+    reference_args: Optional[str] = typer.Option(None, help="The reference model's options, key=value,... "
+                                                 "(revision, dtype, device, adapter)."),
     wait: bool = WAIT,
 ) -> None:
     """Measure how faithful a model's self-explanations are (self-consistency check)."""
@@ -178,6 +183,7 @@ def evaluate(
                 model=model, task=task, styles=style, width=width, limit=limit, seed=seed, split=split,
                 batch_size=batch_size, output_path=output_path, data=data, hub=hub, backend=backend,
                 model_args=_model_args(model_args, adapter, backend_args), hooks=hooks, erasure=erasure, wait=wait,
+                reference_model=reference_model, reference_args=_model_args(reference_args, None),
             )
     console.print(summary_table(result.summary))
     console.print(

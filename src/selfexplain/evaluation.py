@@ -197,19 +197,32 @@ def run_evaluation(
     random_seed: int | None = None,
     max_new_tokens: int | None = None,
     attributor: Callable[[list[Example]], list[Any]] | None = None,
+    annotate: Callable[[list[Example], list[dict[str, Any]]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate all examples (skipping chunks already on disk) and return every record.
 
     With ``random_seed``, every valid explanation also gets its random baseline;
     ``max_new_tokens`` caps every reply (smoke runs; explanations cut short are flagged truncated).
+    ``annotate`` adds fields to a chunk's records before they are stored (``evaluate --reference-model``).
     """
-    return store.process(
-        chunks(examples, batch_size),
-        lambda part: len(part) * len(styles),
-        lambda c, part: [asdict(r) for r in evaluate_chunk(backend, task, c, part, styles, width, random_seed,
-                                                           max_new_tokens, attributor)],
-        on_chunk,
-    )
+    def compute(c: int, part: list[Example]) -> list[dict[str, Any]]:
+        records = [asdict(r) for r in evaluate_chunk(backend, task, c, part, styles, width, random_seed,
+                                                     max_new_tokens, attributor)]
+        if annotate:
+            annotate(part, records)
+        return records
+
+    return store.process(chunks(examples, batch_size), lambda part: len(part) * len(styles), compute, on_chunk)
+
+
+def reference_measures(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Faithfulness to a reference model (records annotated by ``evaluate --reference-model``), over the valid
+    explanations: the share whose edit changes the reference's label, and the share faithful to both."""
+    valid = [r for r in records if r["valid"] and r.get("reference")]
+    ci = ratio_ci(codes_of([True] * len(valid), [r["reference"]["faithful"] for r in valid]))
+    both = sum(bool(r["faithful"] and r["reference"]["faithful"]) for r in valid)
+    return {"model": next((r["reference"]["model"] for r in valid), None), "n": len(valid),
+            "faithfulness": ci.value, "ci": [ci.low, ci.high], "faithful_to_both": both}
 
 
 @dataclass
@@ -275,7 +288,8 @@ def summarize(records: Iterable[dict[str, Any]]) -> Summary:
             truncated=sum(bool(r["explanation_truncated"]) for r in rs),
             per_n=per_n, faithfulness_ci=(fci.low, fci.high),
             random_faithfulness=rci.value, random_ci=(rci.low, rci.high), n_random=rci.n,
-            measures=cell_measures(rs),
+            measures={**cell_measures(rs),
+                      **({"reference": reference_measures(rs)} if any(r.get("reference") for r in rs) else {})},
         ))
     first = records[0]
     aci = ratio_ci(codes_of([True] * len(samples), [r["prediction"] == r["gold"] for r in samples.values()]))

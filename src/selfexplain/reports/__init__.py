@@ -51,13 +51,22 @@ PER_N = "faithfulness by N (count)"
 ERASURE = "erasure rank (random) / names w*"
 
 
+REFERENCE = "faithful to reference [95% CI] (both)"
+
+
 def _has_erasure(summary: Summary) -> bool:
     return any(s.measures.get("erasure", {}).get("n") for s in summary.styles)
+
+
+def _reference(summary: Summary) -> str | None:
+    """The reference model's name where the run judged explanations against one (evaluate --reference-model)."""
+    return next((s.measures["reference"]["model"] for s in summary.styles if s.measures.get("reference")), None)
 
 
 def _headers(summary: Summary) -> list[str]:
     # One-word mode keeps N = 1 only, so a per-N column would say nothing there.
     return (HEADERS + ([ERASURE] if _has_erasure(summary) else [])
+            + ([REFERENCE] if _reference(summary) else [])
             + ([PER_N] if summary.width == "multi" else []))
 
 
@@ -72,6 +81,9 @@ def _rows(summary: Summary) -> list[list[str]]:
                _reasons(s.invalid_reasons)]
         if _has_erasure(summary):
             row.append(fmt_erasure(m.get("erasure", {})))
+        if _reference(summary):
+            ref = m.get("reference") or {}
+            row.append(fmt_ci(ref.get("faithfulness"), ref.get("ci"), ref.get("n")) + f" ({ref.get('faithful_to_both', 0)})")
         if summary.width == "multi":
             row.append(" ".join(
                 f"{n}:{_fmt(s.per_n[n]['faithfulness'])}({s.per_n[n]['n']})" for n in range(1, MAX_N + 1)
@@ -101,6 +113,9 @@ def summary_markdown(summary: Summary, header: str = "") -> str:
     lines += [
         f"**{_title(summary)}**", "",
         f"Gold labels: {summary.label_counts}; predictions: {summary.prediction_counts}", "",
+        *([f"Reference model `{_reference(summary)}`: each explanation also judged with it as the classifier "
+           "(faithful to reference: its label changes; both: faithful to the model and to it).", ""]
+          if _reference(summary) else []),
         "| " + " | ".join(_headers(summary)) + " |",
         "|" + "---|" * len(_headers(summary)),
     ]

@@ -81,11 +81,26 @@ class EvalCfg(_Strict):
 
 
 class VariantCfg(_Strict):
-    """A training condition beyond the paper's: one of its conditions' data with other training settings."""
+    """A training condition beyond the paper's.
 
-    data: str  # the condition whose training data it uses: a style, or "predictions"
+    ``method: sft`` (default): one of the paper's conditions' constructed data (``data``), with other training
+    settings, or constructed by another model (``source_model``: coupling; its cells are also judged with that
+    model as the classifier).  ``method: grpo`` / ``dpo``: the faithfulness check itself on ``limit`` inputs
+    of the training pool in the style ``data`` (:mod:`selfexplain.rl`; ``rl`` holds its options).
+    """
+
+    data: str  # the condition whose training data it uses: a style, or "predictions"; grpo/dpo: the style
+    method: str = "sft"
+    source_model: str | None = None  # sft: construct the data with this model instead
+    limit: int | None = Field(None, gt=0)  # grpo/dpo: training inputs (default: construction.per_style or limit)
+    rl: dict[str, Any] = {}  # grpo/dpo: RLSettings fields (reward: {invalid, graded, ...})
     settings: dict[str, Any] = {}  # TrainSettings fields over train.settings (e.g. {epochs: 3})
     note: str = ""  # what it probes; the report prints it
+
+    @property
+    def constructs(self) -> bool:
+        """Whether it trains on this study's own construction."""
+        return self.method == "sft" and self.source_model is None
 
 
 class Experiment(_Strict):
@@ -127,6 +142,13 @@ class Experiment(_Strict):
             if variant.data not in (PREDICTIONS, *S.style_names()):
                 raise ValueError(f"field 'variants.{name}.data': {variant.data!r} is not a trained condition; "
                                  f"use {[PREDICTIONS, *S.style_names()]}")
+            if variant.method not in ("sft", "grpo", "dpo"):
+                raise ValueError(f"field 'variants.{name}.method': {variant.method!r}; use sft, grpo or dpo")
+            if variant.method != "sft" and (variant.data == PREDICTIONS or variant.source_model):
+                raise ValueError(f"field 'variants.{name}': {variant.method} trains one style on the check "
+                                 "itself (data: a style; no source_model)")
+            if variant.method == "sft" and (variant.rl or variant.limit):
+                raise ValueError(f"field 'variants.{name}': rl and limit are for grpo and dpo")
         known = paper + list(self.variants)
         bad = [c for c in self.conditions if c not in known]
         if bad:
@@ -285,6 +307,9 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
 
     def evaluate_model(condition: str, train_task: str | None, backend: Any, adapter: str | None) -> None:
         args = {**exp.model_args, **({"adapter": adapter} if adapter else {})}
+        source = exp.variants[condition].source_model if condition in exp.variants else None
+        # A model trained on another model's explanations is also judged against that model (coupling).
+        reference = load_backend("hf", source) if source else None
         for e in exp.evaluate:
             for width in e.widths:
                 key = f"evaluate|{model_key(condition, train_task)}|{e.task}|{width}"
@@ -293,28 +318,41 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
                     model=exp.model, task=e.task, styles=exp.styles, width=width, limit=e.limit, seed=exp.seed,
                     split=e.split, batch_size=exp.batch_size, output_path=study.runs, data=e.data, hub=e.hub,
                     backend=exp.backend, model_args=args, backend_instance=backend,
-                    max_new_tokens=exp.max_new_tokens, erasure=exp.eval_erasure(e), wait=wait).run_dir)})
+                    max_new_tokens=exp.max_new_tokens, erasure=exp.eval_erasure(e), wait=wait,
+                    reference_instance=reference).run_dir)})
                 study.add_cell(Cell(condition, train_task, e.task, width, info["run_dir"], info["seconds"]))
 
     if NONE in exp.conditions:
         evaluate_model(NONE, None, base, None)
 
-    built = {}
+    built: dict[tuple[str, str | None], dict[str, Any]] = {}  # (task, source model or None for the study's own)
+    sources = list(dict.fromkeys(v.source_model for c, v in exp.variants.items() if c in trained and v.source_model))
     if trained:
         for task in exp.train_tasks:
             log(f"construct|{task}: {exp.construction.limit} samples")
-            built[task] = study.stage(f"construct|{task}", lambda: _construct(api, exp, task, base, study.runs, wait))
+            built[task, None] = study.stage(f"construct|{task}",
+                                            lambda: _construct(api, exp, task, base, study.runs, wait))
+            for source in sources:
+                log(f"construct|{task}|{source}: {exp.construction.limit} samples")
+                built[task, source] = study.stage(f"construct|{task}|{source}", lambda: _construct(
+                    api, exp, task, None, study.runs, wait, model=source))
     # Training loads its own copy of the weights: free the inference copy first (a 7B model twice may not fit a GPU).
     del base
     _release_memory()
     adapters = []
-    for task in built:
+    for task in exp.train_tasks if trained else []:
         for condition in trained:
-            source = exp.trains_on(condition)
-            data = built[task]["files"]["attribution" if source == PREDICTIONS else source]
             key = f"train|{model_key(condition, task)}"
             log(key)
-            result = study.stage(key, lambda: _train(api, exp, data, source, settings[condition], study.runs, wait))
+            variant = exp.variants.get(condition)
+            if variant is not None and variant.method != "sft":
+                result = study.stage(key, lambda: _train_rl(api, exp, task, variant, settings[condition],
+                                                            study.runs, wait))
+            else:
+                style = exp.trains_on(condition)
+                data = built[task, variant.source_model if variant else None]["files"][
+                    "attribution" if style == PREDICTIONS else style]
+                result = study.stage(key, lambda: _train(api, exp, data, style, settings[condition], study.runs, wait))
             adapters.append((condition, task, result["adapter"]))
     engine = None  # a backend that can switch adapters (vLLM) is started once for all of them
     for condition, task, adapter in adapters:
@@ -358,7 +396,10 @@ def smoke(exp: Experiment, model: str | None = None) -> Experiment:
     condition and cell, training, the report) before GPU hours are spent on it.  What it
     changes: the model (``SMOKE_MODEL`` unless given; backend hf, no model_args), the data
     (``presets/smoke/``), the sizes (a few samples per task, two training steps, explanations
-    capped at ``SMOKE_TOKENS`` tokens) and hub replay (replaced by the offline replay set).
+    capped at ``SMOKE_TOKENS`` tokens) and hub replay (replaced by the offline replay set).  Coupled variants
+    construct with the stand-in too; GRPO variants sample groups of two.  DPO variants are left out and the
+    description says so: a stand-in with random weights writes no valid explanation to pair, so that stage
+    cannot run at toy size (tests/test_rl.py runs DPO on SmolLM2).
     """
     from .tasks import get_task
 
@@ -366,9 +407,23 @@ def smoke(exp: Experiment, model: str | None = None) -> Experiment:
     n_labels = {t: len(get_task(t).labels) for t in {*exp.train_tasks, *(e.task for e in exp.evaluate)}}
     # Two steps: the first, the warm-up's, has learning rate 0 and would train nothing.
     tiny = {"max_steps": 2, "batch_size": 2, "grad_accum": 1, "save_steps": 1}
+    dpo = [k for k, v in exp.variants.items() if v.method == "dpo"]
+    variants = {}
+    for k, v in exp.variants.items():
+        if k in dpo:
+            continue
+        # A variant keeps its own settings over the tiny ones except where it sets a tiny one itself.
+        update: dict[str, Any] = {"settings": {**v.settings, **{t: tiny[t] for t in tiny if t in v.settings}}}
+        if v.source_model:
+            update["source_model"] = model or SMOKE_MODEL
+        if v.method == "grpo":
+            update.update(limit=2, rl={**v.rl, "num_generations": 2, "max_completion_length": 4})
+        variants[k] = v.model_copy(update=update)
     return exp.model_copy(deep=True, update={
         "name": f"{exp.name}-smoke",
-        "description": f"Smoke run of {exp.name}: {exp.description}",
+        "description": f"Smoke run of {exp.name}: {exp.description}"
+                       + (f" (DPO variants left out at toy size: {', '.join(dpo)})" if dpo else ""),
+        "conditions": [c_ for c_ in exp.conditions if c_ not in dpo],
         "model": model or SMOKE_MODEL, "backend": "hf", "model_args": {},
         "batch_size": 4, "max_new_tokens": SMOKE_TOKENS,
         "construction": c.model_copy(update={
@@ -378,9 +433,7 @@ def smoke(exp: Experiment, model: str | None = None) -> Experiment:
         "train": exp.train.model_copy(update={
             "replay": None if (exp.train.replay or "").startswith("hub:") else exp.train.replay,
             "settings": {**exp.train.settings, **tiny}}),
-        # A variant keeps its own settings over the tiny ones except where it sets a tiny one itself.
-        "variants": {k: v.model_copy(update={"settings": {**v.settings, **{t: tiny[t] for t in tiny if t in v.settings}}})
-                     for k, v in exp.variants.items()},
+        "variants": variants,
         "evaluate": [e.model_copy(update={"limit": n_labels[e.task], "hub": False, "split": "test",
                                           "data": smoke_data(e.task) or None}) for e in exp.evaluate],
     })
@@ -399,14 +452,20 @@ def _release_memory() -> None:
         pass
 
 
-def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path, wait: bool) -> dict[str, Any]:
+def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path, wait: bool,
+               model: str | None = None) -> dict[str, Any]:
+    """The construction run of ``task``: by the study's model, or (``model``) by the source of coupled variants."""
     c = exp.construction
-    sources = [exp.trains_on(s) for s in exp.conditions]
+    if model is None:
+        sources = [exp.trains_on(s) for s in exp.conditions if s not in exp.variants or exp.variants[s].constructs]
+    else:
+        sources = [v.data for n, v in exp.variants.items() if n in exp.conditions and v.source_model == model]
     trained = [s for s in dict.fromkeys(sources) if s in S.style_names()]
     if PREDICTIONS in sources and "attribution" not in trained:
         trained.append("attribution")  # the predictions baseline trains on the attribution file's samples
-    res = api.construct(model=exp.model, task=task, limit=c.limit, seed=exp.seed, batch_size=exp.batch_size,
-                        output_path=runs, data=c.data_for(task), hub=c.hub, backend=exp.backend, model_args=exp.model_args,
+    res = api.construct(model=model or exp.model, task=task, limit=c.limit, seed=exp.seed, batch_size=exp.batch_size,
+                        output_path=runs, data=c.data_for(task), hub=c.hub,
+                        backend="hf" if model else exp.backend, model_args={} if model else exp.model_args,
                         quality=c.quality, backend_instance=backend, per_style=c.per_style, influence=c.influence,
                         max_new_tokens=exp.max_new_tokens, styles=trained, wait=wait)
     if res.stats["train_size"] == 0:
@@ -414,6 +473,28 @@ def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path, w
                         f"(see {res.run_dir / 'construction.md'})")
     return {"run_dir": str(res.run_dir), "files": {k: str(v) for k, v in res.files.items()},
             "kept": {k: v["kept"] for k, v in res.stats["styles"].items()}, "train_size": res.stats["train_size"]}
+
+
+def _train_rl(api: Any, exp: Experiment, task: str, variant: VariantCfg, settings: Any, runs: Path,
+              wait: bool) -> dict[str, Any]:
+    from .rewards import RewardSettings
+    from .rl import RLSettings
+
+    raw = dict(variant.rl)
+    try:
+        rl = RLSettings(**{**raw, "style": variant.data, "reward": RewardSettings(**raw.pop("reward", {}))})
+    except (TypeError, ValueError) as e:
+        raise UserError(f"experiment {exp.name}: variants: rl: {e}") from None
+    c = exp.construction
+    res = api.train_rl(variant.method, task=task, model=exp.model, limit=variant.limit or c.per_style or c.limit,
+                       seed=exp.seed, data=c.data_for(task), hub=c.hub, output_path=runs, model_args=exp.model_args,
+                       settings=settings, rl=rl, batch_size=exp.batch_size, wait=wait)
+    s = res.summary
+    curves = s.get("curves", {})
+    return {"run_dir": str(res.run_dir), "adapter": str(res.adapter), "method": variant.method,
+            "steps": s.get("steps"), "n_task": s.get("n_task"), "pairs": s.get("pairs"),
+            "reward_first": (curves.get("reward") or [None])[0], "reward_last": (curves.get("reward") or [None])[-1],
+            "loss_first": (s.get("losses") or [None])[0], "loss_last": (s.get("losses") or [None])[-1]}
 
 
 def _train(api: Any, exp: Experiment, data: str, condition: str, settings: Any, runs: Path, wait: bool) -> dict[str, Any]:

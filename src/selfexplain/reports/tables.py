@@ -136,9 +136,18 @@ def incomplete_note(study: StudyData) -> str:
 
 def variants_note(study: StudyData) -> str:
     """What each condition beyond the paper is (empty when the study has none)."""
-    parts = [f"'{condition_name(name)}' trains on the {v['data']} data with "
-             + (", ".join(f"{k} {val}" for k, val in v.get("settings", {}).items()) or "the same settings")
-             + (f" ({v['note']})" if v.get("note") else "") for name, v in study.variants.items()]
+    def what(v: dict[str, Any]) -> str:
+        method = v.get("method", "sft")
+        if method != "sft":
+            opts = {**v.get("rl", {}), **v.get("settings", {})}
+            return (f"trains the {v['data']} style by {method.upper()} on the faithfulness check"
+                    + (f" ({', '.join(f'{k} {val}' for k, val in opts.items())})" if opts else ""))
+        source = f" constructed by {v['source_model']} (cells also judged against it)" if v.get("source_model") else ""
+        return (f"trains on the {v['data']} data{source} with "
+                + (", ".join(f"{k} {val}" for k, val in v.get("settings", {}).items()) or "the same settings"))
+
+    parts = [f"'{condition_name(name)}' {what(v)}" + (f" ({v['note']})" if v.get("note") else "")
+             for name, v in study.variants.items()]
     return (" Beyond the paper: " + "; ".join(parts) + ".") if parts else ""
 
 

@@ -143,11 +143,13 @@ def _model_args(text: Optional[str], adapter: Optional[str], backend_args: Optio
         "  selfexplain evaluate                                   # embedded Qwen 0.5B, tweets, all styles, 100 samples\n\n"
         "  selfexplain evaluate --style attribution --width multi --limit 50\n\n"
         "  selfexplain evaluate --task snli --data snli_1.0_test.jsonl --model allenai/tulu-2-7b "
-        "--model-args dtype=bfloat16,device=cuda --batch-size 64"
+        "--model-args dtype=bfloat16,device=cuda --batch-size 64\n\n"
+        "  selfexplain evaluate --model embedded:smollm2-135m --model embedded --limit 50   # then a leaderboard"
     )
 )
 def evaluate(
-    model: str = MODEL,
+    model: list[str] = typer.Option(["embedded"], help="'embedded[:NAME]', a .gguf file, a model folder, or a hub "
+                                    "id; repeatable: every model on the same samples, then a leaderboard."),
     task: str = TASK,
     style: list[str] = typer.Option(["all"], help="attribution, redaction, counterfactual or all; repeatable."),
     width: str = typer.Option("one", help="'one' (one-word prompts, N=1 kept) or 'multi' (JSON prompts, any N)."),
@@ -173,24 +175,35 @@ def evaluate(
 ) -> None:
     """Measure how faithful a model's self-explanations are (self-consistency check)."""
     from . import api
+    from .names import slug
     from .reports import summary_table
 
     start = time.time()
-    console.print(f"loading {model} (an embedded model is converted once on first use, about a minute)", highlight=False)
-    with _errors():
-        with _progress("evaluating") as hooks:
-            result = api.evaluate(
-                model=model, task=task, styles=style, width=width, limit=limit, seed=seed, split=split,
-                batch_size=batch_size, output_path=output_path, data=data, hub=hub, backend=backend,
-                model_args=_model_args(model_args, adapter, backend_args), hooks=hooks, erasure=erasure, wait=wait,
-                reference_model=reference_model, reference_args=_model_args(reference_args, None),
-            )
-    console.print(summary_table(result.summary))
-    console.print(
-        f"records: {result.run_dir / 'records.jsonl'}\nsummary: {result.run_dir / 'summary.md'}\n"
-        f"wall time: {time.time() - start:.0f}s",
-        highlight=False,
-    )
+    run_dirs = []
+    for name in model:
+        console.print(f"loading {name} (an embedded model is converted once on first use, about a minute)",
+                      highlight=False)
+        with _errors():
+            with _progress("evaluating") as hooks:
+                result = api.evaluate(
+                    model=name, task=task, styles=style, width=width, limit=limit, seed=seed, split=split,
+                    batch_size=batch_size, output_path=output_path, data=data, hub=hub, backend=backend,
+                    model_args=_model_args(model_args, adapter, backend_args), hooks=hooks, erasure=erasure,
+                    wait=wait, reference_model=reference_model, reference_args=_model_args(reference_args, None),
+                )
+        console.print(summary_table(result.summary))
+        console.print(f"records: {result.run_dir / 'records.jsonl'}\nsummary: {result.run_dir / 'summary.md'}",
+                      highlight=False)
+        run_dirs.append(result.run_dir)
+    if len(run_dirs) > 1:  # the same task, seed and limit: every model explained the same samples
+        from .reports import leaderboard as lb
+
+        with _errors():
+            board = lb.build(lb.load_runs(run_dirs))
+            files = lb.write(board, Path(output_path) / f"leaderboard-{slug(board.task)}")
+        console.print(board.table.markdown(), highlight=False, markup=False, soft_wrap=True)
+        console.print(f"leaderboard: {files['markdown']} (pairs, CSV, HTML and figure beside it)", highlight=False)
+    console.print(f"wall time: {time.time() - start:.0f}s", highlight=False)
 
 
 @app.command(epilog="Examples:\n\n  selfexplain attribute --limit 20\n\n  selfexplain attribute --task snli --data snli_1.0_dev.jsonl --split all --show 5")
@@ -484,6 +497,29 @@ def compare(
         except ValueError as e:
             raise UserError(f"{run_a} vs {run_b}: {e}") from None
     console.print(report.markdown(run_a.name, run_b.name), highlight=False, markup=False)
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  selfexplain leaderboard runs/evaluate-tweets-*          # every model evaluated on tweets\n\n"
+    "  selfexplain leaderboard studies/cpu-small/runs/evaluate-tweets-* --output-path docs/results/models"
+))
+def leaderboard(
+    runs: list[Path] = typer.Argument(..., help="Evaluate run folders, or study folders (every cell), of one task."),
+    output_path: Path = typer.Option(Path("leaderboard"), help="Folder that receives leaderboard.md/.csv/.html/.png."),
+    allow_incomplete: bool = typer.Option(False, "--allow-incomplete", help=(
+        "Rank runs that are still running or were killed (their complete records, marked ‡).")),
+) -> None:
+    """Many models, one table: faithfulness per style and width, paired comparisons with Holm's correction."""
+    from .reports import leaderboard as lb
+
+    with _errors():
+        board = lb.build(lb.load_runs(runs, allow_incomplete))
+        files = lb.write(board, output_path)
+    console.print(board.table.markdown(), highlight=False, markup=False, soft_wrap=True)
+    console.print(board.pairs.markdown(), highlight=False, markup=False, soft_wrap=True)
+    console.print(f"written: {files['markdown']}, {files['csv']}, {files['pairs']}, {files['html']}, {files['figure']}",
+                  highlight=False)
 
 
 @data_app.command("prepare")

@@ -197,3 +197,20 @@ def detectable_difference(before: float | None, n_before: int, n_after: int, pow
     if angle >= np.pi / 2:
         return float(1 - before)
     return float(np.sin(angle) ** 2 - before)
+
+
+# ---- many comparisons --------------------------------------------------------------
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment (family-wise error); None (no test) stays None and is not counted.
+
+    The k-th smallest of m p-values becomes max over j <= k of min(1, (m - j + 1) p_(j)).
+    """
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    m = len(tested)
+    out: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out

@@ -21,10 +21,7 @@ from .tables import StudyData, Table, condition_name
 
 MAX_PER_CELL = 300
 
-_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>selfexplain report: {{ name }}</title>
-<style>
+STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; }
@@ -34,7 +31,12 @@ img { max-width: 100%; border: 1px solid #eee; margin: .5em 0 1.5em; }
 #explorer td { max-width: 320px; overflow-wrap: anywhere; }
 .faithful { background: #e8f6e8; } .unfaithful { background: #fbeaea; } .invalid { color: #888; }
 label { margin-right: 1em; }
-</style></head>
+"""
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>selfexplain report: {{ name }}</title>
+<style>{{ style }}</style></head>
 <body>
 <h1>selfexplain report: {{ name }}</h1>
 <p class="note">{{ description }}</p>
@@ -143,7 +145,7 @@ def write_html(study: StudyData, tables: list[Table], figures: list[Path], path:
     shown_tables = [{"name": t.name, "title": t.title, "note": t.note, "rows": t.rows,
                      "shown": t.columns} for t in tables]
     page = env.from_string(_TEMPLATE).render(
-        name=study.experiment.get("name", study.root.name), description=study.experiment.get("description", ""),
+        style=_Raw(STYLE), name=study.experiment.get("name", study.root.name), description=study.experiment.get("description", ""),
         model=study.experiment.get("model"), n_cells=len(study.cells), tables=shown_tables, fmt=_fmt,
         figures=[{"name": p.name, "data": base64.b64encode(p.read_bytes()).decode()} for p in figures],
         cells=list(dict.fromkeys(s["cell"] for s in samples)), styles=study.styles,

@@ -1,0 +1,285 @@
+"""Many models, one table: evaluate runs of one task, from any models, backends, adapters and precisions.
+
+Rows are models, named by the identity in each run's configuration (name, weights' hash or revision,
+adapter hash, dtype, backend); columns are style x width, each with the faithfulness and its interval,
+valid n/N, the random baseline and the graded shift, plus accuracy.  Runs over the same samples are
+compared pairwise (per style and width, on the samples valid in both: the paired bootstrap and
+permutation test of the study tables), with Holm's correction over every comparison of the table.
+Runs over different samples are listed but not paired, and the table says which and why.  Runs of
+different tasks are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..layout import STUDY_FILE, RunStatus, read_study, run_status
+from ..measures import cell_measures
+from ..stats import INVALID, holm, paired_test, ratio_ci
+from ..store import read_json
+from .tables import Table, accuracy_codes, faith_codes, fmt, fmt_interval, fmt_paired, read_records
+
+INCOMPLETE = "‡"
+KEPT = "the runs are untouched"
+
+
+@dataclass
+class Run:
+    path: Path
+    config: dict[str, Any]
+    records: list[dict[str, Any]]
+    status: RunStatus
+    condition: str | None = None  # the study condition, for runs taken from a study
+
+    @property
+    def task(self) -> str:
+        return self.config["task"]["name"]
+
+    @property
+    def width(self) -> str:
+        return self.config["width"]
+
+    def style_records(self, style: str) -> dict[str, dict[str, Any]]:
+        return {r["sample_id"]: r for r in self.records if r["style"] == style}
+
+    def samples(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.records:
+            out.setdefault(r["sample_id"], r)
+        return out
+
+
+def model_label(config: dict[str, Any], condition: str | None = None) -> str:
+    """A model as its run names it: name, the hash or revision of its weights, adapter, dtype, backend."""
+    m = config.get("model", {})
+    parts = [str(m.get("name", "model"))]
+    for key in ("revision", "commit"):
+        if m.get(key):
+            parts.append(f"@{str(m[key])[:10]}")
+            break
+    weights = next((v for k, v in sorted(m.items()) if k.endswith("sha256") and k != "adapter"), None)
+    if weights:
+        parts.append(f"#{str(weights)[:8]}")
+    if m.get("adapter"):
+        parts.append(f"+ adapter {str(m['adapter'])[:8]}")
+    extras = [str(x) for x in (m.get("dtype"), config.get("backend")) if x]
+    label = " ".join(parts) + (f" ({', '.join(extras)})" if extras else "")
+    return f"{condition}: {label}" if condition else label
+
+
+def load_runs(paths: list[str | Path], allow_incomplete: bool = False) -> list[Run]:
+    """Evaluate run folders, and every cell of study folders, as runs; one error line for anything else."""
+    runs: list[Run] = []
+    for p in map(Path, paths):
+        if (p / STUDY_FILE).is_file():
+            for c in read_study(p)["cells"]:
+                runs.append(_run(Path(c["run_dir"]), allow_incomplete, c["condition"]))
+        elif (p / "config.json").is_file():
+            runs.append(_run(p, allow_incomplete))
+        else:
+            raise UserError(f"{p}: neither an evaluate run folder (config.json) nor a study folder ({STUDY_FILE})")
+    if not runs:
+        raise UserError("no runs to compare")
+    tasks = {r.task: r for r in runs}
+    if len(tasks) > 1:
+        a, b = list(tasks.values())[:2]
+        raise UserError(f"runs of different tasks: {a.path} holds {a.task}, {b.path} holds {b.task}; "
+                        "a leaderboard compares models on one task")
+    return runs
+
+
+def _run(path: Path, allow_incomplete: bool, condition: str | None = None) -> Run:
+    config = read_json(path / "config.json")
+    if not isinstance(config, dict) or config.get("command") != "evaluate":
+        raise UserError(f"{path}: not an evaluate run folder")
+    status = run_status(path)
+    if not status.complete and not allow_incomplete:
+        raise UserError(f"{path}: {status.describe()}; rerun the command that wrote it to complete it, or pass "
+                        "--allow-incomplete to rank the records it holds (marked ‡)")
+    records = read_records(path)
+    if not records:
+        raise UserError(f"{path}: no records")
+    return Run(path, config, records, status, condition)
+
+
+@dataclass
+class Leaderboard:
+    task: str
+    rows: list[tuple[str, dict[str, Run]]]  # (model label, width -> run)
+    groups: list[tuple[str, str]]  # (style, width) columns
+    table: Table = field(init=False)
+    pairs: Table = field(init=False)
+
+
+def build(runs: list[Run]) -> Leaderboard:
+    """The table of models and the table of paired comparisons (Holm-corrected)."""
+    by_model: dict[str, dict[str, Run]] = {}
+    for r in runs:
+        label = model_label(r.config, r.condition)
+        widths = by_model.setdefault(label, {})
+        if r.width in widths:
+            raise UserError(f"two {r.width}-word runs of one model ({label}): {widths[r.width].path} and {r.path}; "
+                            "give one")
+        widths[r.width] = r
+    styles = list(dict.fromkeys(s for r in runs for s in r.config.get("styles", [])))
+    widths = [w for w in ("one", "multi") if any(w in m for m in by_model.values())]
+    groups = [(s, w) for w in widths for s in styles]
+    board = Leaderboard(runs[0].task, list(by_model.items()), groups)
+    board.table = _models_table(board)
+    board.pairs = _pairs_table(board)
+    return board
+
+
+def _group(style: str, width: str) -> str:
+    return f"{style}, {width}-word"
+
+
+def _models_table(board: Leaderboard) -> Table:
+    cols = ["model", "accuracy [95% CI]", *[_group(s, w) for s, w in board.groups]]
+    data: list[str] = []
+    for s, w in board.groups:
+        data += [f"{s}_{w}_{k}" for k in ("faithfulness", "ci_low", "ci_high", "n_valid", "n", "random", "shift")]
+    t = Table("leaderboard", f"Leaderboard: {board.task}", cols, data_columns=["accuracy", "n_samples", *data],
+              note=("Each cell: faithfulness [95% interval] · valid/N · random baseline · graded shift "
+                    "(mean p(ŷ|x) − p(ŷ|x') over valid explanations). † fewer than 50 valid; "
+                    f"{INCOMPLETE} an incomplete run. Accuracy on the first width's samples."))
+    for label, runs in board.rows:
+        first = runs.get("one") or runs.get("multi")
+        samples = first.samples()
+        acc = ratio_ci(accuracy_codes(samples, sorted(samples)))
+        row: dict[str, Any] = {
+            "model": label + (INCOMPLETE if any(not r.status.complete for r in runs.values()) else ""),
+            "accuracy [95% CI]": fmt_interval(acc.value, acc.low, acc.high, acc.n),
+            "accuracy": acc.value, "n_samples": len(samples)}
+        for s, w in board.groups:
+            run = runs.get(w)
+            recs = run.style_records(s) if run else {}
+            if not recs:
+                row[_group(s, w)] = "-"
+                continue
+            ids = sorted(recs)
+            ci = ratio_ci(faith_codes(recs, ids))
+            rnd = ratio_ci(faith_codes(recs, ids, "random_faithful"))
+            shift = cell_measures(recs.values())["shift"]["mean"]
+            row[_group(s, w)] = (f"{fmt_interval(ci.value, ci.low, ci.high, ci.n)} · {ci.n}/{len(ids)} · "
+                                 f"random {fmt(rnd.value)} · shift {'-' if shift is None else f'{shift:+.3f}'}")
+            row.update({f"{s}_{w}_faithfulness": ci.value, f"{s}_{w}_ci_low": ci.low, f"{s}_{w}_ci_high": ci.high,
+                        f"{s}_{w}_n_valid": ci.n, f"{s}_{w}_n": len(ids), f"{s}_{w}_random": rnd.value,
+                        f"{s}_{w}_shift": shift})
+        t.rows.append(row)
+    return t
+
+
+def _pairs_table(board: Leaderboard) -> Table:
+    t = Table("leaderboard_pairs", "Paired comparisons (B − A)",
+              ["A", "B", "style", "change B − A [95% CI] p", "Holm p", "valid pairs"],
+              data_columns=["diff", "diff_low", "diff_high", "p_value", "holm_p", "n_pairs"])
+    unpaired: list[str] = []
+    for (la, ra), (lb, rb) in combinations(board.rows, 2):
+        for s, w in board.groups:
+            a, b = ra.get(w), rb.get(w)
+            if a is None or b is None:
+                continue
+            ia, ib = a.style_records(s), b.style_records(s)
+            if not ia or not ib:
+                continue
+            if set(ia) != set(ib):
+                common = len(set(ia) & set(ib))
+                unpaired.append(f"{la} and {lb} ({w}-word: {len(ia)} and {len(ib)} samples, {common} in common)")
+                continue
+            ids = sorted(ia)
+            ca, cb = faith_codes(ia, ids), faith_codes(ib, ids)
+            p = paired_test(ca, cb)
+            t.rows.append({"A": la, "B": lb, "style": _group(s, w), "change B − A [95% CI] p": fmt_paired(p),
+                           "valid pairs": int(((ca != INVALID) & (cb != INVALID)).sum()), "diff": p.difference,
+                           "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value, "n_pairs": p.n_pairs})
+    for r, adjusted in zip(t.rows, holm([r["p_value"] for r in t.rows])):
+        r["holm_p"] = adjusted
+        shown = "-" if adjusted is None else "<0.001" if adjusted < 0.001 else f"{adjusted:.3f}"
+        r["Holm p"] = shown + ("*" if adjusted is not None and adjusted < 0.05 else "")
+    t.note = (f"Runs over the same samples, per style and width: paired bootstrap interval and two-sided paired "
+              f"permutation p on the samples both explain validly; Holm p corrects for all {len(t.rows)} "
+              "comparisons of this table (* below 0.05).")
+    unpaired = list(dict.fromkeys(unpaired))
+    if unpaired:
+        t.note += " Not paired (different samples): " + "; ".join(unpaired) + "."
+    return t
+
+
+# ---- output -------------------------------------------------------------------------------------------------
+
+def figure(board: Leaderboard, path: Path) -> Path:
+    """Faithfulness per model and style (one panel per width), with 95% intervals: a dot plot."""
+    from .figures import _save, plt
+
+    widths = list(dict.fromkeys(w for _, w in board.groups))
+    styles = list(dict.fromkeys(s for s, _ in board.groups))
+    labels = [label for label, _ in board.rows]
+    # Room for the labels (identities are long) beside panels of a fixed useful width.
+    label_inches = 0.065 * max(len(label) for label in labels)
+    fig, axes = plt.subplots(1, len(widths), figsize=(label_inches + 4.5 * len(widths),
+                                                      0.9 + 0.45 * len(labels) * len(styles)), squeeze=False)
+    for wi, w in enumerate(widths):
+        ax = axes[0][wi]
+        for si, s in enumerate(styles):
+            for mi, row in enumerate(board.table.rows):
+                v = row.get(f"{s}_{w}_faithfulness")
+                if v is None:
+                    continue
+                y = mi * (len(styles) + 1) + si
+                lo, hi = row.get(f"{s}_{w}_ci_low"), row.get(f"{s}_{w}_ci_high")
+                err = [[v - lo], [hi - v]] if lo is not None else None
+                ax.errorbar(v, y, xerr=err, fmt="o", color=f"C{si}", capsize=3, label=s if mi == 0 else None)
+        ax.set_yticks([mi * (len(styles) + 1) + (len(styles) - 1) / 2 for mi in range(len(labels))], labels,
+                      fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("faithfulness (95% interval)")
+        ax.set_title(f"{board.task}, {w}-word")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def write(board: Leaderboard, out: Path) -> dict[str, Path]:
+    """leaderboard.md, leaderboard.csv, leaderboard_pairs.csv, leaderboard.png and leaderboard.html in ``out``."""
+    from jinja2 import Environment, select_autoescape
+
+    from ..store import atomic_write
+    from .html import STYLE, _fmt, _Raw
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"figure": figure(board, out / "leaderboard.png")}
+    for t in (board.table, board.pairs):
+        atomic_write(out / f"{t.name}.csv", t.csv(), kept=KEPT)
+    md = board.table.markdown() + "\n" + board.pairs.markdown() + "\n![leaderboard](leaderboard.png)\n"
+    atomic_write(out / "leaderboard.md", md, kept=KEPT)
+    import base64
+
+    page = Environment(autoescape=select_autoescape(default=True, default_for_string=True)).from_string(_PAGE).render(
+        style=_Raw(STYLE), task=board.task, tables=[board.table, board.pairs], fmt=_fmt,
+        figure=base64.b64encode(files["figure"].read_bytes()).decode())
+    atomic_write(out / "leaderboard.html", page, kept=KEPT)
+    files.update(markdown=out / "leaderboard.md", csv=out / "leaderboard.csv", pairs=out / "leaderboard_pairs.csv",
+                 html=out / "leaderboard.html")
+    return files
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>selfexplain leaderboard: {{ task }}</title>
+<style>{{ style }}</style></head><body>
+<h1>selfexplain leaderboard: {{ task }}</h1>
+{% for t in tables %}<section class="table" id="{{ t.name }}"><h3>{{ t.title }}</h3>
+{% if t.note %}<p class="note">{{ t.note }}</p>{% endif %}
+{% if t.rows %}<table><thead><tr>{% for c in t.columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
+{% for r in t.rows %}<tr>{% for c in t.columns %}<td>{{ fmt(r.get(c)) }}</td>{% endfor %}</tr>{% endfor %}
+</tbody></table>{% else %}<p class="note">(none)</p>{% endif %}</section>
+{% endfor %}
+<figure><img alt="leaderboard" src="data:image/png;base64,{{ figure }}"></figure>
+</body></html>
+"""

@@ -111,7 +111,10 @@ def make_study(root: Path, n: int = 30, seed: int = 0) -> Path:
                     lines.append(json.dumps(r))
             (run / "records.jsonl").write_text("".join(l + "\n" for l in lines))
             # A finished run: its configuration (styles, limit) and summary (samples drawn), as evaluate writes them.
-            (run / "config.json").write_text(json.dumps({"styles": STYLES, "data": {"limit": n}}))
+            (run / "config.json").write_text(json.dumps({
+                "command": "evaluate", "backend": "hf", "styles": STYLES, "data": {"limit": n}, "width": width,
+                "task": {"name": task}, "model": {"kind": "embedded", "name": "synthetic", "dtype": "float32",
+                                                   **({"adapter": f"{cond:0<64}"} if cond != "none" else {})}}))
             (run / "summary.json").write_text(json.dumps({"n_samples": n}))
             cells.append({"condition": cond, "train_task": None if cond == "none" else "tweets", "eval_task": task,
                           "width": width, "run_dir": str(run), "seconds": 1.0})

@@ -128,19 +128,18 @@ def test_refusals_are_one_line(tmp_path):
     assert board.table.rows[0]["model"].endswith("‡")
 
 
-def test_a_study_contributes_each_cell_named_by_its_condition(tmp_path):
+def test_a_study_of_two_tasks_is_refused_and_its_cells_of_one_task_rank(tmp_path):
     from study_factory import make_study
 
     from selfexplain.layout import read_study
 
     root = make_study(tmp_path / "s", n=12)
-    for c in read_study(root)["cells"]:  # the factory's runs, given the configuration evaluate writes
-        cfg = json.loads((Path(c["run_dir"]) / "config.json").read_text())
-        cfg.update(command="evaluate", backend="hf", width=c["width"], task={"name": c["eval_task"]},
-                   model={**BASE, **({"adapter": c["condition"] * 8} if c["condition"] != "none" else {})})
-        (Path(c["run_dir"]) / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(UserError, match="runs of different tasks"):  # tweets and vitaminc cells
+    with pytest.raises(UserError, match="runs of different tasks"):  # its tweets and vitaminc cells
         load_runs([root])
+    tweets = [c["run_dir"] for c in read_study(root)["cells"] if c["eval_task"] == "tweets"]
+    board = build(load_runs(tweets))
+    assert len(board.table.rows) == 5 and board.groups[0] == ("attribution", "one")  # five models, both widths
+    assert len(board.pairs.rows) == 10 * 3 * 2  # every pair of models, per style and width
 
 
 @pytest.mark.slow

@@ -15,9 +15,10 @@ import json
 import platform
 import random
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import __version__
 from . import styles as S
@@ -475,22 +476,41 @@ def train(
     rows = mix(task_rows, replay_rows, mix_ratio, settings.seed)
     config = {"command": "train", "model": identity, "data": data_fingerprint(rows), "n_task": len(task_rows),
               "n_replay": n_replay, "baseline": baseline, "settings": asdict(settings), "versions": _versions()}
-    from contextlib import nullcontext
+    with _training_run(output_path, f"train-{slug(str(identity.get('name', 'model')))}", config, wait) as run:
+        if run.cached is None:
+            summary = train_lora(model_obj, tokenizer, rows, run.path, settings, report_to=report_to)
+            run.finish({**summary, "n_task": len(task_rows), "n_replay": n_replay, "baseline": baseline, "data": data})
+    return run.cached or run.result
 
-    prefix = f"train-{slug(str(identity.get('name', 'model')))}"
-    # Only the main process holds the folder: the others of an ``accelerate launch`` train beside it.
-    store = RunStore.open(output_path, prefix, config, wait=wait) if state.is_main_process else nullcontext()
-    with store:
+
+@dataclass
+class _TrainingRun:
+    path: Path
+    cached: TrainResult | None  # the finished training found in the folder
+    main: bool
+    result: TrainResult | None = None
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        if self.main:
+            atomic_write(self.path / "train_summary.json", json.dumps(summary, indent=2) + "\n",
+                         kept="the adapter is saved")
+        self.result = TrainResult(self.path, self.path / "adapter", summary)
+
+
+@contextmanager
+def _training_run(output_path: str | Path, prefix: str, config: dict[str, Any], wait: bool) -> Iterator[_TrainingRun]:
+    """A training run folder, held by the main process (the others of an ``accelerate launch`` train beside it);
+    a training already finished there comes back as ``cached``."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    with RunStore.open(output_path, prefix, config, wait=wait) if state.is_main_process else nullcontext():
         state.wait_for_everyone()
         run_dir = RunStore.folder(output_path, prefix, config)
         done = run_dir / "train_summary.json"
-        if done.exists() and (run_dir / "adapter").is_dir():
-            return TrainResult(run_dir, run_dir / "adapter", {**read_json(done), "cached": True})
-        summary = train_lora(model_obj, tokenizer, rows, run_dir, settings, report_to=report_to)
-        summary.update({"n_task": len(task_rows), "n_replay": n_replay, "baseline": baseline, "data": data})
-        if state.is_main_process:
-            atomic_write(done, json.dumps(summary, indent=2) + "\n", kept="the adapter is saved")
-    return TrainResult(run_dir, run_dir / "adapter", summary)
+        cached = (TrainResult(run_dir, run_dir / "adapter", {**read_json(done), "cached": True})
+                  if done.exists() and (run_dir / "adapter").is_dir() else None)
+        yield _TrainingRun(run_dir, cached, state.is_main_process)
 
 
 def train_rl(
@@ -534,16 +554,10 @@ def train_rl(
     config = {"command": "train", "method": method, "model": identity, "task": spec.name, "data": data_cfg,
               "settings": asdict(settings), "rl": asdict(rl), "versions": _versions()}
     state = PartialState()
-    prefix = f"train-{method}-{slug(str(identity.get('name', 'model')))}"
-    from contextlib import nullcontext
-
-    store = RunStore.open(output_path, prefix, config, wait=wait) if state.is_main_process else nullcontext()
-    with store:
-        state.wait_for_everyone()
-        run_dir = RunStore.folder(output_path, prefix, config)
-        done = run_dir / "train_summary.json"
-        if done.exists() and (run_dir / "adapter").is_dir():
-            return TrainResult(run_dir, run_dir / "adapter", {**read_json(done), "cached": True})
+    with _training_run(output_path, f"train-{method}-{slug(str(identity.get('name', 'model')))}", config, wait) as run:
+        if run.cached is not None:
+            return run.cached
+        run_dir = run.path
         extra = {"method": method, "n_task": len(examples), "n_replay": 0, "task": spec.name}
         if method == "grpo":
             summary = grpo_train(model_obj, tokenizer, identity, spec, examples, predictions, run_dir, settings, rl,
@@ -576,6 +590,5 @@ def train_rl(
             extra.update(pairs=len(pairs), pair_yield=len(pairs) / len(examples),
                          valid_share=sum(j.valid for js in judged for j in js) / sum(len(js) for js in judged))
             summary = dpo_train(model_obj, tokenizer, rows, run_dir, settings, rl, extra, report_to)
-        if state.is_main_process:
-            atomic_write(done, json.dumps(summary, indent=2) + "\n", kept="the adapter is saved")
-    return TrainResult(run_dir, run_dir / "adapter", summary)
+        run.finish(summary)
+    return run.result

@@ -475,23 +475,11 @@ def compare(
         "Compare runs that are still running or were killed (their complete records only).")),
 ) -> None:
     """List every sample whose prediction, label probabilities or explanation differ between two runs."""
-    from .layout import run_status
     from .reports.compare import compare_runs
-    from .reports.tables import read_records
+    from .reports.leaderboard import load_run
 
     with _errors():
-        recs = []
-        for run in (run_a, run_b):
-            if not (run / "config.json").is_file():
-                raise UserError(f"{run}: not an evaluate run folder (no config.json)")
-            status = run_status(run)
-            if not status.complete and not allow_incomplete:
-                raise UserError(f"{run}: {status.describe()}; rerun the command that wrote it to complete it, "
-                                "or pass --allow-incomplete to compare the records it holds")
-            r = read_records(run)
-            if not r:
-                raise UserError(f"{run}: no records")
-            recs.append(r)
+        recs = [load_run(run, allow_incomplete).records for run in (run_a, run_b)]
         try:
             report = compare_runs(*recs)
         except ValueError as e:

@@ -32,8 +32,8 @@ from typing import Any
 from .errors import UserError
 from .rewards import Item, RewardSettings, judge
 from .store import ComputeClock
-from .training import (TrainSettings, _ids, _write_failed, clock_callback, last_complete_checkpoint, lora_config,
-                       report_callbacks, trainer_arguments)
+from .training import (TrainSettings, _ids, clock_callback, lora_config, report_callbacks, run_trainer,
+                       trainer_arguments)
 
 METHODS = ("grpo", "dpo")
 
@@ -229,23 +229,7 @@ def dpo_train(model: Any, tokenizer: Any, rows: list[dict[str, list[int]]], out_
 # ---- both ---------------------------------------------------------------------------------------------------
 
 def _run(trainer: Any, tokenizer: Any, out_dir: Path, clock: ComputeClock, extra: dict[str, Any]) -> dict[str, Any]:
-    from .store import DiskFull, disk_full_message
-
-    last = last_complete_checkpoint(out_dir / "checkpoints")
-    try:
-        result = trainer.train(resume_from_checkpoint=last)
-        if trainer.is_world_process_zero():
-            trainer.model.save_pretrained(out_dir / "adapter")
-            tokenizer.save_pretrained(out_dir / "adapter")
-            clock.save()
-    except Exception as e:
-        if not _write_failed(e):
-            raise
-        kept = last_complete_checkpoint(out_dir / "checkpoints")
-        raise DiskFull(disk_full_message(
-            e if isinstance(e, OSError) else OSError(28, "a checkpoint or the adapter could not be written"),
-            out_dir, f"training resumes from {Path(kept).name if kept else 'the start (no checkpoint was complete)'}",
-        )) from None
+    result, last = run_trainer(trainer, tokenizer, out_dir, clock)
     history = trainer.state.log_history
     curves = {k: [h[k] for h in history if k in h] for k in ("loss", "reward", "kl", "rewards/margins",
                                                              "rewards/accuracies")}

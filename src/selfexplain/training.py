@@ -295,6 +295,27 @@ def lora_config(lora: LoraSettings, model: Any) -> Any:
                       target_modules=lora.target_modules, task_type="CAUSAL_LM")
 
 
+def run_trainer(trainer: Any, tokenizer: Any, out_dir: Path, clock: ComputeClock) -> tuple[Any, str | None]:
+    """Train from the newest complete checkpoint in ``out_dir``, save the adapter; (the Trainer's result, the
+    checkpoint it resumed from).  A write that fails (a full disk) is one line saying where training resumes."""
+    last = last_complete_checkpoint(out_dir / "checkpoints")
+    try:
+        result = trainer.train(resume_from_checkpoint=last)
+        if trainer.is_world_process_zero():
+            trainer.model.save_pretrained(out_dir / "adapter")
+            tokenizer.save_pretrained(out_dir / "adapter")
+            clock.save()
+    except Exception as e:
+        if not _write_failed(e):
+            raise
+        kept = last_complete_checkpoint(out_dir / "checkpoints")
+        raise DiskFull(disk_full_message(
+            e if isinstance(e, OSError) else OSError(28, "a checkpoint or the adapter could not be written"),
+            out_dir, f"training resumes from {Path(kept).name if kept else 'the start (no checkpoint was complete)'}",
+        )) from None
+    return result, last
+
+
 def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: Path, settings: TrainSettings,
                callbacks: list[Any] | None = None, report_to: str = "none") -> dict[str, Any]:
     """Train a LoRA adapter with ``transformers.Trainer``; resumes from the newest checkpoint in ``out_dir``."""
@@ -317,21 +338,7 @@ def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: 
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE),
         callbacks=[*(callbacks or []), clock_callback(clock), *report_callbacks(report_to, out_dir)],
     )
-    last = last_complete_checkpoint(out_dir / "checkpoints")
-    try:
-        result = trainer.train(resume_from_checkpoint=last)
-        if trainer.is_world_process_zero():
-            model.save_pretrained(out_dir / "adapter")
-            tokenizer.save_pretrained(out_dir / "adapter")
-            clock.save()
-    except Exception as e:
-        if not _write_failed(e):
-            raise
-        kept = last_complete_checkpoint(out_dir / "checkpoints")
-        raise DiskFull(disk_full_message(
-            e if isinstance(e, OSError) else OSError(28, "a checkpoint or the adapter could not be written"),
-            out_dir, f"training resumes from {Path(kept).name if kept else 'the start (no checkpoint was complete)'}",
-        )) from None
+    result, last = run_trainer(trainer, tokenizer, out_dir, clock)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {"resumed_from": last, "steps": trainer.state.global_step, "train_runtime": result.metrics.get("train_runtime"),
             "train_samples_per_second": result.metrics.get("train_samples_per_second"), "losses": losses,

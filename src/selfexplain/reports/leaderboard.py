@@ -21,14 +21,14 @@ from ..layout import STUDY_FILE, RunStatus, read_study, run_status
 from ..measures import cell_measures
 from ..stats import INVALID, holm, paired_test, ratio_ci
 from ..store import read_json
-from .tables import Table, accuracy_codes, faith_codes, fmt, fmt_interval, fmt_paired, read_records
+from .tables import RecordSet, Table, accuracy_codes, faith_codes, fmt, fmt_interval, fmt_paired, read_records
 
 INCOMPLETE = "‡"
 KEPT = "the runs are untouched"
 
 
 @dataclass
-class Run:
+class Run(RecordSet):
     path: Path
     config: dict[str, Any]
     records: list[dict[str, Any]]
@@ -42,15 +42,6 @@ class Run:
     @property
     def width(self) -> str:
         return self.config["width"]
-
-    def style_records(self, style: str) -> dict[str, dict[str, Any]]:
-        return {r["sample_id"]: r for r in self.records if r["style"] == style}
-
-    def samples(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for r in self.records:
-            out.setdefault(r["sample_id"], r)
-        return out
 
 
 def model_label(config: dict[str, Any], condition: str | None = None) -> str:
@@ -77,9 +68,9 @@ def load_runs(paths: list[str | Path], allow_incomplete: bool = False) -> list[R
     for p in map(Path, paths):
         if (p / STUDY_FILE).is_file():
             for c in read_study(p)["cells"]:
-                runs.append(_run(Path(c["run_dir"]), allow_incomplete, c["condition"]))
+                runs.append(load_run(Path(c["run_dir"]), allow_incomplete, c["condition"]))
         elif (p / "config.json").is_file():
-            runs.append(_run(p, allow_incomplete))
+            runs.append(load_run(p, allow_incomplete))
         else:
             raise UserError(f"{p}: neither an evaluate run folder (config.json) nor a study folder ({STUDY_FILE})")
     if not runs:
@@ -92,14 +83,17 @@ def load_runs(paths: list[str | Path], allow_incomplete: bool = False) -> list[R
     return runs
 
 
-def _run(path: Path, allow_incomplete: bool, condition: str | None = None) -> Run:
+def load_run(path: Path, allow_incomplete: bool, condition: str | None = None) -> Run:
+    """One evaluate run folder; an incomplete one (still running, or killed) only with ``allow_incomplete``."""
+    if not (path / "config.json").is_file():
+        raise UserError(f"{path}: not an evaluate run folder (no config.json)")
     config = read_json(path / "config.json")
     if not isinstance(config, dict) or config.get("command") != "evaluate":
         raise UserError(f"{path}: not an evaluate run folder")
     status = run_status(path)
     if not status.complete and not allow_incomplete:
         raise UserError(f"{path}: {status.describe()}; rerun the command that wrote it to complete it, or pass "
-                        "--allow-incomplete to rank the records it holds (marked ‡)")
+                        "--allow-incomplete to use the records it holds")
     records = read_records(path)
     if not records:
         raise UserError(f"{path}: no records")

@@ -39,12 +39,10 @@ def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
     return list(iter_records(run_dir))
 
 
-@dataclass
-class CellData(Cell):
-    """A study cell with its records loaded."""
+class RecordSet:
+    """An evaluation's records, by style or by sample (the classification turn is shared by the styles)."""
 
-    records: list[dict[str, Any]] = field(default_factory=list)
-    status: RunStatus = RunStatus(0, None, False, False)
+    records: list[dict[str, Any]]
 
     def style_records(self, style: str) -> dict[str, dict[str, Any]]:
         return {r["sample_id"]: r for r in self.records if r["style"] == style}
@@ -54,6 +52,14 @@ class CellData(Cell):
         for r in self.records:
             out.setdefault(r["sample_id"], r)
         return out
+
+
+@dataclass
+class CellData(Cell, RecordSet):
+    """A study cell with its records loaded."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    status: RunStatus = RunStatus(0, None, False, False)
 
 
 @dataclass

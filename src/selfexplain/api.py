@@ -30,7 +30,7 @@ from .evaluation import Summary, chunks, classify, run_evaluation, summarize
 from .layout import constructed_faithful
 from .reports import construction_markdown, summary_markdown
 from .names import slug
-from .store import RunStore, atomic_write, check_output_path, read_json
+from .store import ComputeClock, RunStore, atomic_write, check_output_path, read_json
 from .tasks import TaskSpec, get_task, task_names
 from .tasks.data import Example, load_examples, split_examples
 from .training import TrainSettings, check_report_to
@@ -558,10 +558,11 @@ def train_rl(
         if run.cached is not None:
             return run.cached
         run_dir = run.path
+        clock = ComputeClock(run_dir)  # DPO's sampling counts too
         extra = {"method": method, "n_task": len(examples), "n_replay": 0, "task": spec.name}
         if method == "grpo":
             summary = grpo_train(model_obj, tokenizer, identity, spec, examples, predictions, run_dir, settings, rl,
-                                 report_to)
+                                 report_to, clock)
             summary.update(extra)
         else:
             chats = [explain_chat(spec, ex, p, rl.style, rl.width) for ex, p in zip(examples, predictions)]
@@ -581,6 +582,8 @@ def train_rl(
             with state.main_process_first():
                 with RunStore.open(run_dir, "samples", {"rl": asdict(rl), "seed": seed, "data": data_cfg}) as s_store:
                     records = s_store.process(chunks(list(range(len(examples))), batch_size), len, sample)
+            if run.main:
+                clock.save()
             judged = [[Judgement(**j) for j in r["judged"]] for r in records]
             pairs = [p for p in preference_pairs(judged, [r["texts"] for r in records]) if p is not None]
             if not pairs:
@@ -589,6 +592,6 @@ def train_rl(
             rows = pair_rows(tokenizer, chats, pairs, settings.max_length)
             extra.update(pairs=len(pairs), pair_yield=len(pairs) / len(examples),
                          valid_share=sum(j.valid for js in judged for j in js) / sum(len(js) for js in judged))
-            summary = dpo_train(model_obj, tokenizer, rows, run_dir, settings, rl, extra, report_to)
+            summary = dpo_train(model_obj, tokenizer, rows, run_dir, settings, rl, extra, report_to, clock)
         run.finish(summary)
     return run.result

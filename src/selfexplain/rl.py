@@ -86,7 +86,7 @@ def _policy_backend(model: Any, tokenizer: Any, identity: dict[str, Any]) -> Any
 
 def grpo_train(model: Any, tokenizer: Any, identity: dict[str, Any], task: Any, examples: list[Any],
                predictions: list[str], out_dir: Path, settings: TrainSettings, rl: RLSettings,
-               report_to: str = "none") -> dict[str, Any]:
+               report_to: str = "none", clock: ComputeClock | None = None) -> dict[str, Any]:
     """GRPO on the faithfulness reward; resumes from the newest checkpoint in ``out_dir``."""
     import datasets
     from transformers import set_seed
@@ -99,7 +99,7 @@ def grpo_train(model: Any, tokenizer: Any, identity: dict[str, Any], task: Any, 
     model.generation_config.eos_token_id = stop  # TRL stops sampling, and masks completions, at these
     chats = [explain_chat(task, ex, p, rl.style, rl.width) for ex, p in zip(examples, predictions)]
     ds = datasets.Dataset.from_list([{"prompt": chat, "sample": i} for i, chat in enumerate(chats)])
-    clock = ComputeClock(out_dir)
+    clock = clock or ComputeClock(out_dir)
     log_path = out_dir / "rewards.jsonl"
 
     class Trainer(GRPOTrainer):
@@ -207,7 +207,8 @@ def pair_rows(tokenizer: Any, chats: list[list[dict[str, str]]], pairs: list[tup
 
 
 def dpo_train(model: Any, tokenizer: Any, rows: list[dict[str, list[int]]], out_dir: Path,
-              settings: TrainSettings, rl: RLSettings, extra: dict[str, Any], report_to: str = "none") -> dict[str, Any]:
+              settings: TrainSettings, rl: RLSettings, extra: dict[str, Any], report_to: str = "none",
+              clock: ComputeClock | None = None) -> dict[str, Any]:
     """DPO on tokenised pairs; resumes from the newest checkpoint in ``out_dir``."""
     import datasets
     from transformers import set_seed
@@ -217,7 +218,7 @@ def dpo_train(model: Any, tokenizer: Any, rows: list[dict[str, list[int]]], out_
         def _prepare_dataset(self, dataset: Any, *args: Any, **kwargs: Any) -> Any:
             return dataset  # tokenised by pair_rows, as the evaluator tokenises
 
-    clock = ComputeClock(out_dir)
+    clock = clock or ComputeClock(out_dir)
     args = DPOConfig(**trainer_arguments(out_dir, settings, report_to), beta=rl.dpo_beta, max_length=settings.max_length)
     set_seed(settings.seed)
     trainer = Trainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),

@@ -261,6 +261,12 @@ _experiment_like = st.fixed_dictionaries({}, optional={
     "construction": st.fixed_dictionaries({}, optional={"limit": _values, "quality": _values, "per_style": _values})
     | _values,
     "train": st.fixed_dictionaries({}, optional={"mix": _values, "settings": _values, "replay": _values}) | _values,
+    "variants": st.dictionaries(st.sampled_from(["v", "../x", "attribution", ""]) | st.text(max_size=4),
+                                st.fixed_dictionaries({}, optional={
+                                    "data": st.sampled_from(["attribution", "predictions", "nope"]) | _values,
+                                    "method": st.sampled_from(["sft", "grpo", "dpo", "ppo"]) | _values,
+                                    "source_model": _values, "limit": _values, "rl": _values, "settings": _values,
+                                    "note": _values}) | _values, max_size=2) | _values,
     "model_args": _values, "seed": _values,
 }) | st.dictionaries(st.text(max_size=8), _values, max_size=5)
 

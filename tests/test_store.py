@@ -182,3 +182,18 @@ def test_a_corrupted_byte_gives_the_records_before_it_or_one_error_line(tmp_path
         assert int(message.split(": line ")[1].split()[0]) >= line + 1
     else:
         assert got[:line] == records[:line]
+
+
+def test_atomic_writes_are_readable_as_open_would_make_them(tmp_path, monkeypatch):
+    """mkstemp's temporary files are 0600: every summary and config became private to the writer."""
+    import os
+
+    import selfexplain.store as store
+
+    monkeypatch.setattr(store, "_UMASK", 0o022)  # the process's umask, read at import
+    store.atomic_write(tmp_path / "new.json", "{}")
+    assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o644
+    (tmp_path / "shared.json").write_text("{}")
+    os.chmod(tmp_path / "shared.json", 0o664)
+    store.atomic_write(tmp_path / "shared.json", "{}\n")  # a replaced file keeps its mode
+    assert (tmp_path / "shared.json").stat().st_mode & 0o777 == 0o664

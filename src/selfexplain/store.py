@@ -266,6 +266,10 @@ def iter_records(run_dir: str | Path) -> Iterator[dict[str, Any]]:
                                 "running the command that wrote it again repairs the file") from None
 
 
+_UMASK = os.umask(0)  # read once, at import (single-threaded): os.umask can only be read by setting it
+os.umask(_UMASK)
+
+
 def atomic_write(path: str | Path, text: str | bytes, kept: str = "nothing was lost") -> None:
     """Write through a temporary file and rename, so a reader sees the old file or the new one.
 
@@ -279,6 +283,13 @@ def atomic_write(path: str | Path, text: str | bytes, kept: str = "nothing was l
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # mkstemp makes the file private (0600); the file it replaces keeps its mode, a new one gets what
+        # open() would give it, so others sharing a study folder can read what it holds.
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -244,6 +244,30 @@ def test_cpu_medium_smoke_trains_its_variant_and_scores_erasure_only_where_asked
             "the paper: under-training or no effect?)") in (root / "report" / "report.md").read_text()
 
 
+def test_a_route_with_nothing_to_train_is_skipped_and_the_report_says_so(tmp_path, monkeypatch):
+    """DPO with no pair on this model stopped the whole study at its train stage; now the rest runs on."""
+    import selfexplain.experiments as experiments
+    from selfexplain.errors import NothingToTrain
+    from selfexplain.experiments import Experiment, smoke
+
+    def no_pairs(*args, **kwargs):
+        raise NothingToTrain("runs/train-dpo-x: no input had both a valid faithful and a valid unfaithful explanation")
+
+    monkeypatch.setattr(experiments, "_train_rl", no_pairs)
+    exp = smoke(Experiment.model_validate({
+        "name": "skip", "train_tasks": ["tweets"], "styles": ["attribution"],
+        "conditions": ["none", "attribution", "grpo-attribution"],
+        "variants": {"grpo-attribution": {"data": "attribution", "method": "grpo"}},
+        "evaluate": [{"task": "tweets", "widths": ["one"], "limit": 2}]}))
+    root = reproduce(exp, tmp_path / "studies", log=lambda m: None)
+    study = read_study(root)
+    assert study["stages"]["train|grpo-attribution@tweets"]["skipped"].endswith("valid unfaithful explanation")
+    assert {c["condition"] for c in study["cells"]} == {"none", "attribution"}
+    write_study_report(root)
+    assert "| train|grpo-attribution@tweets | 0.0 | **skipped**: runs/train-dpo-x: no input had both" in \
+        (root / "report" / "report.md").read_text()
+
+
 # ---- property-based: any mapping in an experiment file is an experiment or one error line ---------------------
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402

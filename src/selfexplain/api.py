@@ -25,7 +25,7 @@ from . import styles as S
 from .attribution import INFLUENCE_FORMS, WordAttribution, attribute as attribute_examples
 from .backends import Backend, load_backend
 from .construction import STYLES as CONSTRUCT_STYLES, construct_explanations, training_chat
-from .errors import UserError
+from .errors import NothingToTrain, UserError
 from .evaluation import Summary, chunks, classify, run_evaluation, summarize
 from .layout import constructed_faithful
 from .reports import construction_markdown, summary_markdown
@@ -587,7 +587,7 @@ def train_rl(
             judged = [[Judgement(**j) for j in r["judged"]] for r in records]
             pairs = [p for p in preference_pairs(judged, [r["texts"] for r in records]) if p is not None]
             if not pairs:
-                raise UserError(f"{run_dir}: no input had both a valid faithful and a valid unfaithful explanation "
+                raise NothingToTrain(f"{run_dir}: no input had both a valid faithful and a valid unfaithful explanation "
                                 f"among {rl.samples} samples: nothing to train on (raise --samples or --temperature)")
             rows = pair_rows(tokenizer, chats, pairs, settings.max_length)
             extra.update(pairs=len(pairs), pair_yield=len(pairs) / len(examples),

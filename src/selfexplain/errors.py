@@ -7,3 +7,7 @@ other exception is a bug and keeps its traceback.
 
 class UserError(Exception):
     """Bad input (file, row, field, name) described in one line."""
+
+
+class NothingToTrain(UserError):
+    """A training route found no training examples in its data (DPO: no input with a pair)."""

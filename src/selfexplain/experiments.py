@@ -28,7 +28,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import styles as S
-from .errors import UserError
+from .errors import NothingToTrain, UserError
 from .layout import NONE, PREDICTIONS, STUDY_FILE, Cell, model_key, read_study, study_for_disk  # noqa: F401  (re-exported)
 from .locks import folder_lock
 from .names import name_problem
@@ -243,6 +243,11 @@ class Study:
         self.save()
         return self.stages[key]
 
+    def skip(self, key: str, reason: str) -> None:
+        """A stage that found nothing to do (its condition has no model and no cells); the report lists it."""
+        self.stages[key] = {"skipped": reason, "seconds": 0.0}
+        self.save()
+
     def add_cell(self, cell: Cell) -> None:
         self.cells[self._cell_key(cell.condition, cell.train_task, cell.eval_task, cell.width)] = cell
         self.save()
@@ -346,8 +351,14 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
             log(key)
             variant = exp.variants.get(condition)
             if variant is not None and variant.method != "sft":
-                result = study.stage(key, lambda: _train_rl(api, exp, task, variant, settings[condition],
-                                                            study.runs, wait))
+                try:
+                    result = study.stage(key, lambda: _train_rl(api, exp, task, variant, settings[condition],
+                                                                study.runs, wait))
+                except NothingToTrain as e:
+                    # The rest of the grid still runs; the stage table and the cells table say what is missing.
+                    log(f"{key}: skipped: {e}")
+                    study.skip(key, str(e))
+                    continue
             else:
                 style = exp.trains_on(condition)
                 data = built[task, variant.source_model if variant else None]["files"][

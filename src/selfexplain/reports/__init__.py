@@ -233,5 +233,6 @@ def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
 def _stage_times(stages: dict) -> str:
     lines = ["### Stages and wall times", "", "| stage | seconds | run folder |", "|---|---|---|"]
     for key, s in stages.items():
-        lines.append(f"| {key} | {s.get('seconds', '-')} | {Path(s.get('run_dir', '')).name} |")
+        where = f"**skipped**: {s['skipped']}" if s.get("skipped") else Path(s.get("run_dir", "")).name
+        lines.append(f"| {key} | {s.get('seconds', '-')} | {where} |")
     return "\n".join(lines)

@@ -547,8 +547,6 @@ def train_rl(
         raise UserError(f"--model-args: unknown key(s) {', '.join(sorted(unknown))} for train")
     examples = sample_examples(spec, limit, seed, data, hub, "train")
     model_obj, tokenizer, identity = load_model(model, **(model_args or {}))
-    before = HFBackend.from_loaded(model_obj, tokenizer, identity)
-    predictions = [p.label for p in classify(before, spec, [(ex.text, ex.context) for ex in examples])]
     data_cfg = {**_data_cfg(data, hub, "train", seed, limit),
                 "samples_sha256": hashlib.sha256("\n".join(e.id for e in examples).encode()).hexdigest()}
     config = {"command": "train", "method": method, "model": identity, "task": spec.name, "data": data_cfg,
@@ -559,6 +557,9 @@ def train_rl(
             return run.cached
         run_dir = run.path
         clock = ComputeClock(run_dir)  # DPO's sampling counts too
+        # The answers in the chats: the model's own, before training (only when there is training to do).
+        before = HFBackend.from_loaded(model_obj, tokenizer, identity)
+        predictions = [p.label for p in classify(before, spec, [(ex.text, ex.context) for ex in examples])]
         extra = {"method": method, "n_task": len(examples), "n_replay": 0, "task": spec.name}
         if method == "grpo":
             summary = grpo_train(model_obj, tokenizer, identity, spec, examples, predictions, run_dir, settings, rl,

@@ -32,7 +32,7 @@ from typing import Any
 from .errors import UserError
 from .rewards import Item, RewardSettings, judge
 from .store import ComputeClock
-from .training import (TrainSettings, _ids, clock_callback, lora_config, report_callbacks, run_trainer,
+from .training import (TrainSettings, chat_ids, clock_callback, lora_config, report_callbacks, run_trainer,
                        trainer_arguments)
 
 METHODS = ("grpo", "dpo")
@@ -104,7 +104,7 @@ def grpo_train(model: Any, tokenizer: Any, identity: dict[str, Any], task: Any, 
 
     class Trainer(GRPOTrainer):
         def _tokenize_prompts(self, prompts: list) -> tuple[list[list[int]], None, dict]:
-            return [_ids(tokenizer, p, True) for p in prompts], None, {}
+            return [chat_ids(tokenizer, p, True) for p in prompts], None, {}
 
     holder: dict[str, Any] = {}
 
@@ -162,7 +162,7 @@ def sample_explanations(model: Any, tokenizer: Any, chats: list[list[dict[str, s
     out = []
     model.eval()
     for chat, seed in zip(chats, seeds):
-        ids = torch.tensor([_ids(tokenizer, chat, True)], device=model.device)
+        ids = torch.tensor([chat_ids(tokenizer, chat, True)], device=model.device)
         torch.manual_seed(seed)
         with torch.inference_mode():
             gen = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=rl.temperature,
@@ -194,10 +194,10 @@ def pair_rows(tokenizer: Any, chats: list[list[dict[str, str]]], pairs: list[tup
     """DPO's token ids, rendered as SFT renders a trained reply (:func:`selfexplain.training.tokenize_chat`)."""
     rows = []
     for i, chosen, rejected in pairs:
-        prompt = _ids(tokenizer, chats[i], True)
+        prompt = chat_ids(tokenizer, chats[i], True)
         row = {"prompt_ids": prompt}
         for key, text in (("chosen_ids", chosen), ("rejected_ids", rejected)):
-            full = _ids(tokenizer, chats[i] + [{"role": "assistant", "content": text}], False)
+            full = chat_ids(tokenizer, chats[i] + [{"role": "assistant", "content": text}], False)
             if full[:len(prompt)] != prompt:
                 raise UserError("the chat template does not render conversations as prefixes of each other")
             row[key] = full[len(prompt):]

@@ -64,12 +64,8 @@ class ComputeClock:
 
     def __init__(self, folder: Path):
         self.path = folder / self.FILE
-        self.before, self.processes = compute_seconds(folder) or 0.0, 0
-        if self.path.exists():
-            try:
-                self.processes = int(json.loads(self.path.read_text(encoding="utf-8")).get("processes", 0))
-            except (ValueError, OSError, AttributeError):  # a damaged clock restarts; results never depend on it
-                pass
+        recorded = _read_clock(folder)
+        self.before, self.processes = float(recorded.get("seconds") or 0.0), int(recorded.get("processes") or 0)
         self.started = time.monotonic()
         self.saved = False
 
@@ -81,13 +77,20 @@ class ComputeClock:
         self.saved = True
 
 
+def _read_clock(folder: str | Path) -> dict[str, Any]:
+    """``compute.json`` of a run folder; a missing or damaged one reads as empty (results never depend on it)."""
+    try:
+        recorded = json.loads((Path(folder) / ComputeClock.FILE).read_text(encoding="utf-8"))
+        float(recorded.get("seconds") or 0), int(recorded.get("processes") or 0)
+        return recorded
+    except (ValueError, OSError, AttributeError, TypeError):
+        return {}
+
+
 def compute_seconds(folder: str | Path) -> float | None:
     """The compute seconds recorded in a run folder's ``compute.json`` (None without a readable one)."""
-    try:
-        value = json.loads((Path(folder) / ComputeClock.FILE).read_text(encoding="utf-8")).get("seconds")
-        return float(value) if value is not None else None
-    except (ValueError, OSError, AttributeError, TypeError):
-        return None
+    seconds = _read_clock(folder).get("seconds")
+    return None if seconds is None else float(seconds)
 
 
 class RunStore:

@@ -71,14 +71,14 @@ def tokenize_chat(tokenizer: Any, messages: list[dict[str, str]], train_on: str,
     """
     if not messages or messages[-1]["role"] != "assistant":
         raise UserError("a training chat must end with an assistant turn")
-    full = _ids(tokenizer, messages, False)
+    full = chat_ids(tokenizer, messages, False)
     labels = [IGNORE] * len(full)
     turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     if train_on == "last":
         turns = turns[-1:]
     for i in turns:
-        prefix = _ids(tokenizer, messages[:i], True)
-        end = len(_ids(tokenizer, messages[: i + 1], False))
+        prefix = chat_ids(tokenizer, messages[:i], True)
+        end = len(chat_ids(tokenizer, messages[: i + 1], False))
         if full[: len(prefix)] != prefix:
             raise UserError("the chat template does not render conversations as prefixes of each other")
         labels[len(prefix):end] = full[len(prefix):end]
@@ -86,7 +86,9 @@ def tokenize_chat(tokenizer: Any, messages: list[dict[str, str]], train_on: str,
     return {"input_ids": full, "attention_mask": [1] * len(full), "labels": labels}
 
 
-def _ids(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool) -> list[int]:
+def chat_ids(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool) -> list[int]:
+    """The token ids of a chat as the backends encode it (one BOS where the model wants one); with
+    ``generation_prompt``, the assistant turn opened (what a model continues)."""
     from .backends.models import encode_prompt
 
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)

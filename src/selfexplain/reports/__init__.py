@@ -231,7 +231,8 @@ def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
 
 
 def _stage_times(stages: dict) -> str:
-    lines = ["### Stages and wall times", "", "| stage | seconds | run folder |", "|---|---|---|"]
+    lines = ["### Stages and compute times", "", "Seconds of compute in each stage's run folder, summed over every "
+             "process that worked on it.", "", "| stage | seconds | run folder |", "|---|---|---|"]
     for key, s in stages.items():
         where = f"**skipped**: {s['skipped']}" if s.get("skipped") else Path(s.get("run_dir", "")).name
         lines.append(f"| {key} | {s.get('seconds', '-')} | {where} |")

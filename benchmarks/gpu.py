@@ -8,9 +8,12 @@ In one process, on one device:
               weights, the Tulu stand-in's Llama-2 tokenizer): FLOPs counted by torch's FlopCounterMode,
               reported as a share of R
   score       label scoring of --chats classification chats: the same
+  batching    the sizes the backend planned from the device's free memory (issue 24's planner)
   generate    greedy explanations for --chats chats: ms per decode step beside the weight-read floor
-              (weight bytes / B); random weights run every reply to its token budget, so an upper bound
-  evaluate    three styles on --eval tweets: sample-styles per second
+              (weight bytes / B), with the planned batching (static cache, compiled on CUDA) and with the
+              backend's old fixed sizes (16 rows, eager, shared cache) side by side; the first, compiling
+              call is timed apart.  Random weights run every reply to its token budget: an upper bound
+  evaluate    three styles on --eval tweets: sample-styles per second, planned and old sizes side by side
   agreement   (CUDA only) SmolLM2-135M in fp32 on the card against fp32 on the CPU: predictions,
               explanations and label log-probabilities, through `compare`
 
@@ -113,6 +116,7 @@ def main() -> None:
 
     from selfexplain import api
     from selfexplain.attribution import attribute
+    from selfexplain.backends.hf import HFBackend
     from selfexplain.evaluation import classify, explain_chat, token_budget
     from selfexplain.tasks import get_task
 
@@ -139,20 +143,35 @@ def main() -> None:
     preds = classify(be, task, items)
     chats = [explain_chat(task, ex, p.label, "counterfactual", "one") for ex, p in zip(tweets, preds)]
     budget = min(token_budget("counterfactual", "one", ex.text) for ex in tweets[:args.chats])
-    gens: list = []
-    seconds = _timed(args.device, lambda: gens.extend(be.generate(chats, [budget] * len(chats))))
-    steps = max(g.n_tokens for g in gens)
-    per_step, floor = seconds / steps, weight_bytes / bandwidth
-    fig.update(decode_ms=per_step * 1e3, decode_floor_ms=floor * 1e3, decode_vs_floor=per_step / floor)
-    print(f"generate {args.chats} chats: {per_step * 1e3:.1f} ms per decode step ({steps} steps); weight-read "
-          f"floor {floor * 1e3:.1f} ms: {per_step / floor:.1f}x the floor")
-    start = time.perf_counter()
+    fig["batching"] = be.batching.to_dict()
+    print(f"batching: {be.batching.planned}: {be.batching.max_batch_size} rows / {be.batching.max_batch_tokens} "
+          f"tokens per scoring forward, {be.batching.decode_rows} rows decoded together, "
+          f"{'static' if be.batching.static_cache else 'shared'} cache")
+    floor = weight_bytes / bandwidth
+    # the backend before the planner, side by side
+    eager = HFBackend.from_loaded(be.model, be.tokenizer, be.identity, static_cache=False, max_batch_size=16,
+                                  max_batch_tokens=8192, decode_rows=64)
+    for name, backend in (("planned", be), ("eager-16", eager)):
+        started = time.perf_counter()
+        backend.generate(chats, [budget] * len(chats))  # the first call compiles (static cache on CUDA)
+        first = time.perf_counter() - started
+        gens: list = []
+        seconds = _timed(args.device, lambda: gens.extend(backend.generate(chats, [budget] * len(chats))))
+        steps = max(g.n_tokens for g in gens)
+        per_step = seconds / steps
+        fig[f"decode_{name}"] = {"ms_per_step": per_step * 1e3, "floor_ms": floor * 1e3,
+                                 "vs_floor": per_step / floor, "first_call_s": first}
+        print(f"generate {args.chats} chats ({name}): {per_step * 1e3:.1f} ms per decode step ({steps} steps; "
+              f"first call {first:.1f} s); weight-read floor {floor * 1e3:.1f} ms: {per_step / floor:.1f}x the floor")
     import tempfile
 
-    api.evaluate(limit=args.eval, batch_size=args.eval, output_path=tempfile.mkdtemp(), backend_instance=be)
-    seconds = time.perf_counter() - start
-    fig.update(evaluate_sample_styles_per_s=3 * args.eval / seconds)
-    print(f"evaluate 3 styles x {args.eval} tweets: {3 * args.eval / seconds:.2f} sample-styles/s")
+    for name, backend in (("planned", be), ("eager-16", eager)):
+        start = time.perf_counter()
+        api.evaluate(limit=args.eval, batch_size=args.eval, output_path=tempfile.mkdtemp(), backend_instance=backend)
+        seconds = time.perf_counter() - start
+        fig[f"evaluate_{name}_sample_styles_per_s"] = 3 * args.eval / seconds
+        print(f"evaluate 3 styles x {args.eval} tweets ({name}): {3 * args.eval / seconds:.2f} sample-styles/s")
+    print(f"evaluate, planned / eager-16: {fig['evaluate_planned_sample_styles_per_s'] / fig['evaluate_eager-16_sample_styles_per_s']:.1f}x")
 
     if cuda:
         from selfexplain.backends import load_backend

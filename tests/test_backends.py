@@ -226,3 +226,27 @@ def test_converted_folders_load_without_the_conversion_versions(tmp_path, monkey
     (done / "config.json").write_text("{}")
     (done / models.GGUF_NOTE).write_text('{"restored": []}')
     assert resolve_model(str(gguf)).load_path == str(done)
+
+
+@pytest.mark.embedded
+def test_static_cache_generation_equals_the_eager_paths(smol):
+    """The GPU decode (transformers' static cache, padded batch shapes) gives the CPU paths' replies."""
+    from selfexplain.backends.hf import HFBackend
+    from selfexplain.evaluation import explain_chat
+    from selfexplain.tasks import get_task
+    from selfexplain.tasks.data import Example
+
+    task = get_task("tweets")
+    exs = [Example(str(i), t, "Negative") for i, t in enumerate(
+        ["I hate rainy mondays so much", "what a lovely day at the beach!", "my flight got cancelled again"])]
+    chats = [explain_chat(task, e, "Negative", s, "one") for s in ("attribution", "counterfactual") for e in exs]
+    chats.append([{"role": "user", "content": "Say hello."}])
+    budgets = [6, 20, 30, 12, 25, 3, 8]
+    smol._prompt_kv.clear()
+    eager = smol.generate(chats, budgets)
+    assert eager == smol.generate_plain(chats, budgets)
+    static = HFBackend.from_loaded(smol.model, smol.tokenizer, smol.identity, static_cache=True, decode_rows=4)
+    assert static.batching.static_cache and not static._keeps_prompts
+    assert static.generate(chats, budgets) == eager
+    static._fixed_shapes = True  # as on CUDA: 3 rows padded to 4, prompts to a multiple of 64 tokens
+    assert static.generate(chats, budgets) == eager

@@ -110,6 +110,18 @@ def test_runs_over_different_samples_are_listed_not_paired(tmp_path):
     assert "Not paired (different samples)" in board.pairs.note and "0 in common" in board.pairs.note
 
 
+def test_nested_samples_pair_on_the_smaller_run(tmp_path):
+    """A model evaluated on the first 20 of another's 40 samples (the same seed's draw at --limit 20) is
+    paired with it on those 20; the second half of the larger run, where the two would differ, is left out."""
+    a = make_run(tmp_path / "a", BASE, {"attribution": [True] * 20 + [False] * 20})
+    b = make_run(tmp_path / "b", {**BASE, "name": "other"}, {"attribution": [False] * 20})
+    board = build(load_runs([a, b]))
+    (pair,) = board.pairs.rows
+    assert pair["n_pairs"] == 20 and pair["diff"] == pytest.approx(-1.0 if "qwen" in pair["A"] else 1.0)
+    assert "on the 20 samples of the smaller run" in board.pairs.note
+    assert "Not paired" not in board.pairs.note
+
+
 def test_refusals_are_one_line(tmp_path):
     a = make_run(tmp_path / "a", BASE, {"attribution": [True] * 4})
     b = make_run(tmp_path / "b", {**BASE, "name": "other"}, {"attribution": [True] * 4}, task="sentiment140")

@@ -29,6 +29,22 @@ def test_pairs_take_a_valid_faithful_and_a_valid_unfaithful_explanation():
     assert preference_pairs(judged, texts) == [(0, "c", "b"), None, (2, "j", "k")]
 
 
+def test_reward_pairs_take_the_highest_reward_over_the_lowest():
+    judged = [[_j(False), _j(True, False), _j(False), _j(True, False)],  # no faithful one: valid over invalid
+              [_j(True, False), _j(True, False)],  # equal rewards: no pair
+              [_j(True, False, 0.1), _j(True, True, 1.2), _j(True, False, -0.3)],  # graded: top over bottom
+              [_j(True, False, 0.3), _j(True, False, 0.1)],  # 0.2 apart: under the margin
+              [_j(True, True), _j(False)]]  # the same text twice: nothing to prefer
+    texts = [["a", "b", "c", "d"], ["e", "f"], ["h", "i", "k"], ["l", "m"], ["n", "n"]]
+    assert preference_pairs(judged, texts, "reward", 0.5) == [(0, "b", "a"), None, (2, "i", "k"), None, None]
+    assert preference_pairs(judged, texts, "reward", 0.1)[3] == (3, "l", "m")
+    # The binary rule finds only the third input's pair.
+    assert preference_pairs(judged, texts) == [None, None, (2, "i", "k"), None, None]
+    with pytest.raises(UserError, match="--dpo-pairs: unknown rule 'best'"):
+        RLSettings(pairs="best").check("dpo", TrainSettings())
+    assert "pairs" not in RLSettings(pairs="reward").sampling()  # re-pairing samples nothing anew
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """Tulu-2's shape: a Llama-2 tokenizer that adds BOS, and the Tulu chat template."""

@@ -125,7 +125,7 @@ def _open_run(
     }
     # The model's name as typed may hold "/" (a hub id) or worse; config.json keeps it as it is.
     store = RunStore.open(output_path, f"{command}-{spec.name}-{slug(str(be.identity.get('name', 'model')))}",
-                          config, wait=wait)
+                          config, wait=wait, runtime=be.runtime())
     if hooks.on_start:
         hooks.on_start(store.path, len(examples))
     return store
@@ -581,15 +581,19 @@ def train_rl(
                 return out
 
             with state.main_process_first():
-                with RunStore.open(run_dir, "samples", {"rl": asdict(rl), "seed": seed, "data": data_cfg}) as s_store:
+                with RunStore.open(run_dir, "samples", {"rl": rl.sampling(), "seed": seed, "data": data_cfg}) as s_store:
                     records = s_store.process(chunks(list(range(len(examples))), batch_size), len, sample)
             if run.main:
                 clock.save()
             judged = [[Judgement(**j) for j in r["judged"]] for r in records]
-            pairs = [p for p in preference_pairs(judged, [r["texts"] for r in records]) if p is not None]
+            pairs = [p for p in preference_pairs(judged, [r["texts"] for r in records], rl.pairs, rl.pair_margin)
+                     if p is not None]
             if not pairs:
-                raise NothingToTrain(f"{run_dir}: no input had both a valid faithful and a valid unfaithful explanation "
-                                f"among {rl.samples} samples: nothing to train on (raise --samples or --temperature)")
+                wanted = ("both a valid faithful and a valid unfaithful explanation" if rl.pairs == "faithful" else
+                          f"two explanations whose rewards differ by {rl.pair_margin} or more")
+                hint = " or --dpo-pairs reward" if rl.pairs == "faithful" else ""
+                raise NothingToTrain(f"{run_dir}: no input had {wanted} among {rl.samples} samples: nothing to "
+                                     f"train on (raise --samples or --temperature{hint})")
             rows = pair_rows(tokenizer, chats, pairs, settings.max_length)
             extra.update(pairs=len(pairs), pair_yield=len(pairs) / len(examples),
                          valid_share=sum(j.valid for js in judged for j in js) / sum(len(js) for js in judged))

@@ -93,7 +93,8 @@ def _errors():
 MODEL = typer.Option("embedded", help="'embedded[:NAME]', a .gguf file, a model folder, or a hub id.")
 TASK = typer.Option("tweets", help="A registered task (see `selfexplain tasks`) or a task .yaml file.")
 MODEL_ARGS = typer.Option(
-    None, help="Backend options key=value,...: revision, dtype, device, max_batch_size, trust_remote_code."
+    None, help="Backend options key=value,...: revision, dtype, device, trust_remote_code; batching (hf): "
+    "max_batch_size, max_batch_tokens, decode_rows, static_cache (planned from the device when not given)."
 )
 OUTPUT = typer.Option(Path("runs"), help="Folder that receives the run folder.")
 DATA = typer.Option(None, help="Data file in the task's canonical format (overrides the default).")
@@ -299,6 +300,10 @@ def train(
     temperature: float = _above_zero(1.0, "grpo/dpo: sampling temperature."),
     beta: float = typer.Option(0.04, min=0.0, help="grpo: KL coefficient against the model before training."),
     dpo_beta: float = _above_zero(0.1, "dpo: preference temperature beta."),
+    dpo_pairs: str = typer.Option("faithful", help="dpo: faithful (a valid faithful over a valid unfaithful "
+                                  "explanation) or reward (the highest reward over the lowest, GRPO's ranking: "
+                                  "invalid lowest; pairs where faithful ones are rare)."),
+    pair_margin: float = _above_zero(0.5, "dpo --dpo-pairs reward: the least difference of rewards in a pair."),
     reward_graded: float = typer.Option(0.0, min=0.0, help="grpo/dpo: weight of the probability shift added to "
                                         "the binary reward of a valid explanation."),
     reward_invalid: float = typer.Option(-1.0, help="grpo/dpo: reward of an invalid explanation (the lowest)."),
@@ -352,7 +357,7 @@ def train(
                 raise UserError(f"--reward-invalid: {e}") from None
             rl = RLSettings(style=style, width=width, reward=reward, temperature=temperature,
                             max_completion_length=max_completion_length, num_generations=num_generations,
-                            beta=beta, samples=samples, dpo_beta=dpo_beta)
+                            beta=beta, samples=samples, dpo_beta=dpo_beta, pairs=dpo_pairs, pair_margin=pair_margin)
             res = api.train_rl(method, task=task, model=model, limit=limit, seed=seed, data=task_data, hub=hub,
                                output_path=output_path, model_args=_model_args(model_args, None),
                                settings=settings, rl=rl, wait=wait, report_to=report_to)

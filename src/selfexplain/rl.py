@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from .training import (TrainSettings, chat_ids, clock_callback, lora_config, rep
                        trainer_arguments)
 
 METHODS = ("grpo", "dpo")
+PAIR_RULES = ("faithful", "reward")
 
 
 @dataclass
@@ -53,6 +54,12 @@ class RLSettings:
     # DPO
     samples: int = 4  # explanations sampled per input to find a pair
     dpo_beta: float = 0.1
+    # "faithful": a valid faithful explanation over a valid unfaithful one (the binary check);
+    # "reward": the sample with the highest reward over the one with the lowest, GRPO's ranking (invalid
+    # lowest, then unfaithful, then faithful, plus the graded term), if they differ by pair_margin or more:
+    # a model whose valid explanations are rarely faithful still gets pairs (valid over invalid)
+    pairs: str = "faithful"
+    pair_margin: float = 0.5
 
     def check(self, method: str, settings: TrainSettings) -> None:
         if method not in METHODS:
@@ -67,6 +74,14 @@ class RLSettings:
                                 f"({self.num_generations}): each step takes whole groups")
         if method == "dpo" and self.samples < 2:
             raise UserError("--samples must be at least 2 (a pair needs two explanations)")
+        if self.pairs not in PAIR_RULES:
+            raise UserError(f"--dpo-pairs: unknown rule {self.pairs!r}; use {' or '.join(PAIR_RULES)}")
+        if self.pair_margin <= 0:
+            raise UserError(f"--pair-margin must be above 0, not {self.pair_margin}")
+
+    def sampling(self) -> dict[str, Any]:
+        """The settings the sampled explanations depend on (pairing them differently samples nothing anew)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("pairs", "pair_margin", "dpo_beta")}
 
 
 def _decode(tokenizer: Any, ids: list[int], stop: set[int]) -> str:
@@ -172,14 +187,23 @@ def sample_explanations(model: Any, tokenizer: Any, chats: list[list[dict[str, s
     return out
 
 
-def preference_pairs(judged: list[list[Any]], texts: list[list[str]]) -> list[tuple[int, str, str] | None]:
+def preference_pairs(judged: list[list[Any]], texts: list[list[str]], rule: str = "faithful",
+                     margin: float = 0.5) -> list[tuple[int, str, str] | None]:
     """Per input: (input index, chosen, rejected) from its judged samples, or None without a pair.
 
-    Chosen: the valid faithful explanation with the highest reward (the first among equals); rejected: the
-    valid unfaithful one with the lowest.
+    ``faithful``: chosen is the valid faithful explanation with the highest reward (the first among equals),
+    rejected the valid unfaithful one with the lowest.  ``reward``: chosen is the sample with the highest
+    reward, rejected the one with the lowest (the first among equals), if their rewards differ by ``margin``
+    or more.
     """
     out: list[tuple[int, str, str] | None] = []
     for i, (js, ts) in enumerate(zip(judged, texts)):
+        if rule == "reward":
+            best = max(range(len(js)), key=lambda k: (js[k].reward, -k))
+            worst = min(range(len(js)), key=lambda k: (js[k].reward, k))
+            ok = js[best].reward - js[worst].reward >= margin and ts[best] != ts[worst]
+            out.append((i, ts[best], ts[worst]) if ok else None)
+            continue
         good = [(j.reward, -k) for k, j in enumerate(js) if j.valid and j.faithful]
         bad = [(j.reward, k) for k, j in enumerate(js) if j.valid and j.faithful is False]
         if good and bad:

@@ -47,7 +47,12 @@ def is_disk_full(e: BaseException) -> bool:
     return isinstance(e, OSError) and e.errno in DISK_FULL
 
 
+RUNTIME = "runtime"
+
+
 def config_hash(config: dict[str, Any]) -> str:
+    """The run id's digest: every key but ``runtime`` (how the run was computed, not what)."""
+    config = {k: v for k, v in config.items() if k != RUNTIME}
     blob = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -104,8 +109,12 @@ class RunStore:
         self.clock = ComputeClock(path)
 
     @classmethod
-    def open(cls, output_path: str | Path, prefix: str, config: dict[str, Any], wait: bool = False) -> "RunStore":
+    def open(cls, output_path: str | Path, prefix: str, config: dict[str, Any], wait: bool = False,
+             runtime: dict[str, Any] | None = None) -> "RunStore":
         """The run folder of ``config``, locked for this process until :meth:`close`.
+
+        ``runtime`` (device, batch sizes) joins a new ``config.json`` outside the hash: a run resumed on
+        other hardware is the same run, and its file says how it was started.
 
         Held by another process: :class:`~selfexplain.locks.FolderBusy`, or with ``wait`` wait for it.
         """
@@ -125,7 +134,8 @@ class RunStore:
                     raise UserError(f"{path}: holds a run of a different configuration; remove it or choose "
                                     "another --output-path")
             else:
-                atomic_write(cfg_file, json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                written = {**config, RUNTIME: runtime} if runtime else config
+                atomic_write(cfg_file, json.dumps(written, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
                              kept="nothing was computed yet")
         except BaseException:
             lock.close()

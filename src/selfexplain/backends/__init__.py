@@ -39,6 +39,10 @@ class Backend(ABC):
     def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
         """Greedy replies, one per chat, each with its own token budget."""
 
+    def runtime(self) -> dict[str, Any]:
+        """How this backend runs (device, batch sizes): recorded in a run's config, not hashed into its id."""
+        return {}
+
 
 _BACKENDS: dict[str, Callable[..., Backend]] = {}
 

@@ -17,6 +17,11 @@ reference: ``transformers``' own ``generate`` on whole left-padded prompts.
 Either way a padded row computes what it would compute alone, up to float
 rounding (tests hold scores to 1e-4 against one unpadded pass per row, and
 greedy texts equal to the reference).
+
+That is the CPU path.  On a GPU (see :mod:`.batching`) the batch sizes are planned from free memory, and
+replies are decoded by ``generate_static``: transformers' static key/value cache with its compiled decode
+step, many replies per weight read, whole prompts prefilled; ``--model-args static_cache=false`` keeps the
+shared path there too.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 
 from ..errors import UserError
 from . import Backend, Chat, Generation, register_backend
+from .batching import CPU, device_plan, with_overrides
 from .models import TULU_TEMPLATE, label_token_ids, load_model, stop_token_ids, with_bos  # noqa: F401  (TULU_TEMPLATE re-exported)
 
 
@@ -37,8 +43,10 @@ class HFBackend(Backend):
         revision: str | None = None,
         dtype: str = "auto",
         device: str = "auto",
-        max_batch_size: int = 16,
-        max_batch_tokens: int = 8192,
+        max_batch_size: int | None = None,
+        max_batch_tokens: int | None = None,
+        decode_rows: int | None = None,
+        static_cache: bool | None = None,
         trust_remote_code: bool = False,
         adapter: str | None = None,
         share_prompts: bool = True,
@@ -46,11 +54,13 @@ class HFBackend(Backend):
     ):
         if unknown:
             raise UserError(f"--model-args: unknown key(s) {', '.join(unknown)} for backend hf")
+        sizes = dict(max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens, decode_rows=decode_rows,
+                     static_cache=static_cache)
+        with_overrides(CPU, **sizes)  # a bad size fails before a model loads
         loaded = load_model(
             model, revision=revision, dtype=dtype, device=device, trust_remote_code=trust_remote_code, adapter=adapter
         )
-        self._setup(*loaded, max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens,
-                    share_prompts=share_prompts)
+        self._setup(*loaded, share_prompts=share_prompts, **sizes)
 
     @classmethod
     def from_loaded(cls, model: Any, tokenizer: Any, identity: dict[str, Any], **batching: Any) -> "HFBackend":
@@ -59,21 +69,31 @@ class HFBackend(Backend):
         self._setup(model, tokenizer, identity, **batching)
         return self
 
-    def _setup(self, model: Any, tokenizer: Any, identity: dict[str, Any], max_batch_size: int = 16,
-               max_batch_tokens: int = 8192, share_prompts: bool = True) -> None:
+    def _setup(self, model: Any, tokenizer: Any, identity: dict[str, Any], share_prompts: bool = True,
+               **sizes: Any) -> None:
         self.model, self.tokenizer, self.identity = model, tokenizer, identity
         self.model.eval()
         self.device = self.model.device
-        self.max_batch_size = max_batch_size
-        self.max_batch_tokens = max_batch_tokens
+        # Sizes from the device and the model (fixed on a CPU), then what --model-args gave.
+        self.batching = with_overrides(device_plan(self.model), **sizes)
+        self.max_batch_size = self.batching.max_batch_size
+        self.max_batch_tokens = self.batching.max_batch_tokens
+        self.decode_rows = self.batching.decode_rows
         self.pad_id = self.tokenizer.pad_token_id
         self.eos_ids = stop_token_ids(self.tokenizer, self.model.generation_config.eos_token_id)
         self._prefix_memo: dict[tuple[int, ...], list] = {}
         # Key/value caches of recently scored prompts, for the generation that continues them
-        # (``share_prompts=False``: off, and generation is transformers' own on whole prompts).
-        # Weights are assumed fixed for the backend's lifetime.
+        # (``share_prompts=False``: off, and generation is transformers' own on whole prompts; a static-cache
+        # decode starts from whole prompts too, so it keeps none).  Weights are assumed fixed for the
+        # backend's lifetime.
         self.share_prompts = share_prompts
+        self._keeps_prompts = share_prompts and not self.batching.static_cache
         self._prompt_kv: dict[tuple[int, ...], list] = {}
+        # A compiled decode step is specialised to its shapes: pad batches to a few sizes there.
+        self._fixed_shapes = self.device.type == "cuda"
+
+    def runtime(self) -> dict[str, Any]:
+        return {"device": str(self.device), "batching": self.batching.to_dict()}
 
     # ---- tokenisation -------------------------------------------------
 
@@ -104,10 +124,11 @@ class HFBackend(Backend):
                 out.append([i])
         return out
 
-    def _pad(self, seqs: list[list[int]]):
+    def _pad(self, seqs: list[list[int]], width: int = 0):
+        """Left-padded ids, mask and positions, at least ``width`` columns wide."""
         import torch
 
-        width = max(len(s) for s in seqs)
+        width = max(width, *(len(s) for s in seqs))
         ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for r, s in enumerate(seqs):
@@ -228,12 +249,12 @@ class HFBackend(Backend):
                     position_ids=pos.to(self.device), past_key_values=cache, use_cache=True,
                 ).last_hidden_state
                 for r, i in enumerate(batch):
-                    if i in anchors or (self.share_prompts and len(seqs) <= KEEP_PROMPTS):
+                    if i in anchors or (self._keeps_prompts and len(seqs) <= KEEP_PROMPTS):
                         kv = [(layer.keys[r:r + 1, :, : len(seqs[i])].clone(),
                                layer.values[r:r + 1, :, : len(seqs[i])].clone()) for layer in cache.layers]
                         if i in anchors:
                             anchor_kv[i] = kv
-                        if self.share_prompts and len(seqs) <= KEEP_PROMPTS:
+                        if self._keeps_prompts and len(seqs) <= KEEP_PROMPTS:
                             self._keep_prompt(seqs[i], kv)
                 rows = torch.tensor([r for r, i in enumerate(batch) for _ in range(keeps[i])])
                 cols = torch.tensor([len(suffixes[i]) - keeps[i] + k for i in batch for k in range(keeps[i])])
@@ -250,7 +271,7 @@ class HFBackend(Backend):
                                       for k, v in anchor_kv[branches[i][0]]], seqs[i][branches[i][1]:]) for i in batch]
             with torch.inference_mode():
                 hidden, _, cache = self._prefill(rows)
-                if len(seqs) <= KEEP_PROMPTS:  # small calls keep their prompts for generation, as above
+                if self._keeps_prompts and len(seqs) <= KEEP_PROMPTS:  # small calls keep their prompts for generation, as above
                     width_p = max(p for p, _, _ in rows)
                     for r, ((p, _, s), i) in enumerate(zip(rows, batch)):
                         self._keep_prompt(seqs[i], [(layer.keys[r:r + 1, :, width_p - p: width_p + len(s)].clone(),
@@ -345,6 +366,8 @@ class HFBackend(Backend):
     def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
         if not chats:
             return []
+        if self.batching.static_cache:
+            return self.generate_static(chats, max_new_tokens)
         if not (self.share_prompts and self._supports_prefix):
             return self.generate_plain(chats, max_new_tokens)
         prompt_ids = [self.prompt_ids(c) for c in chats]
@@ -386,7 +409,7 @@ class HFBackend(Backend):
         rows = width = 0
         for prefix, members in order:
             rest = max(len(prompt_ids[i]) - len(prefix) for i in members)
-            if batches and (rows + len(members) > DECODE_ROWS
+            if batches and (rows + len(members) > self.decode_rows
                             or (rows + len(members)) * max(width, rest) > self.max_batch_tokens):
                 batches.append([])
                 rows = width = 0
@@ -522,9 +545,46 @@ class HFBackend(Backend):
         return [results[i] for i in range(len(chats))]
 
 
+    def generate_static(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
+        """Greedy decoding through transformers' static key/value cache, ``decode_rows`` replies at a time.
+
+        The GPU path: the cache is allocated once per batch shape, so transformers compiles the decode step
+        (on CUDA) and checks for finished rows without a host synchronisation per step.  Batches are padded
+        to a power-of-two number of rows and prompts to a multiple of 64 tokens there, and the cache length
+        only grows, so a run compiles a handful of shapes, not one per batch.  Whole prompts are prefilled
+        (a GPU prefill is cheap; the decode steps are what cost).  Same replies as the eager paths, up to
+        float rounding (tested on CPU, where the static cache runs uncompiled).
+        """
+        import torch
+        from transformers import GenerationConfig
+
+        prompt_ids = [self.prompt_ids(c) for c in chats]
+        order = sorted(range(len(chats)), key=lambda i: (-len(prompt_ids[i]), i))
+        results: dict[int, Generation] = {}
+        for start in range(0, len(order), self.decode_rows):
+            batch = order[start: start + self.decode_rows]
+            rows = [prompt_ids[i] for i in batch]
+            width = len(rows[0])
+            if self._fixed_shapes:
+                rows += [rows[-1]] * (min(self.decode_rows, 1 << (len(rows) - 1).bit_length()) - len(rows))
+                width = -(-width // 64) * 64
+            ids, mask, _ = self._pad(rows, width)
+            budget = max(max_new_tokens[i] for i in batch)
+            cfg = GenerationConfig(
+                max_new_tokens=budget, do_sample=False, num_beams=1, eos_token_id=self.eos_ids,
+                pad_token_id=self.pad_id, cache_implementation="static",
+                max_cache_len=-(-(width + budget) // 256) * 256,
+            )
+            with torch.inference_mode():
+                out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=cfg)
+            new = out[:, ids.shape[1]:].cpu().tolist()
+            for r, i in enumerate(batch):
+                results[i] = self._generation(new[r][: max_new_tokens[i]])
+        return [results[i] for i in range(len(chats))]
+
+
 KEEP_PROMPTS = 64  # scoring calls of at most this many sequences keep their caches (a chunk's classifications)
 MIN_SHARED = 32  # prompts that share fewer leading tokens are not grouped
-DECODE_ROWS = 64  # rows decoded together at most (a 16-example chunk's three styles)
 MIN_BRANCH = 4  # scored sequences reuse another's cache only when they share this many tokens more
 
 

@@ -5,8 +5,10 @@ adapter hash, dtype, backend); columns are style x width, each with the faithful
 valid n/N, the random baseline and the graded shift, plus accuracy.  Runs over the same samples are
 compared pairwise (per style and width, on the samples valid in both: the paired bootstrap and
 permutation test of the study tables), with Holm's correction over every comparison of the table.
-Runs over different samples are listed but not paired, and the table says which and why.  Runs of
-different tasks are refused.
+Runs whose samples are nested (one seed's draw of 300 inside its draw of 600: a prefix, as ``--limit``
+draws) are paired on the smaller run's samples, and the pair's row says on how many.  Runs over
+different samples are listed but not paired, and the table says which and why.  Runs of different tasks
+are refused.
 """
 
 from __future__ import annotations
@@ -173,6 +175,7 @@ def _pairs_table(board: Leaderboard) -> Table:
               ["A", "B", "style", "change B − A [95% CI] p", "Holm p", "valid pairs"],
               data_columns=["diff", "diff_low", "diff_high", "p_value", "holm_p", "n_pairs"])
     unpaired: list[str] = []
+    nested: list[str] = []  # pairs of runs whose samples nest: compared on the smaller one's
     for (la, ra), (lb, rb) in combinations(board.rows, 2):
         for s, w in board.groups:
             a, b = ra.get(w), rb.get(w)
@@ -181,11 +184,13 @@ def _pairs_table(board: Leaderboard) -> Table:
             ia, ib = a.style_records(s), b.style_records(s)
             if not ia or not ib:
                 continue
-            if set(ia) != set(ib):
+            if not (set(ia) <= set(ib) or set(ib) <= set(ia)):
                 common = len(set(ia) & set(ib))
                 unpaired.append(f"{la} and {lb} ({w}-word: {len(ia)} and {len(ib)} samples, {common} in common)")
                 continue
-            ids = sorted(ia)
+            ids = sorted(set(ia) & set(ib))
+            if len(ia) != len(ib):
+                nested.append(f"{la} and {lb} ({w}-word) on the {len(ids)} samples of the smaller run")
             ca, cb = faith_codes(ia, ids), faith_codes(ib, ids)
             p = paired_test(ca, cb)
             t.rows.append({"A": la, "B": lb, "style": _group(s, w), "change B − A [95% CI] p": fmt_paired(p),
@@ -198,6 +203,9 @@ def _pairs_table(board: Leaderboard) -> Table:
     t.note = (f"Runs over the same samples, per style and width: paired bootstrap interval and two-sided paired "
               f"permutation p on the samples both explain validly; Holm p corrects for all {len(t.rows)} "
               "comparisons of this table (* below 0.05).")
+    nested = list(dict.fromkeys(nested))
+    if nested:
+        t.note += " Paired on nested samples (one run's samples inside the other's): " + "; ".join(nested) + "."
     unpaired = list(dict.fromkeys(unpaired))
     if unpaired:
         t.note += " Not paired (different samples): " + "; ".join(unpaired) + "."

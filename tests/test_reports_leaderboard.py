@@ -119,6 +119,7 @@ def test_nested_samples_pair_on_the_smaller_run(tmp_path):
     (pair,) = board.pairs.rows
     assert pair["n_pairs"] == 20 and pair["diff"] == pytest.approx(-1.0 if "qwen" in pair["A"] else 1.0)
     assert "on the 20 samples of the smaller run" in board.pairs.note
+    assert pair["change B − A [95% CI] p"].endswith("†")  # 20 valid a side: fewer than 50
     assert "Not paired" not in board.pairs.note
 
 
@@ -174,3 +175,27 @@ def test_evaluate_several_models_on_the_same_samples_then_the_leaderboard(tmp_pa
     assert ids[0] == ids[1] and len(ids[0]) == 4
     board = (tmp_path / "runs" / "leaderboard-sentiment140" / "leaderboard.csv").read_text().splitlines()
     assert len(board) == 1 + 2 and "Leaderboard: sentiment140" in res.output
+
+
+def test_the_figure_names_every_style_plotted_even_when_the_first_model_has_none(tmp_path, monkeypatch):
+    """The first row without a valid redaction: the legend still names redaction (a bug of the first
+    committed comparison, SmolLM2 first: the label went with the first model's point only)."""
+    from matplotlib import pyplot as plt
+
+    from selfexplain.reports import figures
+    from selfexplain.reports import leaderboard as lb
+
+    a = make_run(tmp_path / "a", BASE, {"attribution": [True, False] * 5, "redaction": [None] * 10})
+    b = make_run(tmp_path / "b", {**BASE, "name": "other"}, {"attribution": [True] * 10, "redaction": [False] * 10})
+    board = build(load_runs([a, b]))
+    assert board.table.rows[0]["redaction_one_faithfulness"] is None
+    shown: list[str] = []
+
+    def keep(fig, path):
+        shown.extend(t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts())
+        plt.close(fig)
+        return path
+
+    monkeypatch.setattr(figures, "_save", keep)
+    lb.figure(board, tmp_path / "f.png")
+    assert sorted(shown) == ["attribution", "redaction"]

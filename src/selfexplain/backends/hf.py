@@ -525,25 +525,27 @@ class HFBackend(Backend):
 
     def generate_plain(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
         """Reference generation: ``transformers``' ``generate`` on whole, left-padded prompts."""
-        import torch
-        from transformers import GenerationConfig
-
         prompt_ids = [self.prompt_ids(c) for c in chats]
         results: dict[int, Generation] = {}
         for batch in self._batches([len(p) for p in prompt_ids]):
-            ids, mask, _ = self._pad([prompt_ids[i] for i in batch])
-            budget = max(max_new_tokens[i] for i in batch)
-            cfg = GenerationConfig(
-                max_new_tokens=budget, do_sample=False, num_beams=1,
-                eos_token_id=self.eos_ids, pad_token_id=self.pad_id,
-            )
-            with torch.inference_mode():
-                out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=cfg)
-            new = out[:, ids.shape[1]:].cpu().tolist()
-            for r, i in enumerate(batch):
-                results[i] = self._generation(new[r][: max_new_tokens[i]])
+            rows = [prompt_ids[i] for i in batch]
+            results.update(zip(batch, self._hf_generate(rows, [max_new_tokens[i] for i in batch])))
         return [results[i] for i in range(len(chats))]
 
+    def _hf_generate(self, rows: list[list[int]], budgets: list[int], width: int = 0,
+                     **cache: Any) -> list[Generation]:
+        """transformers' greedy ``generate`` on left-padded ``rows`` (at least ``width`` wide); a reply per
+        budget (rows beyond the budgets only pad the batch)."""
+        import torch
+        from transformers import GenerationConfig
+
+        ids, mask, _ = self._pad(rows, width)
+        cfg = GenerationConfig(max_new_tokens=max(budgets), do_sample=False, num_beams=1, eos_token_id=self.eos_ids,
+                               pad_token_id=self.pad_id, **cache)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=cfg)
+        new = out[:, ids.shape[1]:].cpu().tolist()
+        return [self._generation(new[r][:b]) for r, b in enumerate(budgets)]
 
     def generate_static(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
         """Greedy decoding through transformers' static key/value cache, ``decode_rows`` replies at a time.
@@ -555,9 +557,6 @@ class HFBackend(Backend):
         (a GPU prefill is cheap; the decode steps are what cost).  Same replies as the eager paths, up to
         float rounding (tested on CPU, where the static cache runs uncompiled).
         """
-        import torch
-        from transformers import GenerationConfig
-
         prompt_ids = [self.prompt_ids(c) for c in chats]
         order = sorted(range(len(chats)), key=lambda i: (-len(prompt_ids[i]), i))
         results: dict[int, Generation] = {}
@@ -568,20 +567,10 @@ class HFBackend(Backend):
             if self._fixed_shapes:
                 rows += [rows[-1]] * (min(self.decode_rows, 1 << (len(rows) - 1).bit_length()) - len(rows))
                 width = -(-width // 64) * 64
-            ids, mask, _ = self._pad(rows, width)
-            budget = max(max_new_tokens[i] for i in batch)
-            cfg = GenerationConfig(
-                max_new_tokens=budget, do_sample=False, num_beams=1, eos_token_id=self.eos_ids,
-                pad_token_id=self.pad_id, cache_implementation="static",
-                max_cache_len=-(-(width + budget) // 256) * 256,
-            )
-            with torch.inference_mode():
-                out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=cfg)
-            new = out[:, ids.shape[1]:].cpu().tolist()
-            for r, i in enumerate(batch):
-                results[i] = self._generation(new[r][: max_new_tokens[i]])
+            budgets = [max_new_tokens[i] for i in batch]
+            results.update(zip(batch, self._hf_generate(rows, budgets, width, cache_implementation="static",
+                                                        max_cache_len=-(-(width + max(budgets)) // 256) * 256)))
         return [results[i] for i in range(len(chats))]
-
 
 KEEP_PROMPTS = 64  # scoring calls of at most this many sequences keep their caches (a chunk's classifications)
 MIN_SHARED = 32  # prompts that share fewer leading tokens are not grouped

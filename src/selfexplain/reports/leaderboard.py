@@ -3,8 +3,10 @@
 Rows are models, named by the identity in each run's configuration (name, weights' hash or revision,
 adapter hash, dtype, backend); columns are style x width, each with the faithfulness and its interval,
 valid n/N, the random baseline and the graded shift, plus accuracy.  Runs over the same samples are
-compared pairwise (per style and width, on the samples valid in both: the paired bootstrap and
-permutation test of the study tables), with Holm's correction over every comparison of the table.
+compared pairwise, per style and width, with the paired bootstrap and permutation test of the study tables:
+the difference of the two faithfulness rates, each over the samples its run explains validly, resampled
+(and swapped) sample by sample, so a sample valid in one run only still counts for that run; "valid
+pairs" counts the samples both explain validly.  Holm's correction runs over every comparison.
 Runs whose samples are nested (one seed's draw of 300 inside its draw of 600: a prefix, as ``--limit``
 draws) are paired on the smaller run's samples, and the pair's row says on how many.  Runs over
 different samples are listed but not paired, and the table says which and why.  Runs of different tasks
@@ -21,7 +23,7 @@ from typing import Any
 from ..errors import UserError
 from ..layout import STUDY_FILE, RunStatus, read_study, run_status
 from ..measures import cell_measures
-from ..stats import INVALID, holm, paired_test, ratio_ci
+from ..stats import INVALID, SMALL, holm, paired_test, ratio_ci
 from ..store import read_json
 from .tables import RecordSet, Table, accuracy_codes, faith_codes, fmt, fmt_interval, fmt_paired, read_records
 
@@ -193,16 +195,20 @@ def _pairs_table(board: Leaderboard) -> Table:
                 nested.append(f"{la} and {lb} ({w}-word) on the {len(ids)} samples of the smaller run")
             ca, cb = faith_codes(ia, ids), faith_codes(ib, ids)
             p = paired_test(ca, cb)
-            t.rows.append({"A": la, "B": lb, "style": _group(s, w), "change B − A [95% CI] p": fmt_paired(p),
+            few = min(int((ca != INVALID).sum()), int((cb != INVALID).sum())) < SMALL
+            t.rows.append({"A": la, "B": lb, "style": _group(s, w),
+                           "change B − A [95% CI] p": fmt_paired(p) + ("†" if few and p.difference is not None else ""),
                            "valid pairs": int(((ca != INVALID) & (cb != INVALID)).sum()), "diff": p.difference,
                            "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value, "n_pairs": p.n_pairs})
     for r, adjusted in zip(t.rows, holm([r["p_value"] for r in t.rows])):
         r["holm_p"] = adjusted
         shown = "-" if adjusted is None else "<0.001" if adjusted < 0.001 else f"{adjusted:.3f}"
         r["Holm p"] = shown + ("*" if adjusted is not None and adjusted < 0.05 else "")
-    t.note = (f"Runs over the same samples, per style and width: paired bootstrap interval and two-sided paired "
-              f"permutation p on the samples both explain validly; Holm p corrects for all {len(t.rows)} "
-              "comparisons of this table (* below 0.05).")
+    t.note = (f"Runs over the same samples, per style and width: the change in faithfulness, each run's rate over "
+              f"the samples it explains validly, with a paired bootstrap interval and a two-sided paired "
+              f"permutation p (a sample's two outcomes resampled and swapped together); valid pairs: the samples "
+              f"both explain validly; † a run with fewer than {SMALL} valid in the pair. Holm p corrects for all {len(t.rows)} comparisons of this table (* below "
+              "0.05).")
     nested = list(dict.fromkeys(nested))
     if nested:
         t.note += " Paired on nested samples (one run's samples inside the other's): " + "; ".join(nested) + "."
@@ -228,6 +234,7 @@ def figure(board: Leaderboard, path: Path) -> Path:
     for wi, w in enumerate(widths):
         ax = axes[0][wi]
         for si, s in enumerate(styles):
+            labelled = False  # the style's first plotted point names it (a model without one has none)
             for mi, row in enumerate(board.table.rows):
                 v = row.get(f"{s}_{w}_faithfulness")
                 if v is None:
@@ -235,7 +242,8 @@ def figure(board: Leaderboard, path: Path) -> Path:
                 y = mi * (len(styles) + 1) + si
                 lo, hi = row.get(f"{s}_{w}_ci_low"), row.get(f"{s}_{w}_ci_high")
                 err = [[v - lo], [hi - v]] if lo is not None else None
-                ax.errorbar(v, y, xerr=err, fmt="o", color=f"C{si}", capsize=3, label=s if mi == 0 else None)
+                ax.errorbar(v, y, xerr=err, fmt="o", color=f"C{si}", capsize=3, label=None if labelled else s)
+                labelled = True
         ax.set_yticks([mi * (len(styles) + 1) + (len(styles) - 1) / 2 for mi in range(len(labels))], labels,
                       fontsize=8)
         ax.invert_yaxis()

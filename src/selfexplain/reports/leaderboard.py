@@ -207,8 +207,8 @@ def _pairs_table(board: Leaderboard) -> Table:
     t.note = (f"Runs over the same samples, per style and width: the change in faithfulness, each run's rate over "
               f"the samples it explains validly, with a paired bootstrap interval and a two-sided paired "
               f"permutation p (a sample's two outcomes resampled and swapped together); valid pairs: the samples "
-              f"both explain validly; † a run with fewer than {SMALL} valid in the pair. Holm p corrects for all {len(t.rows)} comparisons of this table (* below "
-              "0.05).")
+              f"both explain validly; † a run with fewer than {SMALL} valid in the pair. Holm p corrects for all "
+              f"{len(t.rows)} comparisons of this table (* below 0.05).")
     nested = list(dict.fromkeys(nested))
     if nested:
         t.note += " Paired on nested samples (one run's samples inside the other's): " + "; ".join(nested) + "."

@@ -115,3 +115,17 @@ def test_table3_rows_pair_the_quality_samples(study):
 
 def test_too_few_valid_pairs_is_undetermined_however_many_samples():
     assert judge(_p(0.3, 0.2, 0.4, n=600), 0.1, valid_pairs=9) == (UNDETERMINED, "too few valid pairs (9)")
+
+
+def test_a_second_construction_is_named_in_its_table3_rows(study):
+    # The coupling data: another model's construction beside the study model's.  Its rows must not read as
+    # the study model's claim (they were indistinguishable before).
+    data = json.loads((study.root / "study.json").read_text())
+    crun = Path(data["stages"]["construct|tweets"]["run_dir"])
+    other = crun.with_name("construct-tweets-smollm2")
+    shutil.copytree(crun, other)
+    data["stages"]["construct|tweets|embedded:smollm2-135m"] = {"run_dir": str(other), "seconds": 1.0}
+    (study.root / "study.json").write_text(json.dumps(data))
+    claims = [r["claim"] for r in reading_table(load_study(study.root)).rows if r["table"] == "table 3"]
+    assert len(claims) == len(set(claims)) == 6
+    assert sum(c.endswith(" (embedded:smollm2-135m)") for c in claims) == 3

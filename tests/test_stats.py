@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from selfexplain.stats import HIT, INVALID, MISS, codes_of, paired_test, ratio, ratio_ci
+from selfexplain.stats import HIT, INVALID, MISS, codes_of, newcombe_ci, paired_test, ratio, ratio_ci
 
 
 def test_ratio_ignores_invalid_samples():
@@ -76,6 +76,37 @@ def test_resamples_without_a_valid_sample_are_left_out():
     r = paired_test(before, after)
     assert r.difference == 0
     # A resample that misses the one valid "before" sample has no ratio; counted as 0 it would put
-    # differences of +1 into the interval (about a third of all resamples).
-    assert (r.low, r.high) == (0.0, 0.0)
+    # differences of +1 into the bootstrap (about a third of all resamples).
     assert 0 < r.n_resamples < 9999
+    # One valid sample before: the interval is Newcombe's, not the bootstrap's point [0, 0].
+    assert r.method == "newcombe" and (r.low, r.high) == pytest.approx(newcombe_ci(1, 1, 10, 10))
+
+
+def test_newcombe_matches_the_published_example():
+    # Newcombe (1998), Statistics in Medicine 17:873, table II: 56/70 vs 48/80, method 10: 0.0524 to 0.3339.
+    assert newcombe_ci(48, 80, 56, 70) == pytest.approx((0.0524, 0.3339), abs=5e-5)
+
+
+def test_a_collapsed_bootstrap_does_not_rule_out_a_rise():
+    # The cpu-medium study's table 3 for SmolLM2: its own explanations 0 of 18 valid faithful, the constructed
+    # ones 0 of 100.  Every bootstrap resample gives 0: "[0, 0]" would claim any fall is ruled out on 18 samples.
+    before = [MISS] * 18 + [INVALID] * 82
+    r = paired_test(before, [MISS] * 100)
+    assert r.difference == 0 and r.method == "newcombe"
+    assert r.low == pytest.approx(-0.1759, abs=1e-4)  # Wilson's upper bound for 0 of 18, negated
+    assert r.high == pytest.approx(0.0370, abs=1e-4)  # for 0 of 100
+    # Identical outcomes on 20 valid samples: not the point 0 either, but +-the exact bound on a share of
+    # disagreeing samples never seen in 20.
+    same = paired_test([HIT, MISS] * 10 + [INVALID], [HIT, MISS] * 10 + [INVALID])
+    assert same.method == "exact" and same.high == pytest.approx(1 - 0.025 ** (1 / 20)) and same.low == -same.high
+
+
+def test_large_samples_keep_the_paired_bootstrap():
+    rng = np.random.default_rng(2)
+    before = rng.choice([MISS, HIT], p=[0.7, 0.3], size=200)
+    after = np.where(rng.random(200) < 0.2, HIT, before)
+    r = paired_test(before, after)
+    assert r.method == "bootstrap"
+    # Pairing makes the bootstrap narrower than the independent-samples Newcombe interval.
+    lo, hi = newcombe_ci(int((before == HIT).sum()), 200, int((after == HIT).sum()), 200)
+    assert r.high - r.low < hi - lo

@@ -344,6 +344,26 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
     # Training loads its own copy of the weights: free the inference copy first (a 7B model twice may not fit a GPU).
     del base
     _release_memory()
+
+    def evaluate_adapter(condition: str, task: str, adapter: str, engine: Any = None) -> Any:
+        """Evaluate one trained model; returns the engine to reuse for the next adapter (vLLM), else None."""
+        if engine is not None and hasattr(engine, "with_adapter"):
+            backend = engine.with_adapter(adapter)
+        else:
+            started = time.time()
+            backend = load_backend(exp.backend, exp.model, **{**exp.model_args, "adapter": adapter})
+            log(f"model with adapter ready in {time.time() - started:.0f}s")
+            engine = backend if hasattr(backend, "with_adapter") else None
+        evaluate_model(condition, task, backend, adapter)
+        del backend
+        _release_memory()
+        return engine
+
+    # A backend that loads the model once per adapter (hf) evaluates each trained model as soon as it is
+    # trained, so a study cut short has whole conditions (the paper's first) rather than only adapters.  One that
+    # serves every adapter from one engine (vLLM) evaluates after all training: its engine holds the GPU memory
+    # that training would need.
+    interleave = exp.backend != "vllm"
     adapters = []
     for task in exp.train_tasks if trained else []:
         for condition in trained:
@@ -364,19 +384,13 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
                 data = built[task, variant.source_model if variant else None]["files"][
                     "attribution" if style == PREDICTIONS else style]
                 result = study.stage(key, lambda: _train(api, exp, data, style, settings[condition], study.runs, wait))
-            adapters.append((condition, task, result["adapter"]))
+            if interleave:
+                evaluate_adapter(condition, task, result["adapter"])
+            else:
+                adapters.append((condition, task, result["adapter"]))
     engine = None  # a backend that can switch adapters (vLLM) is started once for all of them
     for condition, task, adapter in adapters:
-        if engine is not None and hasattr(engine, "with_adapter"):
-            backend = engine.with_adapter(adapter)
-        else:
-            started = time.time()
-            backend = load_backend(exp.backend, exp.model, **{**exp.model_args, "adapter": adapter})
-            log(f"model with adapter ready in {time.time() - started:.0f}s")
-            engine = backend if hasattr(backend, "with_adapter") else None
-        evaluate_model(condition, task, backend, adapter)
-        del backend
-        _release_memory()
+        engine = evaluate_adapter(condition, task, adapter, engine)
     log(f"study complete: {root}")
     return root
 

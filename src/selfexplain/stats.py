@@ -15,6 +15,13 @@ serves both.
   permutation test (each sample's two outcomes swapped at random).  A resample
   in which either condition has no valid sample has no ratio: it is left out
   (the statistic is conditioned on both ratios existing), never counted as 0.
+  Below :data:`SMALL` valid samples on either side, or where the bootstrap
+  collapses to a point (every valid outcome equal), the interval is Newcombe's
+  hybrid score interval instead (:func:`newcombe_ci`): a bootstrap of 18
+  all-unfaithful pairs says "[0, 0]" and would rule out any rise, where 18
+  samples can only rule out rises above about 0.18.  Where the
+  two conditions agree on every sample, ±the exact bound on the share of
+  samples that could disagree (m valid samples: 1 - 0.025^(1/m)).
 
 Every function is deterministic for a given ``seed``.
 """
@@ -84,6 +91,23 @@ class PairedResult:
     p_value: float | None  # two-sided paired permutation test
     n_pairs: int  # samples present in both conditions
     n_resamples: int = 0  # bootstrap resamples in which both ratios existed
+    method: str = "bootstrap"  # "newcombe" (few valid samples, or a collapsed bootstrap); "exact" (identical)
+
+
+def newcombe_ci(hits_before: int, n_before: int, hits_after: int, n_after: int) -> tuple[float, float]:
+    """95% interval of ``after - before`` for two proportions: Newcombe's (1998) hybrid score method 10.
+
+    Each proportion's Wilson interval, combined by squares.  It treats the two as independent samples,
+    which for positively correlated paired outcomes is conservative (wider), never falsely narrow.
+    """
+    def wilson(k: int, n: int) -> tuple[float, float, float]:
+        ci = sps.binomtest(k, n).proportion_ci(LEVEL, method="wilson")
+        return k / n, float(ci.low), float(ci.high)
+
+    p1, l1, u1 = wilson(hits_before, n_before)
+    p2, l2, u2 = wilson(hits_after, n_after)
+    d = p2 - p1
+    return d - float(np.hypot(p2 - l2, u1 - p1)), d + float(np.hypot(u2 - p2, p1 - l1))
 
 
 def paired_test(before: Sequence[int] | np.ndarray, after: Sequence[int] | np.ndarray, seed: int = 0) -> PairedResult:
@@ -98,15 +122,25 @@ def paired_test(before: Sequence[int] | np.ndarray, after: Sequence[int] | np.nd
     if ra is None or rb is None:
         return PairedResult(ra, rb, None, None, None, None, n)
     d = rb - ra
-    if n < 2 or np.array_equal(a, b):
-        return PairedResult(ra, rb, d, d, d, 1.0, n)
+    counts = (int((a == HIT).sum()), int((a != INVALID).sum()), int((b == HIT).sum()), int((b != INVALID).sum()))
+    if np.array_equal(a, b):
+        # Every sample's two outcomes agree: the difference is 0 unless unseen samples would disagree, and
+        # m samples without one disagreement bound that share by the exact (Clopper-Pearson) 1 - 0.025^(1/m).
+        bound = 1 - ((1 - LEVEL) / 2) ** (1 / counts[1])
+        return PairedResult(ra, rb, d, -bound, bound, 1.0, n, 0, "exact")
+    if n < 2:
+        return PairedResult(ra, rb, d, *newcombe_ci(*counts), 1.0, n, 0, "newcombe")
     rng = np.random.default_rng(seed)
     # Paired bootstrap: resample samples (both outcomes together); drop resamples without a ratio.
     idx = rng.integers(0, n, size=(N_RESAMPLES, n))
     boot = ratio(b[idx]) - ratio(a[idx])
     boot = boot[~np.isnan(boot)]
     alpha = (1 - LEVEL) / 2
-    low, high = (float(np.quantile(boot, alpha)), float(np.quantile(boot, 1 - alpha))) if boot.size else (None, None)
+    method = "bootstrap"
+    if min(counts[1], counts[3]) < SMALL or boot.size == 0 or boot.min() == boot.max():
+        (low, high), method = newcombe_ci(*counts), "newcombe"
+    else:
+        low, high = float(np.quantile(boot, alpha)), float(np.quantile(boot, 1 - alpha))
     # Paired permutation: swap each sample's two outcomes with probability 1/2.
     swap = rng.random((N_RESAMPLES, n)) < 0.5
     pa, pb = np.where(swap, b, a), np.where(swap, a, b)
@@ -114,7 +148,7 @@ def paired_test(before: Sequence[int] | np.ndarray, after: Sequence[int] | np.nd
     perm = perm[~np.isnan(perm)]
     # The observed assignment is one of the permutations (Phipson & Smyth 2010): p is never 0.
     p = float((1 + np.sum(np.abs(perm) >= abs(d) - 1e-12)) / (1 + perm.size))
-    return PairedResult(ra, rb, d, low, high, p, n, int(boot.size))
+    return PairedResult(ra, rb, d, low, high, p, n, int(boot.size), method)
 
 
 # ---- graded measures: means of per-sample values -----------------------------------

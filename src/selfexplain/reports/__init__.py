@@ -170,11 +170,13 @@ def influence_text(words: list[str], influence: list[float], text: str):
 
 
 def all_tables(study: "StudyData") -> list["StudyTable"]:
-    """The reading (each claim's verdict), then the paper's tables for a study in its order (3, 4, 5, 6, 7, 10)."""
+    """The reading (each claim's verdict), the paper's tables in its order (3, 4, 5, 6, 7, 10), then coupling."""
+    from .coupling import coupling_table
     from .lexicon import lexicon_table
     from .reading import reading_table
     from .tables import accuracy_table, cells_table, construction_quality_table, faithfulness_table, valid_counts_table
 
+    coupling = coupling_table(study)  # only studies with a condition trained on another model's data
     return [
         cells_table(study),
         reading_table(study),
@@ -184,6 +186,7 @@ def all_tables(study: "StudyData") -> list["StudyTable"]:
         lexicon_table(study),
         accuracy_table(study),
         valid_counts_table(study),
+        *([coupling] if coupling.rows else []),
     ]
 
 

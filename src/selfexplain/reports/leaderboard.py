@@ -175,7 +175,7 @@ def _models_table(board: Leaderboard) -> Table:
 def _pairs_table(board: Leaderboard) -> Table:
     t = Table("leaderboard_pairs", "Paired comparisons (B − A)",
               ["A", "B", "style", "change B − A [95% CI] p", "Holm p", "valid pairs"],
-              data_columns=["diff", "diff_low", "diff_high", "p_value", "holm_p", "n_pairs"])
+              data_columns=["diff", "diff_low", "diff_high", "diff_method", "p_value", "holm_p", "n_pairs"])
     unpaired: list[str] = []
     nested: list[str] = []  # pairs of runs whose samples nest: compared on the smaller one's
     for (la, ra), (lb, rb) in combinations(board.rows, 2):
@@ -199,7 +199,8 @@ def _pairs_table(board: Leaderboard) -> Table:
             t.rows.append({"A": la, "B": lb, "style": _group(s, w),
                            "change B − A [95% CI] p": fmt_paired(p) + ("†" if few and p.difference is not None else ""),
                            "valid pairs": int(((ca != INVALID) & (cb != INVALID)).sum()), "diff": p.difference,
-                           "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value, "n_pairs": p.n_pairs})
+                           "diff_low": p.low, "diff_high": p.high, "diff_method": p.method, "p_value": p.p_value,
+                           "n_pairs": p.n_pairs})
     for r, adjusted in zip(t.rows, holm([r["p_value"] for r in t.rows])):
         r["holm_p"] = adjusted
         shown = "-" if adjusted is None else "<0.001" if adjusted < 0.001 else f"{adjusted:.3f}"
@@ -207,7 +208,9 @@ def _pairs_table(board: Leaderboard) -> Table:
     t.note = (f"Runs over the same samples, per style and width: the change in faithfulness, each run's rate over "
               f"the samples it explains validly, with a paired bootstrap interval and a two-sided paired "
               f"permutation p (a sample's two outcomes resampled and swapped together); valid pairs: the samples "
-              f"both explain validly; † a run with fewer than {SMALL} valid in the pair. Holm p corrects for all "
+              f"both explain validly; † a run with fewer than {SMALL} valid in the pair, where the interval is "
+              f"Newcombe's hybrid score interval instead (as where the bootstrap collapses to a point; "
+              f"diff_method in the CSV). Holm p corrects for all "
               f"{len(t.rows)} comparisons of this table (* below 0.05).")
     nested = list(dict.fromkeys(nested))
     if nested:

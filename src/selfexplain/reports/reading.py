@@ -24,8 +24,8 @@ import numpy as np
 
 from ..layout import NONE, PREDICTIONS, constructed_faithful
 from ..stats import HIT, INVALID, MIN_PAIRS, MISS, PairedResult, detectable_difference, paired_test
-from .tables import (CellData, StudyData, Table, accuracy_codes, condition_name, eval_tasks, faith_codes,
-                     first_width, fmt, fmt_paired, incomplete_note, marked, read_records)
+from .tables import (PAIRED_NOTE, CellData, StudyData, Table, accuracy_codes, condition_name, eval_tasks,
+                     faith_codes, first_width, fmt, fmt_paired, incomplete_note, marked, read_records)
 
 REPRODUCED, NOT_REPRODUCED, UNDETERMINED = "reproduced", "not reproduced", "undetermined"
 HOLDS, DOES_NOT_HOLD = "holds", "does not hold"
@@ -113,8 +113,8 @@ def _row(table: str, claim: str, p: PairedResult, key: tuple[str, str] | None, b
     return {"table": table, "claim": marked(claim, *cells), "change [95% CI] p": fmt_paired(p),
             "valid pairs": f"{pairs} of {p.n_pairs}", "paper's change": _paper_shown(key) if key else "-",
             "detectable rise": fmt(mde), "verdict": verdict, "why": why,
-            "diff": p.difference, "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value,
-            "n_pairs": p.n_pairs, "threshold": threshold}
+            "diff": p.difference, "diff_low": p.low, "diff_high": p.high, "diff_method": p.method,
+            "p_value": p.p_value, "n_pairs": p.n_pairs, "threshold": threshold}
 
 
 def _table3(study: StudyData) -> list[dict[str, Any]]:
@@ -127,6 +127,9 @@ def _table3(study: StudyData) -> list[dict[str, Any]]:
             continue
         originals = read_records(quality[0])
         built = {r["attribution"]["sample_id"]: r for r in read_records(stage["run_dir"])}
+        # A second construction (another model's: the coupling data) is named, so its rows are not read as the
+        # study model's.
+        source = key.split("|")[2] if key.count("|") >= 2 else None
         for style in ["attribution", "redaction", "counterfactual"]:
             recs = {r["sample_id"]: r for r in originals if r["style"] == style}
             ids = sorted(set(recs) & set(built))
@@ -134,17 +137,18 @@ def _table3(study: StudyData) -> list[dict[str, Any]]:
             flags = [constructed_faithful(built[i], style) for i in ids]
             cc = np.array([INVALID if f is None else HIT if f else MISS for f in flags], dtype=np.int8)
             p = paired_test(oc, cc)
-            rows.append(_row("table 3", f"constructed {style} explanations more faithful than the model's own",
-                             p, ("table 3", style), oc, cc, []))
+            claim = f"constructed {style} explanations more faithful than the model's own"
+            rows.append(_row("table 3", claim + (f" ({source})" if source else ""), p, ("table 3", style), oc, cc,
+                             []))
     return rows
 
 
 def reading_table(study: StudyData) -> Table:
     """Every claim of the paper this study can speak to, with its verdict."""
     t = Table("reading", "Reading: the paper's claims on this study", COLUMNS,
-              data_columns=["diff", "diff_low", "diff_high", "p_value", "n_pairs", "threshold"],
-              note=("Change: paired difference on the samples both models explain validly, paired-bootstrap 95% "
-                    "interval, two-sided paired permutation p. Reproduced: the interval lies above 0 (table 7: above "
+              data_columns=["diff", "diff_low", "diff_high", "diff_method", "p_value", "n_pairs", "threshold"],
+              note=("Change: after − before, " + PAIRED_NOTE + "; valid pairs: the samples both explain validly. "
+                    "Reproduced: the interval lies above 0 (table 7: above "
                     f"-{ACCURACY_MARGIN}). Not reproduced: it lies below the paper's smaller change of its two models "
                     "(where the paper gives none, below the rise this study detects with 80% power), so an effect "
                     "that large is ruled out (table 7: below 0). Undetermined: anything else, or fewer than "
@@ -182,6 +186,7 @@ def reading_table(study: StudyData) -> Table:
         rows += _generalisation(study, task)
         rows += _validity(study, task)
     rows += _accuracy(study)
+    rows += _coupling(study)
     t.rows = rows
     t.note += incomplete_note(study)
     return t
@@ -268,6 +273,21 @@ def _accuracy(study: StudyData) -> list[dict[str, Any]]:
                                                              after),
                          "change [95% CI] p": fmt_paired(p), "valid pairs": f"{p.n_pairs} of {p.n_pairs}",
                          "paper's change": "not significant", "detectable rise": "-", "verdict": verdict, "why": why,
-                         "diff": p.difference, "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value,
-                         "n_pairs": p.n_pairs, "threshold": -ACCURACY_MARGIN})
+                         "diff": p.difference, "diff_low": p.low, "diff_high": p.high, "diff_method": p.method,
+                         "p_value": p.p_value, "n_pairs": p.n_pairs, "threshold": -ACCURACY_MARGIN})
+    return rows
+
+
+def _coupling(study: StudyData) -> list[dict[str, Any]]:
+    """Guo et al. (2026), beyond the paper: trained on another model's explanations, more faithful to itself
+    than to that model, in the style it was trained on (the same valid explanations judged by both)."""
+    from .coupling import coupled_comparisons
+
+    rows = []
+    for cell, style, model, p, ref, own in coupled_comparisons(study):
+        if style != study.trains_on(cell.condition):
+            continue
+        rows.append(_row("coupling", f"{condition_name(cell.condition)} (beyond the paper): more faithful to itself "
+                                     f"than to {model}, {style}, {cell.width}-word, {cell.eval_task}",
+                         p, None, ref, own, [cell], True))
     return rows

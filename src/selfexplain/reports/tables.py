@@ -180,6 +180,11 @@ def cells_table(study: StudyData) -> Table:
 SMALL_MARK = "†"
 SMALL_NOTE = (f"{SMALL_MARK}: fewer than {SMALL} valid samples; the interval is the exact (Clopper-Pearson) one, "
               "and the estimate is rough.")
+PAIRED_NOTE = ("each side's faithfulness over its own valid explanations among the samples both ran on; a paired-"
+               "bootstrap 95% interval, or Newcombe's hybrid score interval (independent samples: wider) where "
+               f"either side has fewer than {SMALL} valid or the bootstrap collapses to a point, or where the two agree "
+               "on every sample ± the exact bound on a share of disagreeing samples (diff_method in the CSV); "
+               "two-sided paired permutation p")
 
 
 def fmt_interval(value: float | None, low: float | None, high: float | None, n: int | None = None) -> str:
@@ -268,8 +273,8 @@ def _faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, A
         b_codes, a_codes = faith_codes(brecs, common), faith_codes(recs, common)
         p = paired_test(b_codes, a_codes)
         mde = detectable_difference(p.before, int((b_codes != INVALID).sum()), int((a_codes != INVALID).sum()))
-        row.update({"diff": p.difference, "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value,
-                    "n_pairs": p.n_pairs, "change_shown": fmt_paired(p), "detectable": mde,
+        row.update({"diff": p.difference, "diff_low": p.low, "diff_high": p.high, "diff_method": p.method,
+                    "p_value": p.p_value, "n_pairs": p.n_pairs, "change_shown": fmt_paired(p), "detectable": mde,
                     "detectable_shown": fmt(mde)})
     return row
 
@@ -282,7 +287,7 @@ FAITH_DATA = ["faithfulness", "ci_low", "ci_high", "n_valid", "n", "random", "ra
               "shift", "shift_low", "shift_high", "random_shift", "vs_random_shift", "vs_random_low",
               "vs_random_high", "vs_random_p", "vs_random_flip", "vs_random_pairs", "verdict",
               "erasure_rank", "random_erasure_rank", "names_w_star",
-              "diff", "diff_low", "diff_high", "p_value", "detectable", "complete"]
+              "diff", "diff_low", "diff_high", "diff_method", "p_value", "detectable", "complete"]
 
 
 def _shown(row: dict[str, Any]) -> dict[str, Any]:
@@ -299,8 +304,7 @@ def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> T
         "Faithfulness = faithful / valid explanations, with a 95% percentile bootstrap interval. " + SMALL_NOTE
         + " Random baseline: "
         "as many words as the explanation, chosen at random from the input and applied the same way. Change: "
-        "paired difference on the same samples, paired-bootstrap interval, two-sided paired permutation test "
-        "(* p<0.05, ** p<0.01). Shift: mean p(ŷ|x) − p(ŷ|edited x) over valid explanations (graded "
+        + PAIRED_NOTE + " (* p<0.05, ** p<0.01). Shift: mean p(ŷ|x) − p(ŷ|edited x) over valid explanations (graded "
         "faithfulness). vs random baseline: paired difference explanation − its random edit in shift (interval, "
         "sign-flip permutation p) and in flip rate; 'beats chance' where the shift interval lies above 0, 'does "
         "not' where it lies at or below 0. Erasure rank: where the words an explanation changes rank in the "
@@ -362,7 +366,8 @@ def accuracy_table(study: StudyData) -> Table:
               data_columns=["accuracy", "ci_low", "ci_high", "diff", "diff_low", "diff_high", "p_value", "detectable",
                             "complete"],
               note="Accuracy on the evaluation samples of each task's first width (the classification turn is the "
-                   "same in every style and width). " + SMALL_NOTE)
+                   "same in every style and width). " + SMALL_NOTE + " Change: paired bootstrap, or Newcombe's interval "
+                   "where it collapses to a point.")
     for task in eval_tasks(study):
         width = first_width(study, task)
         base = study.cell(NONE, None, task, width)

@@ -1,0 +1,71 @@
+"""Coupling (Guo et al. 2026): a model trained on another model's explanations, judged against both models.
+
+A study condition with a ``source_model`` trains on explanations constructed by that model, and its
+evaluations judge every explanation twice: with the trained model as the classifier (faithful to itself)
+and with the source model (faithful to the source; the records' ``reference`` field).  Guo et al. find
+that such models often end up more faithful to themselves than to the behaviour their explanations came
+from.  This module compares the two verdicts on the *same* valid explanations, cell by cell: the paired
+difference self − source, with the interval and test of :func:`selfexplain.stats.paired_test`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..stats import HIT, INVALID, MISS, PairedResult, paired_test, ratio_ci
+from .tables import (PAIRED_NOTE, CellData, StudyData, Table, condition_name, faith_codes, fmt, fmt_interval,
+                     fmt_paired, incomplete_note, marked)
+
+
+def reference_codes(records: dict[str, dict[str, Any]], ids: list[str]) -> np.ndarray:
+    """Per-sample outcomes of the reference (source) model's verdict; INVALID where it has none."""
+    out = []
+    for i in ids:
+        ref = records[i].get("reference") or {}
+        f = ref.get("faithful") if records[i]["valid"] else None
+        out.append(INVALID if f is None else HIT if f else MISS)
+    return np.array(out, dtype=np.int8)
+
+
+def coupled_comparisons(study: StudyData) -> list[tuple[CellData, str, str, PairedResult, np.ndarray, np.ndarray]]:
+    """(cell, style, reference model, self − reference, reference codes, self codes) for each judged cell."""
+    out = []
+    for cell in study.cells:
+        for style in study.styles:
+            recs = cell.style_records(style)
+            model = next((r["reference"]["model"] for r in recs.values() if r.get("reference")), None)
+            if model is None:
+                continue
+            ids = sorted(recs)
+            ref, own = reference_codes(recs, ids), faith_codes(recs, ids)
+            out.append((cell, style, model, paired_test(ref, own), ref, own))
+    return out
+
+
+def coupling_table(study: StudyData) -> Table:
+    """Faithful to itself vs faithful to the model its training data came from, on the same explanations."""
+    t = Table("coupling", "Coupling: faithful to itself vs to the source of its training data",
+              ["task", "width", "condition", "style", "source model", "faithful to itself [95% CI]",
+               "faithful to source [95% CI]", "to both", "valid", "itself − source [95% CI] p"],
+              data_columns=["self", "self_low", "self_high", "source", "source_low", "source_high", "both", "n_valid",
+                            "diff", "diff_low", "diff_high", "diff_method", "p_value"],
+              note=("Each valid explanation judged twice: with the trained model as the classifier (itself) and with "
+                    "the model that constructed its training data (source): faithful where that classifier's label "
+                    "changes. Itself − source: " + PAIRED_NOTE + "." + incomplete_note(study)))
+    for cell, style, model, p, ref, own in coupled_comparisons(study):
+        s, r = ratio_ci(own), ratio_ci(ref)
+        both = int(((own == HIT) & (ref == HIT)).sum())
+        t.rows.append({"task": cell.eval_task, "width": cell.width, "condition": marked(condition_name(cell.condition),
+                                                                                         cell),
+                       "style": style, "source model": model,
+                       "faithful to itself [95% CI]": fmt_interval(s.value, s.low, s.high, s.n),
+                       "faithful to source [95% CI]": fmt_interval(r.value, r.low, r.high, r.n),
+                       "to both": fmt(both / s.n if s.n else None), "valid": f"{s.n}/{len(own)}",
+                       "itself − source [95% CI] p": fmt_paired(p),
+                       "self": s.value, "self_low": s.low, "self_high": s.high, "source": r.value,
+                       "source_low": r.low, "source_high": r.high, "both": both, "n_valid": s.n,
+                       "diff": p.difference, "diff_low": p.low, "diff_high": p.high, "diff_method": p.method,
+                       "p_value": p.p_value})
+    return t

@@ -1,0 +1,69 @@
+"""Coupling: a trained model's explanations judged against itself and against its data's source model."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selfexplain.reports import all_tables
+from selfexplain.reports.coupling import coupling_table
+from selfexplain.reports.reading import DOES_NOT_HOLD, HOLDS, reading_table
+from selfexplain.reports.tables import load_study
+from study_factory import make_study
+
+SOURCE = "embedded:smollm2-135m"
+
+
+def _coupled_study(tmp_path: Path, verdict) -> Path:
+    """A study with 'coupled': w/ attribution's records, each valid one also judged by SOURCE as ``verdict(r)``."""
+    root = make_study(tmp_path / "s", n=60)
+    study = json.loads((root / "study.json").read_text())
+    study["experiment"]["conditions"].append("coupled")
+    study["experiment"]["variants"] = {"coupled": {"data": "attribution", "source_model": SOURCE, "note": ""}}
+    for c in list(study["cells"]):
+        if c["condition"] != "attribution":
+            continue
+        run = Path(c["run_dir"])
+        copy = run.with_name(run.name.replace("attribution", "coupled"))
+        shutil.copytree(run, copy)
+        lines = []
+        for line in (copy / "records.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            r["reference"] = {"model": SOURCE, "prediction": r["prediction"], "new_prediction": None,
+                              "faithful": verdict(r) if r["valid"] else None, "shift": None}
+            lines.append(json.dumps(r))
+        (copy / "records.jsonl").write_text("".join(x + "\n" for x in lines))
+        study["cells"].append({**c, "condition": "coupled", "run_dir": str(copy)})
+    (root / "study.json").write_text(json.dumps(study))
+    return root
+
+
+def test_table_recomputes_both_verdicts_from_the_records(tmp_path):
+    study = load_study(_coupled_study(tmp_path, lambda r: False))  # the source never changes its label
+    t = coupling_table(study)
+    assert {(r["task"], r["width"], r["style"]) for r in t.rows} == {
+        (task, w, s) for task, w in (("tweets", "one"), ("tweets", "multi"), ("vitaminc", "one"))
+        for s in ("attribution", "redaction", "counterfactual")}
+    row = next(r for r in t.rows if (r["task"], r["width"], r["style"]) == ("tweets", "one", "attribution"))
+    recs = [r for r in study.cell("coupled", "tweets", "tweets", "one").records if r["style"] == "attribution"]
+    valid = [r for r in recs if r["valid"]]
+    assert row["n_valid"] == len(valid) and row["source model"] == SOURCE
+    assert row["self"] == pytest.approx(np.mean([r["faithful"] for r in valid]))
+    assert row["source"] == 0 and row["both"] == 0
+    assert row["diff"] == pytest.approx(row["self"]) and row["diff_low"] > 0
+    # Only a study with such a condition gets the table.
+    assert "coupling" in [t.name for t in all_tables(study)]
+    assert "coupling" not in [t.name for t in all_tables(load_study(make_study(tmp_path / "plain", n=30)))]
+
+
+def test_reading_judges_itself_over_source_in_the_trained_style(tmp_path):
+    claim = f"w/ coupled (beyond the paper): more faithful to itself than to {SOURCE}, attribution, one-word, tweets"
+    never = {r["claim"]: r for r in reading_table(load_study(_coupled_study(tmp_path / "a", lambda r: False))).rows}
+    assert never[claim]["verdict"] == HOLDS
+    # The trained style only: no coupling row for redaction.
+    assert not any(c.startswith("w/ coupled (beyond") and "redaction" in c for c in never)
+    # The source agrees with the model on every explanation: no difference, and the exact bound rules a rise out.
+    same = {r["claim"]: r for r in reading_table(load_study(_coupled_study(tmp_path / "b", lambda r: r["faithful"]))).rows}
+    assert same[claim]["verdict"] == DOES_NOT_HOLD and same[claim]["diff_method"] == "exact"

@@ -180,7 +180,7 @@ def cells_table(study: StudyData) -> Table:
 SMALL_MARK = "†"
 SMALL_NOTE = (f"{SMALL_MARK}: fewer than {SMALL} valid samples; the interval is the exact (Clopper-Pearson) one, "
               "and the estimate is rough.")
-PAIRED_NOTE = ("each side's faithfulness over its own valid explanations among the samples both ran on; a paired-"
+PAIRED_NOTE = ("each side's rate over its own valid samples among the samples both ran on; a paired-"
                "bootstrap 95% interval, or Newcombe's hybrid score interval (independent samples: wider) where "
                f"either side has fewer than {SMALL} valid or the bootstrap collapses to a point, or where the two agree "
                "on every sample ± the exact bound on a share of disagreeing samples (diff_method in the CSV); "
@@ -367,7 +367,7 @@ def accuracy_table(study: StudyData) -> Table:
                             "complete"],
               note="Accuracy on the evaluation samples of each task's first width (the classification turn is the "
                    "same in every style and width). " + SMALL_NOTE + " Change: paired bootstrap, or Newcombe's interval "
-                   "where it collapses to a point.")
+                   "where it collapses to a point (the exact bound where both agree on every sample).")
     for task in eval_tasks(study):
         width = first_width(study, task)
         base = study.cell(NONE, None, task, width)

@@ -170,10 +170,12 @@ def influence_text(words: list[str], influence: list[float], text: str):
 
 
 def all_tables(study: "StudyData") -> list["StudyTable"]:
-    """The reading (each claim's verdict), the paper's tables in its order (3, 4, 5, 6, 7, 10), then coupling."""
+    """The reading (each claim's verdict), the paper's tables in its order (3, 4, 5, 6, 7, 10), then coupling and
+    the training routes side by side (studies with conditions beyond the paper)."""
     from .coupling import coupling_table
     from .lexicon import lexicon_table
     from .reading import reading_table
+    from .routes import routes_table
     from .tables import accuracy_table, cells_table, construction_quality_table, faithfulness_table, valid_counts_table
 
     coupling = coupling_table(study)  # only studies with a condition trained on another model's data
@@ -187,6 +189,7 @@ def all_tables(study: "StudyData") -> list["StudyTable"]:
         accuracy_table(study),
         valid_counts_table(study),
         *([coupling] if coupling.rows else []),
+        *([routes_table(study)] if study.variants else []),
     ]
 
 

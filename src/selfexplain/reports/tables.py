@@ -244,7 +244,7 @@ def _cell_text(v: Any) -> str:
     return str(v).replace("|", "\\|")
 
 
-def _faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, Any]:
+def faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, Any]:
     """Faithfulness of one style in one cell, its random baseline, and the paired change from ``base``."""
     recs = cell.style_records(style)
     ids = sorted(recs)
@@ -320,7 +320,7 @@ def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> T
                 cell = study.cell(cond, tt, task, width)
                 if cell is None:
                     continue
-                row = _faith_row(cell, style, base)
+                row = faith_row(cell, style, base)
                 t.rows.append(_shown({"task": task, "condition": marked(condition_name(cond), cell, base),
                                       "style": style, "complete": cell.status.complete, **row}))
     t.note += variants_note(study) + incomplete_note(study)
@@ -338,7 +338,7 @@ def cross_style_rows(study: StudyData, width: str = "one") -> list[dict[str, Any
                 continue
             for style in study.styles:
                 rows.append({"train_task": task, "condition": cond, "eval_task": task, "style": style,
-                             **_faith_row(cell, style, base)})
+                             **faith_row(cell, style, base)})
     return rows
 
 
@@ -354,7 +354,7 @@ def cross_task_rows(study: StudyData, width: str = "one") -> list[dict[str, Any]
                 cell = study.cell(style, tt, et, width)
                 if cell is None or base is None:
                     continue
-                rows.append({"train_task": tt, "eval_task": et, "style": style, **_faith_row(cell, style, base)})
+                rows.append({"train_task": tt, "eval_task": et, "style": style, **faith_row(cell, style, base)})
     return rows
 
 

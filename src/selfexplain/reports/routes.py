@@ -1,0 +1,113 @@
+"""Training routes side by side: what each way of training cost, and what it changed.
+
+The paper trains by SFT on constructed explanations; a study may add routes beyond it (more epochs, GRPO
+or DPO on the faithfulness check, another model's explanations).  Their effects are spread over tables 4
+and 7 and their costs over the stage list; this table puts them in one row per trained model: the method,
+what it trained on, the compute of its training and of its evaluations, and, in the style it trains on
+(one-word, on its training task), binary and graded faithfulness and accuracy, each with the paired
+change from no training and, for a route beyond the paper, from the paper's SFT on the same style.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..layout import NONE, PREDICTIONS, model_key
+from ..stats import paired_test, ratio_ci
+from .tables import (PAIRED_NOTE, StudyData, Table, faith_row, accuracy_codes, condition_name, faith_codes,
+                     first_width, fmt_interval, fmt_paired, incomplete_note, marked)
+
+
+def _trained_on(study: StudyData, condition: str) -> tuple[str, str]:
+    """(method, what the model was trained on) of a trained condition."""
+    v = study.variants.get(condition, {})
+    method, style = v.get("method", "sft"), study.trains_on(condition)
+    if method == "grpo":
+        return method, f"its own sampled {style} explanations, rewarded by the check"
+    if method == "dpo":
+        return method, f"pairs of its own sampled {style} explanations, ranked by the check"
+    source = v.get("source_model") or "the model itself"
+    if style == PREDICTIONS:
+        return method, f"predictions of {source}, no explanations"
+    return method, f"{style} explanations constructed by {source}"
+
+
+def _training(stage: dict[str, Any] | None, method: str) -> str:
+    if stage is None:
+        return "not run"
+    if stage.get("skipped"):
+        return f"skipped: {stage['skipped']}"
+    steps, n = stage.get("steps"), stage.get("n_task")
+    if method == "dpo":
+        return f"{steps} steps, {stage.get('pairs')} pairs from {n} inputs"
+    if method == "grpo":
+        return f"{steps} steps, {n} inputs"
+    return f"{steps} steps, {n} examples + {stage.get('n_replay')} replay"
+
+
+def routes_table(study: StudyData) -> Table:
+    """One row per trained model: method, data, compute, and its effect in the style it trains on."""
+    t = Table("routes", "Training routes: what each way of training cost and changed",
+              ["task", "condition", "method", "trained on", "training", "training s", "evaluation s", "style",
+               "faithfulness [95% CI]", "valid", "shift [95% CI]", "change vs no training [95% CI] p",
+               "change vs the paper's SFT [95% CI] p", "accuracy [95% CI]", "accuracy change [95% CI] p"],
+              data_columns=["training_seconds", "evaluation_seconds", "faithfulness", "ci_low", "ci_high", "n_valid",
+                            "shift", "shift_low", "shift_high", "diff", "diff_low", "diff_high", "diff_method",
+                            "p_value", "sft_diff", "sft_diff_low", "sft_diff_high", "sft_diff_method", "sft_p_value",
+                            "accuracy", "accuracy_low", "accuracy_high", "accuracy_diff", "accuracy_diff_low",
+                            "accuracy_diff_high", "accuracy_p_value", "complete"])
+    for task in study.experiment["train_tasks"]:
+        width = "one" if study.cell(NONE, None, task, "one") else first_width(study, task)
+        base = study.cell(NONE, None, task, width)
+        for cond in study.trained_conditions:
+            method, data = _trained_on(study, cond)
+            stage = study.stages.get(f"train|{model_key(cond, task)}")
+            cell = study.cell(cond, task, task, width)
+            evaluation = [c.seconds for c in study.cells if c.condition == cond and c.train_task == task]
+            row: dict[str, Any] = {
+                "task": task, "condition": marked(condition_name(cond), cell, base), "method": method,
+                "trained on": data, "training": _training(stage, method),
+                "training s": stage.get("seconds") if stage else None,
+                "training_seconds": stage.get("seconds") if stage else None,
+                "evaluation s": round(sum(evaluation), 1) if evaluation else None,
+                "evaluation_seconds": round(sum(evaluation), 1) if evaluation else None,
+                "complete": bool(cell and cell.status.complete and (base is None or base.status.complete))}
+            style = study.trains_on(cond)
+            if cell is not None and style != PREDICTIONS:
+                f = faith_row(cell, style, base)
+                row.update({"style": f"{style}, {width}-word", "faithfulness [95% CI]": f["shown"],
+                            "valid": f["valid_shown"], "shift [95% CI]": f["shift_shown"],
+                            "change vs no training [95% CI] p": f.get("change_shown"),
+                            **{k: f.get(k) for k in ("faithfulness", "ci_low", "ci_high", "n_valid", "shift",
+                                                     "shift_low", "shift_high", "diff", "diff_low", "diff_high",
+                                                     "diff_method", "p_value")}})
+                paper = study.cell(style, task, task, width) if cond in study.variants else None
+                if paper is not None:
+                    p_recs, c_recs = paper.style_records(style), cell.style_records(style)
+                    common = sorted(set(p_recs) & set(c_recs))
+                    p = paired_test(faith_codes(p_recs, common), faith_codes(c_recs, common))
+                    row.update({"condition": marked(condition_name(cond), cell, base, paper),
+                                "change vs the paper's SFT [95% CI] p": fmt_paired(p), "sft_diff": p.difference,
+                                "sft_diff_low": p.low, "sft_diff_high": p.high, "sft_diff_method": p.method,
+                                "sft_p_value": p.p_value})
+            if cell is not None:
+                samples = cell.samples()
+                ids = sorted(samples)
+                a = ratio_ci(accuracy_codes(samples, ids))
+                row.update({"accuracy [95% CI]": fmt_interval(a.value, a.low, a.high, a.n), "accuracy": a.value,
+                            "accuracy_low": a.low, "accuracy_high": a.high})
+                if base is not None:
+                    bs = base.samples()
+                    common = sorted(set(bs) & set(samples))
+                    p = paired_test(accuracy_codes(bs, common), accuracy_codes(samples, common))
+                    row.update({"accuracy change [95% CI] p": fmt_paired(p), "accuracy_diff": p.difference,
+                                "accuracy_diff_low": p.low, "accuracy_diff_high": p.high,
+                                "accuracy_p_value": p.p_value})
+            t.rows.append(row)
+    t.note = ("One row per trained model, measured in the style it trains on, one-word, on its training task "
+              "(w/ predictions trains on no style: accuracy only). Training s: the compute of its training stage "
+              "(GRPO and DPO include sampling and judging their explanations; the SFT routes' construction is a "
+              "stage of its own, shared by them); evaluation s: all its cells. Shift: mean p(ŷ|x) − p(ŷ|edited x) "
+              "over valid explanations (graded faithfulness). Changes: after − before, " + PAIRED_NOTE
+              + "; accuracy change from no training on the same samples." + incomplete_note(study))
+    return t

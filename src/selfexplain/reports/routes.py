@@ -14,7 +14,7 @@ from typing import Any
 
 from ..layout import NONE, PREDICTIONS, model_key
 from ..stats import paired_test, ratio_ci
-from .tables import (PAIRED_NOTE, StudyData, Table, faith_row, accuracy_codes, condition_name, faith_codes,
+from .tables import (PAIRED_NOTE, StudyData, Table, accuracy_codes, condition_name, faith_codes, faith_row,
                      first_width, fmt_interval, fmt_paired, incomplete_note, marked)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -139,3 +140,26 @@ def make_study(root: Path, n: int = 30, seed: int = 0) -> Path:
     stages["construct|tweets"] = {"run_dir": str(crun), "seconds": 2.0}
     (root / "study.json").write_text(json.dumps({"experiment": exp.model_dump(), "stages": stages, "cells": cells}))
     return root
+
+
+def add_variant(root: Path, name: str, variant: dict, edit, seconds: float | None = None) -> dict:
+    """Add condition ``name`` (experiment variant ``variant``) to the study at ``root``: a copy of w/ attribution's
+    cells, each record passed through ``edit(record)`` (which changes it in place).  Returns study.json's content
+    as written, for a test to add stages to."""
+    study = json.loads((root / "study.json").read_text())
+    study["experiment"]["conditions"].append(name)
+    study["experiment"]["variants"] = {**(study["experiment"].get("variants") or {}), name: variant}
+    for c in list(study["cells"]):
+        if c["condition"] != "attribution":
+            continue
+        run = Path(c["run_dir"])
+        copy = run.with_name(run.name.replace("attribution", name))
+        shutil.copytree(run, copy)
+        records = [json.loads(line) for line in (copy / "records.jsonl").read_text().splitlines()]
+        for r in records:
+            edit(r)
+        (copy / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        study["cells"].append({**c, "condition": name, "run_dir": str(copy),
+                               **({"seconds": seconds} if seconds is not None else {})})
+    (root / "study.json").write_text(json.dumps(study))
+    return study

@@ -1,7 +1,5 @@
 """Coupling: a trained model's explanations judged against itself and against its data's source model."""
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +9,7 @@ from selfexplain.reports import all_tables
 from selfexplain.reports.coupling import coupling_table
 from selfexplain.reports.reading import DOES_NOT_HOLD, HOLDS, reading_table
 from selfexplain.reports.tables import load_study
-from study_factory import make_study
+from study_factory import add_variant, make_study
 
 SOURCE = "embedded:smollm2-135m"
 
@@ -19,24 +17,12 @@ SOURCE = "embedded:smollm2-135m"
 def _coupled_study(tmp_path: Path, verdict) -> Path:
     """A study with 'coupled': w/ attribution's records, each valid one also judged by SOURCE as ``verdict(r)``."""
     root = make_study(tmp_path / "s", n=60)
-    study = json.loads((root / "study.json").read_text())
-    study["experiment"]["conditions"].append("coupled")
-    study["experiment"]["variants"] = {"coupled": {"data": "attribution", "source_model": SOURCE, "note": ""}}
-    for c in list(study["cells"]):
-        if c["condition"] != "attribution":
-            continue
-        run = Path(c["run_dir"])
-        copy = run.with_name(run.name.replace("attribution", "coupled"))
-        shutil.copytree(run, copy)
-        lines = []
-        for line in (copy / "records.jsonl").read_text().splitlines():
-            r = json.loads(line)
-            r["reference"] = {"model": SOURCE, "prediction": r["prediction"], "new_prediction": None,
-                              "faithful": verdict(r) if r["valid"] else None, "shift": None}
-            lines.append(json.dumps(r))
-        (copy / "records.jsonl").write_text("".join(x + "\n" for x in lines))
-        study["cells"].append({**c, "condition": "coupled", "run_dir": str(copy)})
-    (root / "study.json").write_text(json.dumps(study))
+
+    def judged(r):
+        r["reference"] = {"model": SOURCE, "prediction": r["prediction"], "new_prediction": None,
+                          "faithful": verdict(r) if r["valid"] else None, "shift": None}
+
+    add_variant(root, "coupled", {"data": "attribution", "source_model": SOURCE, "note": ""}, judged)
     return root
 
 

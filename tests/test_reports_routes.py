@@ -1,7 +1,6 @@
 """Training routes side by side: each trained model's method, data, compute and effect, from the records."""
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,29 +9,19 @@ import pytest
 from selfexplain.reports import all_tables
 from selfexplain.reports.routes import routes_table
 from selfexplain.reports.tables import faithfulness_table, load_study
-from study_factory import make_study
+from study_factory import add_variant, make_study
 
 
 def _study_with_grpo(tmp_path: Path, faithful) -> Path:
     """A study whose 'grpo' condition has w/ attribution's records with ``faithful(r)`` as each valid verdict."""
     root = make_study(tmp_path / "s", n=60)
-    study = json.loads((root / "study.json").read_text())
-    study["experiment"]["conditions"].append("grpo")
-    study["experiment"]["variants"] = {"grpo": {"data": "attribution", "method": "grpo", "limit": 30, "note": ""}}
-    for c in list(study["cells"]):
-        if c["condition"] != "attribution":
-            continue
-        run = Path(c["run_dir"])
-        copy = run.with_name(run.name.replace("attribution", "grpo"))
-        shutil.copytree(run, copy)
-        lines = []
-        for line in (copy / "records.jsonl").read_text().splitlines():
-            r = json.loads(line)
-            if r["valid"] and r["style"] == "attribution":
-                r["faithful"] = faithful(r)
-            lines.append(json.dumps(r))
-        (copy / "records.jsonl").write_text("".join(x + "\n" for x in lines))
-        study["cells"].append({**c, "condition": "grpo", "run_dir": str(copy), "seconds": 2.5})
+
+    def rejudged(r):
+        if r["valid"] and r["style"] == "attribution":
+            r["faithful"] = faithful(r)
+
+    study = add_variant(root, "grpo", {"data": "attribution", "method": "grpo", "limit": 30, "note": ""}, rejudged,
+                        seconds=2.5)
     study["stages"]["train|attribution@tweets"] = {"steps": 60, "n_task": 400, "n_replay": 80, "seconds": 900.0}
     study["stages"]["train|grpo@tweets"] = {"method": "grpo", "steps": 15, "n_task": 30, "seconds": 1234.5}
     study["stages"]["train|redaction@tweets"] = {"skipped": "no pairs", "seconds": 0.0}

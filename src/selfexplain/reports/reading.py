@@ -24,8 +24,8 @@ import numpy as np
 
 from ..layout import NONE, PREDICTIONS, constructed_faithful
 from ..stats import HIT, INVALID, MIN_PAIRS, MISS, PairedResult, detectable_difference, paired_test
-from .tables import (PAIRED_NOTE, CellData, StudyData, Table, accuracy_codes, condition_name, eval_tasks,
-                     faith_codes, first_width, fmt, fmt_paired, incomplete_note, marked, read_records)
+from .tables import (PAIRED_NOTE, CellData, StudyData, Table, accuracy_pair, condition_name, eval_tasks,
+                     faith_codes, faith_pair, first_width, fmt, fmt_paired, incomplete_note, marked, read_records)
 
 REPRODUCED, NOT_REPRODUCED, UNDETERMINED = "reproduced", "not reproduced", "undetermined"
 HOLDS, DOES_NOT_HOLD = "holds", "does not hold"
@@ -92,13 +92,6 @@ def _threshold(key: tuple[str, str] | None, p: PairedResult, before: np.ndarray,
     mde = detectable_difference(p.before, int((before != INVALID).sum()), int((after != INVALID).sum()))
     paper = paper_threshold(key) if key else None
     return (paper if paper is not None else mde), mde
-
-
-def _faith_pair(before: CellData, after: CellData, style: str) -> tuple[PairedResult, np.ndarray, np.ndarray]:
-    b, a = before.style_records(style), after.style_records(style)
-    common = sorted(set(b) & set(a))
-    bc, ac = faith_codes(b, common), faith_codes(a, common)
-    return paired_test(bc, ac), bc, ac
 
 
 COLUMNS = ["table", "claim", "change [95% CI] p", "valid pairs", "paper's change", "detectable rise", "verdict",
@@ -168,19 +161,19 @@ def reading_table(study: StudyData) -> Table:
                     continue
                 beyond = cond in variants
                 label = condition_name(cond) + (" (beyond the paper)" if beyond else "")
-                p, bc, ac = _faith_pair(base, after, style)
+                p, bc, ac = faith_pair(base, after, style)
                 key = (f"{table} vs none" if width == "one" else table, style)
                 rows.append(_row(table, f"{label} > no training, {style}, {width}-word, {task}", p,
                                  None if beyond else key, bc, ac, [base, after], beyond))
                 if width == "one" and preds is not None:
-                    p, bc, ac = _faith_pair(preds, after, style)
+                    p, bc, ac = faith_pair(preds, after, style)
                     rows.append(_row(table, f"{label} > w/ predictions, {style}, one-word, {task}", p,
                                      None if beyond else ("table 4 vs predictions", style), bc, ac, [preds, after],
                                      beyond))
                 if beyond and style in study.trained_conditions:
                     paper_cell = study.cell(style, task, task, width)
                     if paper_cell is not None:
-                        p, bc, ac = _faith_pair(paper_cell, after, style)
+                        p, bc, ac = faith_pair(paper_cell, after, style)
                         rows.append(_row(table, f"{label} > {condition_name(style)}, {style}, {width}-word, {task}",
                                          p, None, bc, ac, [paper_cell, after], True))
         rows += _generalisation(study, task)
@@ -204,7 +197,7 @@ def _generalisation(study: StudyData, task: str) -> list[dict[str, Any]]:
         base, after = study.cell(NONE, None, et, width), study.cell("attribution", task, et, width)
         if base is None or after is None:
             continue
-        p, bc, ac = _faith_pair(base, after, "attribution")
+        p, bc, ac = faith_pair(base, after, "attribution")
         rows.append(_row("figure 3", f"w/ attribution ({task}) > no training on unseen {et}, attribution", p,
                          ("figure 3", "attribution"), bc, ac, [base, after]))
     base, after = study.cell(NONE, None, task, "one"), study.cell("attribution", task, task, "one")
@@ -212,7 +205,7 @@ def _generalisation(study: StudyData, task: str) -> list[dict[str, Any]]:
         for style in study.styles:
             if style == "attribution":
                 continue
-            p, bc, ac = _faith_pair(base, after, style)
+            p, bc, ac = faith_pair(base, after, style)
             rows.append(_row("figure 4", f"w/ attribution > no training on unseen style {style}, {task}", p, None,
                              bc, ac, [base, after]))
     return rows
@@ -256,9 +249,7 @@ def _accuracy(study: StudyData) -> list[dict[str, Any]]:
             after = study.cell(cond, task, task, width)
             if cond == PREDICTIONS or after is None:
                 continue
-            bs, as_ = base.samples(), after.samples()
-            common = sorted(set(bs) & set(as_))
-            p = paired_test(accuracy_codes(bs, common), accuracy_codes(as_, common))
+            p = accuracy_pair(base, after)
             beyond = cond in study.variants
             yes, no = (HOLDS, DOES_NOT_HOLD) if beyond else (REPRODUCED, NOT_REPRODUCED)
             if p.difference is None or p.low is None or p.n_pairs < MIN_PAIRS:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..layout import NONE, PREDICTIONS, model_key
-from ..stats import paired_test, ratio_ci
-from .tables import (PAIRED_NOTE, StudyData, Table, accuracy_codes, condition_name, faith_codes, faith_row,
-                     first_width, fmt_interval, fmt_paired, incomplete_note, marked)
+from ..stats import ratio_ci
+from .tables import (PAIRED_NOTE, StudyData, Table, accuracy_codes, accuracy_pair, condition_name, faith_pair,
+                     faith_row, first_width, fmt_interval, fmt_paired, incomplete_note, marked)
 
 
 def _trained_on(study: StudyData, condition: str) -> tuple[str, str]:
@@ -83,9 +83,7 @@ def routes_table(study: StudyData) -> Table:
                                                      "diff_method", "p_value")}})
                 paper = study.cell(style, task, task, width) if cond in study.variants else None
                 if paper is not None:
-                    p_recs, c_recs = paper.style_records(style), cell.style_records(style)
-                    common = sorted(set(p_recs) & set(c_recs))
-                    p = paired_test(faith_codes(p_recs, common), faith_codes(c_recs, common))
+                    p, _, _ = faith_pair(paper, cell, style)
                     row.update({"condition": marked(condition_name(cond), cell, base, paper),
                                 "change vs the paper's SFT [95% CI] p": fmt_paired(p), "sft_diff": p.difference,
                                 "sft_diff_low": p.low, "sft_diff_high": p.high, "sft_diff_method": p.method,
@@ -97,9 +95,7 @@ def routes_table(study: StudyData) -> Table:
                 row.update({"accuracy [95% CI]": fmt_interval(a.value, a.low, a.high, a.n), "accuracy": a.value,
                             "accuracy_low": a.low, "accuracy_high": a.high})
                 if base is not None:
-                    bs = base.samples()
-                    common = sorted(set(bs) & set(samples))
-                    p = paired_test(accuracy_codes(bs, common), accuracy_codes(samples, common))
+                    p = accuracy_pair(base, cell)
                     row.update({"accuracy change [95% CI] p": fmt_paired(p), "accuracy_diff": p.difference,
                                 "accuracy_diff_low": p.low, "accuracy_diff_high": p.high,
                                 "accuracy_p_value": p.p_value})

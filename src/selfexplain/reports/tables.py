@@ -125,6 +125,21 @@ def accuracy_codes(samples: dict[str, dict[str, Any]], ids: Iterable[str]) -> np
     return np.array([HIT if samples[i]["prediction"] == samples[i]["gold"] else MISS for i in ids], dtype=np.int8)
 
 
+def faith_pair(before: RecordSet, after: RecordSet, style: str) -> tuple[PairedResult, np.ndarray, np.ndarray]:
+    """The paired change in ``style``'s faithfulness on the samples both ran on, and each side's codes."""
+    b, a = before.style_records(style), after.style_records(style)
+    common = sorted(set(b) & set(a))
+    bc, ac = faith_codes(b, common), faith_codes(a, common)
+    return paired_test(bc, ac), bc, ac
+
+
+def accuracy_pair(before: RecordSet, after: RecordSet) -> PairedResult:
+    """The paired change in accuracy on the samples both classified."""
+    b, a = before.samples(), after.samples()
+    common = sorted(set(b) & set(a))
+    return paired_test(accuracy_codes(b, common), accuracy_codes(a, common))
+
+
 def fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
@@ -384,12 +399,10 @@ def accuracy_table(study: StudyData) -> Table:
                    "accuracy [95% CI]": fmt_interval(ci.value, ci.low, ci.high, ci.n), "n": len(ids),
                    "accuracy": ci.value, "ci_low": ci.low, "ci_high": ci.high}
             if base is not None and cell is not base:
-                bs = base.samples()
-                common = sorted(set(bs) & set(samples))
-                p = paired_test(accuracy_codes(bs, common), accuracy_codes(samples, common))
+                p = accuracy_pair(base, cell)
                 # Accuracy may fall as well as rise: the rise from min(p, 1 - p) is the harder one to detect.
                 before = None if p.before is None else min(p.before, 1 - p.before)
-                mde = detectable_difference(before, len(common), len(common))
+                mde = detectable_difference(before, p.n_pairs, p.n_pairs)
                 row.update({"change vs no training [95% CI] p": fmt_paired(p), "diff": p.difference,
                             "diff_low": p.low, "diff_high": p.high, "p_value": p.p_value,
                             "detectable change (80% power)": fmt(mde), "detectable": mde})

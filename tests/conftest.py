@@ -16,8 +16,9 @@ def _freeze_survivors():
     """After each test file, collect its garbage and freeze what survives (imported libraries; vLLM's import
     alone leaves ~0.7 M objects).  A study releases each model with a full gc.collect, whose cost grows with
     every live object: late in the suite, 13 of 15 py-spy samples of the paper smoke study were in that
-    collect.  Measured with only the vLLM tests before it: 164 s unfrozen, 149 s frozen.  Frozen objects are
-    never collected, so the collect comes first."""
+    collect.  Measured once each, with only the vLLM tests before it: 164 s unfrozen, 149 s frozen; the
+    effect over the whole suite is not measured yet.  Frozen objects are never collected, so the collect
+    comes first."""
     yield
     gc.collect()
     gc.freeze()

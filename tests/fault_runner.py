@@ -8,7 +8,8 @@ fail with ``EFBIG`` as on a full disk).  Only the moment is arranged, by wrappin
 
 * ``kill-after-append:N``   after the N-th chunk of records is on disk (between chunks)
 * ``kill-mid-append:N``     half-way through writing the N-th chunk's bytes
-* ``stall-after-append:N:S``  sleep S seconds after the N-th chunk (holding the run folder meanwhile)
+* ``stall-after-append:N:S``  sleep S seconds after the N-th chunk (holding the run folder meanwhile); S may
+  instead be a file's path: hold until that file exists (at most 300 s), so a test releases it when ready
 * ``kill-writing:NAME``     with NAME's temporary file written, before it replaces NAME (summary.json ...)
 * ``kill-after-checkpoint:N``  right after training checkpoint N is saved
 * ``kill-mid-checkpoint:N``    during checkpoint N's save (its weights written, its trainer state not)
@@ -44,7 +45,12 @@ def install(fault: str) -> None:
             calls[0] += 1
             if calls[0] == int(arg) and stall:
                 original(self, records)
-                time.sleep(float(stall))
+                if stall.replace(".", "", 1).isdigit():
+                    time.sleep(float(stall))
+                    return
+                deadline = time.time() + 300
+                while not os.path.exists(stall) and time.time() < deadline:
+                    time.sleep(0.1)
                 return
             if calls[0] == int(arg):
                 if kind == "kill-mid-append":

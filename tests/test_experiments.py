@@ -174,6 +174,47 @@ def test_tiny_real_study_produces_every_table_and_figure(tmp_path):
     assert len(t4) == 1 + 3  # attribution: none, w/ predictions, w/ attribution
 
 
+@pytest.mark.slow
+def test_a_clone_without_adapters_retrains_only_what_a_cell_still_needs(tmp_path, monkeypatch):
+    """Adapter weights are never committed, so a fresh clone of a study has none: reproduce trained every
+    condition again (about 25 min each for cpu-medium) only to find its cells complete.  Now a model whose cells
+    are complete is not retrained, unless what they rest on changed or a cell is missing."""
+    import shutil
+
+    from selfexplain import api
+    from selfexplain.experiments import smoke
+
+    exp = smoke(load_experiment("cpu-small"))
+    root = reproduce(exp, tmp_path, log=lambda m: None)
+    records = {p.relative_to(root): p.read_bytes() for p in root.rglob("records.jsonl")}
+    cells = read_study(root)["cells"]
+    for adapter in root.glob("runs/train-*/adapter"):
+        shutil.rmtree(adapter)
+
+    class Trains(Exception):
+        pass
+
+    def trains(*a, **k):
+        raise Trains
+
+    monkeypatch.setattr(api, "train", trains)
+    log = []
+    reproduce(exp, tmp_path, log=log.append)
+    assert sum("adapter is not needed and not retrained" in m for m in log) == len(exp.conditions) - 1
+    assert {p.relative_to(root): p.read_bytes() for p in root.rglob("records.jsonl")} == records
+    assert read_study(root)["cells"] == cells
+    # Another learning rate makes another model: its cells would be new runs, so it trains.
+    changed = exp.model_copy(deep=True, update={"train": exp.train.model_copy(update={
+        "settings": {**exp.train.settings, "learning_rate": 3e-4}})})
+    with pytest.raises(Trains):
+        reproduce(changed, tmp_path, log=lambda m: None)
+    # A cell left incomplete needs its model.
+    cell = next(c for c in read_study(root)["cells"] if c["condition"] == "attribution")
+    (Path(cell["run_dir"]) / "summary.json").unlink()
+    with pytest.raises(Trains):
+        reproduce(exp, tmp_path, log=lambda m: None)
+
+
 @pytest.mark.embedded
 @pytest.mark.slow
 def test_paper_presets_smoke_every_stage(tmp_path):

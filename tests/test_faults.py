@@ -123,8 +123,11 @@ def test_damaged_config_json_is_one_line(tmp_path, reference):
 @pytest.mark.embedded
 @pytest.mark.slow
 def test_two_writers_on_one_run_folder(tmp_path, reference):
-    """A holds the run folder (stalled after its first chunk); B fails at once naming A; C --wait waits for A."""
-    a = _cli(*EVAL, "--output-path", str(tmp_path), fault="stall-after-append:1:25", wait=False)
+    """A holds the run folder (stalled after its first chunk); B fails at once naming A; C --wait waits for A.
+
+    A holds until the test releases it, once C has said it waits: no fixed stall to outlast two process starts."""
+    release = tmp_path / "release"
+    a = _cli(*EVAL, "--output-path", str(tmp_path), fault=f"stall-after-append:1:{release}", wait=False)
     deadline = time.time() + 120
     while not list(tmp_path.glob("evaluate-*/records.jsonl")) and time.time() < deadline:
         time.sleep(0.2)
@@ -132,16 +135,24 @@ def test_two_writers_on_one_run_folder(tmp_path, reference):
     assert b.returncode == 75
     line = _one_line_error(b)
     assert f"{_run_dir(tmp_path)}: this run folder is in use by pid {a.pid} " in line and "--wait" in line
-    c = _cli(*EVAL, "--output-path", str(tmp_path), "--wait")
+    c_err = tmp_path / "c.err"
+    with c_err.open("w") as err:
+        c = subprocess.Popen([sys.executable, "-m", "selfexplain.cli", *EVAL, "--output-path", str(tmp_path), "--wait"],
+                             env=ENV, stdout=subprocess.PIPE, stderr=err, text=True)
+        deadline = time.time() + 300
+        while "waiting for it" not in c_err.read_text() and c.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        release.touch()
+        c_out, _ = c.communicate(timeout=600)
     a_out, a_err = a.communicate(timeout=600)
     assert a.returncode == 0, a_err
-    assert c.returncode == 0, c.stderr
-    assert "in use by pid" in c.stderr and "waiting for it" in c.stderr
+    assert c.returncode == 0, c_err.read_text()
+    assert "in use by pid" in c_err.read_text() and "waiting for it" in c_err.read_text()
     _same_as_reference(_run_dir(tmp_path), reference)
 
     def table(out):
         return out[out.index("tweets (one-word)"):out.index("records:")]
-    assert table(c.stdout) == table(a_out)
+    assert table(c_out) == table(a_out)
 
 
 TRAIN = ["train", "--model", "standin:tulu-tiny", "--mix", "0", "--max-steps", "4", "--save-steps", "1",

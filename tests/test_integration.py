@@ -1,10 +1,7 @@
-"""End to end on real embedded models: the default model's protocol, and kill/resume."""
+"""End to end on real embedded models: the default model's protocol (kill and resume: test_faults.py)."""
 
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -55,38 +52,6 @@ def test_default_model_classifies_above_chance():
     preds = classify(HFBackend("embedded"), task, [(e.text, None) for e in exs])
     acc = sum(p.label == e.label for p, e in zip(preds, exs)) / len(exs)
     assert acc >= 0.65, acc
-
-
-def _cli(out, *extra):
-    return [sys.executable, "-m", "selfexplain.cli", "evaluate", "--model", "embedded:smollm2-135m",
-            "--limit", "8", "--batch-size", "2", "--output-path", str(out), *extra]
-
-
-def test_kill_and_resume_gives_identical_records(tmp_path):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    ref = subprocess.run(_cli(tmp_path / "ref"), env=env, capture_output=True, text=True, timeout=600)
-    assert ref.returncode == 0, ref.stderr
-    ref_records = next((tmp_path / "ref").glob("*/records.jsonl")).read_text()
-    assert len(ref_records.splitlines()) == 8 * 3
-
-    proc = subprocess.Popen(_cli(tmp_path / "killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    records = None
-    while time.time() < deadline:
-        found = list((tmp_path / "killed").glob("*/records.jsonl"))
-        if found and len(found[0].read_text().splitlines()) >= 6:  # one chunk of 2 samples x 3 styles
-            records = found[0]
-            break
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert records is not None, "the run never wrote its first chunk"
-    partial = len(records.read_text().splitlines())
-    assert partial < 24, "killed too late to test resumption"
-
-    again = subprocess.run(_cli(tmp_path / "killed"), env=env, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr
-    assert records.read_text() == ref_records
 
 
 def test_cli_errors_are_one_line(tmp_path):

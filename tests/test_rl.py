@@ -105,7 +105,7 @@ def test_grpo_prompts_are_the_evaluators_token_for_token(tmp_path, monkeypatch):
 def test_grpo_and_dpo_on_real_generations(tmp_path):
     """The default model samples real explanations (SmolLM2's samples are all invalid): GRPO's first-step
     rewards are what the evaluator's check gives for those texts with the untrained model; the steps change
-    the adapter; DPO finds pairs among sixteen samples per input and trains on them."""
+    the adapter; DPO's samples (four per input) are judged as the evaluator judges them."""
     import torch
     from safetensors.torch import load_file
 
@@ -116,7 +116,7 @@ def test_grpo_and_dpo_on_real_generations(tmp_path):
     from selfexplain.tasks import get_task
 
     model, small = "embedded", LoraSettings(r=4)
-    settings = TrainSettings(batch_size=4, max_steps=3, save_steps=10, learning_rate=5e-4, lora=small)
+    settings = TrainSettings(batch_size=4, max_steps=2, save_steps=10, learning_rate=5e-4, lora=small)
     rl = RLSettings(num_generations=2, max_completion_length=8, temperature=0.7, samples=8)
     res = api.train_rl("grpo", task="tweets", model=model, limit=6, output_path=tmp_path, settings=settings, rl=rl)
     logged = [json.loads(x) for x in (res.run_dir / "rewards.jsonl").read_text().splitlines()]
@@ -129,24 +129,24 @@ def test_grpo_and_dpo_on_real_generations(tmp_path):
     assert len({x["reward"] for x in logged}) > 1, "no reward variance: nothing to learn from"
     weights = load_file(str(res.adapter / "adapter_model.safetensors"))
     assert any(torch.count_nonzero(v) for k, v in weights.items() if "lora_B" in k)  # B started at 0
-    assert len(res.summary["curves"]["reward"]) == 3
+    assert len(res.summary["curves"]["reward"]) == 2
 
     # DPO's sampling on real generations: every sample judged as the evaluator judges it, from per-input seeds.
     # Pairs are rare for this untrained model (valid faithful explanations are ~3% of its one-word attributions,
-    # and an input's valid samples tend to agree), so whether 8 inputs yield one is not the point here:
+    # and an input's valid samples tend to agree), so whether 4 inputs yield one is not the point here:
     # test_dpo_steps_change_the_adapter trains on pairs.
     dpo_settings = TrainSettings(batch_size=1, max_steps=2, save_steps=10, lora=small)
     rl = RLSettings(max_completion_length=8, temperature=0.5, samples=4)
     try:
-        dpo = api.train_rl("dpo", task="tweets", model=model, limit=8, output_path=tmp_path, settings=dpo_settings,
+        dpo = api.train_rl("dpo", task="tweets", model=model, limit=4, output_path=tmp_path, settings=dpo_settings,
                            rl=rl)
         assert dpo.summary["pairs"] >= 1 and dpo.summary["steps"] == 2
     except UserError as e:
         assert "no input had both a valid faithful and a valid unfaithful explanation among 4 samples" in str(e)
     samples = [json.loads(x) for f in tmp_path.glob("train-dpo-*/samples-*/records.jsonl")
                for x in f.read_text().splitlines()]
-    assert len(samples) == 8 and all(len(r["texts"]) == 4 for r in samples)
-    dpo_examples = {e.id: e for e in api.sample_examples(spec, 8, 0, None, False, "train")}
+    assert len(samples) == 4 and all(len(r["texts"]) == 4 for r in samples)
+    dpo_examples = {e.id: e for e in api.sample_examples(spec, 4, 0, None, False, "train")}
     for r in samples:
         again = judge(be, spec, [Item(dpo_examples[r["sample_id"]], "attribution", "one", t) for t in r["texts"]])
         for j, stored in zip(again, r["judged"]):  # the shift is scored in another batch: equal to rounding

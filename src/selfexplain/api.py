@@ -439,18 +439,53 @@ def train(
     The training folder (checkpoints, adapter) is held by this process while it trains; ``wait`` waits
     for another process that holds it instead of failing.
     """
-    from accelerate import PartialState
-
-    from .backends.models import load_model
-    from .training import data_fingerprint, mix, prediction_chats, read_chats, train_lora
+    from .training import train_lora
 
     settings = settings or TrainSettings()
     check_report_to(report_to)
+    check_output_path(output_path)
+    setup = _train_setup(data, model, mix_ratio, baseline, model_args, settings, replay)
+    with _training_run(output_path, setup.prefix, setup.config, wait) as run:
+        if run.cached is None:
+            summary = train_lora(setup.model, setup.tokenizer, setup.rows, run.path, settings, report_to=report_to)
+            run.finish({**summary, "n_task": setup.config["n_task"], "n_replay": setup.config["n_replay"],
+                        "baseline": baseline, "data": data})
+    return run.cached or run.result
+
+
+def train_folder(
+    data: list[str], model: str = "embedded", mix_ratio: float = 0.2, baseline: str | None = None,
+    output_path: str | Path = "runs", model_args: dict[str, Any] | None = None,
+    settings: TrainSettings | None = None, replay: str | None = None,
+) -> Path:
+    """The run folder :func:`train` would train in for these arguments; loads the model and the replay answers
+    (they are part of the run's identity) and trains nothing."""
+    check_output_path(output_path)
+    setup = _train_setup(data, model, mix_ratio, baseline, model_args, settings or TrainSettings(), replay)
+    return RunStore.folder(output_path, setup.prefix, setup.config)
+
+
+@dataclass
+class _TrainSetup:
+    model: Any
+    tokenizer: Any
+    rows: list[dict[str, Any]]
+    config: dict[str, Any]
+    prefix: str
+
+
+def _train_setup(data: list[str], model: str, mix_ratio: float, baseline: str | None,
+                 model_args: dict[str, Any] | None, settings: TrainSettings, replay: str | None) -> _TrainSetup:
+    """:func:`train`'s checked inputs, the loaded model and the mixed rows, and the run's identity."""
+    from accelerate import PartialState
+
+    from .backends.models import load_model
+    from .training import data_fingerprint, mix, prediction_chats, read_chats
+
     if baseline not in (None, "predictions"):
         raise UserError(f"unknown baseline {baseline!r}; use 'predictions'")
     if mix_ratio < 0:
         raise UserError("--mix must be >= 0")
-    check_output_path(output_path)
     task_rows = [row for f in data for row in read_chats(f)]
     for name in {row["task"] for row in task_rows if "task" in row}:
         if name in task_names() and not get_task(name).training_allowed:
@@ -476,11 +511,7 @@ def train(
     rows = mix(task_rows, replay_rows, mix_ratio, settings.seed)
     config = {"command": "train", "model": identity, "data": data_fingerprint(rows), "n_task": len(task_rows),
               "n_replay": n_replay, "baseline": baseline, "settings": asdict(settings), "versions": _versions()}
-    with _training_run(output_path, f"train-{slug(str(identity.get('name', 'model')))}", config, wait) as run:
-        if run.cached is None:
-            summary = train_lora(model_obj, tokenizer, rows, run.path, settings, report_to=report_to)
-            run.finish({**summary, "n_task": len(task_rows), "n_replay": n_replay, "baseline": baseline, "data": data})
-    return run.cached or run.result
+    return _TrainSetup(model_obj, tokenizer, rows, config, f"train-{slug(str(identity.get('name', 'model')))}")
 
 
 @dataclass
@@ -526,33 +557,17 @@ def train_rl(
     from accelerate import PartialState
 
     from .backends.hf import HFBackend
-    from .backends.models import load_model
     from .evaluation import explain_chat
     from .rewards import Item, Judgement, judge
     from .rl import RLSettings, dpo_train, grpo_train, pair_rows, preference_pairs, sample_explanations, sample_seed
 
     settings = settings or TrainSettings()
     rl = rl or RLSettings()
-    rl.check(method, settings)
     check_report_to(report_to)
-    spec = get_task(task)
-    if not spec.training_allowed:
-        raise UserError(f"task {spec.name} is evaluation-only (its licence forbids training on it)")
-    S.get_style(rl.style)
-    if rl.width not in S.WIDTHS:
-        raise UserError(f"unknown width {rl.width!r}; use one of {', '.join(S.WIDTHS)}")
-    check_output_path(output_path)
-    unknown = set(model_args or {}) - {"revision", "dtype", "device", "trust_remote_code", "adapter"}
-    if unknown:
-        raise UserError(f"--model-args: unknown key(s) {', '.join(sorted(unknown))} for train")
-    examples = sample_examples(spec, limit, seed, data, hub, "train")
-    model_obj, tokenizer, identity = load_model(model, **(model_args or {}))
-    data_cfg = {**_data_cfg(data, hub, "train", seed, limit),
-                "samples_sha256": hashlib.sha256("\n".join(e.id for e in examples).encode()).hexdigest()}
-    config = {"command": "train", "method": method, "model": identity, "task": spec.name, "data": data_cfg,
-              "settings": asdict(settings), "rl": asdict(rl), "versions": _versions()}
+    spec, examples, model_obj, tokenizer, identity, config = _rl_setup(method, task, model, limit, seed, data, hub,
+                                                                       output_path, model_args, settings, rl)
     state = PartialState()
-    with _training_run(output_path, f"train-{method}-{slug(str(identity.get('name', 'model')))}", config, wait) as run:
+    with _training_run(output_path, _rl_prefix(method, identity), config, wait) as run:
         if run.cached is not None:
             return run.cached
         run_dir = run.path
@@ -581,7 +596,7 @@ def train_rl(
                 return out
 
             with state.main_process_first():
-                with RunStore.open(run_dir, "samples", {"rl": rl.sampling(), "seed": seed, "data": data_cfg}) as s_store:
+                with RunStore.open(run_dir, "samples", {"rl": rl.sampling(), "seed": seed, "data": config["data"]}) as s_store:
                     records = s_store.process(chunks(list(range(len(examples))), batch_size), len, sample)
             if run.main:
                 clock.save()
@@ -600,3 +615,46 @@ def train_rl(
             summary = dpo_train(model_obj, tokenizer, rows, run_dir, settings, rl, extra, report_to, clock)
         run.finish(summary)
     return run.result
+
+
+def train_rl_folder(
+    method: str, task: str = "sentiment140", model: str = "embedded", limit: int = 300, seed: int = 0,
+    data: str | None = None, hub: bool = False, output_path: str | Path = "runs",
+    model_args: dict[str, Any] | None = None, settings: TrainSettings | None = None, rl: Any = None,
+) -> Path:
+    """The run folder :func:`train_rl` would train in for these arguments (loads the model, trains nothing)."""
+    from .rl import RLSettings
+
+    *_, identity, config = _rl_setup(method, task, model, limit, seed, data, hub, output_path, model_args,
+                                     settings or TrainSettings(), rl or RLSettings())
+    return RunStore.folder(output_path, _rl_prefix(method, identity), config)
+
+
+def _rl_prefix(method: str, identity: dict[str, Any]) -> str:
+    return f"train-{method}-{slug(str(identity.get('name', 'model')))}"
+
+
+def _rl_setup(method: str, task: str, model: str, limit: int, seed: int, data: str | None, hub: bool,
+              output_path: str | Path, model_args: dict[str, Any] | None, settings: TrainSettings,
+              rl: Any) -> tuple[TaskSpec, list[Example], Any, Any, dict[str, Any], dict[str, Any]]:
+    """:func:`train_rl`'s checked inputs, its examples, the loaded model and the run's identity."""
+    from .backends.models import load_model
+
+    rl.check(method, settings)
+    spec = get_task(task)
+    if not spec.training_allowed:
+        raise UserError(f"task {spec.name} is evaluation-only (its licence forbids training on it)")
+    S.get_style(rl.style)
+    if rl.width not in S.WIDTHS:
+        raise UserError(f"unknown width {rl.width!r}; use one of {', '.join(S.WIDTHS)}")
+    check_output_path(output_path)
+    unknown = set(model_args or {}) - {"revision", "dtype", "device", "trust_remote_code", "adapter"}
+    if unknown:
+        raise UserError(f"--model-args: unknown key(s) {', '.join(sorted(unknown))} for train")
+    examples = sample_examples(spec, limit, seed, data, hub, "train")
+    model_obj, tokenizer, identity = load_model(model, **(model_args or {}))
+    data_cfg = {**_data_cfg(data, hub, "train", seed, limit),
+                "samples_sha256": hashlib.sha256("\n".join(e.id for e in examples).encode()).hexdigest()}
+    config = {"command": "train", "method": method, "model": identity, "task": spec.name, "data": data_cfg,
+              "settings": asdict(settings), "rl": asdict(rl), "versions": _versions()}
+    return spec, examples, model_obj, tokenizer, identity, config

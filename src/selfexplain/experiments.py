@@ -258,6 +258,48 @@ class Study:
         atomic_write(self.path, json.dumps(study, indent=2) + "\n", kept="every completed stage's run folder is kept")
 
 
+def _cells_need_no_adapter(study: Study, condition: str, task: str, folder: Callable[[], Path]) -> bool:
+    """Whether a trained model whose adapter is gone (a fresh clone: weights are never committed) can stay
+    untrained because all its evaluation cells are complete and would come out the same.
+
+    Only when nothing its results rest on has changed: the recorded training finished (``train_summary.json``)
+    in the very folder that training with today's experiment, data, model and versions would use (``folder``:
+    it loads the model, trains nothing); each cell is complete (``summary.json``) and its configuration equals
+    that of the untrained model's cell just evaluated in this process, but for the adapter (one hash across the
+    cells), a reference model (coupling) and the runtime.  Anything else: train as usual.
+    """
+    exp = study.experiment
+    train = study.stages.get(f"train|{model_key(condition, task)}") or {}
+    if NONE not in exp.conditions or not train.get("run_dir"):
+        return False
+    run = Path(train["run_dir"])
+    if (run / "adapter").is_dir() or not (run / "train_summary.json").is_file():
+        return False  # the adapter is here (reusing it is cheap), or the training never finished
+    adapters = set()
+    for e in exp.evaluate:
+        for width in e.widths:
+            cell = study.cells.get(study._cell_key(condition, task, e.task, width))
+            base = study.cells.get(study._cell_key(NONE, None, e.task, width))
+            if cell is None or base is None or not (Path(cell.run_dir) / "summary.json").is_file():
+                return False
+            try:
+                mine = json.loads((Path(cell.run_dir) / "config.json").read_text(encoding="utf-8"))
+                untrained = json.loads((Path(base.run_dir) / "config.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return False
+            adapters.add(mine.get("model", {}).pop("adapter", None))
+            for config in (mine, untrained):
+                config.pop("runtime", None)
+                config.pop("reference", None)
+            if mine != untrained:
+                return False
+    if len(adapters) != 1 or None in adapters:
+        return False
+    expected = folder()
+    _release_memory()  # the model that folder() loaded to find the run's identity
+    return _same_path(str(expected), str(run))
+
+
 def _same_path(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and os.path.abspath(a) == os.path.abspath(b)
 
@@ -371,19 +413,30 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
             log(key)
             variant = exp.variants.get(condition)
             if variant is not None and variant.method != "sft":
+                rl_args = _train_rl_args(exp, task, variant, settings[condition], study.runs)
+                folder = lambda: api.train_rl_folder(variant.method, **rl_args)  # noqa: E731
+            else:
+                style = exp.trains_on(condition)
+                data = built[task, variant.source_model if variant else None]["files"][
+                    "attribution" if style == PREDICTIONS else style]
+                sft_args = _train_args(exp, data, style, settings[condition], study.runs)
+                folder = lambda: api.train_folder(**sft_args)  # noqa: E731
+            if _cells_need_no_adapter(study, condition, task, folder):
+                # A fresh clone of a committed study has no adapter weights (never committed): retraining one only
+                # to find its cells complete would cost its whole training time.
+                log(f"{key}: every evaluation cell of this model is complete; its adapter is not needed "
+                    "and not retrained")
+                continue
+            if variant is not None and variant.method != "sft":
                 try:
-                    result = study.stage(key, lambda: _train_rl(api, exp, task, variant, settings[condition],
-                                                                study.runs, wait))
+                    result = study.stage(key, lambda: _train_rl(api, variant.method, rl_args, exp.batch_size, wait))
                 except NothingToTrain as e:
                     # The rest of the grid still runs; the stage table and the cells table say what is missing.
                     log(f"{key}: skipped: {e}")
                     study.skip(key, str(e))
                     continue
             else:
-                style = exp.trains_on(condition)
-                data = built[task, variant.source_model if variant else None]["files"][
-                    "attribution" if style == PREDICTIONS else style]
-                result = study.stage(key, lambda: _train(api, exp, data, style, settings[condition], study.runs, wait))
+                result = study.stage(key, lambda: _train(api, sft_args, wait))
             if interleave:
                 evaluate_adapter(condition, task, result["adapter"])
             else:
@@ -500,8 +553,8 @@ def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path, w
             "kept": {k: v["kept"] for k, v in res.stats["styles"].items()}, "train_size": res.stats["train_size"]}
 
 
-def _train_rl(api: Any, exp: Experiment, task: str, variant: VariantCfg, settings: Any, runs: Path,
-              wait: bool) -> dict[str, Any]:
+def _train_rl_args(exp: Experiment, task: str, variant: VariantCfg, settings: Any, runs: Path) -> dict[str, Any]:
+    """The arguments of ``api.train_rl`` (but the method) for one RL variant."""
     from .rewards import RewardSettings
     from .rl import RLSettings
 
@@ -511,21 +564,29 @@ def _train_rl(api: Any, exp: Experiment, task: str, variant: VariantCfg, setting
     except (TypeError, ValueError) as e:
         raise UserError(f"experiment {exp.name}: variants: rl: {e}") from None
     c = exp.construction
-    res = api.train_rl(variant.method, task=task, model=exp.model, limit=variant.limit or c.per_style or c.limit,
-                       seed=exp.seed, data=c.data_for(task), hub=c.hub, output_path=runs, model_args=exp.model_args,
-                       settings=settings, rl=rl, batch_size=exp.batch_size, wait=wait)
+    return dict(task=task, model=exp.model, limit=variant.limit or c.per_style or c.limit, seed=exp.seed,
+                data=c.data_for(task), hub=c.hub, output_path=runs, model_args=exp.model_args, settings=settings, rl=rl)
+
+
+def _train_rl(api: Any, method: str, args: dict[str, Any], batch_size: int, wait: bool) -> dict[str, Any]:
+    res = api.train_rl(method, **args, batch_size=batch_size, wait=wait)
     s = res.summary
     curves = s.get("curves", {})
-    return {"run_dir": str(res.run_dir), "adapter": str(res.adapter), "method": variant.method,
+    return {"run_dir": str(res.run_dir), "adapter": str(res.adapter), "method": method,
             "steps": s.get("steps"), "n_task": s.get("n_task"), "pairs": s.get("pairs"),
             "reward_first": (curves.get("reward") or [None])[0], "reward_last": (curves.get("reward") or [None])[-1],
             "loss_first": (s.get("losses") or [None])[0], "loss_last": (s.get("losses") or [None])[-1]}
 
 
-def _train(api: Any, exp: Experiment, data: str, condition: str, settings: Any, runs: Path, wait: bool) -> dict[str, Any]:
-    res = api.train(data=[data], model=exp.model, mix_ratio=exp.train.mix,
-                    baseline=PREDICTIONS if condition == PREDICTIONS else None, output_path=runs,
-                    model_args=exp.model_args, settings=settings, replay=exp.train.replay, wait=wait)
+def _train_args(exp: Experiment, data: str, condition: str, settings: Any, runs: Path) -> dict[str, Any]:
+    """The arguments of ``api.train`` for one condition trained on ``data`` (a constructed training file)."""
+    return dict(data=[data], model=exp.model, mix_ratio=exp.train.mix,
+                baseline=PREDICTIONS if condition == PREDICTIONS else None, output_path=runs,
+                model_args=exp.model_args, settings=settings, replay=exp.train.replay)
+
+
+def _train(api: Any, args: dict[str, Any], wait: bool) -> dict[str, Any]:
+    res = api.train(**args, wait=wait)
     s = res.summary
     return {"run_dir": str(res.run_dir), "adapter": str(res.adapter), "steps": s.get("steps"),
             "n_task": s.get("n_task"), "n_replay": s.get("n_replay"),

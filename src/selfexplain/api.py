@@ -465,6 +465,12 @@ def train_folder(
     return RunStore.folder(output_path, setup.prefix, setup.config)
 
 
+def _check_train_model_args(model_args: dict[str, Any] | None) -> None:
+    unknown = set(model_args or {}) - {"revision", "dtype", "device", "trust_remote_code", "adapter"}
+    if unknown:
+        raise UserError(f"--model-args: unknown key(s) {', '.join(sorted(unknown))} for train")
+
+
 @dataclass
 class _TrainSetup:
     model: Any
@@ -493,9 +499,7 @@ def _train_setup(data: list[str], model: str, mix_ratio: float, baseline: str | 
     if baseline == "predictions":
         task_rows = prediction_chats(task_rows)
     n_replay = round(len(task_rows) * mix_ratio)
-    unknown = set(model_args or {}) - {"revision", "dtype", "device", "trust_remote_code", "adapter"}
-    if unknown:
-        raise UserError(f"--model-args: unknown key(s) {', '.join(sorted(unknown))} for train")
+    _check_train_model_args(model_args)
     model_obj, tokenizer, identity = load_model(model, **(model_args or {}))
     state = PartialState()
     # Replay answers are generated once, by the main process, with the model about
@@ -648,9 +652,7 @@ def _rl_setup(method: str, task: str, model: str, limit: int, seed: int, data: s
     if rl.width not in S.WIDTHS:
         raise UserError(f"unknown width {rl.width!r}; use one of {', '.join(S.WIDTHS)}")
     check_output_path(output_path)
-    unknown = set(model_args or {}) - {"revision", "dtype", "device", "trust_remote_code", "adapter"}
-    if unknown:
-        raise UserError(f"--model-args: unknown key(s) {', '.join(sorted(unknown))} for train")
+    _check_train_model_args(model_args)
     examples = sample_examples(spec, limit, seed, data, hub, "train")
     model_obj, tokenizer, identity = load_model(model, **(model_args or {}))
     data_cfg = {**_data_cfg(data, hub, "train", seed, limit),

@@ -101,6 +101,23 @@ def test_a_collapsed_bootstrap_does_not_rule_out_a_rise():
     assert same.method == "exact" and same.high == pytest.approx(1 - 0.025 ** (1 / 20)) and same.low == -same.high
 
 
+def test_few_valid_samples_get_a_p_value_that_agrees_with_their_interval():
+    # The cpu-medium study, counterfactual style, untrained against w/ counterfactual on 600 tweets: 2 of 12
+    # valid counterfactuals faithful against 1 of 52, 3 samples valid on both sides.  The paired permutation
+    # test said p = 0.0003 (it swaps validity too, and the validity differs), beside a Newcombe interval
+    # reaching 0; Fisher's exact test on the two proportions says what the interval says.
+    before = np.full(600, INVALID, dtype=np.int8)
+    after = np.full(600, INVALID, dtype=np.int8)
+    before[:12] = [HIT, HIT] + [MISS] * 10
+    after[9:61] = [HIT] + [MISS] * 51
+    r = paired_test(before, after)
+    assert r.method == "newcombe" and r.difference == pytest.approx(1 / 52 - 2 / 12)
+    assert r.p_value == pytest.approx(0.0877, abs=1e-4) and r.high > -0.01
+    from scipy.stats import fisher_exact
+
+    assert r.p_value == fisher_exact([[2, 10], [1, 51]]).pvalue
+
+
 def test_large_samples_keep_the_paired_bootstrap():
     rng = np.random.default_rng(2)
     before = rng.choice([MISS, HIT], p=[0.7, 0.3], size=200)

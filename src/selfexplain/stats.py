@@ -19,8 +19,10 @@ serves both.
   collapses to a point (every valid outcome equal), the interval is Newcombe's
   hybrid score interval instead (:func:`newcombe_ci`): a bootstrap of 18
   all-unfaithful pairs says "[0, 0]" and would rule out any rise, where 18
-  samples can only rule out rises above about 0.18.  Where the
-  two conditions agree on every sample, ±the exact bound on the share of
+  samples can only rule out rises above about 0.18; its p-value is then Fisher's
+  exact test on the same two proportions, not the permutation test, which swaps
+  validity along with the outcome and so, where the valid counts differ widely,
+  tests the validity.  Where the two conditions agree on every sample, ±the exact bound on the share of
   samples that could disagree (m valid samples: 1 - 0.025^(1/m)).
 
 Every function is deterministic for a given ``seed``.
@@ -139,8 +141,13 @@ def paired_test(before: Sequence[int] | np.ndarray, after: Sequence[int] | np.nd
     method = "bootstrap"
     if min(counts[1], counts[3]) < SMALL or boot.size == 0 or boot.min() == boot.max():
         (low, high), method = newcombe_ci(*counts), "newcombe"
-    else:
-        low, high = float(np.quantile(boot, alpha)), float(np.quantile(boot, 1 - alpha))
+        # The permutation test below swaps validity with the outcome, so where one side has far fewer valid
+        # samples it tests "the same validity", not "the same faithfulness": 2/12 against 1/52 gave p = 0.0003
+        # beside an interval that reached 0.  Fisher's exact test, like the interval, takes the two
+        # proportions as independent samples.
+        p = float(sps.fisher_exact([[counts[0], counts[1] - counts[0]], [counts[2], counts[3] - counts[2]]]).pvalue)
+        return PairedResult(ra, rb, d, low, high, min(p, 1.0), n, int(boot.size), method)
+    low, high = float(np.quantile(boot, alpha)), float(np.quantile(boot, 1 - alpha))
     # Paired permutation: swap each sample's two outcomes with probability 1/2.
     swap = rng.random((N_RESAMPLES, n)) < 0.5
     pa, pb = np.where(swap, b, a), np.where(swap, a, b)

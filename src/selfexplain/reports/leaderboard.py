@@ -209,8 +209,8 @@ def _pairs_table(board: Leaderboard) -> Table:
               f"the samples it explains validly, with a paired bootstrap interval and a two-sided paired "
               f"permutation p (a sample's two outcomes resampled and swapped together); valid pairs: the samples "
               f"both explain validly; † a run with fewer than {SMALL} valid in the pair, where the interval is "
-              f"Newcombe's hybrid score interval instead (as where the bootstrap collapses to a point; "
-              f"diff_method in the CSV). Holm p corrects for all "
+              f"Newcombe's hybrid score interval instead, with Fisher's exact p (as where the bootstrap collapses to "
+              f"a point; diff_method in the CSV). Holm p corrects for all "
               f"{len(t.rows)} comparisons of this table (* below 0.05).")
     nested = list(dict.fromkeys(nested))
     if nested:

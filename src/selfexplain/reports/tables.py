@@ -199,7 +199,7 @@ PAIRED_NOTE = ("each side's rate over its own valid samples among the samples bo
                "bootstrap 95% interval, or Newcombe's hybrid score interval (independent samples: wider) where "
                f"either side has fewer than {SMALL} valid or the bootstrap collapses to a point, or where the two agree "
                "on every sample ± the exact bound on a share of disagreeing samples (diff_method in the CSV); "
-               "two-sided paired permutation p")
+               "two-sided paired permutation p beside a bootstrap interval, Fisher's exact p beside Newcombe's")
 
 
 def fmt_interval(value: float | None, low: float | None, high: float | None, n: int | None = None) -> str:

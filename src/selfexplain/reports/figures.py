@@ -116,7 +116,8 @@ def figure3_cross_task(study: StudyData, out: Path) -> Path | None:
         if si == 0:
             ax.set_ylabel("training task")
         ax.set_title(style)
-    fig.suptitle("Figure 3: faithfulness gain over no training (* p<0.05, paired permutation)")
+    fig.suptitle("Figure 3: faithfulness gain over no training (* p<0.05: paired permutation, Fisher's exact "
+                 "where few are valid)")
     fig.tight_layout()
     return _save(fig, out / "figure3_cross_task.png")
 

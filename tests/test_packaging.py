@@ -1,6 +1,7 @@
 """The built wheel works on its own: installed into a clean virtual environment (no editable install,
-no checkout on the path; the set-up's dependencies beside it), it lists its tasks and styles and evaluates the small embedded model, so the
-task YAMLs, presets and other package data ship.  Its dependencies are ranges, not pins."""
+no checkout on the path; the set-up's dependencies beside it), it lists its tasks and styles and evaluates
+the small embedded model, so the task YAMLs, presets and other package data ship.  Its dependencies are
+ranges, not pins."""
 
 import os
 import re

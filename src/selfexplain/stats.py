@@ -22,8 +22,9 @@ serves both.
   samples can only rule out rises above about 0.18; its p-value is then Fisher's
   exact test on the same two proportions, not the permutation test, which swaps
   validity along with the outcome and so, where the valid counts differ widely,
-  tests the validity.  Where the two conditions agree on every sample, ±the exact bound on the share of
-  samples that could disagree (m valid samples: 1 - 0.025^(1/m)).
+  tests the validity.  Where the two conditions agree on every sample, ±the
+  exact bound on the share of samples that could disagree (m valid samples:
+  1 - 0.025^(1/m)).
 
 Every function is deterministic for a given ``seed``.
 """

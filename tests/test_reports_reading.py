@@ -8,9 +8,10 @@ import pytest
 
 from selfexplain.reports.reading import (ACCURACY_MARGIN, DOES_NOT_HOLD, HOLDS, NOT_REPRODUCED, REPRODUCED,
                                          UNDETERMINED, judge, paper_threshold, reading_table)
-from selfexplain.reports.tables import load_study
+from selfexplain.reports.routes import routes_table
+from selfexplain.reports.tables import ONE_LABEL, cells_table, load_study
 from selfexplain.stats import PairedResult
-from study_factory import make_study
+from study_factory import add_variant, make_study
 
 
 def _p(diff, low, high, n=100):
@@ -129,3 +130,32 @@ def test_a_second_construction_is_named_in_its_table3_rows(study):
     claims = [r["claim"] for r in reading_table(load_study(study.root)).rows if r["table"] == "table 3"]
     assert len(claims) == len(set(claims)) == 6
     assert sum(c.endswith(" (embedded:smollm2-135m)") for c in claims) == 3
+
+
+def test_a_classifier_that_answers_one_label_is_named_where_its_faithfulness_is_judged(tmp_path):
+    """A model that answers one label to (almost) every input cannot be flipped by any edit: its faithfulness
+    near 0 reads the collapse of its classification (cpu-medium's 3-epoch model: 'Negative' to every tweet), and
+    the rows that judge it say so; rows on validity, and models that read their input, do not."""
+    root = make_study(tmp_path / "s", n=60)
+
+    def collapsed(r):
+        r["prediction"] = "Negative" if r["task"] == "tweets" else r["prediction"]
+        if r["valid"]:
+            r.update(faithful=False, new_prediction=r["prediction"])
+
+    add_variant(root, "collapsed", {"data": "attribution", "settings": {"epochs": 3}, "note": ""}, collapsed)
+    study = load_study(root)
+    note = "w/ collapsed answers 'Negative' to 60 of 60 samples: its prediction barely depends on the input"
+    rows = {r["claim"]: r["why"] for r in reading_table(study).rows}
+    judged = [c for c in rows if c.startswith("w/ collapsed (beyond the paper) > ") and "valid" not in c]
+    assert len(judged) == 5  # one- and multi-word vs no training and vs w/ attribution; one-word vs w/ predictions
+    assert all(note in rows[c] for c in judged), rows
+    assert note not in rows["w/ collapsed (beyond the paper) > no training in valid attribution explanations, "
+                            "one-word, tweets"]
+    assert not any("answers '" in why for claim, why in rows.items() if "collapsed" not in claim)
+    cells = {(r["condition"], r["eval task"], r["width"]): r for r in cells_table(study).rows}
+    assert cells["w/ collapsed", "tweets", "one"]["most frequent answer"] == "Negative 60 of 60"
+    assert cells["w/ collapsed", "tweets", "one"]["top_label_share"] == 1.0
+    assert cells["w/ attribution", "tweets", "one"]["top_label_share"] < ONE_LABEL
+    routes = {r["condition"]: r for r in routes_table(study).rows}
+    assert routes["w/ collapsed"]["most frequent answer"] == "Negative 60 of 60"

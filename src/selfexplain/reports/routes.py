@@ -14,8 +14,9 @@ from typing import Any
 
 from ..layout import NONE, PREDICTIONS, model_key
 from ..stats import ratio_ci
-from .tables import (PAIRED_NOTE, StudyData, Table, accuracy_codes, accuracy_pair, condition_name, faith_pair,
-                     faith_row, first_width, fmt_interval, fmt_paired, incomplete_note, marked)
+from .tables import (ONE_LABEL, PAIRED_NOTE, StudyData, Table, accuracy_codes, accuracy_pair, condition_name,
+                     faith_pair, faith_row, first_width, fmt_interval, fmt_paired, fmt_top_label, incomplete_note,
+                     marked)
 
 
 def _trained_on(study: StudyData, condition: str) -> tuple[str, str]:
@@ -50,12 +51,13 @@ def routes_table(study: StudyData) -> Table:
     t = Table("routes", "Training routes: what each way of training cost and changed",
               ["task", "condition", "method", "trained on", "training", "training s", "evaluation s", "style",
                "faithfulness [95% CI]", "valid", "shift [95% CI]", "change vs no training [95% CI] p",
-               "change vs the paper's SFT [95% CI] p", "accuracy [95% CI]", "accuracy change [95% CI] p"],
+               "change vs the paper's SFT [95% CI] p", "accuracy [95% CI]", "accuracy change [95% CI] p",
+               "most frequent answer"],
               data_columns=["training_seconds", "evaluation_seconds", "faithfulness", "ci_low", "ci_high", "n_valid",
                             "shift", "shift_low", "shift_high", "diff", "diff_low", "diff_high", "diff_method",
                             "p_value", "sft_diff", "sft_diff_low", "sft_diff_high", "sft_diff_method", "sft_p_value",
                             "accuracy", "accuracy_low", "accuracy_high", "accuracy_diff", "accuracy_diff_low",
-                            "accuracy_diff_high", "accuracy_p_value", "complete"])
+                            "accuracy_diff_high", "accuracy_p_value", "top_label_share", "complete"])
     for task in study.experiment["train_tasks"]:
         width = "one" if study.cell(NONE, None, task, "one") else first_width(study, task)
         base = study.cell(NONE, None, task, width)
@@ -92,8 +94,10 @@ def routes_table(study: StudyData) -> Table:
                 samples = cell.samples()
                 ids = sorted(samples)
                 a = ratio_ci(accuracy_codes(samples, ids))
+                top = cell.top_label()
                 row.update({"accuracy [95% CI]": fmt_interval(a.value, a.low, a.high, a.n), "accuracy": a.value,
-                            "accuracy_low": a.low, "accuracy_high": a.high})
+                            "accuracy_low": a.low, "accuracy_high": a.high, "most frequent answer": fmt_top_label(cell),
+                            "top_label_share": round(top[1] / top[2], 4) if top else None})
                 if base is not None:
                     p = accuracy_pair(base, cell)
                     row.update({"accuracy change [95% CI] p": fmt_paired(p), "accuracy_diff": p.difference,
@@ -105,5 +109,8 @@ def routes_table(study: StudyData) -> Table:
               "(GRPO and DPO include sampling and judging their explanations; the SFT routes' construction is a "
               "stage of its own, shared by them); evaluation s: all its cells. Shift: mean p(ŷ|x) − p(ŷ|edited x) "
               "over valid explanations (graded faithfulness). Changes: after − before, " + PAIRED_NOTE
-              + "; accuracy change from no training on the same samples." + incomplete_note(study))
+              + "; accuracy change from no training on the same samples. Most frequent answer: the label it "
+              f"predicts most often; at {ONE_LABEL:.0%} of the samples or more no edit can flip it, so its "
+              "faithfulness measures the collapse of its classification, not its explanations."
+              + incomplete_note(study))
     return t

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -29,6 +30,7 @@ from ..measures import cell_measures, fmt_erasure, fmt_mean, fmt_vs_random
 from ..stats import HIT, INVALID, MISS, SMALL, PairedResult, detectable_difference, paired_test, ratio_ci
 
 CONDITION_NAMES = {NONE: "no training", PREDICTIONS: "w/ predictions"}
+ONE_LABEL = 0.95  # a classifier that gives one label to this share of its inputs or more barely reads them
 
 
 def condition_name(condition: str) -> str:
@@ -52,6 +54,31 @@ class RecordSet:
         for r in self.records:
             out.setdefault(r["sample_id"], r)
         return out
+
+    def top_label(self) -> tuple[str, int, int] | None:
+        """(the label it predicts most often, on how many samples, of how many); None without records."""
+        counts = Counter(r["prediction"] for r in self.samples().values())
+        if not counts:
+            return None
+        label, k = max(sorted(counts.items()), key=lambda x: x[1])  # ties: the first label by name
+        return label, k, sum(counts.values())
+
+    def one_label(self) -> str | None:
+        """Why its faithfulness says little, where it gives one label to :data:`ONE_LABEL` of its samples or more.
+
+        No edit of an input changes the prediction of a classifier that ignores its input, so a low
+        faithfulness there reads the classifier's collapse, not its explanations.
+        """
+        top = self.top_label()
+        if top is None or top[1] < ONE_LABEL * top[2]:
+            return None
+        return (f"answers '{top[0]}' to {top[1]} of {top[2]} samples: its prediction barely depends on the input, "
+                "so hardly any edit can change it")
+
+
+def fmt_top_label(cell: RecordSet | None) -> str:
+    top = cell.top_label() if cell is not None else None
+    return "-" if top is None else f"{top[0]} {top[1]} of {top[2]}"
 
 
 @dataclass
@@ -180,15 +207,19 @@ def marked(label: str, *cells: CellData | None) -> str:
 def cells_table(study: StudyData) -> Table:
     """Every cell of the study: what it should hold, what it holds, where."""
     t = Table("cells", "Cells: records held against what each run's configuration asks for",
-              ["condition", "train task", "eval task", "width", "records", "run folder"],
-              data_columns=["held", "expected", "complete"],
-              note="A cell is complete when its run finished (summary.json) and holds samples x styles records."
-                   + incomplete_note(study))
+              ["condition", "train task", "eval task", "width", "records", "most frequent answer", "run folder"],
+              data_columns=["held", "expected", "complete", "top_label_share"],
+              note="A cell is complete when its run finished (summary.json) and holds samples x styles records. "
+                   f"Most frequent answer: the label the model predicts most often, on how many samples; at "
+                   f"{ONE_LABEL:.0%} or more the classifier barely reads its inputs, and its faithfulness (no edit "
+                   "flips it) says little about its explanations." + incomplete_note(study))
     for c in study.cells:
+        top = c.top_label()
         t.rows.append({"condition": marked(condition_name(c.condition), c), "train task": c.train_task or "-",
                        "eval task": c.eval_task, "width": c.width, "records": c.status.describe(),
-                       "run folder": Path(c.run_dir).name, "held": c.status.held, "expected": c.status.expected,
-                       "complete": c.status.complete})
+                       "most frequent answer": fmt_top_label(c), "run folder": Path(c.run_dir).name,
+                       "held": c.status.held, "expected": c.status.expected, "complete": c.status.complete,
+                       "top_label_share": round(top[1] / top[2], 4) if top else None})
     return t
 
 

@@ -9,7 +9,7 @@ import pytest
 from selfexplain.reports.reading import (ACCURACY_MARGIN, DOES_NOT_HOLD, HOLDS, NOT_REPRODUCED, REPRODUCED,
                                          UNDETERMINED, judge, paper_threshold, reading_table)
 from selfexplain.reports.routes import routes_table
-from selfexplain.reports.tables import ONE_LABEL, cells_table, load_study
+from selfexplain.reports.tables import ONE_LABEL, ONE_LABEL_MARK, cells_table, faithfulness_table, load_study
 from selfexplain.stats import PairedResult
 from study_factory import add_variant, make_study
 
@@ -159,3 +159,7 @@ def test_a_classifier_that_answers_one_label_is_named_where_its_faithfulness_is_
     assert cells["w/ attribution", "tweets", "one"]["top_label_share"] < ONE_LABEL
     routes = {r["condition"]: r for r in routes_table(study).rows}
     assert routes["w/ collapsed"]["most frequent answer"] == "Negative 60 of 60"
+    t4 = faithfulness_table(study, "one", "table4", "")
+    assert [r["condition"] for r in t4.rows if r["condition"].endswith(ONE_LABEL_MARK)] == ["w/ collapsed§"]
+    assert "§: this model gives one label to 95% of the samples or more" in t4.note
+    assert ONE_LABEL_MARK not in faithfulness_table(load_study(make_study(tmp_path / "t", n=60)), "one", "t4", "").note

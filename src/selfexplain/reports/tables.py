@@ -172,6 +172,7 @@ def fmt(x: float | None, digits: int = 3) -> str:
 
 
 INCOMPLETE_MARK = "‡"
+ONE_LABEL_MARK = "§"
 
 
 def incomplete_note(study: StudyData) -> str:
@@ -367,8 +368,13 @@ def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> T
                 if cell is None:
                     continue
                 row = faith_row(cell, style, base)
-                t.rows.append(_shown({"task": task, "condition": marked(condition_name(cond), cell, base),
-                                      "style": style, "complete": cell.status.complete, **row}))
+                label = marked(condition_name(cond), cell, base) + (ONE_LABEL_MARK if cell.one_label() else "")
+                t.rows.append(_shown({"task": task, "condition": label, "style": style,
+                                      "complete": cell.status.complete, **row}))
+    if any(ONE_LABEL_MARK in r["condition"] for r in t.rows):
+        t.note += (f" {ONE_LABEL_MARK}: this model gives one label to {ONE_LABEL:.0%} of the samples or more (cells "
+                   "table: most frequent answer), so hardly any edit can change its prediction; its faithfulness "
+                   "measures that collapse, not its explanations.")
     t.note += variants_note(study) + incomplete_note(study)
     return t
 

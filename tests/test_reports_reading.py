@@ -145,7 +145,7 @@ def test_a_classifier_that_answers_one_label_is_named_where_its_faithfulness_is_
 
     add_variant(root, "collapsed", {"data": "attribution", "settings": {"epochs": 3}, "note": ""}, collapsed)
     study = load_study(root)
-    note = "w/ collapsed answers 'Negative' to 60 of 60 samples: its prediction barely depends on the input"
+    note = "w/ collapsed answers 'Negative' to 60 of 60 samples, so hardly any edit can flip its prediction"
     rows = {r["claim"]: r["why"] for r in reading_table(study).rows}
     judged = [c for c in rows if c.startswith("w/ collapsed (beyond the paper) > ") and "valid" not in c]
     assert len(judged) == 5  # one- and multi-word vs no training and vs w/ attribution; one-word vs w/ predictions

@@ -110,7 +110,8 @@ def routes_table(study: StudyData) -> Table:
               "stage of its own, shared by them); evaluation s: all its cells. Shift: mean p(ŷ|x) − p(ŷ|edited x) "
               "over valid explanations (graded faithfulness). Changes: after − before, " + PAIRED_NOTE
               + "; accuracy change from no training on the same samples. Most frequent answer: the label it "
-              f"predicts most often; at {ONE_LABEL:.0%} of the samples or more no edit can flip it, so its "
-              "faithfulness measures the collapse of its classification, not its explanations."
+              f"predicts most often; at {ONE_LABEL:.0%} of the samples or more hardly any edit can flip it, so its "
+              "binary faithfulness measures the collapse of its classification, not its explanations (its shift "
+              "still measures them)."
               + incomplete_note(study))
     return t

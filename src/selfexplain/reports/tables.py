@@ -64,16 +64,17 @@ class RecordSet:
         return label, k, sum(counts.values())
 
     def one_label(self) -> str | None:
-        """Why its faithfulness says little, where it gives one label to :data:`ONE_LABEL` of its samples or more.
+        """Why its binary faithfulness says little: it gives one label to :data:`ONE_LABEL` of its samples or more.
 
-        No edit of an input changes the prediction of a classifier that ignores its input, so a low
-        faithfulness there reads the classifier's collapse, not its explanations.
+        Hardly any edit flips the prediction of a classifier that gives every input the same answer, so a low
+        binary faithfulness there reads the classifier's collapse, not its explanations; the graded shift in
+        p(ŷ) still reads them.
         """
         top = self.top_label()
         if top is None or top[1] < ONE_LABEL * top[2]:
             return None
-        return (f"answers '{top[0]}' to {top[1]} of {top[2]} samples: its prediction barely depends on the input, "
-                "so hardly any edit can change it")
+        return (f"answers '{top[0]}' to {top[1]} of {top[2]} samples, so hardly any edit can flip its prediction "
+                "(binary faithfulness near 0 whatever the explanation; the graded shift still measures it)")
 
 
 def fmt_top_label(cell: RecordSet | None) -> str:
@@ -373,8 +374,8 @@ def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> T
                                       "complete": cell.status.complete, **row}))
     if any(ONE_LABEL_MARK in r["condition"] for r in t.rows):
         t.note += (f" {ONE_LABEL_MARK}: this model gives one label to {ONE_LABEL:.0%} of the samples or more (cells "
-                   "table: most frequent answer), so hardly any edit can change its prediction; its faithfulness "
-                   "measures that collapse, not its explanations.")
+                   "table: most frequent answer), so hardly any edit can flip its prediction: its binary "
+                   "faithfulness measures that collapse, not its explanations; its shift (graded) still measures them.")
     t.note += variants_note(study) + incomplete_note(study)
     return t
 

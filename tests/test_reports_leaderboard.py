@@ -138,7 +138,7 @@ def test_refusals_are_one_line(tmp_path):
         load_runs([tmp_path])
     # An incomplete run, allowed: its row is marked.
     board = build(load_runs([c], allow_incomplete=True))
-    assert board.table.rows[0]["model"].endswith("‡")
+    assert board.table.rows[0]["model"].endswith("‡§")  # and it answers one label to all of its four samples
 
 
 def test_a_study_of_two_tasks_is_refused_and_its_cells_of_one_task_rank(tmp_path):
@@ -199,3 +199,16 @@ def test_the_figure_names_every_style_plotted_even_when_the_first_model_has_none
     monkeypatch.setattr(figures, "_save", keep)
     lb.figure(board, tmp_path / "f.png")
     assert sorted(shown) == ["attribution", "redaction"]
+
+
+def test_a_model_that_gives_one_label_is_marked(tmp_path):
+    """A model answering 'Positive' to all 40 samples cannot be flipped by any edit: its row says so (§), beside
+    one answering it to 36 of 40."""
+    outcomes = {s: [i < 5 for i in range(40)] for s in STYLES}
+    board = build(load_runs([make_run(tmp_path / "a", {**BASE, "adapter": "aa11" * 16}, outcomes),
+                             make_run(tmp_path / "b", {**BASE, "adapter": "bb22" * 16}, outcomes, correct=36)]))
+    rows = {("aa11" if "aa11" in r["model"] else "bb22"): r for r in board.table.rows}
+    assert rows["aa11"]["model"].endswith("§") and rows["aa11"]["most frequent answer"] == "Positive 40 of 40"
+    assert not rows["bb22"]["model"].endswith("§") and rows["bb22"]["most frequent answer"] == "Positive 36 of 40"
+    assert rows["aa11"]["top_label_share"] == 1.0 and rows["bb22"]["top_label_share"] == 0.9
+    assert "§ a model that gives one label to 95% of them or more" in board.table.note

@@ -25,7 +25,8 @@ from ..layout import STUDY_FILE, RunStatus, read_study, run_status
 from ..measures import cell_measures
 from ..stats import INVALID, SMALL, holm, paired_test, ratio_ci
 from ..store import read_json
-from .tables import RecordSet, Table, accuracy_codes, faith_codes, fmt, fmt_interval, fmt_paired, read_records
+from .tables import (ONE_LABEL, ONE_LABEL_MARK, RecordSet, Table, accuracy_codes, faith_codes, fmt, fmt_interval,
+                     fmt_paired, fmt_top_label, read_records)
 
 INCOMPLETE = "‡"
 KEPT = "the runs are untouched"
@@ -137,22 +138,29 @@ def _group(style: str, width: str) -> str:
 
 
 def _models_table(board: Leaderboard) -> Table:
-    cols = ["model", "accuracy [95% CI]", *[_group(s, w) for s, w in board.groups]]
+    cols = ["model", "accuracy [95% CI]", "most frequent answer", *[_group(s, w) for s, w in board.groups]]
     data: list[str] = []
     for s, w in board.groups:
         data += [f"{s}_{w}_{k}" for k in ("faithfulness", "ci_low", "ci_high", "n_valid", "n", "random", "shift")]
-    t = Table("leaderboard", f"Leaderboard: {board.task}", cols, data_columns=["accuracy", "n_samples", *data],
+    t = Table("leaderboard", f"Leaderboard: {board.task}", cols,
+              data_columns=["accuracy", "n_samples", "top_label_share", *data],
               note=("Each cell: faithfulness [95% interval] · valid/N · random baseline · graded shift "
                     "(mean p(ŷ|x) − p(ŷ|x') over valid explanations). † fewer than 50 valid; "
-                    f"{INCOMPLETE} an incomplete run. Accuracy on the first width's samples."))
+                    f"{INCOMPLETE} an incomplete run. Accuracy and the most frequent answer on the first width's "
+                    f"samples; {ONE_LABEL_MARK} a model that gives one label to {ONE_LABEL:.0%} of them or more: "
+                    "hardly any edit can flip its prediction, so its binary faithfulness measures that, not its "
+                    "explanations (its shift still measures them)."))
     for label, runs in board.rows:
         first = runs.get("one") or runs.get("multi")
         samples = first.samples()
         acc = ratio_ci(accuracy_codes(samples, sorted(samples)))
+        top = first.top_label()
         row: dict[str, Any] = {
-            "model": label + (INCOMPLETE if any(not r.status.complete for r in runs.values()) else ""),
+            "model": label + (INCOMPLETE if any(not r.status.complete for r in runs.values()) else "")
+            + (ONE_LABEL_MARK if first.one_label() else ""),
             "accuracy [95% CI]": fmt_interval(acc.value, acc.low, acc.high, acc.n),
-            "accuracy": acc.value, "n_samples": len(samples)}
+            "most frequent answer": fmt_top_label(first), "accuracy": acc.value, "n_samples": len(samples),
+            "top_label_share": round(top[1] / top[2], 4) if top else None}
         for s, w in board.groups:
             run = runs.get(w)
             recs = run.style_records(s) if run else {}

@@ -53,3 +53,26 @@ def test_reading_judges_itself_over_source_in_the_trained_style(tmp_path):
     # The source agrees with the model on every explanation: no difference, and the exact bound rules a rise out.
     same = {r["claim"]: r for r in reading_table(load_study(_coupled_study(tmp_path / "b", lambda r: r["faithful"]))).rows}
     assert same[claim]["verdict"] == DOES_NOT_HOLD and same[claim]["diff_method"] == "exact"
+
+
+def test_a_source_that_answers_one_label_is_named(tmp_path):
+    """cpu-medium's source, SmolLM2, answers 'Positive' to every tweet: no edit flips it, so "more faithful to
+    itself than to the source" holds whatever the explanations are; the table and the reading say so."""
+    def positive_source(r):
+        r["reference"] = {"model": SOURCE, "prediction": "Positive" if r["task"] == "tweets" else r["prediction"],
+                          "new_prediction": None, "faithful": False if r["valid"] else None, "shift": None}
+
+    root = make_study(tmp_path / "s", n=60)
+    add_variant(root, "coupled", {"data": "attribution", "source_model": SOURCE, "note": ""}, positive_source)
+    study = load_study(root)
+    rows = {(r["task"], r["width"], r["style"]): r for r in coupling_table(study).rows}
+    own = study.cell("coupled", "tweets", "tweets", "one").top_label()
+    assert own[1] < 57  # the synthetic model itself reads its inputs
+    assert rows["tweets", "one", "attribution"]["most frequent answer (itself / source)"] == \
+        f"{own[0]} {own[1]} of 60 / Positive 60 of 60§"
+    assert rows["tweets", "one", "attribution"]["source_top_label_share"] == 1.0
+    assert not rows["vitaminc", "one", "attribution"]["most frequent answer (itself / source)"].endswith("§")
+    why = {r["claim"]: r["why"] for r in reading_table(study).rows}
+    claim = f"w/ coupled (beyond the paper): more faithful to itself than to {SOURCE}, attribution, %s-word, %s"
+    assert f"the source {SOURCE} answers 'Positive' to 60 of 60 samples" in why[claim % ("one", "tweets")]
+    assert "the source" not in why[claim % ("one", "vitaminc")]

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from ..stats import HIT, INVALID, MISS, PairedResult, paired_test, ratio_ci
-from .tables import (PAIRED_NOTE, CellData, StudyData, Table, condition_name, faith_codes, fmt, fmt_interval,
-                     fmt_paired, incomplete_note, marked)
+from .tables import (ONE_LABEL, ONE_LABEL_MARK, PAIRED_NOTE, CellData, StudyData, Table, condition_name,
+                     faith_codes, fmt, fmt_interval, fmt_paired, fmt_top, incomplete_note, marked, top_label)
 
 
 def reference_codes(records: dict[str, dict[str, Any]], ids: list[str]) -> np.ndarray:
@@ -27,6 +27,12 @@ def reference_codes(records: dict[str, dict[str, Any]], ids: list[str]) -> np.nd
         f = ref.get("faithful") if records[i]["valid"] else None
         out.append(INVALID if f is None else HIT if f else MISS)
     return np.array(out, dtype=np.int8)
+
+
+def reference_top_label(records: dict[str, dict[str, Any]]) -> tuple[str, int, int] | None:
+    """The reference (source) model's most frequent answer on the original inputs, as in ``top_label``."""
+    return top_label(r["reference"]["prediction"] for r in records.values()
+                     if (r.get("reference") or {}).get("prediction") is not None)
 
 
 def coupled_comparisons(study: StudyData) -> list[tuple[CellData, str, str, PairedResult, np.ndarray, np.ndarray]]:
@@ -47,19 +53,27 @@ def coupled_comparisons(study: StudyData) -> list[tuple[CellData, str, str, Pair
 def coupling_table(study: StudyData) -> Table:
     """Faithful to itself vs faithful to the model its training data came from, on the same explanations."""
     t = Table("coupling", "Coupling: faithful to itself vs to the source of its training data",
-              ["task", "width", "condition", "style", "source model", "faithful to itself [95% CI]",
-               "faithful to source [95% CI]", "to both", "valid", "itself − source [95% CI] p"],
+              ["task", "width", "condition", "style", "source model", "most frequent answer (itself / source)",
+               "faithful to itself [95% CI]", "faithful to source [95% CI]", "to both", "valid",
+               "itself − source [95% CI] p"],
               data_columns=["self", "self_low", "self_high", "source", "source_low", "source_high", "both", "n_valid",
-                            "diff", "diff_low", "diff_high", "diff_method", "p_value"],
+                            "diff", "diff_low", "diff_high", "diff_method", "p_value", "self_top_label_share",
+                            "source_top_label_share"],
               note=("Each valid explanation judged twice: with the trained model as the classifier (itself) and with "
                     "the model that constructed its training data (source): faithful where that classifier's label "
-                    "changes. Itself − source: " + PAIRED_NOTE + "." + incomplete_note(study)))
+                    "changes. Itself − source: " + PAIRED_NOTE + f". {ONE_LABEL_MARK}: a classifier giving one label "
+                    f"to {ONE_LABEL:.0%} of the samples or more; hardly any edit flips it, so its side of the "
+                    "comparison is near 0 whatever the explanation." + incomplete_note(study)))
     for cell, style, model, p, ref, own in coupled_comparisons(study):
         s, r = ratio_ci(own), ratio_ci(ref)
         both = int(((own == HIT) & (ref == HIT)).sum())
+        tops = (cell.top_label(), reference_top_label(cell.style_records(style)))
+        answers = " / ".join(fmt_top(x, mark=True) for x in tops)
         t.rows.append({"task": cell.eval_task, "width": cell.width, "condition": marked(condition_name(cell.condition),
                                                                                          cell),
-                       "style": style, "source model": model,
+                       "style": style, "source model": model, "most frequent answer (itself / source)": answers,
+                       "self_top_label_share": round(tops[0][1] / tops[0][2], 4) if tops[0] else None,
+                       "source_top_label_share": round(tops[1][1] / tops[1][2], 4) if tops[1] else None,
                        "faithful to itself [95% CI]": fmt_interval(s.value, s.low, s.high, s.n),
                        "faithful to source [95% CI]": fmt_interval(r.value, r.low, r.high, r.n),
                        "to both": fmt(both / s.n if s.n else None), "valid": f"{s.n}/{len(own)}",

@@ -25,7 +25,8 @@ import numpy as np
 from ..layout import NONE, PREDICTIONS, constructed_faithful
 from ..stats import HIT, INVALID, MIN_PAIRS, MISS, PairedResult, detectable_difference, paired_test
 from .tables import (PAIRED_NOTE, CellData, StudyData, Table, accuracy_pair, condition_name, eval_tasks,
-                     faith_codes, faith_pair, first_width, fmt, fmt_paired, incomplete_note, marked, read_records)
+                     faith_codes, faith_pair, first_width, fmt, fmt_paired, incomplete_note, marked, one_label_note,
+                     read_records)
 
 REPRODUCED, NOT_REPRODUCED, UNDETERMINED = "reproduced", "not reproduced", "undetermined"
 HOLDS, DOES_NOT_HOLD = "holds", "does not hold"
@@ -276,13 +277,17 @@ def _accuracy(study: StudyData) -> list[dict[str, Any]]:
 def _coupling(study: StudyData) -> list[dict[str, Any]]:
     """Guo et al. (2026), beyond the paper: trained on another model's explanations, more faithful to itself
     than to that model, in the style it was trained on (the same valid explanations judged by both)."""
-    from .coupling import coupled_comparisons
+    from .coupling import coupled_comparisons, reference_top_label
 
     rows = []
     for cell, style, model, p, ref, own in coupled_comparisons(study):
         if style != study.trains_on(cell.condition):
             continue
-        rows.append(_row("coupling", f"{condition_name(cell.condition)} (beyond the paper): more faithful to itself "
-                                     f"than to {model}, {style}, {cell.width}-word, {cell.eval_task}",
-                         p, None, ref, own, [cell], True))
+        row = _row("coupling", f"{condition_name(cell.condition)} (beyond the paper): more faithful to itself "
+                               f"than to {model}, {style}, {cell.width}-word, {cell.eval_task}",
+                   p, None, ref, own, [cell], True)
+        source = one_label_note(reference_top_label(cell.style_records(style)))
+        if source:  # "more faithful to itself" is then no finding about coupling
+            row["why"] += f"; the source {model} {source}"
+        rows.append(row)
     return rows

@@ -31,6 +31,7 @@ from ..stats import HIT, INVALID, MISS, SMALL, PairedResult, detectable_differen
 
 CONDITION_NAMES = {NONE: "no training", PREDICTIONS: "w/ predictions"}
 ONE_LABEL = 0.95  # a classifier that gives one label to this share of its inputs or more barely reads them
+ONE_LABEL_MARK = "§"
 
 
 def condition_name(condition: str) -> str:
@@ -57,29 +58,44 @@ class RecordSet:
 
     def top_label(self) -> tuple[str, int, int] | None:
         """(the label it predicts most often, on how many samples, of how many); None without records."""
-        counts = Counter(r["prediction"] for r in self.samples().values())
-        if not counts:
-            return None
-        label, k = max(sorted(counts.items()), key=lambda x: x[1])  # ties: the first label by name
-        return label, k, sum(counts.values())
+        return top_label(r["prediction"] for r in self.samples().values())
 
     def one_label(self) -> str | None:
-        """Why its binary faithfulness says little: it gives one label to :data:`ONE_LABEL` of its samples or more.
+        """Why its binary faithfulness says little: it gives one label to :data:`ONE_LABEL` of its samples or more."""
+        return one_label_note(self.top_label())
 
-        Hardly any edit flips the prediction of a classifier that gives every input the same answer, so a low
-        binary faithfulness there reads the classifier's collapse, not its explanations; the graded shift in
-        p(ŷ) still reads them.
-        """
-        top = self.top_label()
-        if top is None or top[1] < ONE_LABEL * top[2]:
-            return None
-        return (f"answers '{top[0]}' to {top[1]} of {top[2]} samples, so hardly any edit can flip its prediction "
-                "(binary faithfulness near 0 whatever the explanation; the graded shift still measures it)")
+
+def top_label(predictions: Iterable[str]) -> tuple[str, int, int] | None:
+    """(the most frequent of ``predictions``, how often, of how many); None when there are none."""
+    counts = Counter(predictions)
+    if not counts:
+        return None
+    label, k = max(sorted(counts.items()), key=lambda x: x[1])  # ties: the first label by name
+    return label, k, sum(counts.values())
+
+
+def one_label_note(top: tuple[str, int, int] | None) -> str | None:
+    """What a classifier giving one label to :data:`ONE_LABEL` of its samples or more does to faithfulness.
+
+    Hardly any edit flips the prediction of a classifier that gives every input the same answer, so a low
+    binary faithfulness there reads the classifier's collapse, not the explanations; the graded shift in
+    p(ŷ) still reads them.
+    """
+    if top is None or top[1] < ONE_LABEL * top[2]:
+        return None
+    return (f"answers '{top[0]}' to {top[1]} of {top[2]} samples, so hardly any edit can flip its prediction "
+            "(binary faithfulness near 0 whatever the explanation; the graded shift still measures it)")
+
+
+def fmt_top(top: tuple[str, int, int] | None, mark: bool = False) -> str:
+    """``Negative 600 of 600``; with ``mark``, :data:`ONE_LABEL_MARK` after a one-label classifier's."""
+    if top is None:
+        return "-"
+    return f"{top[0]} {top[1]} of {top[2]}" + (ONE_LABEL_MARK if mark and one_label_note(top) else "")
 
 
 def fmt_top_label(cell: RecordSet | None) -> str:
-    top = cell.top_label() if cell is not None else None
-    return "-" if top is None else f"{top[0]} {top[1]} of {top[2]}"
+    return fmt_top(cell.top_label() if cell is not None else None)
 
 
 @dataclass
@@ -173,7 +189,6 @@ def fmt(x: float | None, digits: int = 3) -> str:
 
 
 INCOMPLETE_MARK = "‡"
-ONE_LABEL_MARK = "§"
 
 
 def incomplete_note(study: StudyData) -> str:

@@ -384,7 +384,7 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
                 built[task, source] = study.stage(f"construct|{task}|{source}", lambda: _construct(
                     api, exp, task, None, study.runs, wait, model=source))
     # Training loads its own copy of the weights: free the inference copy first (a 7B model twice may not fit a GPU).
-    del base
+    base = None  # rebound, not deleted: the stage lambdas above close over the name
     _release_memory()
 
     def evaluate_adapter(condition: str, task: str, adapter: str, engine: Any = None) -> Any:

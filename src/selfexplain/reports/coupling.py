@@ -16,7 +16,8 @@ import numpy as np
 
 from ..stats import HIT, INVALID, MISS, PairedResult, paired_test, ratio_ci
 from .tables import (ONE_LABEL, ONE_LABEL_MARK, PAIRED_NOTE, CellData, StudyData, Table, condition_name,
-                     faith_codes, fmt, fmt_interval, fmt_paired, fmt_top, incomplete_note, marked, top_label)
+                     faith_codes, fmt, fmt_interval, fmt_paired, fmt_top, incomplete_note, marked, top_label,
+                     top_share)
 
 
 def reference_codes(records: dict[str, dict[str, Any]], ids: list[str]) -> np.ndarray:
@@ -72,8 +73,8 @@ def coupling_table(study: StudyData) -> Table:
         t.rows.append({"task": cell.eval_task, "width": cell.width, "condition": marked(condition_name(cell.condition),
                                                                                          cell),
                        "style": style, "source model": model, "most frequent answer (itself / source)": answers,
-                       "self_top_label_share": round(tops[0][1] / tops[0][2], 4) if tops[0] else None,
-                       "source_top_label_share": round(tops[1][1] / tops[1][2], 4) if tops[1] else None,
+                       "self_top_label_share": top_share(tops[0]),
+                       "source_top_label_share": top_share(tops[1]),
                        "faithful to itself [95% CI]": fmt_interval(s.value, s.low, s.high, s.n),
                        "faithful to source [95% CI]": fmt_interval(r.value, r.low, r.high, r.n),
                        "to both": fmt(both / s.n if s.n else None), "valid": f"{s.n}/{len(own)}",

@@ -26,7 +26,7 @@ from ..measures import cell_measures
 from ..stats import INVALID, SMALL, holm, paired_test, ratio_ci
 from ..store import read_json
 from .tables import (ONE_LABEL, ONE_LABEL_MARK, RecordSet, Table, accuracy_codes, faith_codes, fmt, fmt_interval,
-                     fmt_paired, fmt_top_label, read_records)
+                     fmt_paired, fmt_top_label, read_records, top_share)
 
 INCOMPLETE = "‡"
 KEPT = "the runs are untouched"
@@ -160,7 +160,7 @@ def _models_table(board: Leaderboard) -> Table:
             + (ONE_LABEL_MARK if first.one_label() else ""),
             "accuracy [95% CI]": fmt_interval(acc.value, acc.low, acc.high, acc.n),
             "most frequent answer": fmt_top_label(first), "accuracy": acc.value, "n_samples": len(samples),
-            "top_label_share": round(top[1] / top[2], 4) if top else None}
+            "top_label_share": top_share(top)}
         for s, w in board.groups:
             run = runs.get(w)
             recs = run.style_records(s) if run else {}

@@ -16,7 +16,7 @@ from ..layout import NONE, PREDICTIONS, model_key
 from ..stats import ratio_ci
 from .tables import (ONE_LABEL, PAIRED_NOTE, StudyData, Table, accuracy_codes, accuracy_pair, condition_name,
                      faith_pair, faith_row, first_width, fmt_interval, fmt_paired, fmt_top_label, incomplete_note,
-                     marked)
+                     marked, top_share)
 
 
 def _trained_on(study: StudyData, condition: str) -> tuple[str, str]:
@@ -97,7 +97,7 @@ def routes_table(study: StudyData) -> Table:
                 top = cell.top_label()
                 row.update({"accuracy [95% CI]": fmt_interval(a.value, a.low, a.high, a.n), "accuracy": a.value,
                             "accuracy_low": a.low, "accuracy_high": a.high, "most frequent answer": fmt_top_label(cell),
-                            "top_label_share": round(top[1] / top[2], 4) if top else None})
+                            "top_label_share": top_share(top)})
                 if base is not None:
                     p = accuracy_pair(base, cell)
                     row.update({"accuracy change [95% CI] p": fmt_paired(p), "accuracy_diff": p.difference,

@@ -87,6 +87,11 @@ def one_label_note(top: tuple[str, int, int] | None) -> str | None:
             "(binary faithfulness near 0 whatever the explanation; the graded shift still measures it)")
 
 
+def top_share(top: tuple[str, int, int] | None) -> float | None:
+    """The share of samples given the most frequent answer, for the CSVs."""
+    return round(top[1] / top[2], 4) if top else None
+
+
 def fmt_top(top: tuple[str, int, int] | None, mark: bool = False) -> str:
     """``Negative 600 of 600``; with ``mark``, :data:`ONE_LABEL_MARK` after a one-label classifier's."""
     if top is None:
@@ -236,7 +241,7 @@ def cells_table(study: StudyData) -> Table:
                        "eval task": c.eval_task, "width": c.width, "records": c.status.describe(),
                        "most frequent answer": fmt_top_label(c), "run folder": Path(c.run_dir).name,
                        "held": c.status.held, "expected": c.status.expected, "complete": c.status.complete,
-                       "top_label_share": round(top[1] / top[2], 4) if top else None})
+                       "top_label_share": top_share(top)})
     return t
 
 

@@ -71,7 +71,7 @@ def test_wheel_in_a_clean_environment(dist, tmp_path):
     env = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", env], cwd=tmp_path)
     py, cli = env / "bin" / "python", env / "bin" / "selfexplain"
-    # The dependencies are the set-up's own, reinstalling torch and the rest took 80 s: but only the wheel's
+    # The dependencies are the set-up's own (reinstalling torch and the rest took 80 s), but only the wheel's
     # declared ones (and theirs), linked into one folder on a path line, so an undeclared import still fails.
     # A path line runs none of the set-up's .pth files, so its editable checkout stays out of sight.
     site = _run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path).strip()

@@ -25,8 +25,8 @@ from ..layout import STUDY_FILE, RunStatus, read_study, run_status
 from ..measures import cell_measures
 from ..stats import INVALID, SMALL, holm, paired_test, ratio_ci
 from ..store import read_json
-from .tables import (ONE_LABEL, ONE_LABEL_MARK, RecordSet, Table, accuracy_codes, faith_codes, fmt, fmt_interval,
-                     fmt_paired, fmt_top_label, read_records, top_share)
+from .tables import (ONE_LABEL, ONE_LABEL_MARK, ONE_LABEL_WHY, RecordSet, Table, accuracy_codes, faith_codes, fmt,
+                     fmt_interval, fmt_paired, fmt_top, one_label_note, read_records, top_share)
 
 INCOMPLETE = "‡"
 KEPT = "the runs are untouched"
@@ -148,8 +148,7 @@ def _models_table(board: Leaderboard) -> Table:
                     "(mean p(ŷ|x) − p(ŷ|x') over valid explanations). † fewer than 50 valid; "
                     f"{INCOMPLETE} an incomplete run. Accuracy and the most frequent answer on the first width's "
                     f"samples; {ONE_LABEL_MARK} a model that gives one label to {ONE_LABEL:.0%} of them or more: "
-                    "hardly any edit can flip its prediction, so its binary faithfulness measures that, not its "
-                    "explanations (its shift still measures them)."))
+                    + ONE_LABEL_WHY))
     for label, runs in board.rows:
         first = runs.get("one") or runs.get("multi")
         samples = first.samples()
@@ -157,9 +156,9 @@ def _models_table(board: Leaderboard) -> Table:
         top = first.top_label()
         row: dict[str, Any] = {
             "model": label + (INCOMPLETE if any(not r.status.complete for r in runs.values()) else "")
-            + (ONE_LABEL_MARK if first.one_label() else ""),
+            + (ONE_LABEL_MARK if one_label_note(top) else ""),
             "accuracy [95% CI]": fmt_interval(acc.value, acc.low, acc.high, acc.n),
-            "most frequent answer": fmt_top_label(first), "accuracy": acc.value, "n_samples": len(samples),
+            "most frequent answer": fmt_top(top), "accuracy": acc.value, "n_samples": len(samples),
             "top_label_share": top_share(top)}
         for s, w in board.groups:
             run = runs.get(w)

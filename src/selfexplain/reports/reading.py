@@ -105,8 +105,8 @@ def _row(table: str, claim: str, p: PairedResult, key: tuple[str, str] | None, b
     pairs = int(((bc != INVALID) & (ac != INVALID)).sum())
     verdict, why = judge(p, threshold, beyond, pairs)
     if faithfulness:  # a verdict on faithfulness that rests on a classifier answering one label says so
-        why += "".join(f"; {condition_name(c.condition)} {c.one_label()}" for c in cells
-                       if c is not None and c.one_label())
+        notes = [(c, c.one_label()) for c in cells if c is not None]
+        why += "".join(f"; {condition_name(c.condition)} {note}" for c, note in notes if note)
     return {"table": table, "claim": marked(claim, *cells), "change [95% CI] p": fmt_paired(p),
             "valid pairs": f"{pairs} of {p.n_pairs}", "paper's change": _paper_shown(key) if key else "-",
             "detectable rise": fmt(mde), "verdict": verdict, "why": why,

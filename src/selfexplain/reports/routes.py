@@ -14,8 +14,8 @@ from typing import Any
 
 from ..layout import NONE, PREDICTIONS, model_key
 from ..stats import ratio_ci
-from .tables import (ONE_LABEL, PAIRED_NOTE, StudyData, Table, accuracy_codes, accuracy_pair, condition_name,
-                     faith_pair, faith_row, first_width, fmt_interval, fmt_paired, fmt_top_label, incomplete_note,
+from .tables import (ONE_LABEL, ONE_LABEL_WHY, PAIRED_NOTE, StudyData, Table, accuracy_codes, accuracy_pair, condition_name,
+                     faith_pair, faith_row, first_width, fmt_interval, fmt_paired, fmt_top, incomplete_note,
                      marked, top_share)
 
 
@@ -96,7 +96,7 @@ def routes_table(study: StudyData) -> Table:
                 a = ratio_ci(accuracy_codes(samples, ids))
                 top = cell.top_label()
                 row.update({"accuracy [95% CI]": fmt_interval(a.value, a.low, a.high, a.n), "accuracy": a.value,
-                            "accuracy_low": a.low, "accuracy_high": a.high, "most frequent answer": fmt_top_label(cell),
+                            "accuracy_low": a.low, "accuracy_high": a.high, "most frequent answer": fmt_top(top),
                             "top_label_share": top_share(top)})
                 if base is not None:
                     p = accuracy_pair(base, cell)
@@ -110,8 +110,6 @@ def routes_table(study: StudyData) -> Table:
               "stage of its own, shared by them); evaluation s: all its cells. Shift: mean p(ŷ|x) − p(ŷ|edited x) "
               "over valid explanations (graded faithfulness). Changes: after − before, " + PAIRED_NOTE
               + "; accuracy change from no training on the same samples. Most frequent answer: the label it "
-              f"predicts most often; at {ONE_LABEL:.0%} of the samples or more hardly any edit can flip it, so its "
-              "binary faithfulness measures the collapse of its classification, not its explanations (its shift "
-              "still measures them)."
+              f"predicts most often; at {ONE_LABEL:.0%} of the samples or more " + ONE_LABEL_WHY
               + incomplete_note(study))
     return t

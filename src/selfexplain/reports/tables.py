@@ -32,6 +32,9 @@ from ..stats import HIT, INVALID, MISS, SMALL, PairedResult, detectable_differen
 CONDITION_NAMES = {NONE: "no training", PREDICTIONS: "w/ predictions"}
 ONE_LABEL = 0.95  # a classifier that gives one label to this share of its inputs or more barely reads them
 ONE_LABEL_MARK = "§"
+# What every table's legend of ONE_LABEL_MARK says after naming what it marks.
+ONE_LABEL_WHY = ("hardly any edit can flip its prediction, so its binary faithfulness measures that collapse, not "
+                 "its explanations (its graded shift still measures them).")
 
 
 def condition_name(condition: str) -> str:
@@ -97,10 +100,6 @@ def fmt_top(top: tuple[str, int, int] | None, mark: bool = False) -> str:
     if top is None:
         return "-"
     return f"{top[0]} {top[1]} of {top[2]}" + (ONE_LABEL_MARK if mark and one_label_note(top) else "")
-
-
-def fmt_top_label(cell: RecordSet | None) -> str:
-    return fmt_top(cell.top_label() if cell is not None else None)
 
 
 @dataclass
@@ -233,13 +232,12 @@ def cells_table(study: StudyData) -> Table:
               data_columns=["held", "expected", "complete", "top_label_share"],
               note="A cell is complete when its run finished (summary.json) and holds samples x styles records. "
                    f"Most frequent answer: the label the model predicts most often, on how many samples; at "
-                   f"{ONE_LABEL:.0%} or more the classifier barely reads its inputs, and its faithfulness (no edit "
-                   "flips it) says little about its explanations." + incomplete_note(study))
+                   f"{ONE_LABEL:.0%} or more " + ONE_LABEL_WHY + incomplete_note(study))
     for c in study.cells:
         top = c.top_label()
         t.rows.append({"condition": marked(condition_name(c.condition), c), "train task": c.train_task or "-",
                        "eval task": c.eval_task, "width": c.width, "records": c.status.describe(),
-                       "most frequent answer": fmt_top_label(c), "run folder": Path(c.run_dir).name,
+                       "most frequent answer": fmt_top(top), "run folder": Path(c.run_dir).name,
                        "held": c.status.held, "expected": c.status.expected, "complete": c.status.complete,
                        "top_label_share": top_share(top)})
     return t
@@ -394,8 +392,7 @@ def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> T
                                       "complete": cell.status.complete, **row}))
     if any(ONE_LABEL_MARK in r["condition"] for r in t.rows):
         t.note += (f" {ONE_LABEL_MARK}: this model gives one label to {ONE_LABEL:.0%} of the samples or more (cells "
-                   "table: most frequent answer), so hardly any edit can flip its prediction: its binary "
-                   "faithfulness measures that collapse, not its explanations; its shift (graded) still measures them.")
+                   "table: most frequent answer): " + ONE_LABEL_WHY)
     t.note += variants_note(study) + incomplete_note(study)
     return t
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from ..layout import NONE, PREDICTIONS, model_key
 from ..stats import ratio_ci
-from .tables import (ONE_LABEL, ONE_LABEL_WHY, PAIRED_NOTE, StudyData, Table, accuracy_codes, accuracy_pair, condition_name,
-                     faith_pair, faith_row, first_width, fmt_interval, fmt_paired, fmt_top, incomplete_note,
-                     marked, top_share)
+from .tables import (ONE_LABEL, ONE_LABEL_WHY, PAIRED_NOTE, StudyData, Table, accuracy_codes, accuracy_pair,
+                     condition_name, faith_pair, faith_row, first_width, fmt_interval, fmt_paired, fmt_top,
+                     incomplete_note, marked, top_share)
 
 
 def _trained_on(study: StudyData, condition: str) -> tuple[str, str]:

@@ -27,10 +27,15 @@ from .tables import StudyData, condition_name, cross_style_rows, cross_task_rows
 FEW = 50  # the paper marks figures resting on fewer valid explanations
 COLORS = {NONE: "#222222", "predictions": "#999999", "attribution": "#1f77b4", "redaction": "#d62728",
           "counterfactual": "#2ca02c"}
+# Conditions beyond the paper (variants), in the experiment's order; no orange: it is the random baseline's.
+EXTRA = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939", "#843c39")
 
 
-def _color(condition: str) -> str:
-    return COLORS.get(condition, "#9467bd")
+def _colors(study: StudyData) -> dict[str, str]:
+    """One colour per condition: the paper's fixed ones, and each variant its own, so they can be told apart."""
+    extra = [c for c in study.experiment.get("conditions", []) if c not in COLORS]
+    extra += sorted({c.condition for c in study.cells} - set(COLORS) - set(extra))
+    return {**COLORS, **{c: EXTRA[i % len(EXTRA)] for i, c in enumerate(extra)}}
 
 
 def _errors(value: float, low: float | None, high: float | None) -> tuple[float, float]:
@@ -44,6 +49,7 @@ def figure2_by_n(study: StudyData, out: Path) -> Path | None:
         return None
     tasks = sorted({c.eval_task for c in cells})
     styles = study.styles
+    colors = _colors(study)
     fig, axes = plt.subplots(len(tasks), len(styles), figsize=(4 * len(styles), 3.2 * len(tasks)),
                              squeeze=False, sharey=True)
     for ti, task in enumerate(tasks):
@@ -64,7 +70,7 @@ def figure2_by_n(study: StudyData, out: Path) -> Path | None:
                     lo.append(e[0]); hi.append(e[1]); few.append(ci.n < FEW)
                 if not xs:
                     continue
-                color = _color(cell.condition)
+                color = colors[cell.condition]
                 ax.errorbar(xs, ys, yerr=[lo, hi], color=color, marker="o", capsize=2, lw=1.2, label=label)
                 fx = [x for x, f in zip(xs, few) if f]
                 fy = [y for y, f in zip(ys, few) if f]
@@ -142,6 +148,7 @@ def figure4_cross_style(study: StudyData, out: Path) -> Path | None:
     fig, axes = plt.subplots(len(tasks), len(PANELS),
                              figsize=(2 * (2 + 1.1 * len(conditions) * len(styles) / 2), 3.4 * len(tasks)), squeeze=False)
     width = 0.8 / len(conditions)
+    colors = _colors(study)
     for ti, task in enumerate(tasks):
         for pi, (key, low, high, rnd, ylabel, ylim) in enumerate(PANELS):
             ax = axes[ti][pi]
@@ -152,7 +159,7 @@ def figure4_cross_style(study: StudyData, out: Path) -> Path | None:
                         continue
                     x = si + (ci_ - (len(conditions) - 1) / 2) * width
                     err = np.array(_errors(r[key], r[low], r[high])).reshape(2, 1)
-                    ax.bar(x, r[key], width, yerr=err, capsize=2, color=_color(cond),
+                    ax.bar(x, r[key], width, yerr=err, capsize=2, color=colors[cond],
                            label=condition_name(cond) if si == 0 else None)
                     mark = "*" if r["n_valid"] < FEW else ""
                     if key == "shift" and r["verdict"] == "beats chance":

@@ -33,8 +33,7 @@ EXTRA = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637
 
 def _colors(study: StudyData) -> dict[str, str]:
     """One colour per condition: the paper's fixed ones, and each variant its own, so they can be told apart."""
-    extra = [c for c in study.experiment.get("conditions", []) if c not in COLORS]
-    extra += sorted({c.condition for c in study.cells} - set(COLORS) - set(extra))
+    extra = [c for c in study.experiment["conditions"] if c not in COLORS]  # every cell's condition is listed
     return {**COLORS, **{c: EXTRA[i % len(EXTRA)] for i, c in enumerate(extra)}}
 
 

@@ -24,6 +24,38 @@ def _freeze_survivors():
     gc.freeze()
 
 
+@pytest.fixture(scope="session")
+def smollm2():
+    """SmolLM2-135M as ``load_model`` gives it, (model, tokenizer, identity), loaded once per test session.
+
+    Tests wrap it in ``HFBackend.from_loaded`` to get caches of their own, and never change its weights
+    (training loads its own copy)."""
+    from selfexplain.backends.models import load_model
+
+    return load_model("embedded:smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def default_model():
+    """The embedded default model (Qwen2.5-Coder-0.5B), loaded once per session, as ``smollm2``."""
+    from selfexplain.backends.models import load_model
+
+    return load_model("embedded")
+
+
+@pytest.fixture(scope="session")
+def cpu_small_smoke(tmp_path_factory):
+    """``selfexplain reproduce --preset cpu-small --smoke --no-report``, run once per session by the real CLI in
+    a process of its own: the uninterrupted study that the kill test compares against, and the study whose
+    copy the adapter-less clone test resumes.  Read only: tests copy it before changing anything."""
+    import fault_runner
+
+    out = tmp_path_factory.mktemp("cpu-small-smoke")
+    r = fault_runner.run(["reproduce", "--preset", "cpu-small", "--smoke", "--no-report", "--output-path", str(out)])
+    assert r.returncode == 0, r.stderr
+    return out / "cpu-small-smoke"
+
+
 class KeywordBackend(Backend):
     """A deterministic stand-in model: 'hate'/'bad' mean Negative, else Positive.
 

@@ -1,6 +1,13 @@
-"""Run the real ``selfexplain`` CLI in this process with one fault injected at an exact point.
+"""Run the real ``selfexplain`` CLI in a process of its own, with one fault injected at an exact point.
 
-    python tests/fault_runner.py FAULT[:N] -- evaluate --limit 6 ...
+    python tests/fault_runner.py FAULT[:N] -- evaluate --limit 6 ...     # by hand
+    proc = start(["evaluate", "--limit", "6", ...], fault="kill-after-append:2")   # from a test
+
+``start`` forks the process from a warm server (``multiprocessing``'s forkserver, with torch, transformers and
+peft imported once per test session): a fresh interpreter spends about 4 s of a 5 s tiny-model run importing
+them, and the fault tests start some thirty such processes.  Each run is still a process of its own, with
+its own pid, environment, file descriptors and exit status; the server only imports, it never computes, so
+no thread pool exists to be forked.
 
 The fault is a real ``SIGKILL`` of this process (no cleanup, no ``finally``: the kernel releases its
 locks), or a real file-size limit (``RLIMIT_FSIZE``; Python ignores ``SIGXFSZ``, so writes past it
@@ -17,10 +24,21 @@ fail with ``EFBIG`` as on a full disk).  Only the moment is arranged, by wrappin
 * ``fsize:BYTES``           no file may grow beyond BYTES
 """
 
+import io
+import multiprocessing
 import os
 import resource
 import signal
 import sys
+import tempfile
+from pathlib import Path
+
+# What a CLI run imports before its first step, imported once by the server that forks every run.
+# Not selfexplain.cli: its console is made at import, and each run makes its own after its output is redirected.
+PRELOAD = ["torch", "transformers", "transformers.models.auto.modeling_auto", "transformers.models.auto.tokenization_auto",
+           "transformers.models.llama.modeling_llama", "transformers.trainer", "peft", "safetensors.torch",
+           "accelerate", "scipy.stats", "yaml", "pydantic", "jinja2",
+           "selfexplain.api", "selfexplain.experiments", "selfexplain.reports", "selfexplain.reports.figures"]
 
 
 def _die() -> None:
@@ -117,6 +135,91 @@ def install(fault: str) -> None:
         experiments.Study.stage = stage
     else:
         raise SystemExit(f"unknown fault {fault!r}")
+
+
+def resolved_path(spec: str) -> str:
+    """The converted folder of a model (``target="fault_runner:resolved_path"``: a conversion in a process)."""
+    from selfexplain.backends.models import resolve_model
+
+    return resolve_model(spec).load_path
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)  # ignored once the server runs: one server per test session
+    return ctx
+
+
+def _child(target: str, args: list, fault: str | None, env: dict, out: str, err: str) -> None:
+    """The forked process: the given environment and output files, the fault, then the CLI (or ``target``)."""
+    os.environ.clear()
+    os.environ.update(env)
+    for fd, path in ((1, out), (2, err)):
+        os.dup2(os.open(path, os.O_WRONLY | os.O_APPEND), fd)
+    # As PYTHONUNBUFFERED: what a process wrote before its SIGKILL is in the file.
+    sys.stdout = io.TextIOWrapper(open(1, "wb", buffering=0, closefd=False), write_through=True)
+    sys.stderr = io.TextIOWrapper(open(2, "wb", buffering=0, closefd=False), write_through=True,
+                                  errors="backslashreplace")
+    if fault:
+        install(fault)
+    if target == "cli":
+        from selfexplain.cli import app
+
+        sys.argv = ["selfexplain", *args]
+        app()
+    else:
+        module, _, name = target.partition(":")
+        print(getattr(__import__(module, fromlist=[name]), name)(*args))
+
+
+class Proc:
+    """A started run, shaped like ``subprocess.Popen`` (``pid``, ``poll``, ``communicate``, ``kill``) and, once
+    finished, like ``CompletedProcess`` (``returncode``, ``stdout``, ``stderr``; -9 for a SIGKILL)."""
+
+    def __init__(self, target: str, args: list, fault: str | None, env: dict | None):
+        self._dir = tempfile.mkdtemp(prefix="cli-")
+        self.stdout_path, self.stderr_path = Path(self._dir, "stdout"), Path(self._dir, "stderr")
+        for path in (self.stdout_path, self.stderr_path):  # readable while the run has not opened them yet
+            path.touch()
+        self._process = _context().Process(target=_child, args=(
+            target, [str(a) for a in args], fault, dict(os.environ if env is None else env),
+            str(self.stdout_path), str(self.stderr_path)))
+        self._process.start()
+        self.pid = self._process.pid
+        self.returncode: int | None = None
+        self.stdout = self.stderr = ""
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not self._process.is_alive():
+            self._process.join()
+            self.returncode = self._process.exitcode
+        return self.returncode
+
+    def communicate(self, timeout: float = 600) -> tuple[str, str]:
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self.kill()
+            raise TimeoutError(f"the run (pid {self.pid}) took over {timeout} s: killed")
+        self.poll()
+        self.stdout = self.stdout_path.read_text(errors="replace")
+        self.stderr = self.stderr_path.read_text(errors="replace")
+        return self.stdout, self.stderr
+
+    def kill(self) -> None:
+        self._process.kill()
+
+
+def start(args: list, fault: str | None = None, env: dict | None = None, target: str = "cli") -> Proc:
+    """``selfexplain ARGS`` in a process of its own (or ``module:function(*args)``, its result printed)."""
+    return Proc(target, args, fault, env)
+
+
+def run(args: list, fault: str | None = None, env: dict | None = None, target: str = "cli",
+        timeout: float = 600) -> Proc:
+    """``start``, then wait for it to end (its output read)."""
+    proc = start(args, fault, env, target)
+    proc.communicate(timeout)
+    return proc
 
 
 if __name__ == "__main__":

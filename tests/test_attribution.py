@@ -1,4 +1,6 @@
-"""Erasure attribution: exact influences on a stand-in model; the fast path against the plain computation on the real default model."""
+"""Erasure attribution: exact influences on a stand-in model; the fast path against the plain computation on a
+real model (SmolLM2: the two computations must agree on any model, and this one is four times cheaper than the
+default; the default model's fast path is checked against vLLM's scores and in the end-to-end test)."""
 
 import pytest
 
@@ -46,10 +48,10 @@ class _Plain:
 
 @pytest.mark.embedded
 @pytest.mark.slow
-def test_fast_path_matches_plain_computation_on_default_model():
+def test_fast_path_matches_plain_computation_on_a_real_model(smollm2):
     from selfexplain.backends.hf import HFBackend
 
-    be = HFBackend("embedded")
+    be = HFBackend.from_loaded(*smollm2)
     # Varied lengths (1 to 20 words), repeated words, punctuation attached and alone.
     texts = [
         "I hate waking up early.",

@@ -1,4 +1,5 @@
-"""The transformers backend on the embedded SmolLM2 (mechanics only: it is near chance)."""
+"""The transformers backend on the embedded SmolLM2 (mechanics only: it is near chance); the decoding paths on a
+tiny random Llama, whose every next token depends on the whole context."""
 
 import pytest
 import torch
@@ -16,10 +17,33 @@ CHATS = [
 
 
 @pytest.fixture(scope="module")
-def smol():
+def smol(smollm2):
     from selfexplain.backends.hf import HFBackend
 
-    return HFBackend("embedded:smollm2-135m", max_batch_size=8)
+    return HFBackend.from_loaded(*smollm2, max_batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def random_tiny():
+    """The tiny stand-in (2 layers, width 32, Tulu-2's tokenizer and template) with a random output layer: it
+    writes context-dependent gibberish and rarely ends early, so paths that decode differently (a wrong cache
+    position, a lost row) give other tokens, at a tenth of SmolLM2's cost per step."""
+    import torch
+
+    from selfexplain.backends.hf import HFBackend
+    from selfexplain.backends.models import load_model
+
+    model, tokenizer, identity = load_model("standin:tulu-tiny")
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(0)
+        # Unit-variance projections (not the init's 0.02): attention that picks tokens out of the whole
+        # prompt, not a near-uniform average of it, so each reply depends on its input.
+        for name, w in model.named_parameters():
+            if w.dim() == 2 and "embed" not in name:
+                w.normal_(0.0, 1.0 / w.shape[1] ** 0.5)
+        model.model.norm.weight.fill_(1.0)
+        model.lm_head.weight.normal_()
+    return HFBackend.from_loaded(model, tokenizer, identity, max_batch_size=8)
 
 
 def _plain_logprob(be, chat, label):
@@ -136,7 +160,7 @@ def test_shared_prefix_scoring_equals_plain_forward(smol):
 
 
 @pytest.mark.embedded
-def test_shared_prefix_generation_equals_transformers_generate(smol):
+def test_shared_prefix_generation_equals_transformers_generate(random_tiny):
     """The explanation turn continues the classification turn: decoded from its kept cache, the texts are
     those of transformers' generate on whole prompts (with and without kept prompts, groups of one)."""
     from selfexplain.evaluation import classify, explain_chat
@@ -149,13 +173,15 @@ def test_shared_prefix_generation_equals_transformers_generate(smol):
     chats = [explain_chat(task, e, "Negative", s, "one") for s in ("attribution", "redaction", "counterfactual")
              for e in exs] + [[{"role": "user", "content": "Say hello."}]]
     budgets = [6, 20, 30] * 3 + [8]
-    smol._prompt_kv.clear()
-    cold = smol.generate(chats, budgets)  # no kept prompts: groups share their common prefixes
-    classify(smol, task, [(e.text, None) for e in exs])  # keeps the classification prompts' caches
-    assert len(smol._prompt_kv) == 3
-    assert all(smol._kept_prefix(smol.prompt_ids(c)) is not None for c in chats[:9])
-    warm = smol.generate(chats, budgets)
-    assert cold == warm == smol.generate_plain(chats, budgets)
+    be = random_tiny
+    be._prompt_kv.clear()
+    cold = be.generate(chats, budgets)  # no kept prompts: groups share their common prefixes
+    classify(be, task, [(e.text, None) for e in exs])  # keeps the classification prompts' caches
+    assert len(be._prompt_kv) == 3
+    assert all(be._kept_prefix(be.prompt_ids(c)) is not None for c in chats[:9])
+    warm = be.generate(chats, budgets)
+    assert cold == warm == be.generate_plain(chats, budgets)
+    assert len({g.text for g in cold}) == len(cold)  # context-dependent: no two replies alike
 
 
 def test_adapter_identity_ignores_the_order_peft_writes_target_modules_in(tmp_path):
@@ -229,7 +255,7 @@ def test_converted_folders_load_without_the_conversion_versions(tmp_path, monkey
 
 
 @pytest.mark.embedded
-def test_static_cache_generation_equals_the_eager_paths(smol):
+def test_static_cache_generation_equals_the_eager_paths(random_tiny):
     """The GPU decode (transformers' static cache, padded batch shapes) gives the CPU paths' replies."""
     from selfexplain.backends.hf import HFBackend
     from selfexplain.evaluation import explain_chat
@@ -242,10 +268,11 @@ def test_static_cache_generation_equals_the_eager_paths(smol):
     chats = [explain_chat(task, e, "Negative", s, "one") for s in ("attribution", "counterfactual") for e in exs]
     chats.append([{"role": "user", "content": "Say hello."}])
     budgets = [6, 20, 30, 12, 25, 3, 8]
-    smol._prompt_kv.clear()
-    eager = smol.generate(chats, budgets)
-    assert eager == smol.generate_plain(chats, budgets)
-    static = HFBackend.from_loaded(smol.model, smol.tokenizer, smol.identity, static_cache=True, decode_rows=4)
+    be = random_tiny
+    be._prompt_kv.clear()
+    eager = be.generate(chats, budgets)
+    assert eager == be.generate_plain(chats, budgets)
+    static = HFBackend.from_loaded(be.model, be.tokenizer, be.identity, static_cache=True, decode_rows=4)
     assert static.batching.static_cache and not static._keeps_prompts
     assert static.generate(chats, budgets) == eager
     static._fixed_shapes = True  # as on CUDA: 3 rows padded to 4, prompts to a multiple of 64 tokens

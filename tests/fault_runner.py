@@ -37,7 +37,7 @@ from pathlib import Path
 # Not selfexplain.cli: its console is made at import, and each run makes its own after its output is redirected.
 PRELOAD = ["torch", "transformers", "transformers.models.auto.modeling_auto", "transformers.models.auto.tokenization_auto",
            "transformers.models.llama.modeling_llama", "transformers.trainer", "peft", "safetensors.torch",
-           "accelerate", "scipy.stats", "yaml", "pydantic", "jinja2",
+           "accelerate", "scipy.stats", "yaml", "pydantic", "jinja2", "openai", "httpx",  # a missing one is skipped
            "selfexplain.api", "selfexplain.experiments", "selfexplain.reports", "selfexplain.reports.figures"]
 
 
@@ -152,6 +152,11 @@ def _context() -> multiprocessing.context.BaseContext:
 
 def _child(target: str, args: list, fault: str | None, env: dict, out: str, err: str) -> None:
     """The forked process: the given environment and output files, the fault, then the CLI (or ``target``)."""
+    import gc
+
+    # The preloaded libraries' objects live as long as the process: out of the collector's way (a study collects
+    # after each stage, 0.2 s a time over them), as tests/conftest.py does for the test process.
+    gc.freeze()
     os.environ.clear()
     os.environ.update(env)
     for fd, path in ((1, out), (2, err)):

@@ -28,6 +28,7 @@ import io
 import multiprocessing
 import os
 import resource
+import shutil
 import signal
 import sys
 import tempfile
@@ -208,6 +209,7 @@ class Proc:
         self.poll()
         self.stdout = self.stdout_path.read_text(errors="replace")
         self.stderr = self.stderr_path.read_text(errors="replace")
+        shutil.rmtree(self._dir, ignore_errors=True)
         return self.stdout, self.stderr
 
     def kill(self) -> None:

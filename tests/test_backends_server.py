@@ -227,38 +227,32 @@ def test_the_api_key_is_written_nowhere(server, tmp_path):
         assert secret not in text and "pa55word" not in text
 
 
-def test_429_and_a_dropped_connection_are_retried(server, server_run, tmp_path):
+def test_429_and_a_dropped_connection_are_retried_and_a_server_gone_mid_run_resumes(server, server_run, tmp_path):
+    """One run through a faulty proxy walks both paths: two 429s (Retry-After) and a dropped connection are
+    retried within the first chunk; then the server goes away, and the run stops with one line, its completed
+    chunks kept; back again, the same command resumes to the uninterrupted run's records, byte for byte."""
     proxy = Proxy(server)
     proxy.too_many = {3, 4}
     proxy.drop = {6}
-    try:
-        run = evaluate(model=SERVED, limit=N, batch_size=2, output_path=tmp_path, backend="openai",
-                       model_args=_args(proxy.url, concurrency=1))
-    finally:
-        proxy.close()
-    assert proxy.seen == {"429": 2, "dropped": 1}
-    assert (run.run_dir / "records.jsonl").read_bytes() == (server_run.run_dir / "records.jsonl").read_bytes()
-
-
-def test_server_gone_mid_run_then_back_resumes_to_identical_records(server, server_run, tmp_path):
-    proxy = Proxy(server)
+    seen_before_down = {}
 
     def go_down_after_the_first_chunk():
         while not any(p.stat().st_size for p in tmp_path.glob("evaluate-*/records.jsonl")):
             time.sleep(0.05)
+        seen_before_down.update(proxy.seen)
         proxy.down_after = proxy.count + 1
 
     threading.Thread(target=go_down_after_the_first_chunk, daemon=True).start()
+    args = _args(proxy.url, max_retries=2, concurrency=1)  # two 429s in a row: two retries
     try:
         with pytest.raises(UserError, match="unreachable after retries.*completed chunks are kept"):
-            evaluate(model=SERVED, limit=N, batch_size=2, output_path=tmp_path, backend="openai",
-                     model_args=_args(proxy.url, max_retries=1, concurrency=1))
+            evaluate(model=SERVED, limit=N, batch_size=2, output_path=tmp_path, backend="openai", model_args=args)
+        assert seen_before_down == {"429": 2, "dropped": 1}  # the first chunk's faults, each retried
         records = next(tmp_path.glob("evaluate-*/records.jsonl"))
         partial = records.read_bytes()
         assert 0 < len(partial) < len((server_run.run_dir / "records.jsonl").read_bytes())
         proxy.down_after = None
-        run = evaluate(model=SERVED, limit=N, batch_size=2, output_path=tmp_path, backend="openai",
-                       model_args=_args(proxy.url, max_retries=1, concurrency=1))
+        run = evaluate(model=SERVED, limit=N, batch_size=2, output_path=tmp_path, backend="openai", model_args=args)
     finally:
         proxy.close()
     assert run.run_dir == records.parent

@@ -95,3 +95,16 @@ def test_header_values_are_gguf_readers(vocabs):
     smol, _ = _join_embedded(EMBEDDED["smollm2-135m"])
     assert gguf_tokenizer_settings(smol) == {"add_bos_token": False, "bos_token_id": 1, "eos_token_id": 2,
                                              "model": "gpt2"}
+
+
+def test_a_cut_or_empty_gguf_is_one_line(tmp_path):
+    from selfexplain.backends.models import gguf_tokenizer_settings
+    from selfexplain.errors import UserError
+
+    (tmp_path / "empty.gguf").write_bytes(b"")
+    (tmp_path / "cut.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + b"\x00" * 8 + b"\x05" + b"\x00" * 7 + b"\x0a")
+    (tmp_path / "other.gguf").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    for name, says in (("empty", "not a complete GGUF file"), ("cut", "not a complete GGUF file"),
+                       ("other", "not a GGUF file")):
+        with pytest.raises(UserError, match=says):
+            gguf_tokenizer_settings(tmp_path / f"{name}.gguf")

@@ -212,46 +212,55 @@ def gguf_scalars(gguf: str | Path, keys: set[str]) -> dict[str, Any]:
     import mmap
     import struct
 
-    with open(gguf, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        if m[:4] != b"GGUF":
-            raise UserError(f"{gguf}: not a GGUF file")
-        order = "<" if struct.unpack_from("<I", m, 4)[0] & 0xFFFF else ">"  # a big-endian file's version reads swapped
-        n_kv = struct.unpack_from(order + "Q", m, 16)[0]
-        pos, out = 24, {}
+    try:
+        with open(gguf, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            if m[:4] != b"GGUF":
+                raise UserError(f"{gguf}: not a GGUF file")
+            return _read_gguf_scalars(m, keys, gguf)
+    except (ValueError, struct.error) as e:  # empty, or cut short
+        raise UserError(f"{gguf}: not a complete GGUF file ({e})") from None
 
-        def string() -> str:
-            nonlocal pos
-            n = struct.unpack_from(order + "Q", m, pos)[0]
-            pos += 8 + n
-            return m[pos - n: pos].decode("utf-8", "replace")
 
-        for _ in range(n_kv):
-            key = string()
-            kind = struct.unpack_from(order + "I", m, pos)[0]
-            pos += 4
-            if kind == 8:
-                value = string()
-            elif kind == 9:
-                item, count = struct.unpack_from(order + "IQ", m, pos)
-                pos += 12
-                if item == 8:
-                    for _ in range(count):
-                        string()
-                elif item in _GGUF_SCALARS:
-                    pos += count * struct.calcsize(_GGUF_SCALARS[item])
-                else:  # arrays of arrays: no tokenizer setting is one; stop rather than misread
-                    break
-                continue
-            elif kind in _GGUF_SCALARS:
-                fmt = order + _GGUF_SCALARS[kind]
-                value = struct.unpack_from(fmt, m, pos)[0]
-                pos += struct.calcsize(fmt)
-            else:
-                raise UserError(f"{gguf}: unknown GGUF value type {kind} for {key!r}")
-            if key in keys:
-                out[key] = value
-                if len(out) == len(keys):
-                    break
+def _read_gguf_scalars(m: Any, keys: set[str], gguf: str | Path) -> dict[str, Any]:
+    import struct
+
+    order = "<" if struct.unpack_from("<I", m, 4)[0] & 0xFFFF else ">"  # a big-endian file's version reads swapped
+    n_kv = struct.unpack_from(order + "Q", m, 16)[0]
+    pos, out = 24, {}
+
+    def string() -> str:
+        nonlocal pos
+        n = struct.unpack_from(order + "Q", m, pos)[0]
+        pos += 8 + n
+        return m[pos - n: pos].decode("utf-8", "replace")
+
+    for _ in range(n_kv):
+        key = string()
+        kind = struct.unpack_from(order + "I", m, pos)[0]
+        pos += 4
+        if kind == 8:
+            value: Any = string()
+        elif kind == 9:
+            item, count = struct.unpack_from(order + "IQ", m, pos)
+            pos += 12
+            if item == 8:
+                for _ in range(count):
+                    string()
+            elif item in _GGUF_SCALARS:
+                pos += count * struct.calcsize(_GGUF_SCALARS[item])
+            else:  # arrays of arrays: no tokenizer setting is one; stop rather than misread
+                break
+            continue
+        elif kind in _GGUF_SCALARS:
+            fmt = order + _GGUF_SCALARS[kind]
+            value = struct.unpack_from(fmt, m, pos)[0]
+            pos += struct.calcsize(fmt)
+        else:
+            raise UserError(f"{gguf}: unknown GGUF value type {kind} for {key!r}")
+        if key in keys:
+            out[key] = value
+            if len(out) == len(keys):
+                break
     return out
 
 

@@ -21,8 +21,6 @@ from selfexplain.reports.compare import compare_runs  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.embedded]
 N = int(os.environ.get("SELFEXPLAIN_VLLM_SAMPLES", "8"))
-
-
 MODEL = "embedded:smollm2-135m"
 
 

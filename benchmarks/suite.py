@@ -3,8 +3,9 @@
 Runs the suite of a checkout (default: this one) with pytest's ``--durations=0`` and a JUnit XML report, and
 writes one text file with
 
-  - the fp32 matmul rate (2048x2048, torch, all cores) measured just before and just after the run, so that
-    files taken on different days (this machine's speed varies up to 5x between days) can be compared;
+  - the fp32 matmul rate (benchmarks/attribution.py's 2048x2048 peak, all cores) just before and just after
+    the run, so that files taken on different days (this machine's speed varies up to 5x between days) can
+    be compared;
   - pytest's closing line and the run's wall time;
   - the summed test time, and the same sum per test file, largest first;
   - pytest's own ``--durations=0`` table (every phase of every test over 5 ms).
@@ -34,34 +35,17 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
-MATMUL = """
-import time, torch
-a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-a @ b
-rates = []
-for _ in range(5):
-    t = time.perf_counter()
-    for _ in range(5):
-        a @ b
-    rates.append(2 * 2048 ** 3 * 5 / (time.perf_counter() - t) / 1e9)
-print(sorted(rates)[2])
-"""
-
-
-def matmul_gflops() -> float:
-    """The median of five timings of five 2048x2048 fp32 matmuls, in a fresh process (as a test would see it)."""
-    out = subprocess.run([sys.executable, "-c", MATMUL], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip())
+from attribution import _in_child, matmul_gflops  # noqa: E402  (this folder's benchmark: the same peak rate)
 
 
 def per_test_seconds(junit: Path) -> dict[str, float]:
     """JUnit's testcases as ``file::name`` -> seconds (setup + call + teardown)."""
-    times: dict[str, float] = {}
+    times: dict[str, float] = defaultdict(float)
     for case in ET.parse(junit).getroot().iter("testcase"):
         module = case.get("classname", "").split(".")
         # classname is tests.test_x or tests.test_x.Class: the file is the first test_* part
         file = next((f"{p}.py" for p in module if p.startswith("test_")), case.get("classname", "?"))
-        times[f"{file}::{case.get('name')}"] = times.get(f"{file}::{case.get('name')}", 0.0) + float(case.get("time", 0))
+        times[f"{file}::{case.get('name')}"] += float(case.get("time", 0))
     return times
 
 
@@ -77,7 +61,7 @@ def main() -> None:
                            capture_output=True, text=True).stdout.strip()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(repo / "src"), os.environ.get("PYTHONPATH")]))}
 
-    before = matmul_gflops()
+    before = _in_child(matmul_gflops)  # a fresh process, as a test would see the machine
     with tempfile.TemporaryDirectory() as tmp:
         junit = Path(tmp) / "junit.xml"
         started = datetime.datetime.now().astimezone()
@@ -86,12 +70,12 @@ def main() -> None:
                                f"--junitxml={junit}", *pytest_args], cwd=repo, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t
         times = per_test_seconds(junit)
-    after = matmul_gflops()
+    after = _in_child(matmul_gflops)
 
     out = proc.stdout
     closing = out.strip().splitlines()[-1] if out.strip() else "(no output)"
-    durations = out[out.find("slowest durations") - 30:] if "slowest durations" in out else ""
-    durations = durations[durations.find("\n") + 1:] if durations else "(pytest printed no durations)\n"
+    head = out.find("slowest durations")  # the table starts on the line after its header
+    durations = out[out.find("\n", head) + 1:] if head >= 0 else "(pytest printed no durations)\n"
     files: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     for name, s in times.items():

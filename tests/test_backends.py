@@ -25,11 +25,9 @@ def smol(smollm2):
 
 @pytest.fixture(scope="module")
 def random_tiny():
-    """The tiny stand-in (2 layers, width 32, Tulu-2's tokenizer and template) with a random output layer: it
-    writes context-dependent gibberish and rarely ends early, so paths that decode differently (a wrong cache
-    position, a lost row) give other tokens, at a tenth of SmolLM2's cost per step."""
-    import torch
-
+    """The tiny stand-in (2 layers, width 32, Tulu-2's tokenizer and template) with its weights drawn anew at unit
+    variance: it writes context-dependent gibberish and rarely ends early, so paths that decode differently (a
+    wrong cache position, a lost row) give other tokens, at a tenth of SmolLM2's cost per step."""
     from selfexplain.backends.hf import HFBackend
     from selfexplain.backends.models import load_model
 

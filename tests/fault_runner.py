@@ -145,6 +145,25 @@ def resolved_path(spec: str) -> str:
     return resolve_model(spec).load_path
 
 
+def resolved_embedded(gguf: str) -> str:
+    """The converted folder of ``gguf`` served as the embedded model ``tiny`` (the file as the one part of a
+    package of its own): the embedded path, joining then converting, at a tiny model's cost."""
+    from selfexplain.backends import models
+
+    models.EMBEDDED["tiny"] = models.EmbeddedModel("tiny", "a test's tiny GGUF", (("tiny_gguf", Path(gguf).name),), None)
+    models.package_dir = lambda name: Path(gguf).parent if name == "tiny_gguf" else None
+    return models.resolve_model("embedded:tiny").load_path
+
+
+def vllm_serve(*argv: str) -> None:
+    """``python -m vllm.entrypoints.openai.api_server ARGV`` (``target="fault_runner:vllm_serve"``): forked with
+    torch and transformers already imported, it is up 4 s sooner than from a fresh interpreter."""
+    from vllm.entrypoints.launchers.api_server.entry import main
+
+    sys.argv = ["vllm.entrypoints.openai.api_server", *argv]
+    main()
+
+
 def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)  # ignored once the server runs: one server per test session
@@ -214,6 +233,15 @@ class Proc:
 
     def kill(self) -> None:
         self._process.kill()
+
+    def terminate(self) -> None:
+        self._process.terminate()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self._process.join(timeout)
+        if self._process.is_alive():
+            raise TimeoutError(f"the run (pid {self.pid}) is still running after {timeout} s")
+        return self.poll()
 
 
 def start(args: list, fault: str | None = None, env: dict | None = None, target: str = "cli") -> Proc:

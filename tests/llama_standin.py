@@ -37,3 +37,39 @@ def make_gguf_llama(folder: Path) -> Path:
         torch.manual_seed(0)
         LlamaForCausalLM(cfg).save_pretrained(folder)
     return folder
+
+
+def make_tiny_gguf(path: Path) -> Path:
+    """A GGUF file with weights, as small as a Llama gets (one layer, width 16, seeded F32 tensors), carrying
+    Llama-2's whole vocabulary and tokenizer metadata from llama.cpp's ``ggml-vocab-llama-spm.gguf``: converted
+    like any ``.gguf`` model, in a few seconds (SmolLM2's takes ten)."""
+    import gguf
+    import numpy as np
+
+    from selfexplain.tasks.prepare import prepare
+
+    vocab = gguf.GGUFReader(str(prepare("llama-vocab") / "ggml-vocab-llama-spm.gguf"))
+    sizes = {"llama.block_count": 1, "llama.embedding_length": 16, "llama.feed_forward_length": 32,
+             "llama.attention.head_count": 2, "llama.attention.head_count_kv": 1, "llama.rope.dimension_count": 8,
+             "llama.context_length": 2048}
+    writer = gguf.GGUFWriter(str(path), "llama")
+    for key, field in vocab.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":  # written by the writer itself
+            continue
+        kind = field.types[0]
+        sub = {"sub_type": field.types[1]} if kind == gguf.GGUFValueType.ARRAY else {}
+        writer.add_key_value(key, sizes.get(key, field.contents()), kind, **sub)
+    rng = np.random.default_rng(0)
+    shapes = {"token_embd.weight": (len(vocab.fields["tokenizer.ggml.tokens"].data), 16),
+              "blk.0.attn_q.weight": (16, 16), "blk.0.attn_k.weight": (8, 16), "blk.0.attn_v.weight": (8, 16),
+              "blk.0.attn_output.weight": (16, 16), "blk.0.ffn_gate.weight": (32, 16),
+              "blk.0.ffn_up.weight": (32, 16), "blk.0.ffn_down.weight": (16, 32)}
+    for name, shape in shapes.items():
+        writer.add_tensor(name, (rng.standard_normal(shape) * 0.02).astype(np.float32))
+    for name in ("output_norm.weight", "blk.0.attn_norm.weight", "blk.0.ffn_norm.weight"):
+        writer.add_tensor(name, np.ones(16, np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -1,6 +1,8 @@
 """The transformers backend on the embedded SmolLM2 (mechanics only: it is near chance); the decoding paths on a
 tiny random Llama, whose every next token depends on the whole context."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -275,3 +277,28 @@ def test_static_cache_generation_equals_the_eager_paths(random_tiny):
     assert static.generate(chats, budgets) == eager
     static._fixed_shapes = True  # as on CUDA: 3 rows padded to 4, prompts to a multiple of 64 tokens
     assert static.generate(chats, budgets) == eager
+
+
+def test_a_folders_tokenizer_is_read_once_and_each_caller_gets_its_own(tmp_path):
+    """load_tokenizer keeps a read tokenizer per folder: a caller's change stays its own, and a tokenizer file
+    rewritten in place is read again."""
+    import json
+    import shutil
+
+    from selfexplain.backends.models import ResolvedModel, load_tokenizer, resolve_model
+
+    source = Path(resolve_model("standin:tulu-tiny").load_path)
+    folder = tmp_path / "model"
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("*.safetensors"))
+    resolved = ResolvedModel(str(folder), None, {})
+    first = load_tokenizer(resolved)
+    chat = [{"role": "user", "content": "I hate rain"}]
+    expected = first.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    first.padding_side, first.chat_template = "left", "changed {{ messages }}"
+    second = load_tokenizer(resolved)
+    assert second is not first and second.padding_side == "right"
+    assert second.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) == expected
+    assert second("I hate rain").input_ids == first("I hate rain").input_ids
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": "new {{ messages }}"}))
+    assert load_tokenizer(resolved).chat_template == "new {{ messages }}"

@@ -324,11 +324,19 @@ def test_damaged_records_line_is_one_line(tmp_path):
 def test_two_processes_needing_one_conversion(tmp_path):
     """A fresh cache, two processes that need the same embedded model: one joins and converts it, the
     other waits and then uses that conversion (before, both converted and one's rmtree could delete
-    the other's freshly converted folder while it loaded)."""
-    env = {**os.environ, "SELFEXPLAIN_CACHE": str(tmp_path)}
+    the other's freshly converted folder while it loaded).  The model is a tiny GGUF (a one-layer Llama with
+    Llama-2's vocabulary) packaged as the embedded models are: its conversion reads the same 32k-entry
+    vocabulary, a few seconds in which the second process arrives."""
+    from llama_standin import make_tiny_gguf
+    from test_gguf import skip_unless_conversion_supported
 
-    procs = [fault_runner.start(["embedded:smollm2-135m"], env=env, target="fault_runner:resolved_path")
-             for _ in range(2)]
+    skip_unless_conversion_supported()
+    package = tmp_path / "package"
+    package.mkdir()
+    gguf = make_tiny_gguf(package / "tiny.gguf")
+    env = {**os.environ, "SELFEXPLAIN_CACHE": str(tmp_path / "cache")}
+
+    procs = [fault_runner.start([str(gguf)], env=env, target="fault_runner:resolved_embedded") for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     paths = {o[0].strip() for o in outs}
@@ -337,7 +345,7 @@ def test_two_processes_needing_one_conversion(tmp_path):
     assert (folder / "config.json").exists() and (folder / "selfexplain-source.txt").exists()
     waited = [o[1] for o in outs if "in use by pid" in o[1] and "waiting for it" in o[1]]
     assert len(waited) == 1, [o[1][-500:] for o in outs]
-    assert not list(tmp_path.rglob(".*.lock")) and not list((tmp_path / "models").glob("tmp*"))
+    assert not list(tmp_path.rglob(".*.lock")) and not list((tmp_path / "cache" / "models").glob("tmp*"))
 
 
 def test_disk_full_while_writing_the_report(tmp_path):

@@ -132,20 +132,20 @@ def test_grpo_and_dpo_on_real_generations(tmp_path, default_model):
 
     # DPO's sampling on real generations: every sample judged as the evaluator judges it, from per-input seeds.
     # Pairs are rare for this untrained model (valid faithful explanations are ~3% of its one-word attributions,
-    # and an input's valid samples tend to agree), so whether 4 inputs yield one is not the point here:
+    # and an input's valid samples tend to agree), so whether 2 inputs yield one is not the point here:
     # test_dpo_steps_change_the_adapter trains on pairs.
     dpo_settings = TrainSettings(batch_size=1, max_steps=2, save_steps=10, lora=small)
     rl = RLSettings(max_completion_length=8, temperature=0.5, samples=4)
     try:
-        dpo = api.train_rl("dpo", task="tweets", model=model, limit=4, output_path=tmp_path, settings=dpo_settings,
+        dpo = api.train_rl("dpo", task="tweets", model=model, limit=2, output_path=tmp_path, settings=dpo_settings,
                            rl=rl)
         assert dpo.summary["pairs"] >= 1 and dpo.summary["steps"] == 2
     except UserError as e:
         assert "no input had both a valid faithful and a valid unfaithful explanation among 4 samples" in str(e)
     samples = [json.loads(x) for f in tmp_path.glob("train-dpo-*/samples-*/records.jsonl")
                for x in f.read_text().splitlines()]
-    assert len(samples) == 4 and all(len(r["texts"]) == 4 for r in samples)
-    dpo_examples = {e.id: e for e in api.sample_examples(spec, 4, 0, None, False, "train")}
+    assert len(samples) == 2 and all(len(r["texts"]) == 4 for r in samples)
+    dpo_examples = {e.id: e for e in api.sample_examples(spec, 2, 0, None, False, "train")}
     for r in samples:
         again = judge(be, spec, [Item(dpo_examples[r["sample_id"]], "attribution", "one", t) for t in r["texts"]])
         for j, stored in zip(again, r["judged"]):  # the shift is scored in another batch: equal to rounding

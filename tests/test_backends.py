@@ -302,3 +302,15 @@ def test_a_folders_tokenizer_is_read_once_and_each_caller_gets_its_own(tmp_path)
     config = json.loads((folder / "tokenizer_config.json").read_text())
     (folder / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": "new {{ messages }}"}))
     assert load_tokenizer(resolved).chat_template == "new {{ messages }}"
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize("spec, expected", [("embedded", [151643, 151645]), ("embedded:smollm2-135m", [0, 2]),
+                                            ("standin:tulu-tiny", [0, 2])])
+def test_generation_stops_at_the_end_of_turn_tokens(spec, expected):
+    """The configured EOS and the vocabulary's special end-of-turn markers (Qwen2: <|im_end|> 151645 and
+    <|endoftext|> 151643; its "</s>" is an ordinary token, 128247, and does not stop)."""
+    from selfexplain.backends.models import generation_eos, load_tokenizer, resolve_model, stop_token_ids
+
+    resolved = resolve_model(spec)
+    assert stop_token_ids(load_tokenizer(resolved), generation_eos(resolved.load_path, None)) == expected

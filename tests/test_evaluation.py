@@ -116,3 +116,20 @@ def test_random_baseline_is_applied_reclassified_and_independent_of_chunking(tmp
     rec = next(r for r in a.records if r["style"] == "attribution" and r["valid"])
     assert att.n_random == 1 and att.random_faithfulness == float(rec["random_faithful"])
     assert a.summary.accuracy_ci[0] <= a.summary.accuracy <= a.summary.accuracy_ci[1]
+    # The explanation redacts "hate": its baseline redacts one of the other words, never "hate" itself.
+    assert rec["random_input"] in ("[REDACTED] hate mondays", "I hate [REDACTED]")
+
+
+def test_an_input_without_other_words_has_no_random_pair_and_is_counted(tmp_path, keyword_backend):
+    """"hate" alone: the attribution "hate" is valid, and no other word is left to draw its baseline from."""
+    data = tmp_path / "s140.csv"
+    _write_tweets(data, [(0, "hate"), (4, "I hate mondays")])
+    run = evaluate(task="sentiment140", data=str(data), limit=2, split="all", backend_instance=keyword_backend,
+                   output_path=tmp_path, styles=["attribution"])
+    alone, longer = sorted((r for r in run.records if r["valid"]), key=lambda r: len(r["input"]))
+    assert alone["input"] == "hate" and alone["random_input"] is None and alone["random_prediction"] is None
+    assert alone["no_random"] == "too few other words" and longer["no_random"] is None
+    (att,) = run.summary.styles
+    assert (att.n_valid, att.n_random, att.n_no_random) == (2, 1, 1)
+    assert "1 without (too few other words)" in (run.run_dir / "summary.md").read_text()
+    assert json.loads((run.run_dir / "config.json").read_text())["random_baseline"] == "other words"

@@ -50,6 +50,8 @@ def test_one_row_per_trained_model_with_its_cost_and_effect(tmp_path):
     # w/ predictions trains on no style: accuracy only.
     preds = rows["w/ predictions"]
     assert preds.get("faithfulness") is None and preds["accuracy"] is not None
+    # What training.prediction_chats trains on (the paper's table 4 caption), not the model's own predictions.
+    assert preds["trained on"] == "ground-truth labels of its training inputs, no explanations"
     samples = study.cell("predictions", "tweets", "tweets", "one").samples()
     assert preds["accuracy"] == pytest.approx(np.mean([r["prediction"] == r["gold"] for r in samples.values()]))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from selfexplain import words as W
 from selfexplain.reports import write_study_report
 from selfexplain.reports.lexicon import DELETION, explanation_words, lemma
 from selfexplain.reports import all_tables
@@ -80,6 +81,22 @@ def test_valid_counts_table_matches_records(study):
         cond = NAMES[row["condition"].split(" (")[0]]
         recs = _records(study, cond, row["task"], row["width"], row["style"])
         assert (row["valid"], row["n"]) == (sum(r["valid"] for r in recs), len(recs))
+        strict = sum(bool(r["valid"]) and W.unaltered(r["edited_input"], str(r["parsed"])) for r in recs)
+        assert row["valid, strict"] == (strict if row["style"] == "redaction" else "-")
+
+
+def test_strict_redaction_is_read_from_new_records_and_judged_from_old_ones():
+    """Records since 0.3 carry ``valid_strict``; older ones are judged from their answer and edited input (a real
+    answer of the default model that dropped another handle's "@", from docs/results/cpu-medium)."""
+    from selfexplain.reports.tables import strict_redaction
+
+    old = {"valid": True, "input": "@JetBlue you can't beat jetblue in space's matter http://t.co/NRpWmGyv3e",
+           "parsed": "JetBlue you can't beat jetblue in space's matter [REDACTED]",
+           "edited_input": "@JetBlue you can't beat jetblue in space's matter [REDACTED]"}
+    assert strict_redaction(old) is False
+    assert strict_redaction({**old, "parsed": old["edited_input"]}) is True
+    assert strict_redaction({**old, "valid_strict": True}) is True  # what the evaluator recorded wins
+    assert strict_redaction({**old, "valid": False, "edited_input": None}) is False
 
 
 def test_construction_quality_table_matches_records(study):
@@ -98,6 +115,13 @@ def test_construction_quality_table_matches_records(study):
         else:
             flips = [b["attribution"]["erased_predictions"][0] != b["attribution"]["prediction"] for b in kept]
         assert row["constructed"] == pytest.approx(sum(flips) / len(flips)) and row["constructed n"] == len(flips)
+
+
+def test_lemmas_take_the_part_of_speech_the_word_is_most_used_in():
+    """Noun first, then verb, made "rating" the verb "rat" and "was" the noun "wa" (WordNet's "WA")."""
+    assert [lemma(w) for w in ("rating", "flights", "loved", "was", "saying", "went", "Delayed")] == \
+        ["rating", "flight", "love", "be", "saying", "go", "delay"]
+    assert lemma("coachella") == "coachella" and lemma(DELETION) == DELETION.casefold()
 
 
 def test_lexicon_table_counts_lemmas_of_faithful_explanations(study):

@@ -4,8 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from selfexplain import styles as S
+from selfexplain import words as W
 
 LABELS = ["Positive", "Negative"]
 TEXT = "I hate waking up early, hate it!"
@@ -208,6 +211,41 @@ def test_random_counterfactual_puts_the_new_words_at_random_positions():
     assert len(out.split()) == 4  # a pure deletion stays a deletion of one random word
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["so", "sad", "rain", "the", "day", "ok"]), min_size=1, max_size=8),
+       st.sampled_from(["attribution", "redaction", "counterfactual"]), st.data())
+def test_a_random_baseline_never_edits_what_the_explanation_names(tokens, style, data):
+    """Over random inputs and explanations of every style (several words, repeated words): the baseline edits only
+    words the explanation neither names nor edits, as many as it does, so it never equals the explanation's own
+    edit; where the input has too few such words there is none."""
+    import json
+    import random
+
+    text = " ".join(tokens)
+    picked = data.draw(st.sets(st.integers(0, len(tokens) - 1), min_size=1, max_size=min(3, len(tokens))))
+    if style == "attribution":
+        raw = json.dumps({"words": sorted({tokens[i] for i in picked})})
+    elif style == "redaction":
+        raw = json.dumps({"redacted_text": " ".join("[REDACTED]" if i in picked else t for i, t in enumerate(tokens))})
+    else:
+        raw = json.dumps({"edited_text": " ".join("glad" if i in picked else t for i, t in enumerate(tokens))})
+    chk = _checked(style, raw, text, "multi")
+    assume(chk.valid)
+    named = {W.word_keys(text)[p] for p in W.changed_positions(text, chk.edited_input)}
+    out = S.get_style(style).random_edit(text, chk, random.Random(data.draw(st.integers(0, 1 << 30))))
+    others = [i for i, t in enumerate(tokens) if t not in named]
+    if out is None:
+        assert len(set(tokens[i] for i in others) if style == "attribution" else others) < min(chk.n, len(tokens))
+        return
+    assert out != chk.edited_input
+    edited = W.changed_positions(text, out)
+    assert edited and not {tokens[p] for p in edited} & named
+    if style == "attribution":
+        assert len({tokens[p] for p in edited}) == chk.n  # N distinct words, every occurrence
+    else:
+        assert len(edited) == chk.n
+
+
 # ---- the Answer: marker ------------------------------------------------------------
 
 def test_repeated_answer_marker_takes_the_last():
@@ -254,3 +292,41 @@ def test_snli_counterfactual_may_use_answer_words_but_not_relation_names():
     assert chk.reason == S.USES_LABEL
     # Sentiment's verbalizers stay forbidden (the paper's example).
     assert get_task("sentiment140").forbidden_words == ["Positive", "Negative"]
+
+
+# ---- strict redaction validity -------------------------------------------------------
+
+# Real one-word redactions of the default model and its trained variants (docs/results/cpu-medium records), all
+# valid by words; strict: the rest of the input unaltered but for whitespace and a redacted word's own "@"/"#".
+STRICT_CASES = [
+    ("Thanks @united for writing back. To assist you can return the bag you lost & clean up the feces sprinkled in "
+     "your bathroom. Too much to ask?",
+     "Answer: Thanks [REDACTED] for writing back. To assist you can return the bag you lost & clean up the feces "
+     "sprinkled in your bathroom. Too much to ask?", True),  # the handle redacted with its "@"
+    ("#Coachella2015 got everybody like http://t.co/TquAI0NSo3",
+     "Answer: [REDACTED] got everybody like http://t.co/TquAI0NSo3", True),
+    ("@JetBlue you can't beat jetblue in space's matter http://t.co/NRpWmGyv3e",
+     "Answer: JetBlue you can't beat jetblue in space's matter [REDACTED]", False),  # another handle lost its "@"
+    ("@USAirways yes I did thank you! They did a great job turning the flight in jan !",
+     "Answer: @USAirways yes I did thank you! They did a great job turning the flight in [REDACTED]", False),  # "!" gone
+    ("@united Keep the flights cheap and early/on time and you are good. Flew @AmericanAir and Cancelled Flightled "
+     "my flight 4 times last month. United>",
+     "Answer: United Keep the flights cheap and early/on time and you are good. Flew [REDACTED] and Cancelled "
+     "Flightled my flight 4 times last month. United", False),  # "@united" -> "United", the final ">" dropped
+]
+
+
+@pytest.mark.parametrize("text, raw, strict", STRICT_CASES)
+def test_strict_redaction_validity_is_recorded_beside_the_word_rule(text, raw, strict):
+    _, chk = run("redaction", raw, text=text)
+    assert chk.valid and chk.n == 1 and chk.strict is strict
+    assert "[REDACTED]" in chk.edited_input  # the classifier sees the original with the word redacted, either way
+
+
+def test_strict_redaction_takes_a_phrase_under_one_marker_and_any_case():
+    text = "I really hate it."
+    _, chk = run("redaction", '{"redacted_text": "I [redacted] it."}', "multi", text=text)
+    assert chk.valid and chk.n == 2 and chk.strict is True
+    _, dropped = run("redaction", '{"redacted_text": "I [REDACTED] it"}', "multi", text=text)
+    assert dropped.valid and dropped.strict is False  # the final "." belongs to "it", which was not redacted
+    assert run("attribution", "Answer: hate", text=text)[1].strict is None

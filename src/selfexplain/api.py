@@ -26,7 +26,7 @@ from .attribution import INFLUENCE_FORMS, WordAttribution, attribute as attribut
 from .backends import Backend, load_backend
 from .construction import STYLES as CONSTRUCT_STYLES, construct_explanations, training_chat
 from .errors import NothingToTrain, UserError
-from .evaluation import Summary, chunks, classify, run_evaluation, summarize
+from .evaluation import RANDOM_BASELINE, Summary, chunks, classify, run_evaluation, summarize
 from .layout import constructed_faithful
 from .reports import construction_markdown, summary_markdown
 from .names import slug
@@ -176,7 +176,7 @@ def evaluate(
                                  if reference_model else None)
     data_cfg = _data_cfg(data, hub, split, seed, limit)
     with _open_run("evaluate", spec, examples, be, backend, data_cfg, output_path,
-                   {"styles": style_list, "width": width, "batch_size": batch_size, "random_baseline": True,
+                   {"styles": style_list, "width": width, "batch_size": batch_size, "random_baseline": RANDOM_BASELINE,
                     **({"max_new_tokens": max_new_tokens} if max_new_tokens else {}),
                     **({"erasure": True} if erasure else {}),
                     # Only with a reference, so runs without one keep their folders.

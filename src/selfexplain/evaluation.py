@@ -52,11 +52,15 @@ class SampleRecord:
     new_prediction: str | None
     new_label_probs: dict[str, float] | None
     faithful: bool | None
-    # The random baseline (same number of words, chosen at random, applied the same way).
+    # Redaction: valid under the strict rule too (styles.Checked.strict); None for the other styles.
+    valid_strict: bool | None = None
+    # The random baseline (same number of words, chosen at random among the words the explanation does not
+    # name or edit, applied the same way); ``no_random``: why a valid explanation has none.
     random_input: str | None = None
     random_prediction: str | None = None
     random_faithful: bool | None = None
     random_label_probs: dict[str, float] | None = None
+    no_random: str | None = None
     # Erasure agreement (evaluate --erasure): the model's own most influential word and the normalised
     # rank, in its erasure ranking, of the words the explanation (and its baseline) change.
     w_star: str | None = None
@@ -113,6 +117,12 @@ def token_budget(style: str, width: str, text: str) -> int:
     return min(768, 48 + 3 * n)
 
 
+# The random baseline's rule, in every evaluate run's configuration (so in its folder's hash).  ``True`` (runs
+# before 0.3): drawn from all the input's words, so it could repeat the explanation's own edit.
+RANDOM_BASELINE = "other words"
+NO_OTHER_WORDS = "too few other words"  # the input has fewer words than N outside those the explanation names
+
+
 def random_rng(seed: int, task: str, sample_id: str, style: str, width: str) -> random.Random:
     """One generator per (sample, style, width): a record's baseline never depends on chunking or order."""
     return random.Random(f"{seed}|{task}|{sample_id}|{style}|{width}")
@@ -138,11 +148,16 @@ def evaluate_chunk(
     to_reclassify = [k for k, (_, c) in enumerate(checked) if c.valid]
     edited = {k: checked[k][1].edited_input for k in to_reclassify}
     randomized: dict[int, str] = {}
+    no_random: set[int] = set()
     if random_seed is not None:
         for k in to_reclassify:
             style, i = jobs[k]
             rng = random_rng(random_seed, task.name, examples[i].id, style, width)
-            randomized[k] = S.get_style(style).random_edit(examples[i].text, checked[k][1], rng)
+            edit = S.get_style(style).random_edit(examples[i].text, checked[k][1], rng)
+            if edit is None:
+                no_random.add(k)
+            else:
+                randomized[k] = edit
     # One scoring call for the explanations' and the baselines' edited inputs.
     order = list(edited.items()) + list(randomized.items())
     scored = classify(backend, task, [(t, examples[jobs[k][1]].context) for k, t in order])
@@ -172,10 +187,12 @@ def evaluate_chunk(
             new_prediction=new.label if new else None,
             new_label_probs=new.probs if new else None,
             faithful=(new.label != pred.label) if new else None,
+            valid_strict=chk.strict,
             random_input=randomized.get(k),
             random_prediction=rnd.label if rnd else None,
             random_faithful=(rnd.label != pred.label) if rnd else None,
             random_label_probs=rnd.probs if rnd else None,
+            no_random=NO_OTHER_WORDS if k in no_random else None,
             **agreement,
         ))
     return records
@@ -240,6 +257,7 @@ class StyleSummary:
     random_faithfulness: float | None = None
     random_ci: tuple[float | None, float | None] = (None, None)
     n_random: int = 0
+    n_no_random: int = 0  # valid explanations without a baseline: too few other words in their input
     # Shift, explanation vs its random baseline (paired, with a verdict), erasure agreement: see measures.
     measures: dict[str, Any] = field(default_factory=dict)
 
@@ -288,6 +306,7 @@ def summarize(records: Iterable[dict[str, Any]]) -> Summary:
             truncated=sum(bool(r["explanation_truncated"]) for r in rs),
             per_n=per_n, faithfulness_ci=(fci.low, fci.high),
             random_faithfulness=rci.value, random_ci=(rci.low, rci.high), n_random=rci.n,
+            n_no_random=sum(bool(r.get("no_random")) for r in valid),
             measures={**cell_measures(rs),
                       **({"reference": reference_measures(rs)} if any(r.get("reference") for r in rs) else {})},
         ))

@@ -43,6 +43,9 @@ class Checked:
     reason: str | None  # None when valid
     n: int | None  # words listed / redacted / edited, when it could be counted
     edited_input: str | None  # the input the explanation produces, when valid
+    # Redaction only: valid and, beyond the words, every character outside the redacted spans as in the input
+    # (up to whitespace).  Recorded beside ``valid``, which compares words (see Redaction.check).
+    strict: bool | None = None
 
 
 # Reasons, named so reports can count them.
@@ -154,12 +157,26 @@ class Style(ABC):
             return parsed, Checked(False, parsed.error, None, None)
         checked = self.check(parsed, text, labels, width)
         if checked.valid and width == "one" and checked.n != 1:
-            checked = Checked(False, WRONG_COUNT, checked.n, None)
+            checked = Checked(False, WRONG_COUNT, checked.n, None, False if checked.strict is not None else None)
         return parsed, checked
 
     @abstractmethod
-    def random_edit(self, text: str, checked: Checked, rng: random.Random) -> str:
-        """The random baseline of a valid explanation: as many words, chosen at random, applied the same way."""
+    def random_edit(self, text: str, checked: Checked, rng: random.Random) -> str | None:
+        """The random baseline of a valid explanation: as many words, chosen at random among the input's other
+        words (see :func:`other_positions`), applied the same way; None where the input has too few of them."""
+
+
+def other_positions(text: str, checked: Checked) -> list[int]:
+    """Word positions a random baseline may edit: every word of ``text`` but the words the explanation names or
+    edits (by key, so no other occurrence of them either) and words already ``[REDACTED]``.
+
+    Drawn from all words, the baseline could be the explanation's own edit (40 of the 532 attribution
+    baselines of cpu-medium's SFT model were), and the comparison partly one of the explanation with itself.
+    """
+    keys = W.word_keys(text)
+    named = {keys[p] for p in W.changed_positions(text, checked.edited_input or "")}
+    redacted = W.REDACTED.casefold()
+    return [i for i, k in enumerate(keys) if k not in named and k != redacted]
 
 
 _STYLES: dict[str, Style] = {}
@@ -222,9 +239,12 @@ class Attribution(Style):
             return Checked(False, NOT_IN_INPUT, len(listed), None)
         return Checked(True, None, len(listed), W.replace_words(text, set(listed)))
 
-    def random_edit(self, text: str, checked: Checked, rng: random.Random) -> str:
-        keys = [k for k in W.unique_keys(text) if k != W.REDACTED.casefold()]
-        return W.replace_words(text, set(rng.sample(keys, min(checked.n or 0, len(keys)))))
+    def random_edit(self, text: str, checked: Checked, rng: random.Random) -> str | None:
+        keys = W.word_keys(text)
+        others = list(dict.fromkeys(keys[i] for i in other_positions(text, checked)))  # distinct, in order
+        if len(others) < (checked.n or 0):
+            return None
+        return W.replace_words(text, set(rng.sample(others, checked.n or 0)))
 
 
 class SentenceStyle(Style):
@@ -247,19 +267,26 @@ class Redaction(SentenceStyle):
     json_key = "redacted_text"
 
     def check(self, parsed: Parsed, text: str, labels: list[str], width: Width) -> Checked:
+        """Valid when the words outside the markers are the input's, in order (compared by key: case, attached
+        punctuation and symbols such as a handle's "@" are not compared).  The input the classifier then sees
+        is the original with those words redacted, so what was not compared never reaches it.  ``strict``
+        also asks every other character to be the input's (whitespace aside)."""
         redacted = str(parsed.value)
         out = [t for t in W.tokenize(redacted) if t.is_word]
         src = [t for t in W.tokenize(text) if t.is_word]
         if W.REDACTED not in redacted.upper():
-            return Checked(False, NO_REDACTION, 0, None)
+            return Checked(False, NO_REDACTION, 0, None, False)
         positions = _align_redactions([t.key for t in src], out)
         if positions is None:
-            return Checked(False, ALTERED_TEXT, None, None)
-        return Checked(True, None, len(positions), W.replace_positions(text, positions))
+            return Checked(False, ALTERED_TEXT, None, None, False)
+        edited = W.replace_positions(text, positions)
+        return Checked(True, None, len(positions), edited, W.unaltered(edited, redacted))
 
-    def random_edit(self, text: str, checked: Checked, rng: random.Random) -> str:
-        n_words = len(W.words(text))
-        return W.replace_positions(text, set(rng.sample(range(n_words), min(checked.n or 0, n_words))))
+    def random_edit(self, text: str, checked: Checked, rng: random.Random) -> str | None:
+        others = other_positions(text, checked)
+        if len(others) < (checked.n or 0):
+            return None
+        return W.replace_positions(text, set(rng.sample(others, checked.n or 0)))
 
 
 def _align_redactions(src: list[str], out: list[W.Token]) -> set[int] | None:
@@ -323,15 +350,20 @@ class Counterfactual(SentenceStyle):
             return Checked(False, UNCHANGED, 0, None)
         return Checked(True, None, n, applied)
 
-    def random_edit(self, text: str, checked: Checked, rng: random.Random) -> str:
-        """The counterfactual's new words put at random positions (deleting the rest of its N edits there).
+    def random_edit(self, text: str, checked: Checked, rng: random.Random) -> str | None:
+        """The counterfactual's new words put at random positions among the words it did not edit (deleting the
+        rest of its N edits there).
 
         Keeping the new words makes the baseline ask whether the model chose *where*
         to edit well, not whether any new word moves the prediction.
         """
         old = W.words(text)
         new = W.changed_words(old, W.words(checked.edited_input or ""))
+        others = other_positions(text, checked)
+        need = min(checked.n or 0, len(old))
+        if len(others) < need:
+            return None
         rng.shuffle(new)
-        positions = rng.sample(range(len(old)), min(checked.n or 0, len(old)))
+        positions = rng.sample(others, need)
         return W.edit_positions(text, {p: new[i] if i < len(new) else None for i, p in enumerate(positions)})
 

@@ -278,3 +278,18 @@ def unique_keys(text: str) -> list[str]:
     for k in word_keys(text):
         seen.setdefault(k, None)
     return list(seen)
+
+
+_MARKER_TOKEN = re.compile(r"[^\w\s]*\[REDACTED\][^\w\s]*", re.IGNORECASE)  # with attached punctuation
+_MARKERS = re.compile(r"(?:\[REDACTED\])+")
+
+
+def unaltered(expected: str, answer: str) -> bool:
+    """Whether a redaction ``answer`` is ``expected`` (the input with the redacted words' cores as markers) up to
+    whitespace, a marker's case, the punctuation attached to a redacted word (a marker for "@united" or "hate!"
+    may take it in), and one marker standing for several adjacent ones (a phrase redacted at once): the strict
+    reading of "without altering the remaining input"."""
+    def canonical(text: str) -> str:
+        return _MARKERS.sub(REDACTED, "".join(_MARKER_TOKEN.sub(REDACTED, text).split()))
+
+    return canonical(expected) == canonical(answer)

@@ -76,7 +76,8 @@ def _rows(summary: Summary) -> list[list[str]]:
     for s in summary.styles:
         m = s.measures
         row = [s.style, fmt_ci(s.faithfulness, s.faithfulness_ci, s.n_valid), f"{s.n_valid}/{s.n}", str(s.n_faithful),
-               fmt_ci(s.random_faithfulness, s.random_ci, s.n_random),
+               fmt_ci(s.random_faithfulness, s.random_ci, s.n_random)
+               + (f"; {s.n_no_random} without (too few other words)" if s.n_no_random else ""),
                fmt_mean(m["shift"]) if m else "-", fmt_vs_random(m["vs_random"]) if m else "-",
                _reasons(s.invalid_reasons)]
         if _has_erasure(summary):

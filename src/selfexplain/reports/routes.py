@@ -27,9 +27,11 @@ def _trained_on(study: StudyData, condition: str) -> tuple[str, str]:
         return method, f"its own sampled {style} explanations, rewarded by the check"
     if method == "dpo":
         return method, f"pairs of its own sampled {style} explanations, ranked by the check"
-    source = v.get("source_model") or "the model itself"
     if style == PREDICTIONS:
-        return method, f"predictions of {source}, no explanations"
+        # The paper's "w/ Predictions" (table 4's caption): the classification answered with the ground-truth
+        # label of each training input (training.prediction_chats), whatever model constructed the data.
+        return method, "ground-truth labels of its training inputs, no explanations"
+    source = v.get("source_model") or "the model itself"
     return method, f"{style} explanations constructed by {source}"
 
 

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .. import words as W
 from ..layout import NONE, PREDICTIONS, Cell, RunStatus, constructed_faithful, model_key, read_study, run_status
 from ..store import iter_records
 from ..measures import cell_measures, fmt_erasure, fmt_mean, fmt_vs_random
@@ -203,6 +204,16 @@ def incomplete_note(study: StudyData) -> str:
             "in the cells table); rerun the same `selfexplain reproduce` to complete it.")
 
 
+def baseline_rule_note(study: StudyData) -> str:
+    """Where cells were evaluated before 0.3, whose baselines were drawn from all the input's words (their records
+    lack ``no_random``): said, since such a baseline could repeat the explanation's own edit."""
+    old = [c for c in study.cells if c.records and "no_random" not in c.records[0]]
+    if not old:
+        return ""
+    return (f" (in {len(old)} of the {len(study.cells)} cells, evaluated before 0.3: from all its words, so a "
+            "baseline could repeat the explanation's own edit)")
+
+
 def variants_note(study: StudyData) -> str:
     """What each condition beyond the paper is (empty when the study has none)."""
     def what(v: dict[str, Any]) -> str:
@@ -369,7 +380,8 @@ def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> T
     t = Table(name, title, FAITH_COLUMNS, data_columns=FAITH_DATA, note=(
         "Faithfulness = faithful / valid explanations, with a 95% percentile bootstrap interval. " + SMALL_NOTE
         + " Random baseline: "
-        "as many words as the explanation, chosen at random from the input and applied the same way. Change: "
+        "as many words as the explanation, chosen at random from the input's other words (never those the "
+        "explanation names or edits) and applied the same way" + baseline_rule_note(study) + ". Change: "
         + PAIRED_NOTE + " (* p<0.05, ** p<0.01). Shift: mean p(ŷ|x) − p(ŷ|edited x) over valid explanations (graded "
         "faithfulness). vs random baseline: paired difference explanation − its random edit in shift (interval, "
         "sign-flip permutation p) and in flip rate; 'beats chance' where the shift interval lies above 0, 'does "
@@ -481,7 +493,7 @@ def first_width(study: StudyData, task: str) -> str:
 def valid_counts_table(study: StudyData) -> Table:
     """Table 10: how many explanations passed the style and word-count conditions, per cell."""
     t = Table("table10_valid_counts", "Table 10: valid explanations (kept for faithfulness) per cell",
-              ["task", "width", "condition", "style", "valid", "n", "most common invalid reasons"])
+              ["task", "width", "condition", "style", "valid", "valid, strict", "n", "most common invalid reasons"])
     for cell in study.cells:
         for style in study.styles:
             recs = list(cell.style_records(style).values())
@@ -495,10 +507,24 @@ def valid_counts_table(study: StudyData) -> Table:
             t.rows.append({"task": cell.eval_task, "width": cell.width,
                            "condition": marked(condition_name(cell.condition) + (
                                f" ({cell.train_task})" if cell.train_task and cell.train_task != cell.eval_task else ""), cell),
-                           "style": style, "valid": sum(bool(r["valid"]) for r in recs), "n": len(recs),
-                           "most common invalid reasons": top or "-"})
-    t.note = (variants_note(study) + incomplete_note(study)).strip()
+                           "style": style, "valid": sum(bool(r["valid"]) for r in recs),
+                           "valid, strict": sum(map(strict_redaction, recs)) if style == "redaction" else "-",
+                           "n": len(recs), "most common invalid reasons": top or "-"})
+    t.note = (STRICT_NOTE + " " + variants_note(study) + incomplete_note(study)).strip()
     return t
+
+
+STRICT_NOTE = ("Valid redactions keep the input's words outside the [REDACTED] markers (compared by key: case, "
+               "attached punctuation and a handle's \"@\" are not compared; the classifier sees the original with "
+               "those words redacted, so what was not compared never reaches it). Strict: every other character is "
+               "the input's too, whitespace aside.")
+
+
+def strict_redaction(record: dict[str, Any]) -> bool:
+    """A redaction record valid under the strict rule (recorded since 0.3; computed from older records)."""
+    if record.get("valid_strict") is not None:
+        return bool(record["valid_strict"])
+    return bool(record["valid"]) and W.unaltered(record["edited_input"] or "", str(record["parsed"]))
 
 
 def construction_quality_table(study: StudyData) -> Table:

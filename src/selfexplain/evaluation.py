@@ -118,7 +118,7 @@ def token_budget(style: str, width: str, text: str) -> int:
 
 
 # The random baseline's rule, in every evaluate run's configuration (so in its folder's hash).  ``True`` (runs
-# before 0.3): drawn from all the input's words, so it could repeat the explanation's own edit.
+# made before this rule): drawn from all the input's words, so it could repeat the explanation's own edit.
 RANDOM_BASELINE = "other words"
 NO_OTHER_WORDS = "too few other words"  # the input has fewer words than N outside those the explanation names
 

@@ -205,13 +205,14 @@ def incomplete_note(study: StudyData) -> str:
 
 
 def baseline_rule_note(study: StudyData) -> str:
-    """Where cells were evaluated before 0.3, whose baselines were drawn from all the input's words (their records
-    lack ``no_random``): said, since such a baseline could repeat the explanation's own edit."""
+    """Where cells were evaluated before that rule, whose baselines were drawn from all the input's words (their
+    records lack ``no_random``): said, since such a baseline could repeat the explanation's own edit."""
     old = [c for c in study.cells if c.records and "no_random" not in c.records[0]]
     if not old:
         return ""
-    return (f" (in {len(old)} of the {len(study.cells)} cells, evaluated before 0.3: from all its words, so a "
-            "baseline could repeat the explanation's own edit)")
+    where = f"in all {len(old)} cells" if len(old) == len(study.cells) else f"in {len(old)} of the {len(study.cells)} cells"
+    return (f"; {where}, evaluated before this rule, from all its words, so that a baseline could repeat the "
+            "explanation's own edit")
 
 
 def variants_note(study: StudyData) -> str:
@@ -521,7 +522,7 @@ STRICT_NOTE = ("Valid redactions keep the input's words outside the [REDACTED] m
 
 
 def strict_redaction(record: dict[str, Any]) -> bool:
-    """A redaction record valid under the strict rule (recorded since 0.3; computed from older records)."""
+    """A redaction record valid under the strict rule (recorded by evaluate; computed from older records)."""
     if record.get("valid_strict") is not None:
         return bool(record["valid_strict"])
     return bool(record["valid"]) and W.unaltered(record["edited_input"] or "", str(record["parsed"]))

@@ -133,3 +133,24 @@ def test_an_input_without_other_words_has_no_random_pair_and_is_counted(tmp_path
     assert (att.n_valid, att.n_random, att.n_no_random) == (2, 1, 1)
     assert "1 without (too few other words)" in (run.run_dir / "summary.md").read_text()
     assert json.loads((run.run_dir / "config.json").read_text())["random_baseline"] == "other words"
+
+
+def test_records_carry_their_target_class_and_a_task_can_exclude_classes(tmp_path, keyword_backend):
+    """Each valid explanation's target class is recorded and summarised; a task that excludes a class
+    (``exclude_targets``) makes explanations targeting it invalid, and only then changes its fingerprint."""
+    from selfexplain.tasks import get_task
+
+    data = tmp_path / "s140.csv"
+    _write_tweets(data, [(0, "I hate mondays"), (4, "nice one")])
+    kw = dict(data=str(data), limit=2, split="all", backend_instance=keyword_backend, styles=["attribution"])
+    run = evaluate(task="sentiment140", output_path=tmp_path / "a", **kw)
+    (valid,) = [r for r in run.records if r["valid"]]
+    assert valid["target_class"] == "content" and run.summary.styles[0].target_classes == {
+        "content": {"n": 1, "faithful": int(bool(valid["faithful"]))}}
+    assert "content 100% (" in (run.run_dir / "summary.md").read_text()
+    task = get_task("sentiment140")
+    strict = task.model_copy(update={"exclude_targets": ["content"]})
+    assert task.model_copy(update={"exclude_targets": []}).fingerprint() == task.fingerprint() != strict.fingerprint()
+    excluded = evaluate(task=strict, output_path=tmp_path / "b", **kw)
+    assert not any(r["valid"] for r in excluded.records)
+    assert excluded.summary.styles[0].invalid_reasons == {"excluded_target": 1, "word_not_in_input": 1}

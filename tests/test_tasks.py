@@ -138,6 +138,12 @@ def test_user_task_yaml(tmp_path):
     bad.write_text("name: x\nlabels: [A]\n")
     with pytest.raises(UserError, match="bad.yaml: field"):
         load_task_file(bad)
+    # Word classes an explanation may not target: known classes only, named in one line.
+    f.write_text(src.replace("name: agnews", "name: mytopics") + "exclude_targets: [handle, url]\n")
+    assert load_task_file(f).exclude_targets == ["handle", "url"]
+    f.write_text(src.replace("name: agnews", "name: mytopics") + "exclude_targets: [handles]\n")
+    with pytest.raises(UserError, match=r"spam.yaml: .*unknown word class\(es\) \['handles'\]; known: content, stop"):
+        load_task_file(f)
 
 
 def _fake(n_pos, n_neg):

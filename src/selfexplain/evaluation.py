@@ -22,6 +22,7 @@ from .stats import codes_of, ratio_ci
 from .store import RunStore
 from .tasks import TaskSpec, render
 from .tasks.data import Example
+from .wordclasses import class_counts, explanation_class, explanation_targets, token_class
 
 from .layout import MAX_N
 from .measures import cell_measures, erasure_rank
@@ -54,6 +55,8 @@ class SampleRecord:
     faithful: bool | None
     # Redaction: valid under the strict rule too (styles.Checked.strict); None for the other styles.
     valid_strict: bool | None = None
+    # The class of the words a valid explanation targets (selfexplain.wordclasses): content, stop, handle, ...
+    target_class: str | None = None
     # The random baseline (same number of words, chosen at random among the words the explanation does not
     # name or edit, applied the same way); ``no_random``: why a valid explanation has none.
     random_input: str | None = None
@@ -123,6 +126,21 @@ RANDOM_BASELINE = "other words"
 NO_OTHER_WORDS = "too few other words"  # the input has fewer words than N outside those the explanation names
 
 
+EXCLUDED_TARGET = "excluded_target"  # the explanation targets a word of a class the task excludes
+
+
+def check_explanation(task: TaskSpec, style: str, raw: str, text: str, width: str) -> tuple[S.Parsed, S.Checked]:
+    """The style's parse and conditions (section 3.3), then the task's excluded word classes: an explanation that
+    targets any word of such a class (``exclude_targets: [handle]``) is invalid."""
+    parsed, checked = S.get_style(style).evaluate(raw, text, task.forbidden_words, width)
+    if checked.valid and task.exclude_targets:
+        targets = {token_class(t) for t in explanation_targets(text, checked.edited_input or "")}
+        if targets & set(task.exclude_targets):
+            strict = False if checked.strict is not None else None
+            return parsed, S.Checked(False, EXCLUDED_TARGET, checked.n, None, strict)
+    return parsed, checked
+
+
 def random_rng(seed: int, task: str, sample_id: str, style: str, width: str) -> random.Random:
     """One generator per (sample, style, width): a record's baseline never depends on chunking or order."""
     return random.Random(f"{seed}|{task}|{sample_id}|{style}|{width}")
@@ -141,10 +159,7 @@ def evaluate_chunk(
         [explain_chat(task, examples[i], preds[i].label, style, width) for style, i in jobs],
         [min(token_budget(style, width, examples[i].text), max_new_tokens or 1 << 30) for style, i in jobs],
     )
-    checked = [
-        S.get_style(style).evaluate(gen.text, examples[i].text, task.forbidden_words, width)
-        for (style, i), gen in zip(jobs, gens)
-    ]
+    checked = [check_explanation(task, style, gen.text, examples[i].text, width) for (style, i), gen in zip(jobs, gens)]
     to_reclassify = [k for k, (_, c) in enumerate(checked) if c.valid]
     edited = {k: checked[k][1].edited_input for k in to_reclassify}
     randomized: dict[int, str] = {}
@@ -188,6 +203,7 @@ def evaluate_chunk(
             new_label_probs=new.probs if new else None,
             faithful=(new.label != pred.label) if new else None,
             valid_strict=chk.strict,
+            target_class=explanation_class(ex.text, chk.edited_input) if chk.valid else None,
             random_input=randomized.get(k),
             random_prediction=rnd.label if rnd else None,
             random_faithful=(rnd.label != pred.label) if rnd else None,
@@ -258,6 +274,8 @@ class StyleSummary:
     random_ci: tuple[float | None, float | None] = (None, None)
     n_random: int = 0
     n_no_random: int = 0  # valid explanations without a baseline: too few other words in their input
+    # Valid explanations per class of the words they target, {class: {"n", "faithful"}} (wordclasses).
+    target_classes: dict[str, dict[str, int]] = field(default_factory=dict)
     # Shift, explanation vs its random baseline (paired, with a verdict), erasure agreement: see measures.
     measures: dict[str, Any] = field(default_factory=dict)
 
@@ -306,7 +324,7 @@ def summarize(records: Iterable[dict[str, Any]]) -> Summary:
             truncated=sum(bool(r["explanation_truncated"]) for r in rs),
             per_n=per_n, faithfulness_ci=(fci.low, fci.high),
             random_faithfulness=rci.value, random_ci=(rci.low, rci.high), n_random=rci.n,
-            n_no_random=sum(bool(r.get("no_random")) for r in valid),
+            n_no_random=sum(bool(r.get("no_random")) for r in valid), target_classes=class_counts(valid),
             measures={**cell_measures(rs),
                       **({"reference": reference_measures(rs)} if any(r.get("reference") for r in rs) else {})},
         ))

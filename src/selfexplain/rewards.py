@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from . import styles as S
 from .backends import Backend
-from .evaluation import classify
+from .evaluation import check_explanation, classify
 from .tasks import TaskSpec
 from .tasks.data import Example
 
@@ -68,8 +67,7 @@ def judge(backend: Backend, task: TaskSpec, items: list[Item], settings: RewardS
     """Every item judged by the self-consistency check, with ``backend`` as the classifier."""
     if not items:
         return []
-    checked = [S.get_style(it.style).evaluate(it.text, it.example.text, task.forbidden_words, it.width)[1]
-               for it in items]
+    checked = [check_explanation(task, it.style, it.text, it.example.text, it.width)[1] for it in items]
     # The original inputs (once each) and the valid edits, in one scoring call.
     originals = list(dict.fromkeys((it.example.text, it.example.context) for it in items))
     edited = [k for k, c in enumerate(checked) if c.valid]

@@ -17,6 +17,7 @@ from rich.table import Table
 from ..errors import UserError
 from ..layout import MAX_N
 from ..measures import fmt_erasure, fmt_mean, fmt_vs_random
+from ..wordclasses import fmt_classes
 from ..stats import SMALL
 from ..store import atomic_write
 
@@ -46,7 +47,7 @@ def _reasons(reasons: dict[str, int]) -> str:
 
 
 HEADERS = ["style", "faithfulness [95% CI]", "valid", "faithful", "random baseline [95% CI]",
-           "shift [95% CI]", "vs random baseline", "invalid (reason count)"]
+           "shift [95% CI]", "vs random baseline", "targets: share (faithfulness)", "invalid (reason count)"]
 PER_N = "faithfulness by N (count)"
 ERASURE = "erasure rank (random) / names w*"
 
@@ -79,7 +80,7 @@ def _rows(summary: Summary) -> list[list[str]]:
                fmt_ci(s.random_faithfulness, s.random_ci, s.n_random)
                + (f"; {s.n_no_random} without (too few other words)" if s.n_no_random else ""),
                fmt_mean(m["shift"]) if m else "-", fmt_vs_random(m["vs_random"]) if m else "-",
-               _reasons(s.invalid_reasons)]
+               fmt_classes(s.target_classes), _reasons(s.invalid_reasons)]
         if _has_erasure(summary):
             row.append(fmt_erasure(m.get("erasure", {})))
         if _reference(summary):

@@ -25,6 +25,7 @@ from ..layout import STUDY_FILE, RunStatus, read_study, run_status
 from ..measures import cell_measures
 from ..stats import INVALID, SMALL, holm, paired_test, ratio_ci
 from ..store import read_json
+from ..wordclasses import class_counts, fmt_classes
 from .tables import (ONE_LABEL, ONE_LABEL_MARK, ONE_LABEL_WHY, RecordSet, Table, accuracy_codes, faith_codes, fmt,
                      fmt_interval, fmt_paired, fmt_top, one_label_note, read_records, top_share)
 
@@ -145,7 +146,9 @@ def _models_table(board: Leaderboard) -> Table:
     t = Table("leaderboard", f"Leaderboard: {board.task}", cols,
               data_columns=["accuracy", "n_samples", "top_label_share", *data],
               note=("Each cell: faithfulness [95% interval] · valid/N · random baseline · graded shift "
-                    "(mean p(ŷ|x) − p(ŷ|x') over valid explanations). † fewer than 50 valid; "
+                    "(mean p(ŷ|x) − p(ŷ|x') over valid explanations) · the class of the words the valid "
+                    "explanations target, as a share of them, with each class's faithful share (content, stop, "
+                    "handle, hashtag, url, number, punctuation, emoji; mixed). † fewer than 50 valid; "
                     f"{INCOMPLETE} an incomplete run. Accuracy and the most frequent answer on the first width's "
                     f"samples; {ONE_LABEL_MARK} a model that gives one label to {ONE_LABEL:.0%} of them or more: "
                     + ONE_LABEL_WHY))
@@ -171,7 +174,8 @@ def _models_table(board: Leaderboard) -> Table:
             rnd = ratio_ci(faith_codes(recs, ids, "random_faithful"))
             shift = cell_measures(recs.values())["shift"]["mean"]
             row[_group(s, w)] = (f"{fmt_interval(ci.value, ci.low, ci.high, ci.n)} · {ci.n}/{len(ids)} · "
-                                 f"random {fmt(rnd.value)} · shift {'-' if shift is None else f'{shift:+.3f}'}")
+                                 f"random {fmt(rnd.value)} · shift {'-' if shift is None else f'{shift:+.3f}'} · "
+                                 f"targets {fmt_classes(class_counts(recs.values()))}")
             row.update({f"{s}_{w}_faithfulness": ci.value, f"{s}_{w}_ci_low": ci.low, f"{s}_{w}_ci_high": ci.high,
                         f"{s}_{w}_n_valid": ci.n, f"{s}_{w}_n": len(ids), f"{s}_{w}_random": rnd.value,
                         f"{s}_{w}_shift": shift})

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..layout import NONE, PREDICTIONS, model_key
 from ..stats import ratio_ci
-from .tables import (ONE_LABEL, ONE_LABEL_WHY, PAIRED_NOTE, StudyData, Table, accuracy_codes, accuracy_pair,
+from .tables import (CLASS_NOTE, ONE_LABEL, ONE_LABEL_WHY, PAIRED_NOTE, StudyData, Table, accuracy_codes, accuracy_pair,
                      condition_name, faith_pair, faith_row, first_width, fmt_interval, fmt_paired, fmt_top,
                      incomplete_note, marked, top_share)
 
@@ -52,7 +52,8 @@ def routes_table(study: StudyData) -> Table:
     """One row per trained model: method, data, compute, and its effect in the style it trains on."""
     t = Table("routes", "Training routes: what each way of training cost and changed",
               ["task", "condition", "method", "trained on", "training", "training s", "evaluation s", "style",
-               "faithfulness [95% CI]", "valid", "shift [95% CI]", "change vs no training [95% CI] p",
+               "faithfulness [95% CI]", "valid", "targets: share (faithfulness)", "shift [95% CI]",
+               "change vs no training [95% CI] p",
                "change vs the paper's SFT [95% CI] p", "accuracy [95% CI]", "accuracy change [95% CI] p",
                "most frequent answer"],
               data_columns=["training_seconds", "evaluation_seconds", "faithfulness", "ci_low", "ci_high", "n_valid",
@@ -80,7 +81,8 @@ def routes_table(study: StudyData) -> Table:
             if cell is not None and style != PREDICTIONS:
                 f = faith_row(cell, style, base)
                 row.update({"style": f"{style}, {width}-word", "faithfulness [95% CI]": f["shown"],
-                            "valid": f["valid_shown"], "shift [95% CI]": f["shift_shown"],
+                            "valid": f["valid_shown"], "targets: share (faithfulness)": f["targets_shown"],
+                            "shift [95% CI]": f["shift_shown"],
                             "change vs no training [95% CI] p": f.get("change_shown"),
                             **{k: f.get(k) for k in ("faithfulness", "ci_low", "ci_high", "n_valid", "shift",
                                                      "shift_low", "shift_high", "diff", "diff_low", "diff_high",
@@ -110,7 +112,8 @@ def routes_table(study: StudyData) -> Table:
               "(w/ predictions trains on no style: accuracy only). Training s: the compute of its training stage "
               "(GRPO and DPO include sampling and judging their explanations; the SFT routes' construction is a "
               "stage of its own, shared by them); evaluation s: all its cells. Shift: mean p(ŷ|x) − p(ŷ|edited x) "
-              "over valid explanations (graded faithfulness). Changes: after − before, " + PAIRED_NOTE
+              "over valid explanations (graded faithfulness). " + CLASS_NOTE + " Changes: after − before, "
+              + PAIRED_NOTE
               + "; accuracy change from no training on the same samples. Most frequent answer: the label it "
               f"predicts most often; at {ONE_LABEL:.0%} of the samples or more " + ONE_LABEL_WHY
               + incomplete_note(study))

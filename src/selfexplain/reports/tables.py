@@ -29,6 +29,7 @@ from ..layout import NONE, PREDICTIONS, Cell, RunStatus, constructed_faithful, m
 from ..store import iter_records
 from ..measures import cell_measures, fmt_erasure, fmt_mean, fmt_vs_random
 from ..stats import HIT, INVALID, MISS, SMALL, PairedResult, detectable_difference, paired_test, ratio_ci
+from ..wordclasses import class_counts, fmt_classes
 
 CONDITION_NAMES = {NONE: "no training", PREDICTIONS: "w/ predictions"}
 ONE_LABEL = 0.95  # a classifier that gives one label to this share of its inputs or more barely reads them
@@ -210,7 +211,8 @@ def baseline_rule_note(study: StudyData) -> str:
     old = [c for c in study.cells if c.records and "no_random" not in c.records[0]]
     if not old:
         return ""
-    where = f"in all {len(old)} cells" if len(old) == len(study.cells) else f"in {len(old)} of the {len(study.cells)} cells"
+    n = len(study.cells)
+    where = f"in all {n} cells" if len(old) == n else f"in {len(old)} of the {n} cells"
     return (f"; {where}, evaluated before this rule, from all its words, so that a baseline could repeat the "
             "explanation's own edit")
 
@@ -344,6 +346,7 @@ def faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, An
         "erasure_rank": er["rank"]["mean"], "random_erasure_rank": er["random_rank"]["mean"],
         "names_w_star": er["names_w_star"],
         "shift_shown": fmt_mean(m["shift"]), "vs_random_shown": fmt_vs_random(vs), "erasure_shown": fmt_erasure(er),
+        "targets_shown": fmt_classes(class_counts(recs.values())),
     }
     if base is not None and base is not cell:
         brecs = base.style_records(style)
@@ -360,7 +363,7 @@ def faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, An
 
 FAITH_COLUMNS = ["task", "condition", "style", "faithfulness [95% CI]", "valid", "random baseline [95% CI]",
                  "shift [95% CI]", "vs random baseline", "erasure rank (random) / names w*",
-                 "change vs no training [95% CI] p", "detectable rise (80% power)"]
+                 "targets: share (faithfulness)", "change vs no training [95% CI] p", "detectable rise (80% power)"]
 FAITH_DATA = ["faithfulness", "ci_low", "ci_high", "n_valid", "n", "random", "random_ci_low", "random_ci_high",
               "shift", "shift_low", "shift_high", "random_shift", "vs_random_shift", "vs_random_low",
               "vs_random_high", "vs_random_p", "vs_random_flip", "vs_random_pairs", "verdict",
@@ -372,6 +375,7 @@ def _shown(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "faithfulness [95% CI]": row["shown"], "valid": row["valid_shown"],
             "random baseline [95% CI]": row["random_shown"], "shift [95% CI]": row["shift_shown"],
             "vs random baseline": row["vs_random_shown"], "erasure rank (random) / names w*": row["erasure_shown"],
+            "targets: share (faithfulness)": row["targets_shown"],
             "change vs no training [95% CI] p": row.get("change_shown", ""),
             "detectable rise (80% power)": row.get("detectable_shown", "")}
 
@@ -388,8 +392,9 @@ def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> T
         "sign-flip permutation p) and in flip rate; 'beats chance' where the shift interval lies above 0, 'does "
         "not' where it lies at or below 0. Erasure rank: where the words an explanation changes rank in the "
         "model's own erasure attribution (1 = most influential, random 0.5), and the share that name w*. "
-        "Detectable rise: the smallest increase over no training that these valid counts detect with 80% power "
-        "(two-sided 5%); a change smaller than it and not significant is 'too few samples', not 'no effect'."))
+        + CLASS_NOTE + " Detectable rise: the smallest increase over no training that these valid counts detect "
+        "with 80% power (two-sided 5%); a change smaller than it and not significant is 'too few samples', not "
+        "'no effect'."))
     for task in study.experiment["train_tasks"]:
         base = study.cell(NONE, None, task, width)
         for style in study.styles:
@@ -494,7 +499,8 @@ def first_width(study: StudyData, task: str) -> str:
 def valid_counts_table(study: StudyData) -> Table:
     """Table 10: how many explanations passed the style and word-count conditions, per cell."""
     t = Table("table10_valid_counts", "Table 10: valid explanations (kept for faithfulness) per cell",
-              ["task", "width", "condition", "style", "valid", "valid, strict", "n", "most common invalid reasons"])
+              ["task", "width", "condition", "style", "valid", "valid, strict", "valid by target class", "n",
+               "most common invalid reasons"])
     for cell in study.cells:
         for style in study.styles:
             recs = list(cell.style_records(style).values())
@@ -510,11 +516,16 @@ def valid_counts_table(study: StudyData) -> Table:
                                f" ({cell.train_task})" if cell.train_task and cell.train_task != cell.eval_task else ""), cell),
                            "style": style, "valid": sum(bool(r["valid"]) for r in recs),
                            "valid, strict": sum(map(strict_redaction, recs)) if style == "redaction" else "-",
+                           "valid by target class": fmt_classes(class_counts(recs), faithfulness=False),
                            "n": len(recs), "most common invalid reasons": top or "-"})
-    t.note = (STRICT_NOTE + " " + variants_note(study) + incomplete_note(study)).strip()
+    t.note = (STRICT_NOTE + " " + CLASS_NOTE + " " + variants_note(study) + incomplete_note(study)).strip()
     return t
 
 
+CLASS_NOTE = ("Targets: the class of the words a valid explanation redacts, lists or edits (content word, stop word, "
+              "@handle, #hashtag, URL, number, punctuation, emoji; 'mixed' where a multi-word explanation spans "
+              "classes; rules in selfexplain/wordclasses.py), as a share of the valid explanations, with the "
+              "faithful share of each class.")
 STRICT_NOTE = ("Valid redactions keep the input's words outside the [REDACTED] markers (compared by key: case, "
                "attached punctuation and a handle's \"@\" are not compared; the classifier sees the original with "
                "those words redacted, so what was not compared never reaches it). Strict: every other character is "

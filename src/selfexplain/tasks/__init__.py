@@ -101,6 +101,9 @@ class TaskSpec(BaseModel):
     # "the classification label itself", e.g. "Positive").  Default: every verbalizer.  A task whose
     # verbalizers are answer words ("Yes", "No") names its labels differently (SNLI: "entailment").
     label_words: list[str] | None = None
+    # Word classes (selfexplain.wordclasses) an explanation may not target: one that redacts, lists or edits a word
+    # of such a class is invalid ("excluded_target").  Empty by default, as in the paper.
+    exclude_targets: list[str] = Field(default_factory=list)
     prompts: Prompts
     source: Source
 
@@ -110,6 +113,16 @@ class TaskSpec(BaseModel):
         problem = name_problem(v)  # it names run folders
         if problem:
             raise ValueError(f"the task name {v!r} {problem}")
+        return v
+
+    @field_validator("exclude_targets")
+    @classmethod
+    def _classes(cls, v: list[str]) -> list[str]:
+        from ..wordclasses import CLASSES
+
+        unknown = [c for c in v if c not in CLASSES]
+        if unknown:
+            raise ValueError(f"unknown word class(es) {unknown}; known: {', '.join(CLASSES)}")
         return v
 
     @model_validator(mode="after")
@@ -132,8 +145,11 @@ class TaskSpec(BaseModel):
         return self.context_name is not None
 
     def fingerprint(self) -> str:
-        """Hash of everything that affects results (prompts, labels, source)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """Hash of everything that affects results (prompts, labels, source, excluded target classes)."""
+        spec = self.model_dump(mode="json")
+        if not spec["exclude_targets"]:  # tasks without exclusions keep the fingerprint they had before the field
+            del spec["exclude_targets"]
+        blob = json.dumps(spec, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 

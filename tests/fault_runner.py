@@ -150,7 +150,8 @@ def resolved_embedded(gguf: str) -> str:
     package of its own): the embedded path, joining then converting, at a tiny model's cost."""
     from selfexplain.backends import models
 
-    models.EMBEDDED["tiny"] = models.EmbeddedModel("tiny", "a test's tiny GGUF", (("tiny_gguf", Path(gguf).name),), None)
+    part = ("tiny_gguf", Path(gguf).name)
+    models.EMBEDDED["tiny"] = models.EmbeddedModel("tiny", "a test's tiny GGUF", (part,), None)
     models.package_dir = lambda name: Path(gguf).parent if name == "tiny_gguf" else None
     return models.resolve_model("embedded:tiny").load_path
 

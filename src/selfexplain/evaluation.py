@@ -136,8 +136,7 @@ def check_explanation(task: TaskSpec, style: str, raw: str, text: str, width: st
     if checked.valid and task.exclude_targets:
         targets = {token_class(t) for t in explanation_targets(text, checked.edited_input or "")}
         if targets & set(task.exclude_targets):
-            strict = False if checked.strict is not None else None
-            return parsed, S.Checked(False, EXCLUDED_TARGET, checked.n, None, strict)
+            return parsed, checked.rejected(EXCLUDED_TARGET)
     return parsed, checked
 
 

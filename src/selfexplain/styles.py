@@ -47,6 +47,10 @@ class Checked:
     # (up to whitespace).  Recorded beside ``valid``, which compares words (see Redaction.check).
     strict: bool | None = None
 
+    def rejected(self, reason: str) -> "Checked":
+        """This explanation made invalid by a later condition (its count kept, strict validity lost)."""
+        return Checked(False, reason, self.n, None, False if self.strict is not None else None)
+
 
 # Reasons, named so reports can count them.
 UNPARSEABLE = "unparseable"
@@ -157,7 +161,7 @@ class Style(ABC):
             return parsed, Checked(False, parsed.error, None, None)
         checked = self.check(parsed, text, labels, width)
         if checked.valid and width == "one" and checked.n != 1:
-            checked = Checked(False, WRONG_COUNT, checked.n, None, False if checked.strict is not None else None)
+            checked = checked.rejected(WRONG_COUNT)
         return parsed, checked
 
     @abstractmethod

@@ -69,12 +69,14 @@ def explanation_targets(text: str, edited: str) -> list[W.Token]:
     changed = sorted(W.changed_positions(text, edited))
     if changed:
         return [tokens[p] for p in changed]
-    new = {k for k in W.word_keys(edited)} - {t.key for t in tokens}
+    new = set(W.word_keys(edited)) - {t.key for t in tokens}
     return [t for t in W.tokenize(edited) if t.is_word and t.key in new]
 
 
+@lru_cache(maxsize=1 << 16)
 def explanation_class(text: str, edited: str | None) -> str | None:
-    """The one class of an explanation's targets, ``mixed`` where they differ, None without an edit."""
+    """The one class of an explanation's targets, ``mixed`` where they differ, None without an edit (memoised:
+    a report classifies each older record once per table that shows classes)."""
     if not edited:
         return None
     classes = {token_class(t) for t in explanation_targets(text, edited)}

@@ -65,10 +65,12 @@ class KeywordBackend(Backend):
 
     identity = {"kind": "test", "name": "keyword"}
 
-    def __init__(self, replies=None):
+    def __init__(self, replies=None, top=None):
         self.replies = replies or {}
+        self.top = top or [("Negative", -0.5), ("hate", -1.0), ("Lov", -1.5), ("love", -2.0)]
         self.scored: list = []
         self.generated: list = []
+        self.ranked: list = []
 
     def label_logprobs(self, chats, labels):
         self.scored.extend(chats)
@@ -89,6 +91,10 @@ class KeywordBackend(Backend):
             key = next((k for k in self.replies if k in q), None)
             res.append(Generation(self.replies.get(key, "Answer: nothing"), 3, False))
         return res
+
+    def top_tokens(self, chats, k):
+        self.ranked.extend(chats)
+        return [self.top[:k] for _ in chats]
 
 
 @pytest.fixture

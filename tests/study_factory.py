@@ -136,6 +136,8 @@ def make_study(root: Path, n: int = 30, seed: int = 0) -> Path:
             r = _record(rng, 0, f"c{i}", "tweets", style, "one", 0.2)
             originals.append(r)
     (crun / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in built))
+    # the training files hold the first third of each style's kept explanations
+    (crun / "construction.json").write_text(json.dumps({"n_samples": n, "train_size": n // 3, "only_flipping": False}))
     (q / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in originals))
     stages["construct|tweets"] = {"run_dir": str(crun), "seconds": 2.0}
     (root / "study.json").write_text(json.dumps({"experiment": exp.model_dump(), "stages": stages, "cells": cells}))

@@ -77,6 +77,20 @@ def test_multi_token_labels(smol):
 
 
 @pytest.mark.embedded
+def test_top_tokens_are_the_unpadded_forwards_and_open_the_greedy_reply(smol):
+    got = smol.top_tokens(CHATS, 5)
+    greedy = smol.generate(CHATS, [4] * len(CHATS))
+    for chat, top, g in zip(CHATS, got, greedy):
+        ids = smol.prompt_ids(chat)
+        with torch.inference_mode():
+            lp = smol.model(input_ids=torch.tensor([ids])).logits[0, -1].float().log_softmax(-1)
+        values, tokens = lp.topk(5)
+        assert [t for t, _ in top] == [smol.tokenizer.decode([int(i)]) for i in tokens]
+        assert [v for _, v in top] == pytest.approx(values.tolist(), abs=1e-4)
+        assert g.text.startswith(top[0][0].strip())
+
+
+@pytest.mark.embedded
 def test_greedy_generation_is_deterministic_and_batch_independent(smol):
     a = smol.generate(CHATS, [12, 12, 12])
     b = smol.generate(CHATS, [12, 12, 12])

@@ -183,6 +183,13 @@ def test_prompt_scoring_equals_hf(server, hf, hf_run, server_run):
     srv._token_logprobs = False  # the echo + logprobs path that other servers take
     for a, b in zip(expected, srv.label_logprobs([CHAT], labels)):
         assert a == pytest.approx(b, abs=1e-3)
+    # the reply's ranked first tokens, as counterfactual construction asks for them (prompt and chat endpoints)
+    want = hf.top_tokens([CHAT], 5)[0]
+    first = load_backend("openai", SERVED, base_url=server, model=SERVED)
+    for got in (srv.top_tokens([CHAT], 5)[0], first.top_tokens([CHAT], 5)[0]):
+        assert [t for t, _ in got] == [t for t, _ in want]
+        assert [v for _, v in got] == pytest.approx([v for _, v in want], abs=1e-3)
+    assert len(srv.top_tokens([CHAT], 50)[0]) == 20  # the servers' cap
 
 
 def test_first_token_scoring_on_the_same_server(server, hf_run, tmp_path):

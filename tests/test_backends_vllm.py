@@ -47,6 +47,9 @@ def test_label_scores_and_greedy_text_match_on_a_multi_token_label(engines):
     fallback = vl._view(_token_logprobs=False)
     for a, b in zip(expected, fallback.label_logprobs(chats, labels)):
         assert a == pytest.approx(b, abs=1e-3)
+    for a, b in zip(hf.top_tokens(chats, 5), vl.top_tokens(chats, 5)):
+        assert [t for t, _ in a] == [t for t, _ in b]
+        assert [v for _, v in a] == pytest.approx([v for _, v in b], abs=1e-3)
     ga, gb = hf.generate(chats, [24, 24]), vl.generate(chats, [24, 24])
     assert [g.text for g in ga] == [g.text for g in gb]
     assert [g.truncated for g in ga] == [g.truncated for g in gb]

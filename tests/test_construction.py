@@ -1,15 +1,25 @@
 """Pseudo-faithful explanations: the table 13 word filter, the table 2 template, files, counts."""
 
 import json
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from selfexplain import api
-from selfexplain.construction import (CF_EMPTY, CF_LABEL, CF_NOT_ONE_WORD, CF_REDACTED, CF_SAME, REPEATED,
-                                      filter_counterfactual_word)
+from selfexplain.attribution import WordAttribution
+from selfexplain.construction import (CF_COPY, CF_EMPTY, CF_LABEL, CF_NO_CANDIDATE, CF_NOT_ONE_WORD, CF_REDACTED,
+                                      CF_SAME, REPEATED, filter_counterfactual_word, input_words, ranked_word)
 from selfexplain.errors import UserError
+from selfexplain.tasks import get_task
+from selfexplain.wordnet import is_english_word
 
 LABELS = ["Positive", "Negative"]
+# The cpu-medium study's construction, built before copies were rejected: its greedy proposals are real outputs.
+COMMITTED = (Path(__file__).parents[1] / "docs/results/cpu-medium/cpu-medium/runs"
+             / "construct-tweets-qwen2.5-coder-0.5b-6e08882f801f")
+# The default model's 20 most probable first tokens of three of those replies (hf backend, 2026-12-05).
+TOP = [json.loads(l) for l in (Path(__file__).parent / "fixtures" / "cf_top_tokens.jsonl").open()]
 
 
 @pytest.mark.parametrize("raw,word,reason", [
@@ -26,6 +36,51 @@ LABELS = ["Positive", "Negative"]
 ])
 def test_counterfactual_word_filter(raw, word, reason):
     assert filter_counterfactual_word(raw, LABELS, "hate") == (word, reason)
+
+
+@pytest.fixture(scope="module")
+def committed():
+    return {r["attribution"]["sample_id"]: r for r in map(json.loads, (COMMITTED / "records.jsonl").open())}
+
+
+def test_copies_of_input_words_are_rejected_on_the_committed_proposals(committed):
+    spec = get_task("tweets")
+    reasons = Counter()
+    for line in (COMMITTED / "train-counterfactual.jsonl").open():
+        r = committed[json.loads(line)["sample_id"]]
+        a = WordAttribution(**r["attribution"])
+        raw = r["constructed"]["counterfactual"]["raw_counterfactual_word"]
+        reasons[filter_counterfactual_word(raw, spec.forbidden_words, a.w_star, input_words(a))[1]] += 1
+    # 305 of the 400 words the study's model was trained on copy a word of the tweet, case aside
+    assert reasons == {CF_COPY: 305, None: 95}
+    uber = WordAttribution(**committed["22abcb5184ad601b"]["attribution"])  # "... are uber cool!" -> "uber Uber"
+    assert filter_counterfactual_word("Uber", LABELS, uber.w_star, input_words(uber)) == (None, CF_COPY)
+    assert filter_counterfactual_word("Uber", LABELS, uber.w_star) == ("Uber", None)  # the paper's filter alone
+
+
+def test_the_context_is_part_of_the_input():
+    a = WordAttribution("s", "A dog runs.", "An animal moves.", "Yes", "Yes", "No", {}, {}, ["A", "dog", "runs"],
+                        [1, 1, 1], [0.0] * 3, [0.0] * 3, ["Yes"] * 3, "dog", 1)
+    assert input_words(a) == {"a", "dog", "runs", "an", "animal", "moves"}
+    assert filter_counterfactual_word("Animal!", ["Yes", "No", "Maybe"], "dog", input_words(a)) == (None, CF_COPY)
+
+
+@pytest.mark.parametrize("case", TOP, ids=[c["sample_id"] for c in TOP])
+def test_ranked_candidates_on_the_default_models_first_tokens(case, committed):
+    a = WordAttribution(**committed[case["sample_id"]]["attribution"])
+    top = [tuple(t) for t in case["top_tokens"]]
+    assert top[0][0] == case["greedy"] == committed[case["sample_id"]]["constructed"]["counterfactual"]["raw_counterfactual_word"]
+    assert ranked_word(top, get_task("tweets").forbidden_words, a.w_star, input_words(a)) == tuple(case["expected"])
+    assert ranked_word(top[:1], get_task("tweets").forbidden_words, a.w_star, input_words(a)) is None
+
+
+def test_whole_english_words_only():
+    # word pieces among those first tokens, and tokens that are not letters, are not candidates; "Ins" is
+    # (WordNet's abbreviation of the Immigration and Naturalization Service)
+    assert is_english_word("Ins")
+    assert not any(is_english_word(t) for t in ["Sk", "un", "Un", "Neg", "Fl", "S", "P", "Re", "uber", " ",
+                                                "@united", "#codecon", "42", "don't", "café"])
+    assert all(is_english_word(t) for t in ["Driver", "get", "No", " Airport", "Safety", "happier", "delayed", "not"])
 
 
 def _csv(path, rows):
@@ -162,3 +217,49 @@ def test_only_the_trained_styles_are_balanced(tmp_path, cf_backend):
     assert res.stats["train_size"] == res.stats["styles"]["attribution"]["kept"] == 20
     assert sum(1 for _ in res.files["attribution"].open()) == 20
     assert sum(1 for _ in res.files["redaction"].open()) == res.stats["styles"]["redaction"]["kept"] < 20
+
+
+def test_a_copied_word_is_replaced_by_the_best_ranked_candidate(tmp_path, keyword_backend):
+    keyword_backend.replies["Replace [REDACTED] with exactly one word"] = "Day"
+    data = tmp_path / "s.csv"
+    _csv(data, [(0, f"I hate day {i}") for i in range(10)] + [(4, f"I like it {i}") for i in range(10)])
+    res = api.construct(task="sentiment140", data=str(data), limit=12, batch_size=4, output_path=tmp_path,
+                        backend_instance=keyword_backend)
+    recs = [json.loads(l) for l in (res.run_dir / "records.jsonl").open()]
+    hate = [r["constructed"]["counterfactual"] for r in recs if r["attribution"]["w_star"] == "hate"]
+    # "Day" copies "day": the label "Negative" and w* "hate" are passed over, and "Lov" is no word
+    assert {(c["counterfactual_word"], c["greedy_rejected"], c["candidate_rank"], c["raw_counterfactual_word"],
+             c["flips"]) for c in hate} == {("love", CF_COPY, 4, "Day", True)}
+    like = [r["constructed"]["counterfactual"] for r in recs if "like" in r["attribution"]["text"]]
+    assert {(c["counterfactual_word"], c["candidate_rank"], c["flips"]) for c in like} == {("Day", None, False)}
+    assert len(keyword_backend.ranked) == 6  # only the rejected proposals are ranked
+    styles = res.stats["styles"]
+    assert styles["counterfactual"]["replaced"] == {CF_COPY: 6}
+    assert {s: (v["flips"], v["kept"], v["train_flips"], v["train"]) for s, v in styles.items()} == {
+        "attribution": (6, 12, 6, 12), "redaction": (6, 12, 6, 12), "counterfactual": (6, 12, 6, 12)}
+    assert {json.loads(l)["flips"] for l in res.files["counterfactual"].open()} == {True, False}
+    md = (res.run_dir / "construction.md").read_text()
+    assert "0.500 [0.21, 0.79]† (6/12)" in md and "cf_word_in_input 6" in md
+
+    # --cf-candidates 0: the copies are dropped; a run of its own
+    none = api.construct(task="sentiment140", data=str(data), limit=12, batch_size=4, output_path=tmp_path,
+                         backend_instance=keyword_backend, cf_candidates=0)
+    assert none.run_dir != res.run_dir and none.stats["styles"]["counterfactual"]["dropped"] == {CF_COPY: 6}
+    # nothing passes among the candidates: dropped, and why the greedy word was not used is kept
+    keyword_backend.top = [("Negative", -0.1), ("hate", -0.2)]
+    few = api.construct(task="sentiment140", data=str(data), limit=12, batch_size=4, output_path=tmp_path,
+                        backend_instance=keyword_backend, cf_candidates=2)
+    assert few.stats["styles"]["counterfactual"]["dropped"] == {CF_NO_CANDIDATE: 6}
+
+
+def test_only_flipping_examples_are_kept_on_request(tmp_path, cf_backend):
+    data = tmp_path / "s.csv"
+    _csv(data, [(0, f"I hate day {i}") for i in range(10)] + [(4, f"I like it {i}") for i in range(10)])
+    res = api.construct(task="sentiment140", data=str(data), limit=12, batch_size=4, output_path=tmp_path,
+                        backend_instance=cf_backend, only_flipping=True)
+    assert res.stats["train_size"] == 6 and res.stats["only_flipping"]
+    for style, f in res.files.items():
+        assert [json.loads(l)["flips"] for l in f.open()] == [True] * 6, style
+    assert "--only-flipping" in (res.run_dir / "construction.md").read_text()
+    with pytest.raises(UserError, match="--cf-candidates"):
+        api.construct(task="sentiment140", cf_candidates=-1)

@@ -115,6 +115,14 @@ def test_construction_quality_table_matches_records(study):
         else:
             flips = [b["attribution"]["erased_predictions"][0] != b["attribution"]["prediction"] for b in kept]
         assert row["constructed"] == pytest.approx(sum(flips) / len(flips)) and row["constructed n"] == len(flips)
+        # what the training file holds: the first train_size kept explanations, all samples over
+        size = json.loads((run / "construction.json").read_text())["train_size"]
+        kept = [b for b in built if b["constructed"][row["style"]]["explanation"] is not None][:size]
+        if row["style"] == "counterfactual":
+            flips = [b["cf_new_prediction"] != b["attribution"]["prediction"] for b in kept]
+        else:
+            flips = [b["attribution"]["erased_predictions"][0] != b["attribution"]["prediction"] for b in kept]
+        assert row["train_flips"] == pytest.approx(sum(flips) / size) and row["training n"] == size
 
 
 def test_lemmas_take_the_part_of_speech_the_word_is_most_used_in():

@@ -24,7 +24,7 @@ from . import __version__
 from . import styles as S
 from .attribution import INFLUENCE_FORMS, WordAttribution, attribute as attribute_examples
 from .backends import Backend, load_backend
-from .construction import STYLES as CONSTRUCT_STYLES, construct_explanations, training_chat
+from .construction import CANDIDATES as CF_CANDIDATES, STYLES as CONSTRUCT_STYLES, construct_explanations, training_chat
 from .errors import NothingToTrain, UserError
 from .evaluation import RANDOM_BASELINE, Summary, chunks, classify, run_evaluation, summarize
 from .layout import constructed_faithful
@@ -248,8 +248,14 @@ def construct(
     model_args: dict[str, Any] | None = None, quality: int = 0, backend_instance: Backend | None = None,
     hooks: Hooks | None = None, per_style: int | None = None, influence: str = "normalised",
     max_new_tokens: int | None = None, styles: list[str] | None = None, wait: bool = False,
+    cf_candidates: int = CF_CANDIDATES, only_flipping: bool = False,
 ) -> ConstructResult:
     """Pseudo-faithful explanation data from the training pool, plus the table 3 quality check on ``quality`` samples.
+
+    A counterfactual word that copies a word of the input, a label word or w* is replaced by the best of the
+    reply's ``cf_candidates`` ranked first tokens (0: such samples are dropped).  Every kept example records
+    whether its edit flips the model's prediction; ``only_flipping`` keeps only those that do (the paper
+    keeps all).
 
     The training files of ``styles`` (default: all three; a study passes the styles it trains) hold
     the same number of explanations, as in the paper.  With ``per_style``, source samples (at most
@@ -265,6 +271,8 @@ def construct(
         raise UserError("--quality cannot exceed --limit")
     if per_style is not None and per_style <= 0:
         raise UserError("--per-style must be positive")
+    if cf_candidates < 0:
+        raise UserError("--cf-candidates must be 0 or more")
     form = _influence_cfg(influence)
     _check_sizes(batch_size, output_path)
     balanced = list(CONSTRUCT_STYLES) if styles is None else [s for s in CONSTRUCT_STYLES if s in styles]
@@ -273,55 +281,69 @@ def construct(
     examples = sample_examples(spec, limit, seed, data, hub, "train")
     be = _backend(backend, model, model_args, backend_instance, hooks)
     data_cfg = _data_cfg(data, hub, "train", seed, limit)
+    # The marker keeps runs built under the paper's filter alone (copies kept, no ranked candidates) from
+    # being reused.
     settings = {"batch_size": batch_size, **form, **({"per_style": per_style} if per_style else {}),
-                **({"balanced_styles": balanced} if len(balanced) < len(CONSTRUCT_STYLES) else {})}
+                **({"balanced_styles": balanced} if len(balanced) < len(CONSTRUCT_STYLES) else {}),
+                "counterfactual": {"copies": "rejected", "candidates": cf_candidates},
+                **({"only_flipping": True} if only_flipping else {})}
     with _open_run("construct", spec, examples, be, backend, data_cfg, output_path, settings, hooks, wait) as store:
         return _construct_in(store, be, spec, examples, batch_size, hooks, per_style, balanced, quality, influence,
-                             max_new_tokens, model)
+                             max_new_tokens, model, cf_candidates, only_flipping)
 
 
 def _construct_in(store: RunStore, be: Backend, spec: TaskSpec, examples: list[Example], batch_size: int,
                   hooks: Hooks, per_style: int | None, balanced: list[str], quality: int, influence: str,
-                  max_new_tokens: int | None, model: str) -> ConstructResult:
+                  max_new_tokens: int | None, model: str, cf_candidates: int,
+                  only_flipping: bool) -> ConstructResult:
     """construct's work, inside its run folder (which this process holds)."""
 
     def enough(records: list[dict[str, Any]]) -> bool:
-        kept = _kept_counts(records)
+        kept = _kept_counts(records, only_flipping)
         return all(kept[s] >= per_style for s in balanced)  # type: ignore[operator]
 
     def compute(c: int, part: list[Example]) -> list[dict[str, Any]]:
         atts = attribute_examples(be, spec, part, influence)
-        built = construct_explanations(be, spec, atts)
+        built = construct_explanations(be, spec, atts, candidates=cf_candidates)
         cf_edits = [(b["counterfactual"].edited_input, a.context) for a, b in zip(atts, built)
                     if b["counterfactual"].edited_input]
         cf_preds = iter(classify(be, spec, cf_edits))
         rows = []
         for a, b in zip(atts, built):
             cf = b["counterfactual"]
+            new = next(cf_preds).label if cf.edited_input else None
+            if new is not None:
+                cf.flips = new != a.prediction
             rows.append({
                 "attribution": asdict(a),
                 "constructed": {s: asdict(x) for s, x in b.items()},
-                "cf_new_prediction": next(cf_preds).label if cf.edited_input else None,
+                "cf_new_prediction": new,
             })
         return rows
 
     records = store.process(chunks(examples, batch_size), len, compute, hooks.on_chunk,
                             enough=enough if per_style else None)
     stats = construction_stats(records)
-    kept = _kept_counts(records)
+    stats["only_flipping"] = only_flipping
+    kept = _kept_counts(records, only_flipping)
     smallest = min(balanced, key=lambda s: kept[s])
     size = min([kept[smallest], *([per_style] if per_style else [])])
     stats["train_size"] = size
     stats["per_style"] = per_style
     stats["balanced_styles"] = balanced
     who = "every style" if len(balanced) == len(CONSTRUCT_STYLES) else " and ".join(balanced)
+    usable = "kept and flipping" if only_flipping else "kept"
     stats["sizes_note"] = (
-        f"{who} trains on {size} explanations"
+        f"{who} trains on {size} {'flipping ' if only_flipping else ''}explanations"
         + ("" if all(kept[s] == size for s in balanced) else
-           f" (the first {size} kept of each; the smallest count kept was {smallest}'s {kept[smallest]}"
+           f" (the first {size} {usable} of each; the smallest count {usable} was {smallest}'s {kept[smallest]}"
            + (f", short of the {per_style} asked for within {len(examples)} samples" if per_style and size < per_style else "")
            + ")"))
-    files = _write_training_files(store, spec, records, size)
+    files = _write_training_files(store, spec, records, size, only_flipping)
+    for style in CONSTRUCT_STYLES:
+        flags = [json.loads(l)["flips"] for l in files[style].read_text().splitlines()]
+        stats["styles"][style]["train"] = len(flags)
+        stats["styles"][style]["train_flips"] = sum(flags)
     quality = min(quality, len(records))  # --per-style may stop before --quality samples
     if quality:
         q_cfg = {"quality": quality, "of": store.config, **({"max_new_tokens": max_new_tokens} if max_new_tokens else {})}
@@ -334,19 +356,26 @@ def _construct_in(store: RunStore, be: Backend, spec: TaskSpec, examples: list[E
     return ConstructResult(store.path, stats, files)
 
 
-def _kept_counts(records: list[dict[str, Any]]) -> dict[str, int]:
-    return {s: sum(r["constructed"][s]["drop_reason"] is None for r in records) for s in CONSTRUCT_STYLES}
+def _usable(record: dict[str, Any], style: str, only_flipping: bool) -> bool:
+    """Whether a construct record's explanation of ``style`` may go into its training file."""
+    flips = constructed_faithful(record, style)
+    return flips is not None and (flips or not only_flipping)
 
 
-def _write_training_files(store: RunStore, spec: TaskSpec, records: list[dict[str, Any]], size: int) -> dict[str, Path]:
-    """One datasets-loadable JSONL file per style (its first ``size`` kept explanations): ``messages``
-    in the table 2 template plus provenance."""
+def _kept_counts(records: list[dict[str, Any]], only_flipping: bool = False) -> dict[str, int]:
+    return {s: sum(_usable(r, s, only_flipping) for r in records) for s in CONSTRUCT_STYLES}
+
+
+def _write_training_files(store: RunStore, spec: TaskSpec, records: list[dict[str, Any]], size: int,
+                          only_flipping: bool) -> dict[str, Path]:
+    """One datasets-loadable JSONL file per style (its first ``size`` usable explanations): ``messages``
+    in the table 2 template plus provenance, and whether the edit flips the prediction."""
     files = {}
     for style in CONSTRUCT_STYLES:  # a style outside the balanced ones may hold fewer
         lines = []
         for r in records:
             a, c = r["attribution"], r["constructed"][style]
-            if c["explanation"] is None:
+            if not _usable(r, style, only_flipping):
                 continue
             if len(lines) == size:
                 break
@@ -358,23 +387,34 @@ def _write_training_files(store: RunStore, spec: TaskSpec, records: list[dict[st
                 "w_star": a["w_star"], "influence": a["influence"][a["w_star_index"]],
                 "influence_raw": a["influence_raw"][a["w_star_index"]], "label_probs": a["label_probs"],
                 "edited_input": c["edited_input"], "counterfactual_word": c["counterfactual_word"],
+                "flips": constructed_faithful(r, style),
             }, ensure_ascii=False))
         files[style] = store.write_text(f"train-{style}.jsonl", "".join(l + "\n" for l in lines))
     return files
 
 
 def construction_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per style: kept, how many of them flip the prediction, drop reasons; for counterfactuals, how many
+    greedy words were replaced by a ranked candidate, by the greedy word's rejection."""
     out: dict[str, Any] = {"n_samples": len(records), "styles": {}}
     for style in CONSTRUCT_STYLES:
         reasons: dict[str, int] = {}
-        kept = 0
+        replaced: dict[str, int] = {}
+        kept = flips = 0
         for r in records:
-            why = r["constructed"][style]["drop_reason"]
+            c = r["constructed"][style]
+            why = c["drop_reason"]
             if why is None:
                 kept += 1
+                flips += bool(constructed_faithful(r, style))
+                if c.get("candidate_rank"):
+                    replaced[c["greedy_rejected"]] = replaced.get(c["greedy_rejected"], 0) + 1
             else:
                 reasons[why] = reasons.get(why, 0) + 1
-        out["styles"][style] = {"kept": kept, "dropped": dict(sorted(reasons.items(), key=lambda kv: -kv[1]))}
+        out["styles"][style] = {"kept": kept, "flips": flips,
+                                "dropped": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+                                **({"replaced": dict(sorted(replaced.items(), key=lambda kv: -kv[1]))}
+                                   if style == "counterfactual" else {})}
     return out
 
 

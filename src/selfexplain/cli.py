@@ -243,6 +243,11 @@ def construct(
                                                       "50,000). Without it, every style is cut to the smallest count kept."),
     influence: str = typer.Option("normalised", help=INFLUENCE_HELP),
     quality: int = typer.Option(0, min=0, help="Also compare constructed with generated explanations on this many samples (table 3)."),
+    cf_candidates: int = typer.Option(20, min=0, help="A counterfactual word that copies an input word, a label or w* is "
+                                                     "replaced by the best whole word among the reply's this many most "
+                                                     "probable first tokens; 0 drops such samples."),
+    only_flipping: bool = typer.Option(False, "--only-flipping", help="Train only on explanations whose edit flips the "
+                                                                     "model's prediction (the paper keeps all)."),
     batch_size: int = _count(16, "Examples per chunk."), seed: int = SEED, output_path: Path = OUTPUT,
     data: Optional[str] = DATA, hub: bool = HUB, backend: str = BACKEND, model_args: Optional[str] = MODEL_ARGS,
     backend_args: Optional[str] = BACKEND_ARGS, adapter: Optional[str] = ADAPTER, wait: bool = WAIT,
@@ -258,10 +263,13 @@ def construct(
             res = api.construct(model=model, task=task, limit=limit, seed=seed, batch_size=batch_size,
                                 output_path=output_path, data=data, hub=hub, backend=backend,
                                 model_args=_model_args(model_args, adapter, backend_args), quality=quality, hooks=hooks,
-                                per_style=per_style, influence=influence, wait=wait)
-    table = Table("style", "kept", "dropped (reason count)", title=f"{res.stats['n_samples']} samples")
+                                per_style=per_style, influence=influence, wait=wait, cf_candidates=cf_candidates,
+                                only_flipping=only_flipping)
+    table = Table("style", "kept", "flip", "training file: flip", "dropped (reason count)",
+                  title=f"{res.stats['n_samples']} samples")
     for s, v in res.stats["styles"].items():
-        table.add_row(s, str(v["kept"]), ", ".join(f"{k} {n}" for k, n in v["dropped"].items()) or "-")
+        table.add_row(s, str(v["kept"]), f"{v['flips']}/{v['kept']}", f"{v['train_flips']}/{v['train']}",
+                      ", ".join(f"{k} {n}" for k, n in v["dropped"].items()) or "-")
     console.print(table)
     console.print(f"training files: {res.stats['sizes_note']}", highlight=False)
     if "quality" in res.stats:

@@ -44,6 +44,8 @@ class ConstructCfg(_Strict):
     per_style: int | None = Field(None, gt=0)  # construct until every style has kept this many
     influence: str = "normalised"  # or "raw": the paper's p(ŷ|x) itself (see attribution)
     quality: int = Field(0, ge=0)
+    cf_candidates: int = Field(20, ge=0)  # ranked words tried after a rejected counterfactual word (0: drop)
+    only_flipping: bool = False  # train only on explanations whose edit flips the prediction
     data: str | dict[str, str] | None = None  # one file, or one per training task
     hub: bool = False
 
@@ -545,7 +547,8 @@ def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path, w
                         output_path=runs, data=c.data_for(task), hub=c.hub,
                         backend="hf" if model else exp.backend, model_args={} if model else exp.model_args,
                         quality=c.quality, backend_instance=backend, per_style=c.per_style, influence=c.influence,
-                        max_new_tokens=exp.max_new_tokens, styles=trained, wait=wait)
+                        max_new_tokens=exp.max_new_tokens, styles=trained, wait=wait, cf_candidates=c.cf_candidates,
+                        only_flipping=c.only_flipping)
     if res.stats["train_size"] == 0:
         raise UserError(f"construct|{task}: {res.stats['sizes_note']}: nothing to train on "
                         f"(see {res.run_dir / 'construction.md'})")

@@ -95,6 +95,8 @@ def constructed_faithful(record: dict[str, Any], style: str) -> bool | None:
     a, c = record["attribution"], record["constructed"][style]
     if c["explanation"] is None:
         return None
+    if c.get("flips") is not None:  # recorded since construction records it
+        return bool(c["flips"])
     if style == "counterfactual":
         return record["cf_new_prediction"] != a["prediction"]
     return a["erased_predictions"][a["w_star_index"]] != a["prediction"]

@@ -3,7 +3,9 @@
 * :meth:`Backend.label_logprobs`: for each chat, the log-probability of every
   label verbalizer as the complete opening of the assistant's reply (all of its
   tokens, so multi-token labels are scored correctly);
-* :meth:`Backend.generate`: greedy, deterministic continuation of each chat.
+* :meth:`Backend.generate`: greedy, deterministic continuation of each chat;
+* :meth:`Backend.top_tokens`: the most probable first tokens of the reply (counterfactual construction
+  ranks its candidate words with it when the greedy word is rejected).
 
 Chats are lists of ``{"role": ..., "content": ...}`` messages rendered with
 the model's own chat template.  Backends register by name (``--backend``).
@@ -38,6 +40,13 @@ class Backend(ABC):
     @abstractmethod
     def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
         """Greedy replies, one per chat, each with its own token budget."""
+
+    def top_tokens(self, chats: list[Chat], k: int) -> list[list[tuple[str, float]]]:
+        """The ``k`` most probable first tokens of each chat's reply, as (decoded text, log-probability),
+        most probable first."""
+        raise UserError(f"the {type(self).__name__} backend cannot rank a reply's first tokens "
+                        "(counterfactual construction needs it when the greedy word is rejected; "
+                        "--cf-candidates 0 drops those samples instead)")
 
     def runtime(self) -> dict[str, Any]:
         """How this backend runs (device, batch sizes): recorded in a run's config, not hashed into its id."""

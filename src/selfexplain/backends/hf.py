@@ -191,6 +191,16 @@ class HFBackend(Backend):
             keeps += [len(li) for li in ls] if len(ss) == len(ls) else [1]
         return self._gather(rows, self._last_distributions(seqs, keeps))
 
+    def top_tokens(self, chats: list[Chat], k: int) -> list[list[tuple[str, float]]]:
+        if not chats:
+            return []
+        dists = self._last_distributions([self.prompt_ids(c) for c in chats], [1] * len(chats))
+        out = []
+        for d in dists:
+            lp, ids = d[-1].topk(k)
+            out.append([(self.tokenizer.decode([int(t)]), float(v)) for v, t in zip(lp, ids)])
+        return out
+
     def label_logprobs_plain(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
         """Reference computation: one full forward pass per sequence, batch size 1, all logits."""
         import torch

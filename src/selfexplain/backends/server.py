@@ -38,6 +38,7 @@ from . import Backend, Chat, Generation, register_backend
 
 MODES = ("auto", "prompt", "first-token")
 T = TypeVar("T")
+MAX_TOP_LOGPROBS = 20  # OpenAI's chat endpoint, and vLLM's server unless started with --max-logprobs
 
 
 class _NoTokenLogprobs(Exception):
@@ -209,6 +210,27 @@ class ServerBackend(Backend):
                             "(logprobs / top_logprobs); this server cannot score labels")
         top = {t.token: t.logprob for t in content[0].top_logprobs}
         return first_token_scores(top, labels, self.top_logprobs)
+
+    def top_tokens(self, chats: list[Chat], k: int) -> list[list[tuple[str, float]]]:
+        return self._pool(lambda chat: self._top_tokens_one(chat, min(k, MAX_TOP_LOGPROBS)), chats)
+
+    def _top_tokens_one(self, chat: Chat, k: int) -> list[tuple[str, float]]:
+        if self.mode == "first-token":
+            r = self.client.chat.completions.create(model=self.served, messages=chat, max_tokens=1, temperature=0,
+                                                    logprobs=True, top_logprobs=k, seed=self.seed)
+            content = r.choices[0].logprobs.content if r.choices[0].logprobs else None
+            top = {t.token: t.logprob for t in content[0].top_logprobs} if content else {}
+        else:
+            from .models import chat_prompt
+
+            r = self.client.completions.create(model=self.served, prompt=chat_prompt(self.tokenizer, chat)[2],
+                                               max_tokens=1, temperature=0, logprobs=k, seed=self.seed)
+            lp = r.choices[0].logprobs
+            top = dict((lp.top_logprobs or [{}])[0] or {}) if lp else {}
+        if not top:
+            raise UserError(f"server {self.url}: returned no top log-probabilities for the reply's first token; "
+                            "it cannot rank counterfactual candidates (--cf-candidates 0 drops those samples)")
+        return sorted(((t, float(v)) for t, v in top.items()), key=lambda tv: -tv[1])[:k]
 
     def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
         return self._pool(lambda job: self._generate_one(*job), list(zip(chats, max_new_tokens)))

@@ -187,6 +187,22 @@ class VLLMBackend(Backend):
         return [float(sum(out.prompt_logprobs[len(ids) + k][t].logprob for k, t in enumerate(lab)))
                 for (ids, lab), out in zip(jobs, outs)]
 
+    def top_tokens(self, chats: list[Chat], k: int) -> list[list[tuple[str, float]]]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        if not chats:
+            return []
+        # vLLM returns the sampled token besides the top k: with greedy sampling it is the top one.
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=k)
+        outs = self.llm.generate([TokensPrompt(prompt_token_ids=self._prompt(c)[2]) for c in chats], params,
+                                 lora_request=self._lora, use_tqdm=False)
+        res = []
+        for out in outs:
+            top = sorted(out.outputs[0].logprobs[0].items(), key=lambda kv: -kv[1].logprob)[:k]
+            res.append([(self.tokenizer.decode([t]), float(v.logprob)) for t, v in top])
+        return res
+
     def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt

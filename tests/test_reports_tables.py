@@ -258,3 +258,19 @@ def test_a_complete_study_has_no_marks(tmp_path):
     root = make_study(tmp_path / "s")
     write_study_report(root)
     assert "‡" not in (root / "report" / "report.md").read_text()
+
+
+def test_the_baseline_rule_note_names_the_conditions_not_yet_rejudged(study):
+    from selfexplain.reports.tables import baseline_rule_note, condition_name
+
+    assert baseline_rule_note(study) == ""  # every cell under today's rule
+    old = [c for c in study.cells if c.condition != "none"]  # as if evaluated before it: no ``no_random`` field
+    kept = [[r.pop("no_random") for r in c.records] for c in old]
+    try:
+        note = baseline_rule_note(study)
+    finally:
+        for c, values in zip(old, kept):
+            for r, v in zip(c.records, values):
+                r["no_random"] = v
+    assert note.startswith(f"; in {len(old)} of the {len(study.cells)} cells (")
+    assert condition_name("none") not in note and condition_name("attribution") in note

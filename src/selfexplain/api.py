@@ -700,3 +700,55 @@ def _rl_setup(method: str, task: str, model: str, limit: int, seed: int, data: s
     config = {"command": "train", "method": method, "model": identity, "task": spec.name, "data": data_cfg,
               "settings": asdict(settings), "rl": asdict(rl), "versions": _versions()}
     return spec, examples, model_obj, tokenizer, identity, config
+
+
+def rejudge(paths: list[str | Path], model: str | None = None, model_args: dict[str, Any] | None = None,
+            ) -> list[tuple[Path, str, Any]]:
+    """Re-judge evaluate runs or whole studies under today's rules (:mod:`selfexplain.rejudge`).
+
+    A run's model is loaded (once) only where a baseline must be classified again, with the backend the run
+    used: ``model`` / ``model_args`` (``adapter=PATH``), or by default the embedded model its identity names
+    and, in a study, its condition's adapter.  Returns (path, cell key or "",
+    :class:`~selfexplain.rejudge.Rejudged` or the reason it was left).
+    """
+    from .rejudge import MissingModel, rejudge_run, rejudge_study
+
+    loaded: dict[str, Backend] = {}
+
+    def load(config: dict[str, Any], adapter: str | None = None) -> Backend:
+        identity, backend = config["model"], config.get("backend", "hf")
+        args = dict(model_args or {})
+        if adapter and "adapter" not in args:
+            if not Path(adapter).is_dir():
+                raise MissingModel(f"adapter {adapter} is gone (never committed): retrain it (reproduce), then "
+                                   "re-judge")
+            args["adapter"] = adapter
+        if identity.get("adapter") and "adapter" not in args:
+            raise MissingModel("its model has a LoRA adapter: give --adapter PATH (checked against the run)")
+        spec = model or _identity_model(identity)
+        key = json.dumps([backend, spec, args], sort_keys=True)
+        if key not in loaded:
+            loaded[key] = load_backend(backend, spec, **args)
+        be = loaded[key]
+        if be.identity != identity:
+            raise UserError(f"the run was made by {identity}, and {spec} {args or ''} is {be.identity} "
+                            f"({backend} backend): give the --model (and --adapter) it was made by")
+        return be
+
+    out: list[tuple[Path, str, Any]] = []
+    for p in map(Path, paths):
+        if (p / "study.json").exists():
+            out += [(p, key, res) for key, res in rejudge_study(p, load)]
+        else:
+            try:
+                out.append((p, "", rejudge_run(p, load)))
+            except UserError as e:  # the next run may well be fine
+                out.append((p, "", e))
+    return out
+
+
+def _identity_model(identity: dict[str, Any]) -> str:
+    """The model argument that loads a recorded identity, where it names one without ambiguity."""
+    if identity.get("kind") == "embedded" and identity.get("name"):
+        return f"embedded:{identity['name']}"
+    raise UserError(f"the run's model is {identity}: give --model (and --adapter) to re-judge it")

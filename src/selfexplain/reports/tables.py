@@ -213,9 +213,10 @@ def baseline_rule_note(study: StudyData) -> str:
     if not old:
         return ""
     n = len(study.cells)
-    where = f"in all {n} cells" if len(old) == n else f"in {len(old)} of the {n} cells"
-    return (f"; {where}, evaluated before this rule, from all its words, so that a baseline could repeat the "
-            "explanation's own edit")
+    names = ", ".join(dict.fromkeys(condition_name(c.condition) for c in old))
+    where = f"in all {n} cells" if len(old) == n else f"in {len(old)} of the {n} cells ({names})"
+    return (f"; {where}, evaluated before this rule and not yet re-judged (`selfexplain rejudge`), from all its "
+            "words, so that a baseline could repeat the explanation's own edit")
 
 
 def variants_note(study: StudyData) -> str:

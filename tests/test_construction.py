@@ -74,6 +74,18 @@ def test_ranked_candidates_on_the_default_models_first_tokens(case, committed):
     assert ranked_word(top[:1], get_task("tweets").forbidden_words, a.w_star, input_words(a)) is None
 
 
+def test_a_piece_of_the_redacted_marker_is_no_candidate(committed):
+    """The default model often opens its reply with "Red" (of "[REDACTED]"): 30 of the first 400 ranked words."""
+    a = WordAttribution(**committed["67c23a78602264f0"]["attribution"])
+    top = [tuple(t) for t in next(c for c in TOP if c["sample_id"] == "67c23a78602264f0")["top_tokens"]]
+    labels = get_task("tweets").forbidden_words
+    # past "No", "Air" and "Flight", the next whole word is "Red" (a piece of the marker), then "Airport"
+    rest = [t for t in top if t[0] not in ("No", "Air", "Flight")]
+    assert [t[0] for t in rest].index("Red") < [t[0] for t in rest].index("Airport")
+    assert ranked_word(rest, labels, a.w_star, input_words(a))[0] == "Airport"
+    assert ranked_word([("Red", -1.0), ("Redact", -1.1), ("Good", -2.0)], labels, a.w_star, input_words(a)) == ("Good", 3)
+
+
 def test_whole_english_words_only():
     # word pieces among those first tokens, and tokens that are not letters, are not candidates; "Ins" is
     # (WordNet's abbreviation of the Immigration and Naturalization Service)

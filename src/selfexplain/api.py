@@ -24,7 +24,8 @@ from . import __version__
 from . import styles as S
 from .attribution import INFLUENCE_FORMS, WordAttribution, attribute as attribute_examples
 from .backends import Backend, load_backend
-from .construction import CANDIDATES as CF_CANDIDATES, STYLES as CONSTRUCT_STYLES, construct_explanations, training_chat
+from .construction import (CANDIDATES as CF_CANDIDATES, RANKED_RULE as CF_RANKED_RULE, STYLES as CONSTRUCT_STYLES,
+                           construct_explanations, training_chat)
 from .errors import NothingToTrain, UserError
 from .evaluation import RANDOM_BASELINE, Summary, chunks, classify, run_evaluation, summarize
 from .layout import constructed_faithful
@@ -285,7 +286,7 @@ def construct(
     # being reused.
     settings = {"batch_size": batch_size, **form, **({"per_style": per_style} if per_style else {}),
                 **({"balanced_styles": balanced} if len(balanced) < len(CONSTRUCT_STYLES) else {}),
-                "counterfactual": {"copies": "rejected", "candidates": cf_candidates},
+                "counterfactual": {"copies": "rejected", "candidates": cf_candidates, "ranked": CF_RANKED_RULE},
                 **({"only_flipping": True} if only_flipping else {})}
     with _open_run("construct", spec, examples, be, backend, data_cfg, output_path, settings, hooks, wait) as store:
         return _construct_in(store, be, spec, examples, batch_size, hooks, per_style, balanced, quality, influence,

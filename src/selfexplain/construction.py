@@ -13,8 +13,9 @@ From each training example's prediction ŷ and most influential word w*:
   word of the input, the next candidate is tried: the model's most probable
   first tokens of the same reply (the top ``candidates``), in order, the first
   that is a whole English word (:func:`selfexplain.wordnet.is_english_word`) and
-  passes the filter.  Only single-token words can be found this way; the greedy
-  word may be any word.
+  passes the filter and is not a piece of the ``[REDACTED]`` marker ("Red" was 30
+  of the first 400 such words).  Only single-token words can be found this way;
+  the greedy word may be any word.
 
 Each kept explanation becomes a two-turn chat in the table 2 template
 (classification question, the model's own prediction, the one-word explanation
@@ -48,6 +49,10 @@ CF_COPY = "cf_word_in_input"  # another word of the input (or of its context)
 CF_NO_CANDIDATE = "cf_no_candidate"  # the greedy word was rejected and none of the ranked candidates passes
 RETRIED = (CF_LABEL, CF_SAME, CF_COPY)  # the rejections that send construction to the ranked candidates
 CANDIDATES = 20  # ranked first tokens tried after a rejected greedy word (OpenAI's top_logprobs cap)
+MARKER = W.REDACTED.strip("[]").casefold()  # a ranked token that opens it is a piece of the marker
+# The rule ranked candidates follow, in every construct run's configuration: runs under an earlier rule
+# (copies rejected, "Red" taken as a word) are not reused.
+RANKED_RULE = "whole English words, no piece of [REDACTED]"
 
 
 @dataclass
@@ -121,6 +126,8 @@ def ranked_word(top: list[tuple[str, float]], labels: list[str], w_star: str,
     with its 1-based rank; None when none does."""
     for rank, (text, _) in enumerate(top, 1):
         text = text.strip()
+        if MARKER.startswith(text.casefold()):  # "Red": the reply opening "[REDACTED]"/"Redacted", not a word
+            continue
         if is_english_word(text) and filter_counterfactual_word(text, labels, w_star, inputs)[0] is not None:
             return text, rank
     return None

@@ -30,6 +30,7 @@ from .errors import NothingToTrain, UserError
 from .evaluation import RANDOM_BASELINE, Summary, chunks, classify, run_evaluation, summarize
 from .layout import constructed_faithful
 from .reports import construction_markdown, summary_markdown
+from .reports.tables import training_flips
 from .names import slug
 from .store import ComputeClock, RunStore, atomic_write, check_output_path, read_json
 from .tasks import TaskSpec, get_task, task_names
@@ -341,8 +342,8 @@ def _construct_in(store: RunStore, be: Backend, spec: TaskSpec, examples: list[E
            + (f", short of the {per_style} asked for within {len(examples)} samples" if per_style and size < per_style else "")
            + ")"))
     files = _write_training_files(store, spec, records, size, only_flipping)
-    for style in CONSTRUCT_STYLES:
-        flags = [json.loads(l)["flips"] for l in files[style].read_text().splitlines()]
+    for style in CONSTRUCT_STYLES:  # what each file holds, by the rule table 3 reads it with
+        flags = training_flips(records, style, stats)
         stats["styles"][style]["train"] = len(flags)
         stats["styles"][style]["train_flips"] = sum(flags)
     quality = min(quality, len(records))  # --per-style may stop before --quality samples

@@ -214,6 +214,15 @@ def test_a_clone_without_adapters_retrains_only_what_a_cell_still_needs(tmp_path
     (Path(cell["run_dir"]) / "summary.json").unlink()
     with pytest.raises(Trains):
         reproduce(exp, tmp_path, log=lambda m: None)
+    # --conditions: only the named conditions are computed; the others stay as recorded, incomplete or not.
+    log = []
+    reproduce(exp, tmp_path, log=log.append, only=["redaction"])
+    assert not any(m.startswith(("evaluate|none", "train|attribution")) for m in log)
+    assert any(m.startswith("train|redaction") for m in log)
+    with pytest.raises(Trains):
+        reproduce(exp, tmp_path, log=lambda m: None, only=["attribution"])
+    with pytest.raises(UserError, match="--conditions: attributoin not among its conditions"):
+        reproduce(exp, tmp_path, log=lambda m: None, only=["attributoin"])
 
 
 @pytest.mark.embedded

@@ -436,6 +436,9 @@ def reproduce(
     runs_path: Optional[Path] = typer.Option(None, help="A runs folder shared by several studies: a stage they share "
                                                         "is computed once (one waits for the other). Default: STUDY/runs."),
     wait: bool = WAIT,
+    conditions: Optional[str] = typer.Option(None, help=(
+        "Compute only these conditions this time (comma-separated, e.g. counterfactual); the other conditions' "
+        "cells stay as the study records them.")),
 ) -> None:
     """Run the paper's grid (construct, train, evaluate) from an experiment file; resumable and cached per stage."""
     from .backends import parse_model_args
@@ -452,7 +455,8 @@ def reproduce(
         if backend:
             exp.backend = backend
         root = run(exp, output_path, log=lambda m: console.print(f"[{time.time() - start:7.0f}s] {m}", highlight=False),
-                   runs_path=runs_path, wait=wait)
+                   runs_path=runs_path, wait=wait,
+                   only=[c.strip() for c in conditions.split(",") if c.strip()] if conditions is not None else None)
         if report:
             from .reports import write_study_report
 

@@ -307,22 +307,30 @@ def _same_path(a: str | None, b: str | None) -> bool:
 
 
 def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[str], None] = print,
-              runs_path: str | Path | None = None, wait: bool = False) -> Path:
+              runs_path: str | Path | None = None, wait: bool = False, only: list[str] | None = None) -> Path:
     """Run (or continue) the whole grid; returns the study folder.
 
     Run folders go to ``STUDY/runs`` unless ``runs_path`` names a folder shared by several studies
     (every run is cached by its configuration, so studies that share stages compute them once).
     The study folder is held by this process; another process on it fails at once, or with ``wait``
     waits.  In a shared ``runs_path`` a stage another study is computing is waited for, then reused.
+    ``only`` names the conditions to compute this time (their construction included); every other
+    condition's cells and stages stay as ``study.json`` records them.
     """
     check_output_path(output_path)
+    unknown = [c for c in only or [] if c not in experiment.conditions]
+    if unknown:
+        raise UserError(f"experiment {experiment.name}: --conditions: {', '.join(unknown)} not among its conditions "
+                        f"({', '.join(experiment.conditions)})")
     root = Path(output_path) / experiment.name
     with folder_lock(root, "this study", wait=wait, on_wait=log):
         remove_stale_temporaries(root)
-        return _reproduce(experiment, root, log, Path(runs_path) if runs_path else None, wait or runs_path is not None)
+        return _reproduce(experiment, root, log, Path(runs_path) if runs_path else None, wait or runs_path is not None,
+                          only)
 
 
-def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_path: Path | None, wait: bool) -> Path:
+def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_path: Path | None, wait: bool,
+               only: list[str] | None = None) -> Path:
     """reproduce's grid, inside its study folder (which this process holds)."""
     from . import api
     from .backends import load_backend
@@ -348,6 +356,8 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
     trained = [c for c in exp.conditions if c != NONE]
     if trained and not exp.train_tasks:
         raise UserError(f"experiment {exp.name}: conditions {trained} need train_tasks")
+    if only is not None:
+        trained = [c for c in trained if c in only]
 
     started = time.time()
     log(f"loading {exp.model} ({exp.backend})")
@@ -371,7 +381,7 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
                     reference_instance=reference).run_dir)})
                 study.add_cell(Cell(condition, train_task, e.task, width, info["run_dir"], info["seconds"]))
 
-    if NONE in exp.conditions:
+    if NONE in exp.conditions and (only is None or NONE in only):
         evaluate_model(NONE, None, base, None)
 
     built: dict[tuple[str, str | None], dict[str, Any]] = {}  # (task, source model or None for the study's own)

@@ -358,3 +358,14 @@ def test_any_mapping_in_an_experiment_file_is_an_experiment_or_one_error_line(tm
     from selfexplain.experiments import Experiment
 
     loads_or_one_line(lambda path: load_experiment(str(path)), tmp_path / "exp.yaml", mapping, Experiment)
+
+
+def test_the_reading_section_declares_estimands_the_reports_know():
+    from typing import get_args
+
+    from selfexplain import estimands as E
+    from selfexplain.experiments import ReadingCfg
+
+    assert get_args(ReadingCfg.model_fields["primary"].annotation) == E.ESTIMANDS
+    assert get_args(ReadingCfg.model_fields["family"].annotation) == E.FAMILIES
+    assert load_experiment("cpu-medium").reading.primary in E.ESTIMANDS

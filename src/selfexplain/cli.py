@@ -473,12 +473,22 @@ def report_cmd(
     allow_incomplete: bool = typer.Option(False, "--allow-incomplete", help=(
         "Exit 0 although some cells rest on incomplete runs (a study still running or killed); they are "
         "marked ‡ in every table either way.")),
+    primary_estimand: Optional[str] = typer.Option(None, help=(
+        "The estimand the reading's verdicts rest on: valid (the paper's: faithful among each side's valid "
+        "explanations), all, both-valid or label-balanced. Default: the experiment's reading.primary.")),
+    margin: Optional[float] = typer.Option(None, help=(
+        "The smallest change of interest where the paper reports none (\"does not hold\" needs the interval "
+        "below it). Default: the experiment's reading.margin (0.1).")),
+    holm_family: Optional[str] = typer.Option(None, help=(
+        "Holm's family: reading (every claim) or table (each paper table). Default: the experiment's "
+        "reading.family.")),
 ) -> None:
     """Tables (Markdown, CSV), figures (PNG) and a one-page HTML report of a study."""
     from .reports import write_study_report
 
     with _errors():
-        files = write_study_report(study, output_path, max_per_cell, allow_incomplete=allow_incomplete)
+        files = write_study_report(study, output_path, max_per_cell, allow_incomplete=allow_incomplete,
+                                   reading={"primary": primary_estimand, "margin": margin, "family": holm_family})
     for kind, paths in files.items():
         for p in paths:
             console.print(f"{kind}: {p}", highlight=False)

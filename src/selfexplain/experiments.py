@@ -23,11 +23,11 @@ import os
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import styles as S
+from . import estimands as E, styles as S
 from .errors import NothingToTrain, UserError
 from .layout import NONE, PREDICTIONS, STUDY_FILE, Cell, model_key, read_study, study_for_disk  # noqa: F401  (re-exported)
 from .locks import folder_lock
@@ -105,6 +105,17 @@ class VariantCfg(_Strict):
         return self.method == "sft" and self.source_model is None
 
 
+class ReadingCfg(_Strict):
+    """How the reading judges a claim, declared before the results are seen (``report`` flags may override it,
+    and the report then says so)."""
+
+    primary: Literal["valid", "all", "both-valid", "label-balanced"] = E.VALID
+    # The smallest change of interest for a comparison the paper gives no number for: "does not hold" needs
+    # the interval below it and a study able to detect it.
+    margin: float = Field(E.DEFAULT_MARGIN, gt=0, le=1)
+    family: Literal["reading", "table"] = "reading"  # the Holm family
+
+
 class Experiment(_Strict):
     name: str
     description: str = ""
@@ -123,6 +134,7 @@ class Experiment(_Strict):
     # Named extra conditions, listed in ``conditions`` like the paper's; reports label them beyond the paper.
     variants: dict[str, VariantCfg] = {}
     evaluate: list[EvalCfg]
+    reading: ReadingCfg = ReadingCfg()
 
     @field_validator("name")
     @classmethod

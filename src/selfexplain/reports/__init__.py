@@ -10,7 +10,7 @@ the records; these modules only aggregate and format them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.table import Table
@@ -216,18 +216,30 @@ class IncompleteStudy(UserError):
 
 
 def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
-                       max_per_cell: int | None = None, allow_incomplete: bool = False) -> dict[str, list[Path]]:
+                       max_per_cell: int | None = None, allow_incomplete: bool = False,
+                       reading: dict[str, Any] | None = None) -> dict[str, list[Path]]:
     """Every table (Markdown + CSV), figure (PNG) and the HTML page of a study, into ``out_dir``.
 
     ``out_dir`` defaults to ``STUDY/report``.  Returns the written files by kind.  A study with
     incomplete cells is reported with them marked, then :class:`IncompleteStudy` is raised unless
     ``allow_incomplete``: a report of a running or crashed study must not pass for a finished one.
+    ``reading`` overrides the experiment's declared primary estimand, margin or Holm family (the reading
+    then says they were set at report time).
     """
+    from .. import estimands as E
     from .figures import all_figures
     from .html import MAX_PER_CELL, write_html
     from .tables import load_study
 
+    overrides = {k: v for k, v in (reading or {}).items() if v is not None}
+    if overrides.get("primary", E.VALID) not in E.ESTIMANDS:
+        raise UserError(f"--primary-estimand: {overrides['primary']!r} is none of {', '.join(E.ESTIMANDS)}")
+    if overrides.get("family", "reading") not in E.FAMILIES:
+        raise UserError(f"--holm-family: {overrides['family']!r} is none of {', '.join(E.FAMILIES)}")
+    if not 0 < overrides.get("margin", E.DEFAULT_MARGIN) <= 1:
+        raise UserError(f"--margin: {overrides['margin']} is not a change of faithfulness in (0, 1]")
     study = load_study(study_dir)
+    study.reading_overrides = overrides
     out = Path(out_dir) if out_dir else study.root / "report"
     out.mkdir(parents=True, exist_ok=True)
     tables = all_tables(study)

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .. import words as W
+from .. import estimands as E, words as W
 from ..layout import NONE, PREDICTIONS, Cell, RunStatus, constructed_faithful, model_key, read_study, run_status
 from ..store import iter_records
 from ..measures import cell_measures, fmt_erasure, fmt_mean, fmt_vs_random
@@ -119,6 +119,7 @@ class StudyData:
     experiment: dict[str, Any]
     stages: dict[str, Any]
     cells: list[CellData]
+    reading_overrides: dict[str, Any] = field(default_factory=dict)  # set at report time (report flags)
 
     def cell(self, condition: str, train_task: str | None, eval_task: str, width: str) -> CellData | None:
         key = model_key(condition, train_task)
@@ -182,6 +183,45 @@ def faith_pair(before: RecordSet, after: RecordSet, style: str) -> tuple[PairedR
     common = sorted(set(b) & set(a))
     bc, ac = faith_codes(b, common), faith_codes(a, common)
     return paired_test(bc, ac), bc, ac
+
+
+def compare(before: RecordSet, after: RecordSet, style: str, untrained: RecordSet | None = None,
+            ) -> tuple[E.Panel, np.ndarray, np.ndarray]:
+    """The estimand panel of ``style``'s change on the samples both ran on, binned by the confidence of
+    ``untrained`` (default: ``before``), and each side's codes."""
+    b, a = before.style_records(style), after.style_records(style)
+    ids = sorted(set(b) & set(a))
+    bc, ac = faith_codes(b, ids), faith_codes(a, ids)
+    binned_by = (untrained or before).samples()
+    conf = [confidence(binned_by.get(i)) for i in ids]
+    panel = E.panel(E.Side(bc, [b[i]["prediction"] for i in ids]), E.Side(ac, [a[i]["prediction"] for i in ids]),
+                    None if any(c is None for c in conf) else conf)
+    return panel, bc, ac
+
+
+def confidence(record: dict[str, Any] | None) -> float | None:
+    """The probability of the predicted label (None for records without label probabilities)."""
+    if not record or not record.get("label_probs"):
+        return None
+    return float(record["label_probs"][record["prediction"]])
+
+
+PANEL_COLUMNS = [*[f"{e}_{k}" for e in E.ESTIMANDS for k in ("diff", "low", "high", "p")],
+                 "all_discordant", "both_valid_discordant", "label_rates", "by_confidence"]
+
+
+def panel_columns(panel: E.Panel) -> dict[str, Any]:
+    """A panel's numbers as CSV columns (:data:`PANEL_COLUMNS`)."""
+    out: dict[str, Any] = {}
+    for name, est in panel.estimates.items():
+        out.update({f"{name}_diff": est.difference, f"{name}_low": est.low, f"{name}_high": est.high,
+                    f"{name}_p": est.p_value})
+    pair = lambda c: None if c is None else f"{c[0]} vs {c[1]}"  # noqa: E731
+    out["all_discordant"] = pair(panel.estimates[E.ALL].discordant)
+    out["both_valid_discordant"] = pair(panel.estimates[E.BOTH_VALID].discordant)
+    out["label_rates"] = panel.estimates[E.LABEL_BALANCED].detail
+    out["by_confidence"] = "; ".join(f"{name} n={est.n}: {E.fmt_estimate(est)}" for name, est in panel.by_confidence)
+    return out
 
 
 def accuracy_pair(before: RecordSet, after: RecordSet) -> PairedResult:
@@ -260,6 +300,10 @@ def cells_table(study: StudyData) -> Table:
 
 
 SMALL_MARK = "†"
+DISAGREE_MARK = "≠"
+DISAGREE_NOTE = (f"{DISAGREE_MARK}: the other estimands (faithful among all samples, among the samples valid in both, "
+                 "label-balanced) do not all point the way this one does; the CSV has each, and the reading names "
+                 "them.")
 SMALL_NOTE = (f"{SMALL_MARK}: fewer than {SMALL} valid samples; the interval is the exact (Clopper-Pearson) one, "
               "and the estimate is rough.")
 PAIRED_NOTE = ("each side's rate over its own valid samples among the samples both ran on; a paired-"
@@ -351,14 +395,15 @@ def faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, An
         "targets_shown": fmt_classes(class_counts(recs.values())),
     }
     if base is not None and base is not cell:
-        brecs = base.style_records(style)
-        common = sorted(set(brecs) & set(recs))
-        b_codes, a_codes = faith_codes(brecs, common), faith_codes(recs, common)
-        p = paired_test(b_codes, a_codes)
+        panel, b_codes, a_codes = compare(base, cell, style, base)
+        p = panel.estimates[E.VALID]
         mde = detectable_difference(p.before, int((b_codes != INVALID).sum()), int((a_codes != INVALID).sum()))
+        robust, _ = E.agreement(panel)
         row.update({"diff": p.difference, "diff_low": p.low, "diff_high": p.high, "diff_method": p.method,
-                    "p_value": p.p_value, "n_pairs": p.n_pairs, "change_shown": fmt_paired(p), "detectable": mde,
-                    "detectable_shown": fmt(mde)})
+                    "p_value": p.p_value, "n_pairs": p.n, "detectable": mde, "detectable_shown": fmt(mde),
+                    "change_shown": fmt_paired(PairedResult(p.before, p.after, p.difference, p.low, p.high,
+                                                            p.p_value, p.n, method=p.method))
+                    + ("" if robust else DISAGREE_MARK), "robust": robust, **panel_columns(panel)})
     return row
 
 
@@ -370,7 +415,8 @@ FAITH_DATA = ["faithfulness", "ci_low", "ci_high", "n_valid", "n", "random", "ra
               "shift", "shift_low", "shift_high", "random_shift", "vs_random_shift", "vs_random_low",
               "vs_random_high", "vs_random_p", "vs_random_flip", "vs_random_pairs", "verdict",
               "erasure_rank", "random_erasure_rank", "names_w_star",
-              "diff", "diff_low", "diff_high", "diff_method", "p_value", "detectable", "complete"]
+              "diff", "diff_low", "diff_high", "diff_method", "p_value", "detectable", "robust", *PANEL_COLUMNS,
+              "complete"]
 
 
 def _shown(row: dict[str, Any]) -> dict[str, Any]:
@@ -396,7 +442,7 @@ def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> T
         "model's own erasure attribution (1 = most influential, random 0.5), and the share that name w*. "
         + CLASS_NOTE + " Detectable rise: the smallest increase over no training that these valid counts detect "
         "with 80% power (two-sided 5%); a change smaller than it and not significant is 'too few samples', not "
-        "'no effect'."))
+        "'no effect'. " + DISAGREE_NOTE))
     for task in study.experiment["train_tasks"]:
         base = study.cell(NONE, None, task, width)
         for style in study.styles:

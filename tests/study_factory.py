@@ -126,11 +126,12 @@ def make_study(root: Path, n: int = 30, seed: int = 0) -> Path:
     built, originals = [], []
     for i in range(n):
         flip = rng.random() < 0.5
-        built.append({"attribution": {"sample_id": f"c{i}", "prediction": "Positive", "w_star_index": 0,
-                                      "erased_predictions": ["Negative" if flip else "Positive"]},
+        label, other = ("Positive", "Negative") if i % 2 else ("Negative", "Positive")  # a model that reads its input
+        built.append({"attribution": {"sample_id": f"c{i}", "prediction": label, "w_star_index": 0,
+                                      "erased_predictions": [other if flip else label]},
                       "constructed": {s: {"explanation": None if (s == "counterfactual" and i % 4 == 0) else "x"}
                                       for s in STYLES},
-                      "cf_new_prediction": "Negative" if i % 3 else "Positive"})
+                      "cf_new_prediction": other if i % 3 else label})
     for i in range(n // 2):
         for style in STYLES:
             r = _record(rng, 0, f"c{i}", "tweets", style, "one", 0.2)

@@ -184,9 +184,13 @@ def test_a_classifier_that_answers_one_label_is_named_where_its_faithfulness_is_
     assert cells["w/ collapsed", "tweets", "one"]["top_label_share"] == 1.0
     assert cells["w/ attribution", "tweets", "one"]["top_label_share"] < ONE_LABEL
     routes = {r["condition"]: r for r in routes_table(study).rows}
-    assert routes["w/ collapsed"]["most frequent answer"] == "Negative 60 of 60"
+    assert routes["w/ collapsed§"]["most frequent answer"] == "Negative 60 of 60"
+    assert sum(ONE_LABEL_MARK in c for c in routes) == 1
     t4 = faithfulness_table(study, "one", "table4", "")
     assert [r["condition"] for r in t4.rows if r["condition"].endswith(ONE_LABEL_MARK)] == ["w/ collapsed§"]
+    # Its verdict against the random baseline is marked too (its flip half says nothing).
+    assert [r["vs random baseline"].endswith(ONE_LABEL_MARK) for r in t4.rows] == [
+        r["condition"] == "w/ collapsed§" for r in t4.rows]
     assert "§: this model gives one label to 95% of the samples or more" in t4.note
     assert ONE_LABEL_MARK not in faithfulness_table(load_study(make_study(tmp_path / "t", n=60)), "one", "t4", "").note
 
@@ -230,3 +234,23 @@ def test_the_declared_primary_estimand_and_holm_family_drive_the_verdicts(tmp_pa
     res = CliRunner().invoke(app, ["report", str(root), "--primary-estimand", "among-valid"])
     assert res.exit_code != 0 and "--primary-estimand: 'among-valid' is none of valid, all" in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_a_constructing_model_that_answers_one_label_is_named_in_table3_and_its_reading(tmp_path):
+    """cpu-medium's SmolLM2 answers "Positive" to all 400 construction tweets: table 3's row and the reading's
+    claim on it read that collapse, not the explanations, and now say so."""
+    from selfexplain.reports.tables import construction_quality_table
+
+    root = make_study(tmp_path / "s", n=60)
+    assert ONE_LABEL_MARK not in construction_quality_table(load_study(root)).note
+    crun = root / "runs" / "construct-tweets"
+    built = [json.loads(line) for line in (crun / "records.jsonl").read_text().splitlines()]
+    for r in built:
+        r["attribution"]["prediction"] = "Positive"
+    (crun / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in built))
+    study = load_study(root)
+    t3 = construction_quality_table(study)
+    assert {r["constructing model's most frequent answer"] for r in t3.rows} == {"Positive 60 of 60§"}
+    assert "§: the constructing model gives one label to 95% of its inputs or more" in t3.note
+    why = [r["why"] for r in reading_table(study).rows if r["table"] == "table 3"]
+    assert len(why) == 3 and all("the model answers 'Positive' to 60 of 60 samples" in w for w in why)

@@ -34,7 +34,7 @@ from .. import estimands as E
 from ..layout import NONE, PREDICTIONS, constructed_faithful
 from ..stats import HIT, INVALID, MIN_PAIRS, MISS, PairedResult, detectable_difference, holm, paired_test
 from .tables import (PAIRED_NOTE, PANEL_COLUMNS, CellData, RecordSet, StudyData, Table, accuracy_pair, compare,
-                     condition_name, confidence, eval_tasks, faith_codes, first_width, fmt, fmt_paired,
+                     condition_name, confidence, eval_tasks, faith_codes, first_width, fmt, fmt_p, fmt_paired,
                      incomplete_note, marked, one_label_note, panel_columns, read_records, top_label)
 
 REPRODUCED, NOT_REPRODUCED, UNDETERMINED = "reproduced", "not reproduced", "undetermined"
@@ -190,11 +190,7 @@ def _judge_rows(rows: list[dict[str, Any]], settings: dict[str, Any]) -> None:
                   "why": why + r["notes"], "diff": e.difference, "diff_low": e.low, "diff_high": e.high,
                   "diff_method": e.method, "p_value": e.p_value, "n_pairs": e.n, "threshold": threshold,
                   "detectable": detectable, "primary": primary if r.get("panel") is not None else E.VALID,
-                  "Holm p": _fmt_p(r.get("holm_p"))})
-
-
-def _fmt_p(p: float | None) -> str:
-    return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}") + ("*" if p < 0.05 else "")
+                  "Holm p": fmt_p(r.get("holm_p"))})
 
 
 def _table3(study: StudyData) -> list[dict[str, Any]]:
@@ -216,14 +212,14 @@ def _table3(study: StudyData) -> list[dict[str, Any]]:
             oc = faith_codes(recs, ids)
             flags = [constructed_faithful(built[i], style) for i in ids]
             cc = np.array([INVALID if f is None else HIT if f else MISS for f in flags], dtype=np.int8)
-            labels = [recs[i]["prediction"] for i in ids]  # both explain the same classification
-            conf = [confidence(recs[i]) for i in ids]
+            labels = [built[i]["attribution"]["prediction"] for i in ids]  # both explain this classification
+            conf = [confidence(built[i]["attribution"]) for i in ids]
             panel = E.panel(E.Side(oc, labels), E.Side(cc, labels),
                             None if any(c is None for c in conf) else conf)
             claim = f"constructed {style} explanations more faithful than the model's own"
             row = _row("table 3", claim + (f" ({source})" if source else ""), panel.estimates[E.VALID],
                        ("table 3", style), oc, cc, [], panel=panel)
-            one = one_label_note(top_label(labels))
+            one = one_label_note(top_label(r["attribution"]["prediction"] for r in built.values()))
             if one:  # erasure cannot flip a classifier that gives every input one answer: the row says so
                 row["notes"] += f"; the model {one}"
             rows.append(row)

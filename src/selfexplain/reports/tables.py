@@ -323,6 +323,11 @@ def fmt_interval(value: float | None, low: float | None, high: float | None, n: 
     return f"{value:.3f} [{low:.2f}, {high:.2f}]{mark}"
 
 
+def fmt_p(p: float | None) -> str:
+    """A (Holm-adjusted) p for a table: ``0.037*``, ``<0.001*``, ``-`` for none."""
+    return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}") + ("*" if p < 0.05 else "")
+
+
 def fmt_paired(p: PairedResult) -> str:
     if p.difference is None:
         return "-"
@@ -391,7 +396,10 @@ def faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, An
         "vs_random_flip": vs["flip"]["difference"], "vs_random_pairs": vs["pairs"], "verdict": vs["verdict"],
         "erasure_rank": er["rank"]["mean"], "random_erasure_rank": er["random_rank"]["mean"],
         "names_w_star": er["names_w_star"],
-        "shift_shown": fmt_mean(m["shift"]), "vs_random_shown": fmt_vs_random(vs), "erasure_shown": fmt_erasure(er),
+        "shift_shown": fmt_mean(m["shift"]),
+        # The flip half of the comparison says nothing for a classifier that gives (almost) one label: marked.
+        "vs_random_shown": fmt_vs_random(vs) + (ONE_LABEL_MARK if cell.one_label() else ""),
+        "erasure_shown": fmt_erasure(er),
         "targets_shown": fmt_classes(class_counts(recs.values())),
     }
     if base is not None and base is not cell:
@@ -592,9 +600,10 @@ def construction_quality_table(study: StudyData) -> Table:
     the share of each style's training file whose edit flips the model's prediction."""
     t = Table("table3_constructed_vs_original", "Table 3: constructed vs originally generated explanations",
               ["task", "style", "original [95% CI]", "original valid", "constructed [95% CI]", "constructed n",
-               "training data flips [95% CI]", "training n"],
+               "training data flips [95% CI]", "training n", "constructing model's most frequent answer"],
               data_columns=["original", "original_ci_low", "original_ci_high", "constructed", "constructed_ci_low",
-                            "constructed_ci_high", "train_flips", "train_flips_ci_low", "train_flips_ci_high"],
+                            "constructed_ci_high", "train_flips", "train_flips_ci_low", "train_flips_ci_high",
+                            "top_label_share"],
               note="Original and constructed: on the first `quality` training samples of the construction run "
                    "(one-word prompts).  Training data flips: the share of the explanations in the style's training "
                    "file (what the model is trained on) whose edit changes the constructing model's prediction. "
@@ -613,6 +622,9 @@ def construction_quality_table(study: StudyData) -> Table:
         built = records[:n_quality]
         stats_file = run_dir / "construction.json"
         stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+        # Erasure cannot flip a classifier that gives nearly every input one answer: then every number of this
+        # row reads that collapse (cpu-medium's SmolLM2 answers "Positive" to all 400 of its tweets).
+        top = top_label(r["attribution"]["prediction"] for r in records)
         for style in ["attribution", "redaction", "counterfactual"]:
             recs = {r["sample_id"]: r for r in originals if r["style"] == style}
             o = ratio_ci(faith_codes(recs, sorted(recs)))
@@ -626,7 +638,11 @@ def construction_quality_table(study: StudyData) -> Table:
                            "training n": tr.n, "original": o.value, "original_ci_low": o.low,
                            "original_ci_high": o.high, "constructed": c.value, "constructed_ci_low": c.low,
                            "constructed_ci_high": c.high, "train_flips": tr.value, "train_flips_ci_low": tr.low,
-                           "train_flips_ci_high": tr.high})
+                           "train_flips_ci_high": tr.high, "top_label_share": top_share(top),
+                           "constructing model's most frequent answer": fmt_top(top, mark=True)})
+    if any(ONE_LABEL_MARK in r["constructing model's most frequent answer"] for r in t.rows):
+        t.note += (f" {ONE_LABEL_MARK}: the constructing model gives one label to {ONE_LABEL:.0%} of its inputs or "
+                   "more: " + ONE_LABEL_WHY)
     return t
 
 

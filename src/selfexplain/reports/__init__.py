@@ -188,19 +188,23 @@ def influence_text(words: list[str], influence: list[float], text: str):
 
 
 def all_tables(study: "StudyData") -> list["StudyTable"]:
-    """The reading (each claim's verdict), the paper's tables in its order (3, 4, 5, 6, 7, 10), then coupling and
-    the training routes side by side (studies with conditions beyond the paper)."""
+    """The reading (each claim's verdict), the paper's tables in its order (3, then which measure to trust,
+    4, 5, 6, 7, 10), then coupling and the training routes side by side (studies with conditions beyond the
+    paper)."""
     from .coupling import coupling_table
+    from .diagnosticity import diagnosticity_table
     from .lexicon import lexicon_table
     from .reading import reading_table
     from .routes import routes_table
     from .tables import accuracy_table, cells_table, construction_quality_table, faithfulness_table, valid_counts_table
 
     coupling = coupling_table(study)  # only studies with a condition trained on another model's data
+    diagnosticity = diagnosticity_table(study)  # only constructions that kept every word's erasure
     return [
         cells_table(study),
         reading_table(study),
         construction_quality_table(study),
+        *([diagnosticity] if diagnosticity.rows else []),
         faithfulness_table(study, "one", "table4_faithfulness", "Table 4: faithfulness before/after training (one-word)"),
         faithfulness_table(study, "multi", "table5_multiword", "Table 5: faithfulness before/after training (multi-word)"),
         lexicon_table(study),

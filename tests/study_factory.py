@@ -166,3 +166,24 @@ def add_variant(root: Path, name: str, variant: dict, edit, seconds: float | Non
                                **({"seconds": seconds} if seconds is not None else {})})
     (root / "study.json").write_text(json.dumps(study))
     return study
+
+
+def add_seed(root: Path, condition: str, seed: int, edit) -> None:
+    """Add a further training seed of ``condition``: a copy of its cells (``seed`` set), each record passed
+    through ``edit(record)``."""
+    study = json.loads((root / "study.json").read_text())
+    for c in list(study["cells"]):
+        if c["condition"] != condition or c.get("seed") is not None:
+            continue
+        run = Path(c["run_dir"])
+        copy = run.with_name(f"{run.name}-seed{seed}")
+        shutil.copytree(run, copy)
+        records = [json.loads(line) for line in (copy / "records.jsonl").read_text().splitlines()]
+        for r in records:
+            edit(r)
+        (copy / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        study["cells"].append({**c, "run_dir": str(copy), "seed": seed})
+    study["experiment"]["train"]["seeds"] = {**(study["experiment"]["train"].get("seeds") or {}),
+                                             condition: [*(study["experiment"]["train"].get("seeds") or {}).get(
+                                                 condition, []), seed]}
+    (root / "study.json").write_text(json.dumps(study))

@@ -11,7 +11,8 @@ from study_factory import make_study
 
 
 def _attribution(i, prediction, erased, influence, raw, star=0):
-    return {"attribution": {"sample_id": f"d{i}", "prediction": prediction, "words": [f"w{k}" for k in range(len(erased))],
+    words = [f"w{k}" for k in range(len(erased))]
+    return {"attribution": {"sample_id": f"d{i}", "prediction": prediction, "words": words,
                             "erased_predictions": erased, "influence": influence, "influence_raw": raw,
                             "label_probs": {"Positive": 0.6, "Negative": 0.4} if prediction == "Positive"
                             else {"Positive": 0.3, "Negative": 0.7}, "w_star_index": star},

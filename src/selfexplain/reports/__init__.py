@@ -196,10 +196,12 @@ def all_tables(study: "StudyData") -> list["StudyTable"]:
     from .lexicon import lexicon_table
     from .reading import reading_table
     from .routes import routes_table
+    from .seeds import seeds_table
     from .tables import accuracy_table, cells_table, construction_quality_table, faithfulness_table, valid_counts_table
 
     coupling = coupling_table(study)  # only studies with a condition trained on another model's data
     diagnosticity = diagnosticity_table(study)  # only constructions that kept every word's erasure
+    seeds = seeds_table(study)  # only studies that trained some condition with further seeds
     return [
         cells_table(study),
         reading_table(study),
@@ -210,6 +212,7 @@ def all_tables(study: "StudyData") -> list["StudyTable"]:
         lexicon_table(study),
         accuracy_table(study),
         valid_counts_table(study),
+        *([seeds] if seeds.rows else []),
         *([coupling] if coupling.rows else []),
         *([routes_table(study)] if study.variants else []),
     ]
@@ -263,7 +266,8 @@ def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
     if study.incomplete and not allow_incomplete:
         first = study.incomplete[0]
         raise IncompleteStudy(
-            f"{study.root}: report written to {out}, but {len(study.incomplete)} of {len(study.cells)} cells are "
+            f"{study.root}: report written to {out}, but {len(study.incomplete)} of "
+            f"{len(study.cells) + len(study.seeded)} cells are "
             f"incomplete (e.g. {first.condition}/{first.eval_task}/{first.width}: {first.status.describe()}), "
             "marked ‡ in every table; rerun the same `selfexplain reproduce` to complete them, or pass "
             "--allow-incomplete to accept the report as it is")

@@ -33,6 +33,7 @@ import numpy as np
 from .. import estimands as E
 from ..layout import NONE, PREDICTIONS, constructed_faithful
 from ..stats import HIT, INVALID, MIN_PAIRS, MISS, PairedResult, detectable_difference, holm, paired_test
+from .seeds import seed_summary
 from .tables import (PAIRED_NOTE, PANEL_COLUMNS, CellData, RecordSet, StudyData, Table, accuracy_pair, compare,
                      condition_name, confidence, eval_tasks, faith_codes, first_width, fmt, fmt_p, fmt_paired,
                      incomplete_note, marked, one_label_note, panel_columns, read_records, top_label)
@@ -184,6 +185,14 @@ def _judge_rows(rows: list[dict[str, Any]], settings: dict[str, Any]) -> None:
         verdict, why = judge(e, threshold, r["beyond"], pairs, r.get("holm_p"), detectable, r.get("tests", 1))
         if r.get("panel") is not None:
             robust, off = E.agreement(r["panel"], primary)
+            seeds = r.get("seeds")
+            if seeds is not None:
+                s = seeds["change"]
+                shown = "-" if s.mean is None or s.low is None else f"{s.mean:+.3f} [{s.low:+.2f}, {s.high:+.2f}]"
+                r["notes"] += f"; across {len(s.changes)} training seeds (among valid): mean {shown}"
+                way = E.Estimate(None, None, s.mean, s.low, s.high, None, s.n, "seeds").direction
+                if way != e.direction:
+                    robust, off = False, "; ".join(x for x in (off, f"seeds: {way}") if x)
             r["robust"] = robust
             r["estimands"] = "robust" if robust else f"primary {e.direction}; {off}"
         r.update({"change [95% CI] p": E.fmt_estimate(e), "detectable rise": fmt(detectable), "verdict": verdict,
@@ -247,8 +256,10 @@ def reading_table(study: StudyData) -> Table:
                 beyond = cond in variants
                 label = condition_name(cond) + (" (beyond the paper)" if beyond else "")
                 key = (f"{table} vs none" if width == "one" else table, style)
-                rows.append(_faith_row(table, f"{label} > no training, {style}, {width}-word, {task}", base, after,
-                                       style, None if beyond else key, [base, after], base, beyond))
+                row = _faith_row(table, f"{label} > no training, {style}, {width}-word, {task}", base, after,
+                                 style, None if beyond else key, [base, after], base, beyond)
+                row["seeds"] = seed_summary(study, cond, task, task, width, style)
+                rows.append(row)
                 if width == "one" and preds is not None:
                     rows.append(_faith_row(table, f"{label} > w/ predictions, {style}, one-word, {task}", preds, after,
                                            style, None if beyond else ("table 4 vs predictions", style),

@@ -120,6 +120,12 @@ class StudyData:
     stages: dict[str, Any]
     cells: list[CellData]
     reading_overrides: dict[str, Any] = field(default_factory=dict)  # set at report time (report flags)
+    seeded: list[CellData] = field(default_factory=list)  # further training seeds' cells (the seeds table's)
+
+    def seed_cells(self, condition: str, train_task: str | None, eval_task: str, width: str) -> list[CellData]:
+        """The further training seeds' cells of one model and cell, by seed."""
+        return sorted((c for c in self.seeded if (c.condition, c.train_task, c.eval_task, c.width)
+                       == (condition, train_task, eval_task, width)), key=lambda c: c.seed)
 
     def cell(self, condition: str, train_task: str | None, eval_task: str, width: str) -> CellData | None:
         key = model_key(condition, train_task)
@@ -147,16 +153,17 @@ class StudyData:
 
     @property
     def incomplete(self) -> list[CellData]:
-        return [c for c in self.cells if not c.status.complete]
+        return [c for c in self.cells + self.seeded if not c.status.complete]
 
 
 def load_study(root: str | Path) -> StudyData:
     root = Path(root)
     study = read_study(root)
-    cells = []
+    cells, seeded = [], []
     for c in study["cells"]:  # read_study resolved every path against the study folder
-        cells.append(CellData(**c, records=read_records(c["run_dir"]), status=run_status(c["run_dir"])))
-    return StudyData(root, study["experiment"], study["stages"], cells)
+        cell = CellData(**c, records=read_records(c["run_dir"]), status=run_status(c["run_dir"]))
+        (cells if cell.seed is None else seeded).append(cell)
+    return StudyData(root, study["experiment"], study["stages"], cells, seeded=seeded)
 
 
 # ---- outcomes -----------------------------------------------------------------
@@ -289,9 +296,10 @@ def cells_table(study: StudyData) -> Table:
               note="A cell is complete when its run finished (summary.json) and holds samples x styles records. "
                    f"Most frequent answer: the label the model predicts most often, on how many samples; at "
                    f"{ONE_LABEL:.0%} or more " + ONE_LABEL_WHY + incomplete_note(study))
-    for c in study.cells:
+    for c in study.cells + study.seeded:
         top = c.top_label()
-        t.rows.append({"condition": marked(condition_name(c.condition), c), "train task": c.train_task or "-",
+        name = condition_name(c.condition) + ("" if c.seed is None else f" (training seed {c.seed})")
+        t.rows.append({"condition": marked(name, c), "train task": c.train_task or "-",
                        "eval task": c.eval_task, "width": c.width, "records": c.status.describe(),
                        "most frequent answer": fmt_top(top), "run folder": Path(c.run_dir).name,
                        "held": c.status.held, "expected": c.status.expected, "complete": c.status.complete,

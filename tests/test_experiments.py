@@ -307,7 +307,10 @@ def test_cpu_medium_smoke_trains_its_variant_and_scores_erasure_only_where_asked
     lines: list[str] = []
     root = reproduce(small, tmp_path / "studies", log=lines.append)
     study = read_study(root)
-    assert len(study["cells"]) == len(small.conditions) * 3
+    # Every condition's cells, and those of the one further training seed the smoke keeps (w/ predictions, 1).
+    assert small.train.seeds == {"predictions": [1]}
+    assert len(study["cells"]) == (len(small.conditions) + 1) * 3
+    assert sum(c.get("seed") == 1 for c in study["cells"]) == 3
     # On hf each trained model is evaluated as soon as it is trained: a study cut short holds whole conditions.
     first = {key: next(i for i, m in enumerate(lines) if m.startswith(key)) for key in
              ("train|attribution@tweets", "evaluate|attribution@tweets|", "train|redaction@tweets")}

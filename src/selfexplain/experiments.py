@@ -544,7 +544,8 @@ def smoke(exp: Experiment, model: str | None = None) -> Experiment:
     condition and cell, training, the report) before GPU hours are spent on it.  What it
     changes: the model (``SMOKE_MODEL`` unless given; backend hf, no model_args), the data
     (``presets/smoke/``), the sizes (a few samples per task, two training steps, explanations
-    capped at ``SMOKE_TOKENS`` tokens) and hub replay (replaced by the offline replay set).  Coupled variants
+    capped at ``SMOKE_TOKENS`` tokens, one further training seed of one condition at most) and hub replay
+    (replaced by the offline replay set).  Coupled variants
     construct with the stand-in too; GRPO variants sample groups of two.  DPO variants are left out and the
     description says so: a stand-in with random weights writes no valid explanation to pair, so that stage
     cannot run at toy size (tests/test_rl.py runs DPO on SmolLM2).
@@ -580,7 +581,10 @@ def smoke(exp: Experiment, model: str | None = None) -> Experiment:
             "data": {t: smoke_data(t) or None for t in exp.train_tasks}}),
         "train": exp.train.model_copy(update={
             "replay": None if (exp.train.replay or "").startswith("hub:") else exp.train.replay,
-            "settings": {**exp.train.settings, **tiny}}),
+            "settings": {**exp.train.settings, **tiny},
+            # One further seed of one condition checks that stage; more would only multiply the toy run.
+            "seeds": next(({c_: exp.train.seeds_of(c_)[:1]} for c_ in exp.conditions
+                           if c_ != NONE and c_ not in dpo and exp.train.seeds_of(c_)), {})}),
         "variants": variants,
         "evaluate": [e.model_copy(update={"limit": n_labels[e.task], "hub": False, "split": "test",
                                           "data": smoke_data(e.task) or None}) for e in exp.evaluate],

@@ -127,3 +127,15 @@ def test_printed_commands_can_be_pasted(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     line = next(l for l in res.output.splitlines() if l.startswith("use it: "))
     assert shlex.split(line[len("use it: "):]) == ["selfexplain", "evaluate", "--adapter", str(adapter)]
+
+
+def test_help_lists_every_backend_and_style_from_the_registries():
+    """`--backend` help once said "hf (transformers) or vllm": the openai backend was missing from it."""
+    from selfexplain.backends import BUILTIN, backend_names
+    from selfexplain.styles import style_names
+
+    text = " ".join(CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200).output.split())
+    assert all(f"{name} ({BUILTIN[name][1]})" in text for name in BUILTIN)
+    assert f"{', '.join(style_names())} or all" in text
+    reproduce = " ".join(CliRunner().invoke(app, ["reproduce", "--help"], terminal_width=200).output.split())
+    assert f"backend ({', '.join(backend_names())})" in reproduce and "openai" in reproduce

@@ -16,7 +16,9 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from .backends import backend_names, describe_backends
 from .errors import UserError
+from .styles import style_names
 
 # Help texts are plain text: rich markup would swallow brackets ("pip install 'selfexplain[vllm]'").
 app = typer.Typer(
@@ -100,7 +102,7 @@ OUTPUT = typer.Option(Path("runs"), help="Folder that receives the run folder.")
 DATA = typer.Option(None, help="Data file in the task's canonical format (overrides the default).")
 HUB = typer.Option(False, "--hub", help="Load the task's data set from the Hugging Face hub.")
 ADAPTER = typer.Option(None, help="LoRA adapter folder from `selfexplain train` (merged into the model).")
-BACKEND = typer.Option("hf", help="Inference backend: hf (transformers) or vllm (pip install 'selfexplain[vllm]').")
+BACKEND = typer.Option("hf", help=f"Inference backend: {describe_backends()}.")
 BACKEND_ARGS = typer.Option(
     None, help="Engine options key=value,... passed to the backend as they are, e.g. for vllm "
                "tensor_parallel_size=4,distributed_executor_backend=ray,gpu_memory_utilization=0.8.",
@@ -152,7 +154,7 @@ def evaluate(
     model: list[str] = typer.Option(["embedded"], help="'embedded[:NAME]', a .gguf file, a model folder, or a hub "
                                     "id; repeatable: every model on the same samples, then a leaderboard."),
     task: str = TASK,
-    style: list[str] = typer.Option(["all"], help="attribution, redaction, counterfactual or all; repeatable."),
+    style: list[str] = typer.Option(["all"], help=f"{', '.join(style_names())} or all; repeatable."),
     width: str = typer.Option("one", help="'one' (one-word prompts, N=1 kept) or 'multi' (JSON prompts, any N)."),
     limit: int = _count(100, "Number of test examples (class-balanced)."),
     batch_size: int = _count(16, "Examples per chunk; a chunk is the unit of resumption."),
@@ -426,7 +428,7 @@ def reproduce(
     preset: str = typer.Option(..., help="A shipped preset (cpu-small, cpu-medium, paper, paper-13b) or an experiment .yaml file."),
     output_path: Path = typer.Option(Path("studies"), help="Folder that receives the study folder (named after the experiment)."),
     model_args: Optional[str] = typer.Option(None, help="Backend options merged into the experiment's model_args."),
-    backend: Optional[str] = typer.Option(None, help="Override the experiment's backend (hf or vllm)."),
+    backend: Optional[str] = typer.Option(None, help=f"Override the experiment's backend ({', '.join(backend_names())})."),
     backend_args: Optional[str] = BACKEND_ARGS,
     report: bool = typer.Option(True, help="Write the report when the grid is complete."),
     smoke: bool = typer.Option(False, help="Every stage at toy size on a small stand-in model and bundled local "

@@ -68,6 +68,7 @@ class Hooks:
     on_model: Callable[[dict[str, Any], float], None] | None = None
     on_start: Callable[[Path, int], None] | None = None
     on_chunk: Callable[[int], None] | None = None
+    on_load: Callable[[str], None] | None = None  # a model is about to load (every input was checked first)
 
 
 def resolve_styles(styles: list[str] | str | None) -> list[str]:
@@ -142,6 +143,8 @@ def _check_sizes(batch_size: int, output_path: str | Path) -> None:
 
 def _backend(backend: str, model: str, model_args: dict[str, Any] | None, instance: Backend | None, hooks: Hooks) -> Backend:
     started = time.time()
+    if instance is None and hooks.on_load:
+        hooks.on_load(model)
     be = instance or load_backend(backend, model, **(model_args or {}))
     if hooks.on_model:
         hooks.on_model(be.identity, time.time() - started)

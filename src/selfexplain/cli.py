@@ -61,8 +61,13 @@ def _progress(label: str):
         bar["id"] = progress.add_task(label, total=total)
         progress.start()
 
+    def on_load(model: str) -> None:
+        # Printed only once the inputs are checked: a bad --data file fails before any model loads.
+        console.print(f"loading {model}" + (" (an embedded model is converted once on first use, about a minute)"
+                                            if model.startswith("embedded") else ""), highlight=False)
+
     try:
-        yield Hooks(on_model, on_start, lambda n: progress.advance(bar["id"], n))
+        yield Hooks(on_model, on_start, lambda n: progress.advance(bar["id"], n), on_load)
     finally:
         progress.stop()
 
@@ -184,8 +189,6 @@ def evaluate(
     start = time.time()
     run_dirs = []
     for name in model:
-        console.print(f"loading {name} (an embedded model is converted once on first use, about a minute)",
-                      highlight=False)
         with _errors():
             with _progress("evaluating") as hooks:
                 result = api.evaluate(

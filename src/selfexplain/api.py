@@ -31,7 +31,7 @@ from .evaluation import RANDOM_BASELINE, Summary, chunks, classify, run_evaluati
 from .layout import constructed_faithful
 from .reports import construction_markdown, summary_markdown
 from .reports.tables import training_flips
-from .names import slug
+from .names import model_folder_name
 from .store import ComputeClock, RunStore, atomic_write, check_output_path, read_json
 from .tasks import TaskSpec, get_task, task_names
 from .tasks.data import Example, load_examples, split_examples
@@ -127,7 +127,7 @@ def _open_run(
         "versions": _versions(),
     }
     # The model's name as typed may hold "/" (a hub id) or worse; config.json keeps it as it is.
-    store = RunStore.open(output_path, f"{command}-{spec.name}-{slug(str(be.identity.get('name', 'model')))}",
+    store = RunStore.open(output_path, f"{command}-{spec.name}-{model_folder_name(be.identity)}",
                           config, wait=wait, runtime=be.runtime())
     if hooks.on_start:
         hooks.on_start(store.path, len(examples))
@@ -560,7 +560,7 @@ def _train_setup(data: list[str], model: str, mix_ratio: float, baseline: str | 
     rows = mix(task_rows, replay_rows, mix_ratio, settings.seed)
     config = {"command": "train", "model": identity, "data": data_fingerprint(rows), "n_task": len(task_rows),
               "n_replay": n_replay, "baseline": baseline, "settings": asdict(settings), "versions": _versions()}
-    return _TrainSetup(model_obj, tokenizer, rows, config, f"train-{slug(str(identity.get('name', 'model')))}")
+    return _TrainSetup(model_obj, tokenizer, rows, config, f"train-{model_folder_name(identity)}")
 
 
 @dataclass
@@ -680,7 +680,7 @@ def train_rl_folder(
 
 
 def _rl_prefix(method: str, identity: dict[str, Any]) -> str:
-    return f"train-{method}-{slug(str(identity.get('name', 'model')))}"
+    return f"train-{method}-{model_folder_name(identity)}"
 
 
 def _rl_setup(method: str, task: str, model: str, limit: int, seed: int, data: str | None, hub: bool,

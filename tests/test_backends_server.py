@@ -190,6 +190,10 @@ def test_prompt_scoring_equals_hf(server, hf, hf_run, server_run):
         assert [t for t, _ in got] == [t for t, _ in want]
         assert [v for _, v in got] == pytest.approx([v for _, v in want], abs=1e-3)
     assert len(srv.top_tokens([CHAT], 50)[0]) == 20  # the servers' cap
+    # A server does not report its window: given as context_window=, prompts are counted as hf counts them.
+    assert srv.context_window() is None and first.prompt_lengths([CHAT]) is None
+    sized = load_backend("openai", SERVED, **_args(server), context_window=2048)
+    assert sized.context_window() == 2048 and sized.prompt_lengths([CHAT]) == hf.prompt_lengths([CHAT])
 
 
 def test_first_token_scoring_on_the_same_server(server, hf_run, tmp_path):

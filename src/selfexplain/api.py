@@ -27,7 +27,8 @@ from .backends import Backend, load_backend
 from .construction import (CANDIDATES as CF_CANDIDATES, RANKED_RULE as CF_RANKED_RULE, STYLES as CONSTRUCT_STYLES,
                            construct_explanations, training_chat)
 from .errors import NothingToTrain, UserError
-from .evaluation import RANDOM_BASELINE, Summary, chunks, classify, run_evaluation, summarize
+from .evaluation import (RANDOM_BASELINE, TOO_LONG, Summary, chunks, classify, fits_classification, run_evaluation,
+                         summarize)
 from .layout import constructed_faithful
 from .reports import construction_markdown, summary_markdown
 from .reports.tables import training_flips
@@ -69,6 +70,7 @@ class Hooks:
     on_start: Callable[[Path, int], None] | None = None
     on_chunk: Callable[[int], None] | None = None
     on_load: Callable[[str], None] | None = None  # a model is about to load (every input was checked first)
+    on_warning: Callable[[str], None] | None = None  # something the user should know, in one line
 
 
 def resolve_styles(styles: list[str] | str | None) -> list[str]:
@@ -179,13 +181,15 @@ def evaluate(
     be = _backend(backend, model, model_args, backend_instance, hooks)
     ref = reference_instance or (load_backend("hf", reference_model, **(reference_args or {}))
                                  if reference_model else None)
+    examples, unfit = _within_window(be, spec, examples, hooks)
     data_cfg = _data_cfg(data, hub, split, seed, limit)
     with _open_run("evaluate", spec, examples, be, backend, data_cfg, output_path,
                    {"styles": style_list, "width": width, "batch_size": batch_size, "random_baseline": RANDOM_BASELINE,
                     **({"max_new_tokens": max_new_tokens} if max_new_tokens else {}),
                     **({"erasure": True} if erasure else {}),
-                    # Only with a reference, so runs without one keep their folders.
-                    **({"reference": ref.identity} if ref else {})},
+                    # Only with a reference (or samples left out), so other runs keep their folders.
+                    **({"reference": ref.identity} if ref else {}),
+                    **({"too_long_to_classify": unfit} if unfit else {})},
                    hooks, wait) as store:
         attributor = (lambda part: attribute_examples(be, spec, part)) if erasure else None
         records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, hooks.on_chunk,
@@ -193,11 +197,32 @@ def evaluate(
                                  annotate=_reference_annotator(ref, spec) if ref else None)
         summary = summarize(records)
         store.write_json("summary.json", summary.to_dict())
+        long = sum(r["reason"] == TOO_LONG for r in records)
+        if long and hooks.on_warning:
+            hooks.on_warning(f"{long} explanation(s) not generated: prompt and reply would exceed the model's "
+                             f"{be.context_window():,}-token window (counted as invalid, reason {TOO_LONG})")
         adapter = f", adapter `{model_args['adapter']}`" if model_args and model_args.get("adapter") else ""
         scoring = ("\nLabels scored by their **first token only** (a server without prompt log-probabilities): an "
                    "approximation for labels of several tokens.\n" if be.identity.get("scoring") == "first-token" else "")
         store.write_text("summary.md", summary_markdown(summary, f"# selfexplain evaluate\n\nmodel `{model}`{adapter}\n{scoring}"))
     return EvalResult(store.path, summary, records)
+
+
+def _within_window(be: Backend, spec: TaskSpec, examples: list[Example], hooks: Hooks
+                   ) -> tuple[list[Example], list[str]]:
+    """The examples whose classification fits the model's context window, and the ids of those left out (a
+    model past its window still answers, and the answer would count like any other)."""
+    fits = fits_classification(be, spec, examples)
+    unfit = [ex.id for ex, ok in zip(examples, fits) if not ok]
+    if unfit:
+        if len(unfit) == len(examples):
+            raise UserError(f"every one of the {len(examples)} samples is longer than the model's "
+                            f"{be.context_window():,}-token window")
+        if hooks.on_warning:
+            hooks.on_warning(f"{len(unfit)} of {len(examples)} samples left out: their classification prompt "
+                             f"exceeds the model's {be.context_window():,}-token window (ids in config.json, "
+                             "too_long_to_classify)")
+    return [ex for ex, ok in zip(examples, fits) if ok], unfit
 
 
 def _reference_annotator(ref: Backend, spec: TaskSpec) -> Callable[[list[Example], list[dict[str, Any]]], None]:

@@ -66,8 +66,13 @@ def _progress(label: str):
         console.print(f"loading {model}" + (" (an embedded model is converted once on first use, about a minute)"
                                             if model.startswith("embedded") else ""), highlight=False)
 
+    def on_warning(message: str) -> None:
+        from rich.text import Text
+
+        err.print(Text.assemble(("warning: ", "bold yellow"), message), highlight=False, soft_wrap=True)
+
     try:
-        yield Hooks(on_model, on_start, lambda n: progress.advance(bar["id"], n), on_load)
+        yield Hooks(on_model, on_start, lambda n: progress.advance(bar["id"], n), on_load, on_warning)
     finally:
         progress.stop()
 

@@ -53,6 +53,14 @@ class Backend(ABC):
         """How this backend runs (device, batch sizes): recorded in a run's config, not hashed into its id."""
         return {}
 
+    def context_window(self) -> int | None:
+        """The most tokens the model attends to (prompt and reply together); None where unknown."""
+        return None
+
+    def prompt_lengths(self, chats: list[Chat]) -> list[int] | None:
+        """Each chat's prompt in tokens, as the model would read it; None where the backend cannot count."""
+        return None
+
 
 _BACKENDS: dict[str, Callable[..., Backend]] = {}
 # The shipped backends: name -> (module that registers it when imported, what it is).  Each imports its heavy

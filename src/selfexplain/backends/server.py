@@ -70,12 +70,13 @@ class ServerBackend(Backend):
         seed: int = 0,
         top_logprobs: int = 20,
         trust_remote_code: bool = False,
+        context_window: int | None = None,
         **unknown: Any,
     ):
         if unknown:
             raise UserError(f"--model-args: unknown key(s) {', '.join(sorted(unknown))} for --backend openai "
                             "(base_url, model, tokenizer, scoring, api_key_env, concurrency, timeout, max_retries, "
-                            "seed, top_logprobs)")
+                            "seed, top_logprobs, context_window)")
         if not base_url:
             raise UserError("--backend openai needs --model-args base_url=http://HOST:PORT/v1")
         if scoring not in MODES:
@@ -90,6 +91,9 @@ class ServerBackend(Backend):
             raise UserError("--backend openai needs the openai client: pip install 'selfexplain[server]'") from None
         self.url = public_url(base_url)
         self.served = model
+        # A server does not say its window through the OpenAI API: given here (vLLM's max_model_len, llama.cpp's
+        # --ctx-size), over-long prompts are left out as with the other backends (needs tokenizer= to count).
+        self.window = int(context_window) if context_window else None
         self.concurrency = int(concurrency)
         self.seed = int(seed)
         self.top_logprobs = int(top_logprobs)
@@ -145,6 +149,14 @@ class ServerBackend(Backend):
             return None
 
     # ---- the two operations ---------------------------------------------------
+
+    def context_window(self) -> int | None:
+        return self.window
+
+    def prompt_lengths(self, chats: list[Chat]) -> list[int] | None:
+        from .models import chat_prompt
+
+        return [len(chat_prompt(self.tokenizer, c)[2]) for c in chats] if self.tokenizer is not None else None
 
     def label_logprobs(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
         if not chats:

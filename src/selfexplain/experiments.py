@@ -488,6 +488,12 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
     for condition, task, adapter in adapters:
         engine = evaluate_adapter(condition, task, adapter, engine)
     # Further training seeds, after every condition's own model: a study cut short has whole conditions first.
+    # As above, an engine serving every adapter (vLLM) evaluates only after all training, and the one used for the
+    # conditions' own adapters is closed first: training needs the memory it holds.
+    if engine is not None and hasattr(engine, "close") and any(exp.train.seeds_of(c) for c in trained):
+        engine.close()
+        engine = None
+    seeded_adapters = []
     for task in exp.train_tasks if trained else []:
         for condition in trained:
             for seed in exp.train.seeds_of(condition):
@@ -513,7 +519,12 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
                     result = study.stage(key, lambda: _train_rl(api, variant.method, args, exp.batch_size, wait))
                 else:
                     result = study.stage(key, lambda: _train(api, args, wait))
-                engine = evaluate_adapter(condition, task, result["adapter"], engine, seed)
+                if interleave:
+                    evaluate_adapter(condition, task, result["adapter"], seed=seed)
+                else:
+                    seeded_adapters.append((condition, task, result["adapter"], seed))
+    for condition, task, adapter, seed in seeded_adapters:
+        engine = evaluate_adapter(condition, task, adapter, engine, seed)
     log(f"study complete: {root}")
     return root
 

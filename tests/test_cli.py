@@ -137,6 +137,9 @@ def test_help_lists_every_backend_and_style_from_the_registries():
     text = " ".join(CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200).output.split())
     assert all(f"{name} ({BUILTIN[name][1]})" in text for name in BUILTIN)
     assert f"{', '.join(style_names())} or all" in text
+    from selfexplain.tasks import task_names
+
+    assert f"A registered task ({', '.join(task_names())};" in text
     reproduce = " ".join(CliRunner().invoke(app, ["reproduce", "--help"], terminal_width=200).output.split())
     assert f"backend ({', '.join(backend_names())})" in reproduce and "openai" in reproduce
 

@@ -19,6 +19,7 @@ from rich.console import Console
 from .backends import backend_names, describe_backends
 from .errors import UserError
 from .styles import style_names
+from .tasks import task_names
 
 # Help texts are plain text: rich markup would swallow brackets ("pip install 'selfexplain[vllm]'").
 app = typer.Typer(
@@ -103,7 +104,8 @@ def _errors():
 
 # Options shared by every command that runs a model.
 MODEL = typer.Option("embedded", help="'embedded[:NAME]', a .gguf file, a model folder, or a hub id.")
-TASK = typer.Option("tweets", help="A registered task (see `selfexplain tasks`) or a task .yaml file.")
+TASK = typer.Option("tweets", help=f"A registered task ({', '.join(task_names())}; `selfexplain tasks` describes "
+                                   "them) or a task .yaml file.")
 MODEL_ARGS = typer.Option(
     None, help="Backend options key=value,...: revision, dtype, device, trust_remote_code; batching (hf): "
     "max_batch_size, max_batch_tokens, decode_rows, static_cache (planned from the device when not given)."

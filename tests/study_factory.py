@@ -126,11 +126,12 @@ def make_study(root: Path, n: int = 30, seed: int = 0) -> Path:
     built, originals = [], []
     for i in range(n):
         flip = rng.random() < 0.5
-        built.append({"attribution": {"sample_id": f"c{i}", "prediction": "Positive", "w_star_index": 0,
-                                      "erased_predictions": ["Negative" if flip else "Positive"]},
+        label, other = ("Positive", "Negative") if i % 2 else ("Negative", "Positive")  # a model that reads its input
+        built.append({"attribution": {"sample_id": f"c{i}", "prediction": label, "w_star_index": 0,
+                                      "erased_predictions": [other if flip else label]},
                       "constructed": {s: {"explanation": None if (s == "counterfactual" and i % 4 == 0) else "x"}
                                       for s in STYLES},
-                      "cf_new_prediction": "Negative" if i % 3 else "Positive"})
+                      "cf_new_prediction": other if i % 3 else label})
     for i in range(n // 2):
         for style in STYLES:
             r = _record(rng, 0, f"c{i}", "tweets", style, "one", 0.2)
@@ -165,3 +166,24 @@ def add_variant(root: Path, name: str, variant: dict, edit, seconds: float | Non
                                **({"seconds": seconds} if seconds is not None else {})})
     (root / "study.json").write_text(json.dumps(study))
     return study
+
+
+def add_seed(root: Path, condition: str, seed: int, edit) -> None:
+    """Add a further training seed of ``condition``: a copy of its cells (``seed`` set), each record passed
+    through ``edit(record)``."""
+    study = json.loads((root / "study.json").read_text())
+    for c in list(study["cells"]):
+        if c["condition"] != condition or c.get("seed") is not None:
+            continue
+        run = Path(c["run_dir"])
+        copy = run.with_name(f"{run.name}-seed{seed}")
+        shutil.copytree(run, copy)
+        records = [json.loads(line) for line in (copy / "records.jsonl").read_text().splitlines()]
+        for r in records:
+            edit(r)
+        (copy / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        study["cells"].append({**c, "run_dir": str(copy), "seed": seed})
+    study["experiment"]["train"]["seeds"] = {**(study["experiment"]["train"].get("seeds") or {}),
+                                             condition: [*(study["experiment"]["train"].get("seeds") or {}).get(
+                                                 condition, []), seed]}
+    (root / "study.json").write_text(json.dumps(study))

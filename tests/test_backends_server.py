@@ -190,6 +190,10 @@ def test_prompt_scoring_equals_hf(server, hf, hf_run, server_run):
         assert [t for t, _ in got] == [t for t, _ in want]
         assert [v for _, v in got] == pytest.approx([v for _, v in want], abs=1e-3)
     assert len(srv.top_tokens([CHAT], 50)[0]) == 20  # the servers' cap
+    # A server does not report its window: given as context_window=, prompts are counted as hf counts them.
+    assert srv.context_window() is None and first.prompt_lengths([CHAT]) is None
+    sized = load_backend("openai", SERVED, **_args(server), context_window=2048)
+    assert sized.context_window() == 2048 and sized.prompt_lengths([CHAT]) == hf.prompt_lengths([CHAT])
 
 
 def test_first_token_scoring_on_the_same_server(server, hf_run, tmp_path):
@@ -264,3 +268,69 @@ def test_429_and_a_dropped_connection_are_retried_and_a_server_gone_mid_run_resu
         proxy.close()
     assert run.run_dir == records.parent
     assert records.read_bytes() == (server_run.run_dir / "records.jsonl").read_bytes()
+
+
+class TextOnly(Proxy):
+    """llama-cpp-python's server in front of the real one: a prompt that is not a string is refused with its HTTP
+    500 and validation message; ``rewrite`` changes the text of every string prompt on the way."""
+
+    def __init__(self, upstream: str, rewrite=None):
+        import json as _json
+
+        super().__init__(upstream)
+        self.refused = 0
+        self.texts: list[str] = []
+        handler = self.httpd.RequestHandlerClass
+        forward = handler._forward
+        proxy = self
+
+        def _strict(h):
+            if h.command == "POST" and h.path.endswith("/completions") and "chat" not in h.path:
+                length = int(h.headers.get("Content-Length") or 0)
+                body = _json.loads(h.rfile.read(length) or b"{}")
+                if not isinstance(body.get("prompt"), str):
+                    proxy.refused += 1
+                    msg = _json.dumps({"error": {"message": "124 validation errors: [{'type': 'string_type', 'loc': "
+                                                 "('body', 'prompt', 'str'), 'msg': 'Input should be a valid string'}]",
+                                                 "type": "internal_server_error"}}).encode()
+                    h.send_response(500)
+                    h.send_header("Content-Type", "application/json")
+                    h.send_header("Content-Length", str(len(msg)))
+                    h.end_headers()
+                    h.wfile.write(msg)
+                    return
+                proxy.texts.append(body["prompt"])
+                if rewrite:
+                    body["prompt"] = rewrite(body["prompt"])
+                data = _json.dumps(body).encode()
+                h.rfile = __import__("io").BytesIO(data)
+                h.headers.replace_header("Content-Length", str(len(data)))
+            forward(h)
+
+        handler.do_POST = _strict
+
+
+def test_a_server_that_takes_only_text_prompts_is_sent_text_and_its_tokens_checked(server, hf):
+    """llama-cpp-python's server refuses token-id prompts (HTTP 500, 'Input should be a valid string'): prompt mode
+    then sends the rendered text with echo and logprobs, and checks the server's tokens against tokenizer=."""
+    labels = ["Positive", "Negative", "Maybe not"]
+    text_only = TextOnly(server)
+    try:
+        srv = load_backend("openai", SERVED, **_args(text_only.url))
+        got = srv.label_logprobs([CHAT], labels)
+        assert srv._text_prompts is True and text_only.refused == 1  # one probe, no retries
+        for a, b in zip(hf.label_logprobs([CHAT], labels), got):
+            assert a == pytest.approx(b, abs=1e-3)
+        assert [g.text for g in srv.generate([CHAT], [24])] == [g.text for g in hf.generate([CHAT], [24])]
+        assert all(isinstance(t, str) for t in text_only.texts) and text_only.refused == 1
+    finally:
+        text_only.close()
+    # A server that tokenizes the text otherwise (here: one more space inside the prompt) would score another
+    # sequence: one line names the first token that differs.
+    other = TextOnly(server, rewrite=lambda t: t.replace("rainy days", "rainy  days"))
+    try:
+        srv = load_backend("openai", SERVED, **_args(other.url))
+        with pytest.raises(UserError, match=r"tokenizes the text prompt differently from tokenizer= \(token \d+: "):
+            srv.label_logprobs([CHAT], labels)
+    finally:
+        other.close()

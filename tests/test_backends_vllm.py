@@ -54,6 +54,9 @@ def test_label_scores_and_greedy_text_match_on_a_multi_token_label(engines):
     assert [g.text for g in ga] == [g.text for g in gb]
     assert [g.truncated for g in ga] == [g.truncated for g in gb]
     assert vl.startup_seconds > 0 and vl.identity["engine"] == "vllm"
+    # Both know the window and count a prompt alike, so an over-long prompt is left out by either.
+    assert hf.prompt_lengths(chats) == vl.prompt_lengths(chats)
+    assert vl.context_window() and vl.context_window() <= hf.context_window()
 
 
 def test_evaluation_agrees_with_transformers(engines, tmp_path):

@@ -127,3 +127,42 @@ def test_printed_commands_can_be_pasted(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     line = next(l for l in res.output.splitlines() if l.startswith("use it: "))
     assert shlex.split(line[len("use it: "):]) == ["selfexplain", "evaluate", "--adapter", str(adapter)]
+
+
+def test_help_lists_every_backend_and_style_from_the_registries():
+    """`--backend` help once said "hf (transformers) or vllm": the openai backend was missing from it."""
+    from selfexplain.backends import BUILTIN, backend_names
+    from selfexplain.styles import style_names
+
+    text = " ".join(CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200).output.split())
+    assert all(f"{name} ({BUILTIN[name][1]})" in text for name in BUILTIN)
+    assert f"{', '.join(style_names())} or all" in text
+    from selfexplain.tasks import task_names
+
+    assert f"A registered task ({', '.join(task_names())};" in text
+    reproduce = " ".join(CliRunner().invoke(app, ["reproduce", "--help"], terminal_width=200).output.split())
+    assert f"backend ({', '.join(backend_names())})" in reproduce and "openai" in reproduce
+
+
+@pytest.mark.parametrize("args,message", [
+    (["evaluate", "--data", "{bad}"], "row 2: missing column 'text'"),
+    (["evaluate", "--style", "haiku"], "haiku"),
+    (["evaluate", "--width", "two"], "unknown width 'two'"),
+    (["attribute", "--data", "{bad}"], "row 2: missing column 'text'"),
+    (["construct", "--data", "{bad}"], "row 2: missing column 'text'"),
+    (["evaluate", "--task", "imdb"], "known tasks"),
+])
+def test_inputs_are_checked_before_any_model_loads(args, message, tmp_path, monkeypatch):
+    """A bad --data file failed only after "loading embedded (... about a minute)" was printed."""
+    from selfexplain import api
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("txt,label\nhello,Positive\n")
+
+    def no_model(*a, **k):
+        raise AssertionError("a model was loaded before the inputs were checked")
+
+    monkeypatch.setattr(api, "load_backend", no_model)
+    res = CliRunner().invoke(app, [*(a.format(bad=bad) for a in args), "--output-path", str(tmp_path / "out")])
+    assert res.exit_code != 0 and not isinstance(res.exception, AssertionError), res.output
+    assert message in res.output and "loading" not in res.output

@@ -154,3 +154,51 @@ def test_records_carry_their_target_class_and_a_task_can_exclude_classes(tmp_pat
     excluded = evaluate(task=strict, output_path=tmp_path / "b", **kw)
     assert not any(r["valid"] for r in excluded.records)
     assert excluded.summary.styles[0].invalid_reasons == {"excluded_target": 1, "word_not_in_input": 1}
+
+
+def test_prompts_that_would_pass_the_context_window_are_not_run(tmp_path):
+    """A 12,000-token tweet evaluated with an 8,192-token model used to exit 0: the model ran past its window and
+    answered nonsense that counted like any other answer.  On the tiny stand-in with its window cut short: a
+    sample whose classification does not fit is left out and named; an explanation that does not fit is not
+    generated and counts as invalid with reason too_long."""
+    import csv
+
+    from selfexplain import api
+    from selfexplain.backends.hf import HFBackend
+    from selfexplain.backends.models import load_model
+    from selfexplain.evaluation import TOO_LONG, classify_chat, explain_chat
+    from selfexplain.tasks import get_task
+    from selfexplain.tasks.data import Example
+
+    model, tokenizer, identity = load_model("standin:tulu-tiny")
+    be = HFBackend.from_loaded(model, tokenizer, identity)
+    task = get_task("sentiment140")
+    short = ["good day", "bad day", "so happy now", "so sad now"]
+    medium = "rain " * 120 + "today"
+    long = "very " * 400 + "long"
+    # The window: the medium tweet classifies, but its explanation prompt and reply do not fit.
+    ex = Example("m", medium, "Negative")
+    classify_len = be.prompt_lengths([classify_chat(task, medium, None)])[0]
+    explain_len = be.prompt_lengths([explain_chat(task, ex, "Negative", "attribution", "one")])[0]
+    window = classify_len + 20
+    assert explain_len + 4 > window  # replies are capped at 4 tokens below
+    model.config.max_position_embeddings = window
+    data = tmp_path / "s140.csv"
+    with data.open("w", newline="") as f:
+        w = csv.writer(f)
+        for i, text in enumerate([*short, medium, long]):
+            w.writerow(["0" if i % 2 else "4", str(i), "date", "NO_QUERY", "user", text])
+    warnings: list[str] = []
+    res = api.evaluate(model="standin:tulu-tiny", task="sentiment140", data=str(data), split="all", limit=6,
+                       styles=["attribution"], batch_size=8, output_path=tmp_path / "runs", backend_instance=be,
+                       hooks=api.Hooks(on_warning=warnings.append), max_new_tokens=4)
+    inputs = {r["input"]: r for r in res.records}
+    assert long not in inputs and len(inputs) == 5
+    assert inputs[medium]["reason"] == TOO_LONG and inputs[medium]["raw_explanation"] == ""
+    assert all(inputs[t]["reason"] != TOO_LONG for t in short)
+    assert res.summary.styles[0].invalid_reasons.get(TOO_LONG) == 1
+    config = json.loads((res.run_dir / "config.json").read_text())
+    assert len(config["too_long_to_classify"]) == 1
+    assert warnings[0].startswith(f"1 of 6 samples left out: their classification prompt exceeds the model's "
+                                  f"{window:,}-token window")
+    assert warnings[1].startswith("1 explanation(s) not generated")

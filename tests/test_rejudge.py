@@ -94,13 +94,19 @@ def test_a_study_is_rejudged_cell_by_cell_and_a_missing_adapter_leaves_its_cell(
     shutil.move(str(old.run_dir), base)
     trained = root / "runs" / "evaluate-sentiment140-keyword-000000000000"
     shutil.copytree(base, trained)
+    seeded = root / "runs" / "evaluate-sentiment140-keyword-111111111111"
+    shutil.copytree(base, seeded)
     study = {"format": 2, "experiment": {"name": "t"},
              "stages": {"train|attribution@sentiment140": {"run_dir": "runs/train-x", "adapter": "runs/train-x/adapter"},
+                        "train|attribution@sentiment140#seed1": {"run_dir": "runs/train-y",
+                                                                 "adapter": "runs/train-y/adapter"},
                         "evaluate|none|sentiment140|one": {"run_dir": f"runs/{base.name}", "seconds": 1.0}},
              "cells": [{"condition": "none", "train_task": None, "eval_task": "sentiment140", "width": "one",
                         "run_dir": f"runs/{base.name}"},
                        {"condition": "attribution", "train_task": "sentiment140", "eval_task": "sentiment140",
-                        "width": "one", "run_dir": f"runs/{trained.name}"}]}
+                        "width": "one", "run_dir": f"runs/{trained.name}"},
+                       {"condition": "attribution", "train_task": "sentiment140", "eval_task": "sentiment140",
+                        "width": "one", "run_dir": f"runs/{seeded.name}", "seed": 1}]}
     (root / "study.json").write_text(json.dumps(study, indent=2) + "\n")
 
     def load(config, adapter):
@@ -108,9 +114,12 @@ def test_a_study_is_rejudged_cell_by_cell_and_a_missing_adapter_leaves_its_cell(
             raise MissingModel(f"its adapter {adapter} is gone")
         return keyword_backend
 
-    (none, res_none), (att, res_att) = rejudge_study(root, load)
+    (none, res_none), (att, res_att), (seed, res_seed) = rejudge_study(root, load)
     assert isinstance(res_none, Rejudged) and not res_none.current
     assert isinstance(res_att, MissingModel) and "train-x/adapter is gone" in str(res_att)
+    # A further training seed's cell needs its own model's adapter, not the study's own model's.
+    assert seed == "attribution@sentiment140#seed1 on sentiment140 (one)"
+    assert isinstance(res_seed, MissingModel) and "train-y/adapter is gone" in str(res_seed)
     assert trained.exists()  # left as it was
     written = json.loads((root / "study.json").read_text())
     name = res_none.run_dir.name

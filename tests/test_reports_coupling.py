@@ -7,7 +7,7 @@ import pytest
 
 from selfexplain.reports import all_tables
 from selfexplain.reports.coupling import coupling_table
-from selfexplain.reports.reading import DOES_NOT_HOLD, HOLDS, reading_table
+from selfexplain.reports.reading import HOLDS, UNDETERMINED, reading_table
 from selfexplain.reports.tables import load_study
 from study_factory import add_variant, make_study
 
@@ -50,9 +50,11 @@ def test_reading_judges_itself_over_source_in_the_trained_style(tmp_path):
     assert never[claim]["verdict"] == HOLDS
     # The trained style only: no coupling row for redaction.
     assert not any(c.startswith("w/ coupled (beyond") and "redaction" in c for c in never)
-    # The source agrees with the model on every explanation: no difference, and the exact bound rules a rise out.
+    # The source agrees with the model on every explanation: no difference, but too few samples to detect a rise of
+    # the declared margin, so no "does not hold".
     same = {r["claim"]: r for r in reading_table(load_study(_coupled_study(tmp_path / "b", lambda r: r["faithful"]))).rows}
-    assert same[claim]["verdict"] == DOES_NOT_HOLD and same[claim]["diff_method"] == "exact"
+    assert same[claim]["verdict"] == UNDETERMINED and same[claim]["diff_method"] == "exact"
+    assert "underpowered" in same[claim]["why"]
 
 
 def test_a_source_that_answers_one_label_is_named(tmp_path):

@@ -46,3 +46,15 @@ def test_every_condition_beyond_the_paper_has_its_own_colour(tmp_path, monkeypat
         assert {"w/ three-epochs", "w/ grpo", "w/ dpo", "w/ attribution", "no training"} <= set(models)
         assert all(len(c) == 1 for c in models.values()), models
         assert len({next(iter(c)) for c in models.values()}) == len(models), models
+
+
+def test_figures_draw_without_deprecated_calls(tmp_path):
+    """Figure 4's error bars were (2, 1) arrays, whose rows matplotlib reads as scalars: NumPy deprecates that
+    (456 warnings per test run) and will make it an error."""
+    import warnings
+
+    study = load_study(make_study(tmp_path / "s", n=30))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        drawn = figures.all_figures(study, tmp_path)
+    assert "figure4_cross_style.png" in {p.name for p in drawn}

@@ -10,12 +10,12 @@ from selfexplain.reports.reading import (ACCURACY_MARGIN, DOES_NOT_HOLD, HOLDS, 
                                          UNDETERMINED, judge, paper_threshold, reading_table)
 from selfexplain.reports.routes import routes_table
 from selfexplain.reports.tables import ONE_LABEL, ONE_LABEL_MARK, cells_table, faithfulness_table, load_study
-from selfexplain.stats import PairedResult
+from selfexplain.estimands import Estimate
 from study_factory import add_variant, make_study
 
 
 def _p(diff, low, high, n=100):
-    return PairedResult(0.1, 0.1 + diff, diff, low, high, 0.01, n)
+    return Estimate(0.1, 0.1 + diff, diff, low, high, 0.01, n, "bootstrap")
 
 
 @pytest.mark.parametrize("result,threshold,expected", [
@@ -25,10 +25,23 @@ def _p(diff, low, high, n=100):
     (_p(-0.10, -0.20, -0.01), 0.115, (NOT_REPRODUCED, "interval below +0.115: a rise that large is ruled out")),
     (_p(0.05, -0.05, 0.15), 0.115, (UNDETERMINED, "interval includes 0 and +0.115")),
     (_p(0.30, 0.20, 0.40, n=9), 0.115, (UNDETERMINED, "too few valid pairs (9)")),
-    (PairedResult(None, 0.2, None, None, None, None, 40), 0.115, (UNDETERMINED, "no valid pairs")),
+    (Estimate(None, 0.2, None, None, None, None, 40, "bootstrap"), 0.115, (UNDETERMINED, "no valid pairs")),
 ])
 def test_judge_follows_the_stated_rule(result, threshold, expected):
     assert judge(result, threshold) == expected
+
+
+def test_a_rise_needs_its_holm_adjusted_p_and_a_ruled_out_rise_needs_power():
+    rise = _p(0.20, 0.01, 0.30)
+    assert judge(rise, 0.115, adjusted_p=0.049, tests=51)[0] == REPRODUCED
+    assert judge(rise, 0.115, adjusted_p=0.075, tests=51) == (
+        UNDETERMINED, "interval above 0, but Holm-adjusted p = 0.075 over 51 tests")
+    # Table 5's case: a negative estimate whose interval lies below the paper's +0.201, from a study that could
+    # only detect +0.283: underpowered, so undetermined, never "not reproduced".
+    flat = _p(-0.05, -0.20, 0.15)
+    assert judge(flat, 0.201, detectable=0.283) == (
+        UNDETERMINED, "interval below +0.201, but underpowered: the detectable rise +0.283 exceeds it")
+    assert judge(flat, 0.201, detectable=0.15)[0] == NOT_REPRODUCED
 
 
 def test_judge_words_for_conditions_beyond_the_paper():
@@ -51,7 +64,7 @@ def _copy_records(root: Path, source: str, target: str) -> None:
 
 @pytest.fixture
 def study(tmp_path):
-    root = make_study(tmp_path / "s", n=150)
+    root = make_study(tmp_path / "s", n=300)  # enough that every planted rise survives Holm over the reading
     # Known answers: w/ predictions learned nothing (the untrained outcomes); a variant beyond the paper that
     # is exactly w/ attribution.
     _copy_records(root, "none", "predictions")
@@ -81,12 +94,15 @@ def test_reading_judges_each_claim_on_the_records(study):
         assert v[f"w/ {style} > no training, {style}, multi-word, tweets"] == REPRODUCED
         # w/ predictions is the untrained model: against it the rise is there too.
         assert v[f"w/ {style} > w/ predictions, {style}, one-word, tweets"] == REPRODUCED
-    # Trained cells were drawn valid at 0.8, untrained at 0.6: table 10's rise in validity, on all 150 samples.
+    # Trained cells were drawn valid at 0.8, untrained at 0.6: table 10's rise in validity, on all 300 samples.
     for style in ("attribution", "redaction", "counterfactual"):
         assert v[f"w/ {style} > no training in valid {style} explanations, one-word, tweets"] == REPRODUCED
     # The variant equals w/ attribution: it rises over no training, and not at all over w/ attribution.
     assert v["w/ attribution-again (beyond the paper) > no training, attribution, one-word, tweets"] == HOLDS
-    assert v["w/ attribution-again (beyond the paper) > w/ attribution, attribution, one-word, tweets"] == DOES_NOT_HOLD
+    # ... and equals it exactly, but 300 samples cannot detect a rise of the declared margin (+0.1): undetermined.
+    again = next(r for r in reading_table(study).rows
+                 if r["claim"] == "w/ attribution-again (beyond the paper) > w/ attribution, attribution, one-word, tweets")
+    assert again["verdict"] == UNDETERMINED and "underpowered" in again["why"] and again["threshold"] == 0.1
     # w/ predictions (identical outcomes) keeps accuracy exactly: a loss of 5 points is ruled out.
     table7 = [r for r in reading_table(study).rows if r["table"] == "table 7"]
     assert {r["claim"] for r in table7} == {f"w/ {c} keeps accuracy, tweets" for c in
@@ -97,21 +113,31 @@ def test_reading_judges_each_claim_on_the_records(study):
         assert r["valid pairs"] and r["why"], r
 
 
-def test_a_model_that_learned_nothing_is_not_reproduced(study, tmp_path):
-    _copy_records(study.root, "none", "attribution")
-    v = _verdicts(reading_table(load_study(study.root)))
-    row = "w/ attribution > no training, attribution, one-word, tweets"
-    assert v[row] == NOT_REPRODUCED  # change 0 [0, 0]: the paper's +0.115 is ruled out
-    assert v["w/ attribution (tweets) > no training on unseen vitaminc, attribution"] == NOT_REPRODUCED
-    assert v["w/ attribution > no training on unseen style redaction, tweets"] == NOT_REPRODUCED  # below the detectable rise
-    # The same valid explanations as the untrained model: the paper's +0.069 rise in validity is ruled out.
-    assert v["w/ attribution > no training in valid attribution explanations, one-word, tweets"] == NOT_REPRODUCED
+@pytest.mark.slow
+def test_a_model_that_learned_nothing_is_not_reproduced_where_the_study_could_see_it(tmp_path):
+    root = make_study(tmp_path / "s", n=600)  # powered: the paper's +0.115 is detectable at these counts
+    _copy_records(root, "none", "attribution")
+    v = _verdicts(reading_table(load_study(root)))
+    assert v["w/ attribution > no training, attribution, one-word, tweets"] == NOT_REPRODUCED  # change 0 [0, 0]
+    assert v["w/ attribution > no training on unseen style redaction, tweets"] == NOT_REPRODUCED  # below +0.1
+    # Figure 3's margin is the paper's +0.044: far below what 600 samples detect.
+    assert v["w/ attribution (tweets) > no training on unseen vitaminc, attribution"] == UNDETERMINED
+    # The same valid explanations as the untrained model, but the paper's +0.069 rise in validity is smaller than
+    # what 600 samples detect (+0.077 from 0.6): underpowered, so undetermined, not "not reproduced".
+    why = {r["claim"]: r["why"] for r in reading_table(load_study(root)).rows}
+    validity = "w/ attribution > no training in valid attribution explanations, one-word, tweets"
+    assert v[validity] == UNDETERMINED and "underpowered" in why[validity]
+    # The same identical cells on 300 samples: nothing is ruled out.
+    small = make_study(tmp_path / "small", n=300)
+    _copy_records(small, "none", "attribution")
+    v = _verdicts(reading_table(load_study(small)))
+    assert v["w/ attribution > no training, attribution, one-word, tweets"] == UNDETERMINED
 
 
 def test_table3_rows_pair_the_quality_samples(study):
     rows = [r for r in reading_table(study).rows if r["table"] == "table 3"]
     assert [r["claim"].split()[1] for r in rows] == ["attribution", "redaction", "counterfactual"]
-    assert all(r["n_pairs"] == 75 for r in rows)  # the quality check's 150 // 2 samples, found in the construction
+    assert all(r["n_pairs"] == 150 for r in rows)  # the quality check's 300 // 2 samples, found in the construction
 
 
 def test_too_few_valid_pairs_is_undetermined_however_many_samples():
@@ -158,8 +184,73 @@ def test_a_classifier_that_answers_one_label_is_named_where_its_faithfulness_is_
     assert cells["w/ collapsed", "tweets", "one"]["top_label_share"] == 1.0
     assert cells["w/ attribution", "tweets", "one"]["top_label_share"] < ONE_LABEL
     routes = {r["condition"]: r for r in routes_table(study).rows}
-    assert routes["w/ collapsed"]["most frequent answer"] == "Negative 60 of 60"
+    assert routes["w/ collapsed§"]["most frequent answer"] == "Negative 60 of 60"
+    assert sum(ONE_LABEL_MARK in c for c in routes) == 1
     t4 = faithfulness_table(study, "one", "table4", "")
     assert [r["condition"] for r in t4.rows if r["condition"].endswith(ONE_LABEL_MARK)] == ["w/ collapsed§"]
+    # Its verdict against the random baseline is marked too (its flip half says nothing).
+    assert [r["vs random baseline"].endswith(ONE_LABEL_MARK) for r in t4.rows] == [
+        r["condition"] == "w/ collapsed§" for r in t4.rows]
     assert "§: this model gives one label to 95% of the samples or more" in t4.note
     assert ONE_LABEL_MARK not in faithfulness_table(load_study(make_study(tmp_path / "t", n=60)), "one", "t4", "").note
+
+
+def test_the_declared_primary_estimand_and_holm_family_drive_the_verdicts(tmp_path):
+    from typer.testing import CliRunner
+
+    from selfexplain.cli import app
+    from selfexplain.stats import holm
+
+    root = make_study(tmp_path / "s", n=60)
+    study = load_study(root)
+    rows = reading_table(study).rows
+    assert "(declared in the experiment)" in reading_table(study).note  # the defaults, written by reproduce
+    faith = [r for r in rows if r.get("primary") == "valid" and r.get("all_diff") is not None]
+    assert faith and all(r["diff"] == r["valid_diff"] for r in faith)
+    # One family: every claim but table 7's, adjusted together.
+    family = [r for r in rows if r["table"] != "table 7"]
+    assert [r["holm_p"] for r in family] == holm([r["p_value"] for r in family])
+    assert all(r["Holm p"] == "-" for r in rows if r["table"] == "table 7")
+    data = json.loads((root / "study.json").read_text())
+    del data["experiment"]["reading"]  # a study written before the section existed
+    (root / "study.json").write_text(json.dumps(data))
+    assert "(the default)" in reading_table(load_study(root)).note
+    # Declared in the experiment: among all samples, Holm within each paper table.
+    data["experiment"]["reading"] = {"primary": "all", "margin": 0.2, "family": "table"}
+    (root / "study.json").write_text(json.dumps(data))
+    declared = reading_table(load_study(root))
+    assert "among all samples (invalid = not faithful) (declared in the experiment)" in declared.note
+    table3 = [r for r in declared.rows if r["table"] == "table 3"]
+    assert [r["holm_p"] for r in table3] == holm([r["p_value"] for r in table3])
+    assert all(r["diff"] == r["all_diff"] and r["primary"] == "all" for r in table3)
+    beyond = [r for r in declared.rows if r["table"] == "figure 4"]  # no paper number: the declared margin
+    assert beyond and all(r["threshold"] == 0.2 for r in beyond)
+    # Set at report time, the report says so; a bad value is one line naming the flag.
+    res = CliRunner().invoke(app, ["report", str(root), "--primary-estimand", "label-balanced",
+                                   "--allow-incomplete"])
+    assert res.exit_code == 0, res.output
+    assert "label-balanced" in (root / "report" / "reading.csv").read_text().splitlines()[1]
+    assert "(set at report time)" in (root / "report" / "report.md").read_text()
+    res = CliRunner().invoke(app, ["report", str(root), "--primary-estimand", "among-valid"])
+    assert res.exit_code != 0 and "--primary-estimand: 'among-valid' is none of valid, all" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_a_constructing_model_that_answers_one_label_is_named_in_table3_and_its_reading(tmp_path):
+    """cpu-medium's SmolLM2 answers "Positive" to all 400 construction tweets: table 3's row and the reading's
+    claim on it read that collapse, not the explanations, and now say so."""
+    from selfexplain.reports.tables import construction_quality_table
+
+    root = make_study(tmp_path / "s", n=60)
+    assert ONE_LABEL_MARK not in construction_quality_table(load_study(root)).note
+    crun = root / "runs" / "construct-tweets"
+    built = [json.loads(line) for line in (crun / "records.jsonl").read_text().splitlines()]
+    for r in built:
+        r["attribution"]["prediction"] = "Positive"
+    (crun / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in built))
+    study = load_study(root)
+    t3 = construction_quality_table(study)
+    assert {r["constructing model's most frequent answer"] for r in t3.rows} == {"Positive 60 of 60§"}
+    assert "§: the constructing model gives one label to 95% of its inputs or more" in t3.note
+    why = [r["why"] for r in reading_table(study).rows if r["table"] == "table 3"]
+    assert len(why) == 3 and all("the model answers 'Positive' to 60 of 60 samples" in w for w in why)

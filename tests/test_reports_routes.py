@@ -9,6 +9,7 @@ import pytest
 from selfexplain.reports import all_tables
 from selfexplain.reports.routes import routes_table
 from selfexplain.reports.tables import faithfulness_table, load_study
+from selfexplain.stats import holm
 from study_factory import add_variant, make_study
 
 
@@ -54,6 +55,12 @@ def test_one_row_per_trained_model_with_its_cost_and_effect(tmp_path):
     assert preds["trained on"] == "ground-truth labels of its training inputs, no explanations"
     samples = study.cell("predictions", "tweets", "tweets", "one").samples()
     assert preds["accuracy"] == pytest.approx(np.mean([r["prediction"] == r["gold"] for r in samples.values()]))
+    # Holm over the table's faithfulness changes: the four vs no training and grpo's vs the paper's SFT.
+    table = routes_table(study)
+    tests = [(r, k) for r in table.rows for k in ("p_value", "sft_p_value") if r.get(k) is not None]
+    assert len(tests) == 5 and "adjusted over the 5 faithfulness changes" in table.note
+    assert [r["holm_p" if k == "p_value" else "sft_holm_p"] for r, k in tests] == holm([r[k] for r, k in tests])
+    assert all(r["holm_p"] >= r["p_value"] for r, k in tests if k == "p_value")
 
 
 def test_same_records_as_the_paper_route_change_nothing(tmp_path):

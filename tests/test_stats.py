@@ -127,3 +127,29 @@ def test_large_samples_keep_the_paired_bootstrap():
     # Pairing makes the bootstrap narrower than the independent-samples Newcombe interval.
     lo, hi = newcombe_ci(int((before == HIT).sum()), 200, int((after == HIT).sum()), 200)
     assert r.high - r.low < hi - lo
+
+
+def test_seeded_change_adds_training_variance_to_the_interval():
+    from selfexplain.stats import HIT, INVALID, MISS, seeded_change
+
+    rng = np.random.default_rng(1)
+    n = 300
+    before = np.where(rng.random(n) < 0.2, HIT, MISS)
+    same = np.where(rng.random(n) < 0.4, HIT, MISS)
+    one = seeded_change(before, [same])
+    three = seeded_change(before, [same, same, same])
+    # Identical seeds: no spread, and the same interval as one seed's paired bootstrap (up to resampling noise).
+    assert three.spread == 0 and three.changes == [one.mean] * 3
+    assert abs(three.low - one.low) < 0.02 and abs(three.high - one.high) < 0.02
+    # Seeds that disagree (changes about 0, +0.2, +0.4): the same mean, a far wider interval.
+    low, high = np.where(rng.random(n) < 0.2, HIT, MISS), np.where(rng.random(n) < 0.6, HIT, MISS)
+    spread = seeded_change(before, [low, same, high])
+    assert spread.spread > 0.15
+    assert (spread.high - spread.low) > 2 * (one.high - one.low)
+    assert spread.mean == pytest.approx(np.mean(spread.changes))
+    # Invalid samples are left out of each side's ratio, as everywhere.
+    half = np.where(np.arange(n) < n // 2, INVALID, same)
+    assert seeded_change(before, [half]).changes[0] == pytest.approx(
+        (half == HIT).sum() / (half != INVALID).sum() - (before == HIT).mean())
+    with pytest.raises(ValueError):
+        seeded_change(before, [same[:10]])

@@ -212,3 +212,28 @@ def test_intent_recognition_reads_bigbench_without_a_context():
     assert [e.label for e in exs] == task.labels and all(e.context is None for e in exs)
     assert exs[2].text == "Will it snow in Denver tomorrow"  # "Utterance: " is the prompt's, not the input's
     assert task.training_allowed is False and "{context}" not in task.prompts.classify
+
+
+def test_files_saved_with_a_byte_order_mark_read_like_any_other(tmp_path):
+    """A spreadsheet's "CSV UTF-8" export starts with a byte-order mark; it used to become part of the first
+    column's name: `missing column 'text' (has: \\ufefftext, label)`, the mark invisible in the message."""
+    from selfexplain.experiments import load_experiment
+
+    bom = "\ufeff"
+    plain = tmp_path / "ag.csv"
+    plain.write_text("Class Index,Title,Description\n1,Some news,x\n3,Stocks up,y\n", encoding="utf-8")
+    marked = tmp_path / "ag-bom.csv"
+    marked.write_text(bom + plain.read_text(encoding="utf-8"), encoding="utf-8")
+    task = get_task("agnews")
+    assert [e.text for e in load_examples(task, str(marked))] == [e.text for e in load_examples(task, str(plain))]
+    jsonl = tmp_path / "s.jsonl"
+    jsonl.write_text(bom + '{"sentence1": "a cat", "sentence2": "an animal", "gold_label": "entailment"}\n',
+                     encoding="utf-8")
+    assert load_examples(get_task("snli"), str(jsonl))[0].label == "Yes"
+    yaml_file = tmp_path / "exp.yaml"
+    yaml_file.write_text(bom + "name: bom\nevaluate: [{task: tweets}]\n", encoding="utf-8")
+    assert load_experiment(str(yaml_file)).name == "bom"
+    task_file = tmp_path / "mytopics.yaml"
+    src = (Path(__file__).parents[1] / "src/selfexplain/tasks/configs/agnews.yaml").read_text()
+    task_file.write_text(bom + src.replace("name: agnews", "name: mytopics"), encoding="utf-8")
+    assert load_task_file(task_file).name == "mytopics"

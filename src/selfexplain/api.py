@@ -27,11 +27,12 @@ from .backends import Backend, load_backend
 from .construction import (CANDIDATES as CF_CANDIDATES, RANKED_RULE as CF_RANKED_RULE, STYLES as CONSTRUCT_STYLES,
                            construct_explanations, training_chat)
 from .errors import NothingToTrain, UserError
-from .evaluation import RANDOM_BASELINE, Summary, chunks, classify, run_evaluation, summarize
+from .evaluation import (RANDOM_BASELINE, TOO_LONG, Summary, chunks, classify, fits_classification, run_evaluation,
+                         summarize)
 from .layout import constructed_faithful
 from .reports import construction_markdown, summary_markdown
 from .reports.tables import training_flips
-from .names import slug
+from .names import model_folder_name
 from .store import ComputeClock, RunStore, atomic_write, check_output_path, read_json
 from .tasks import TaskSpec, get_task, task_names
 from .tasks.data import Example, load_examples, split_examples
@@ -68,6 +69,8 @@ class Hooks:
     on_model: Callable[[dict[str, Any], float], None] | None = None
     on_start: Callable[[Path, int], None] | None = None
     on_chunk: Callable[[int], None] | None = None
+    on_load: Callable[[str], None] | None = None  # a model is about to load (every input was checked first)
+    on_warning: Callable[[str], None] | None = None  # something the user should know, in one line
 
 
 def resolve_styles(styles: list[str] | str | None) -> list[str]:
@@ -126,7 +129,7 @@ def _open_run(
         "versions": _versions(),
     }
     # The model's name as typed may hold "/" (a hub id) or worse; config.json keeps it as it is.
-    store = RunStore.open(output_path, f"{command}-{spec.name}-{slug(str(be.identity.get('name', 'model')))}",
+    store = RunStore.open(output_path, f"{command}-{spec.name}-{model_folder_name(be.identity)}",
                           config, wait=wait, runtime=be.runtime())
     if hooks.on_start:
         hooks.on_start(store.path, len(examples))
@@ -142,6 +145,8 @@ def _check_sizes(batch_size: int, output_path: str | Path) -> None:
 
 def _backend(backend: str, model: str, model_args: dict[str, Any] | None, instance: Backend | None, hooks: Hooks) -> Backend:
     started = time.time()
+    if instance is None and hooks.on_load:
+        hooks.on_load(model)
     be = instance or load_backend(backend, model, **(model_args or {}))
     if hooks.on_model:
         hooks.on_model(be.identity, time.time() - started)
@@ -176,13 +181,15 @@ def evaluate(
     be = _backend(backend, model, model_args, backend_instance, hooks)
     ref = reference_instance or (load_backend("hf", reference_model, **(reference_args or {}))
                                  if reference_model else None)
+    examples, unfit = _within_window(be, spec, examples, hooks)
     data_cfg = _data_cfg(data, hub, split, seed, limit)
     with _open_run("evaluate", spec, examples, be, backend, data_cfg, output_path,
                    {"styles": style_list, "width": width, "batch_size": batch_size, "random_baseline": RANDOM_BASELINE,
                     **({"max_new_tokens": max_new_tokens} if max_new_tokens else {}),
                     **({"erasure": True} if erasure else {}),
-                    # Only with a reference, so runs without one keep their folders.
-                    **({"reference": ref.identity} if ref else {})},
+                    # Only with a reference (or samples left out), so other runs keep their folders.
+                    **({"reference": ref.identity} if ref else {}),
+                    **({"too_long_to_classify": unfit} if unfit else {})},
                    hooks, wait) as store:
         attributor = (lambda part: attribute_examples(be, spec, part)) if erasure else None
         records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, hooks.on_chunk,
@@ -190,11 +197,32 @@ def evaluate(
                                  annotate=_reference_annotator(ref, spec) if ref else None)
         summary = summarize(records)
         store.write_json("summary.json", summary.to_dict())
+        long = sum(r["reason"] == TOO_LONG for r in records)
+        if long and hooks.on_warning:
+            hooks.on_warning(f"{long} explanation(s) not generated: prompt and reply would exceed the model's "
+                             f"{be.context_window():,}-token window (counted as invalid, reason {TOO_LONG})")
         adapter = f", adapter `{model_args['adapter']}`" if model_args and model_args.get("adapter") else ""
         scoring = ("\nLabels scored by their **first token only** (a server without prompt log-probabilities): an "
                    "approximation for labels of several tokens.\n" if be.identity.get("scoring") == "first-token" else "")
         store.write_text("summary.md", summary_markdown(summary, f"# selfexplain evaluate\n\nmodel `{model}`{adapter}\n{scoring}"))
     return EvalResult(store.path, summary, records)
+
+
+def _within_window(be: Backend, spec: TaskSpec, examples: list[Example], hooks: Hooks
+                   ) -> tuple[list[Example], list[str]]:
+    """The examples whose classification fits the model's context window, and the ids of those left out (a
+    model past its window still answers, and the answer would count like any other)."""
+    fits = fits_classification(be, spec, examples)
+    unfit = [ex.id for ex, ok in zip(examples, fits) if not ok]
+    if unfit:
+        if len(unfit) == len(examples):
+            raise UserError(f"every one of the {len(examples)} samples is longer than the model's "
+                            f"{be.context_window():,}-token window")
+        if hooks.on_warning:
+            hooks.on_warning(f"{len(unfit)} of {len(examples)} samples left out: their classification prompt "
+                             f"exceeds the model's {be.context_window():,}-token window (ids in config.json, "
+                             "too_long_to_classify)")
+    return [ex for ex, ok in zip(examples, fits) if ok], unfit
 
 
 def _reference_annotator(ref: Backend, spec: TaskSpec) -> Callable[[list[Example], list[dict[str, Any]]], None]:
@@ -557,7 +585,7 @@ def _train_setup(data: list[str], model: str, mix_ratio: float, baseline: str | 
     rows = mix(task_rows, replay_rows, mix_ratio, settings.seed)
     config = {"command": "train", "model": identity, "data": data_fingerprint(rows), "n_task": len(task_rows),
               "n_replay": n_replay, "baseline": baseline, "settings": asdict(settings), "versions": _versions()}
-    return _TrainSetup(model_obj, tokenizer, rows, config, f"train-{slug(str(identity.get('name', 'model')))}")
+    return _TrainSetup(model_obj, tokenizer, rows, config, f"train-{model_folder_name(identity)}")
 
 
 @dataclass
@@ -677,7 +705,7 @@ def train_rl_folder(
 
 
 def _rl_prefix(method: str, identity: dict[str, Any]) -> str:
-    return f"train-{method}-{slug(str(identity.get('name', 'model')))}"
+    return f"train-{method}-{model_folder_name(identity)}"
 
 
 def _rl_setup(method: str, task: str, model: str, limit: int, seed: int, data: str | None, hub: bool,

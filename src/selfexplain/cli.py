@@ -16,7 +16,10 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from .backends import backend_names, describe_backends
 from .errors import UserError
+from .styles import style_names
+from .tasks import task_names
 
 # Help texts are plain text: rich markup would swallow brackets ("pip install 'selfexplain[vllm]'").
 app = typer.Typer(
@@ -59,8 +62,18 @@ def _progress(label: str):
         bar["id"] = progress.add_task(label, total=total)
         progress.start()
 
+    def on_load(model: str) -> None:
+        # Printed only once the inputs are checked: a bad --data file fails before any model loads.
+        console.print(f"loading {model}" + (" (an embedded model is converted once on first use, about a minute)"
+                                            if model.startswith("embedded") else ""), highlight=False)
+
+    def on_warning(message: str) -> None:
+        from rich.text import Text
+
+        err.print(Text.assemble(("warning: ", "bold yellow"), message), highlight=False, soft_wrap=True)
+
     try:
-        yield Hooks(on_model, on_start, lambda n: progress.advance(bar["id"], n))
+        yield Hooks(on_model, on_start, lambda n: progress.advance(bar["id"], n), on_load, on_warning)
     finally:
         progress.stop()
 
@@ -91,7 +104,8 @@ def _errors():
 
 # Options shared by every command that runs a model.
 MODEL = typer.Option("embedded", help="'embedded[:NAME]', a .gguf file, a model folder, or a hub id.")
-TASK = typer.Option("tweets", help="A registered task (see `selfexplain tasks`) or a task .yaml file.")
+TASK = typer.Option("tweets", help=f"A registered task ({', '.join(task_names())}; `selfexplain tasks` describes "
+                                   "them) or a task .yaml file.")
 MODEL_ARGS = typer.Option(
     None, help="Backend options key=value,...: revision, dtype, device, trust_remote_code; batching (hf): "
     "max_batch_size, max_batch_tokens, decode_rows, static_cache (planned from the device when not given)."
@@ -100,7 +114,7 @@ OUTPUT = typer.Option(Path("runs"), help="Folder that receives the run folder.")
 DATA = typer.Option(None, help="Data file in the task's canonical format (overrides the default).")
 HUB = typer.Option(False, "--hub", help="Load the task's data set from the Hugging Face hub.")
 ADAPTER = typer.Option(None, help="LoRA adapter folder from `selfexplain train` (merged into the model).")
-BACKEND = typer.Option("hf", help="Inference backend: hf (transformers) or vllm (pip install 'selfexplain[vllm]').")
+BACKEND = typer.Option("hf", help=f"Inference backend: {describe_backends()}.")
 BACKEND_ARGS = typer.Option(
     None, help="Engine options key=value,... passed to the backend as they are, e.g. for vllm "
                "tensor_parallel_size=4,distributed_executor_backend=ray,gpu_memory_utilization=0.8.",
@@ -152,7 +166,7 @@ def evaluate(
     model: list[str] = typer.Option(["embedded"], help="'embedded[:NAME]', a .gguf file, a model folder, or a hub "
                                     "id; repeatable: every model on the same samples, then a leaderboard."),
     task: str = TASK,
-    style: list[str] = typer.Option(["all"], help="attribution, redaction, counterfactual or all; repeatable."),
+    style: list[str] = typer.Option(["all"], help=f"{', '.join(style_names())} or all; repeatable."),
     width: str = typer.Option("one", help="'one' (one-word prompts, N=1 kept) or 'multi' (JSON prompts, any N)."),
     limit: int = _count(100, "Number of test examples (class-balanced)."),
     batch_size: int = _count(16, "Examples per chunk; a chunk is the unit of resumption."),
@@ -182,8 +196,6 @@ def evaluate(
     start = time.time()
     run_dirs = []
     for name in model:
-        console.print(f"loading {name} (an embedded model is converted once on first use, about a minute)",
-                      highlight=False)
         with _errors():
             with _progress("evaluating") as hooks:
                 result = api.evaluate(
@@ -426,7 +438,7 @@ def reproduce(
     preset: str = typer.Option(..., help="A shipped preset (cpu-small, cpu-medium, paper, paper-13b) or an experiment .yaml file."),
     output_path: Path = typer.Option(Path("studies"), help="Folder that receives the study folder (named after the experiment)."),
     model_args: Optional[str] = typer.Option(None, help="Backend options merged into the experiment's model_args."),
-    backend: Optional[str] = typer.Option(None, help="Override the experiment's backend (hf or vllm)."),
+    backend: Optional[str] = typer.Option(None, help=f"Override the experiment's backend ({', '.join(backend_names())})."),
     backend_args: Optional[str] = BACKEND_ARGS,
     report: bool = typer.Option(True, help="Write the report when the grid is complete."),
     smoke: bool = typer.Option(False, help="Every stage at toy size on a small stand-in model and bundled local "
@@ -473,12 +485,22 @@ def report_cmd(
     allow_incomplete: bool = typer.Option(False, "--allow-incomplete", help=(
         "Exit 0 although some cells rest on incomplete runs (a study still running or killed); they are "
         "marked ‡ in every table either way.")),
+    primary_estimand: Optional[str] = typer.Option(None, help=(
+        "The estimand the reading's verdicts rest on: valid (the paper's: faithful among each side's valid "
+        "explanations), all, both-valid or label-balanced. Default: the experiment's reading.primary.")),
+    margin: Optional[float] = typer.Option(None, help=(
+        "The smallest change of interest where the paper reports none (\"does not hold\" needs the interval "
+        "below it). Default: the experiment's reading.margin (0.1).")),
+    holm_family: Optional[str] = typer.Option(None, help=(
+        "Holm's family: reading (every claim) or table (each paper table). Default: the experiment's "
+        "reading.family.")),
 ) -> None:
     """Tables (Markdown, CSV), figures (PNG) and a one-page HTML report of a study."""
     from .reports import write_study_report
 
     with _errors():
-        files = write_study_report(study, output_path, max_per_cell, allow_incomplete=allow_incomplete)
+        files = write_study_report(study, output_path, max_per_cell, allow_incomplete=allow_incomplete,
+                                   reading={"primary": primary_estimand, "margin": margin, "family": holm_family})
     for kind, paths in files.items():
         for p in paths:
             console.print(f"{kind}: {p}", highlight=False)

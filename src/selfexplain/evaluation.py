@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
 from . import styles as S
-from .backends import Backend, Chat
+from .backends import Backend, Chat, Generation
 from .stats import codes_of, ratio_ci
 from .store import RunStore
 from .tasks import TaskSpec, render
@@ -127,6 +127,25 @@ NO_OTHER_WORDS = "too few other words"  # the input has fewer words than N outsi
 
 
 EXCLUDED_TARGET = "excluded_target"  # the explanation targets a word of a class the task excludes
+TOO_LONG = "too_long"  # the explanation prompt and its reply would not fit the model's context window
+LABEL_ROOM = 16  # tokens kept for a label after a classification prompt
+
+
+def over_window(backend: Backend, chats: list[Chat], room: list[int]) -> list[bool]:
+    """Which chats, with ``room`` tokens of reply each, exceed the backend's context window (none where the
+    backend does not know its window or cannot count): past it a model still answers, but its answer means
+    nothing, so such a prompt is not run."""
+    window = backend.context_window()
+    lengths = backend.prompt_lengths(chats) if window and chats else None
+    if lengths is None:
+        return [False] * len(chats)
+    return [n + r > window for n, r in zip(lengths, room)]
+
+
+def fits_classification(backend: Backend, task: TaskSpec, examples: list[Example]) -> list[bool]:
+    """Which examples' classification prompts leave room for a label in the model's context window."""
+    chats = [classify_chat(task, ex.text, ex.context) for ex in examples]
+    return [not o for o in over_window(backend, chats, [LABEL_ROOM] * len(chats))]
 
 
 def check_explanation(task: TaskSpec, style: str, raw: str, text: str, width: str) -> tuple[S.Parsed, S.Checked]:
@@ -154,11 +173,15 @@ def evaluate_chunk(
     as :func:`selfexplain.attribution.attribute` gives it) adds the erasure-agreement fields."""
     preds = classify(backend, task, [(ex.text, ex.context) for ex in examples])
     jobs = [(style, i) for style in styles for i in range(len(examples))]
-    gens = backend.generate(
-        [explain_chat(task, examples[i], preds[i].label, style, width) for style, i in jobs],
-        [min(token_budget(style, width, examples[i].text), max_new_tokens or 1 << 30) for style, i in jobs],
-    )
-    checked = [check_explanation(task, style, gen.text, examples[i].text, width) for (style, i), gen in zip(jobs, gens)]
+    chats = [explain_chat(task, examples[i], preds[i].label, style, width) for style, i in jobs]
+    budgets = [min(token_budget(style, width, examples[i].text), max_new_tokens or 1 << 30) for style, i in jobs]
+    too_long = over_window(backend, chats, budgets)
+    run = [k for k in range(len(jobs)) if not too_long[k]]
+    replies = dict(zip(run, backend.generate([chats[k] for k in run], [budgets[k] for k in run])))
+    gens = [replies.get(k, Generation("", 0, False)) for k in range(len(jobs))]
+    checked = [(S.Parsed(None, TOO_LONG), S.Checked(False, TOO_LONG, None, None)) if too_long[k]
+               else check_explanation(task, style, gen.text, examples[i].text, width)
+               for k, ((style, i), gen) in enumerate(zip(jobs, gens))]
     to_reclassify = [k for k, (_, c) in enumerate(checked) if c.valid]
     edited = {k: checked[k][1].edited_input for k in to_reclassify}
     randomized: dict[int, str] = {}

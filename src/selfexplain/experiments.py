@@ -18,16 +18,17 @@ study folder lists every cell with its run folder and wall time; it is what
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import styles as S
+from . import estimands as E, styles as S
 from .errors import NothingToTrain, UserError
 from .layout import NONE, PREDICTIONS, STUDY_FILE, Cell, model_key, read_study, study_for_disk  # noqa: F401  (re-exported)
 from .locks import folder_lock
@@ -60,6 +61,16 @@ class TrainCfg(_Strict):
     replay: str | None = None
     # Any TrainSettings field (learning_rate, batch_size, epochs, max_steps, ...) and ``lora: {r, alpha, ...}``.
     settings: dict[str, Any] = {}
+    # Training seeds, to measure training variance: a list for every trained condition, or condition -> list.
+    # The study's own model of a condition is the one trained with settings.seed (0 unless set); every other
+    # seed listed trains one more model, evaluated on the same samples (the seeds table aggregates them).
+    seeds: list[int] | dict[str, list[int]] = []
+
+    def seeds_of(self, condition: str) -> list[int]:
+        """The further seeds of ``condition`` (not the study's own settings.seed)."""
+        listed = self.seeds if isinstance(self.seeds, list) else self.seeds.get(condition, [])
+        own = self.settings.get("seed", 0)
+        return [s for s in dict.fromkeys(listed) if s != own]
 
 
 class EvalCfg(_Strict):
@@ -105,6 +116,17 @@ class VariantCfg(_Strict):
         return self.method == "sft" and self.source_model is None
 
 
+class ReadingCfg(_Strict):
+    """How the reading judges a claim, declared before the results are seen (``report`` flags may override it,
+    and the report then says so)."""
+
+    primary: Literal["valid", "all", "both-valid", "label-balanced"] = E.VALID
+    # The smallest change of interest for a comparison the paper gives no number for: "does not hold" needs
+    # the interval below it and a study able to detect it.
+    margin: float = Field(E.DEFAULT_MARGIN, gt=0, le=1)
+    family: Literal["reading", "table"] = "reading"  # the Holm family
+
+
 class Experiment(_Strict):
     name: str
     description: str = ""
@@ -123,6 +145,7 @@ class Experiment(_Strict):
     # Named extra conditions, listed in ``conditions`` like the paper's; reports label them beyond the paper.
     variants: dict[str, VariantCfg] = {}
     evaluate: list[EvalCfg]
+    reading: ReadingCfg = ReadingCfg()
 
     @field_validator("name")
     @classmethod
@@ -155,6 +178,11 @@ class Experiment(_Strict):
         bad = [c for c in self.conditions if c not in known]
         if bad:
             raise ValueError(f"field 'conditions': unknown condition(s) {bad}; use {known}")
+        if isinstance(self.train.seeds, dict):
+            trained = [c for c in self.conditions if c != NONE]
+            bad = [c for c in self.train.seeds if c not in trained]
+            if bad:
+                raise ValueError(f"field 'train.seeds': {bad} not among the trained conditions {trained}")
         return self
 
     def trains_on(self, condition: str) -> str:
@@ -210,19 +238,20 @@ class Study:
         # Stage times survive reruns: a cached stage keeps the time it took when it was computed.
         self.stages: dict[str, dict[str, Any]] = old.get("stages", {})
         # Cells of an earlier version of the experiment file that it no longer lists are dropped.
-        expected = {self._cell_key(cond, None if cond == NONE else tt, e.task, w)
+        expected = {self._cell_key(cond, None if cond == NONE else tt, e.task, w, seed)
                     for cond in experiment.conditions
                     for tt in ([None] if cond == NONE else experiment.train_tasks)
+                    for seed in ([None] if cond == NONE else [None, *experiment.train.seeds_of(cond)])
                     for e in experiment.evaluate for w in e.widths}
         self.cells: dict[str, Cell] = {}
         for c in old.get("cells", []):
-            key = self._cell_key(c["condition"], c["train_task"], c["eval_task"], c["width"])
+            key = self._cell_key(c["condition"], c["train_task"], c["eval_task"], c["width"], c.get("seed"))
             if key in expected:
                 self.cells[key] = Cell(**c)
 
     @staticmethod
-    def _cell_key(condition: str, train_task: str | None, eval_task: str, width: str) -> str:
-        return f"{model_key(condition, train_task)}|{eval_task}|{width}"
+    def _cell_key(condition: str, train_task: str | None, eval_task: str, width: str, seed: int | None = None) -> str:
+        return f"{model_key(condition, train_task, seed)}|{eval_task}|{width}"
 
     def stage(self, key: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Run one stage (itself resumable) and record its time.
@@ -251,16 +280,17 @@ class Study:
         self.save()
 
     def add_cell(self, cell: Cell) -> None:
-        self.cells[self._cell_key(cell.condition, cell.train_task, cell.eval_task, cell.width)] = cell
+        self.cells[self._cell_key(cell.condition, cell.train_task, cell.eval_task, cell.width, cell.seed)] = cell
         self.save()
 
     def save(self) -> None:
         study = study_for_disk(self.root, {"experiment": self.experiment.model_dump(), "stages": self.stages,
-                                           "cells": [c.__dict__ for c in self.cells.values()]})
+                                           "cells": [c.for_disk() for c in self.cells.values()]})
         atomic_write(self.path, json.dumps(study, indent=2) + "\n", kept="every completed stage's run folder is kept")
 
 
-def _cells_need_no_adapter(study: Study, condition: str, task: str, folder: Callable[[], Path]) -> bool:
+def _cells_need_no_adapter(study: Study, condition: str, task: str, folder: Callable[[], Path],
+                           seed: int | None = None) -> bool:
     """Whether a trained model whose adapter is gone (a fresh clone: weights are never committed) can stay
     untrained because all its evaluation cells are complete and would come out the same.
 
@@ -271,7 +301,7 @@ def _cells_need_no_adapter(study: Study, condition: str, task: str, folder: Call
     cells), a reference model (coupling) and the runtime.  Anything else: train as usual.
     """
     exp = study.experiment
-    train = study.stages.get(f"train|{model_key(condition, task)}") or {}
+    train = study.stages.get(f"train|{model_key(condition, task, seed)}") or {}
     if NONE not in exp.conditions or not train.get("run_dir"):
         return False
     run = Path(train["run_dir"])
@@ -280,7 +310,7 @@ def _cells_need_no_adapter(study: Study, condition: str, task: str, folder: Call
     adapters = set()
     for e in exp.evaluate:
         for width in e.widths:
-            cell = study.cells.get(study._cell_key(condition, task, e.task, width))
+            cell = study.cells.get(study._cell_key(condition, task, e.task, width, seed))
             base = study.cells.get(study._cell_key(NONE, None, e.task, width))
             if cell is None or base is None or not (Path(cell.run_dir) / "summary.json").is_file():
                 return False
@@ -364,14 +394,15 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
     base = load_backend(exp.backend, exp.model, **exp.model_args)
     log(f"model ready in {time.time() - started:.0f}s")
 
-    def evaluate_model(condition: str, train_task: str | None, backend: Any, adapter: str | None) -> None:
+    def evaluate_model(condition: str, train_task: str | None, backend: Any, adapter: str | None,
+                       seed: int | None = None) -> None:
         args = {**exp.model_args, **({"adapter": adapter} if adapter else {})}
         source = exp.variants[condition].source_model if condition in exp.variants else None
         # A model trained on another model's explanations is also judged against that model (coupling).
         reference = load_backend("hf", source) if source else None
         for e in exp.evaluate:
             for width in e.widths:
-                key = f"evaluate|{model_key(condition, train_task)}|{e.task}|{width}"
+                key = f"evaluate|{model_key(condition, train_task, seed)}|{e.task}|{width}"
                 log(f"{key}: {e.limit} samples")
                 info = study.stage(key, lambda: {"run_dir": str(api.evaluate(
                     model=exp.model, task=e.task, styles=exp.styles, width=width, limit=e.limit, seed=exp.seed,
@@ -379,7 +410,7 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
                     backend=exp.backend, model_args=args, backend_instance=backend,
                     max_new_tokens=exp.max_new_tokens, erasure=exp.eval_erasure(e), wait=wait,
                     reference_instance=reference).run_dir)})
-                study.add_cell(Cell(condition, train_task, e.task, width, info["run_dir"], info["seconds"]))
+                study.add_cell(Cell(condition, train_task, e.task, width, info["run_dir"], info["seconds"], seed))
 
     if NONE in exp.conditions and (only is None or NONE in only):
         evaluate_model(NONE, None, base, None)
@@ -399,7 +430,7 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
     base = None  # rebound, not deleted: the stage lambdas above close over the name
     _release_memory()
 
-    def evaluate_adapter(condition: str, task: str, adapter: str, engine: Any = None) -> Any:
+    def evaluate_adapter(condition: str, task: str, adapter: str, engine: Any = None, seed: int | None = None) -> Any:
         """Evaluate one trained model; returns the engine to reuse for the next adapter (vLLM), else None."""
         if engine is not None and hasattr(engine, "with_adapter"):
             backend = engine.with_adapter(adapter)
@@ -408,7 +439,7 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
             backend = load_backend(exp.backend, exp.model, **{**exp.model_args, "adapter": adapter})
             log(f"model with adapter ready in {time.time() - started:.0f}s")
             engine = backend if hasattr(backend, "with_adapter") else None
-        evaluate_model(condition, task, backend, adapter)
+        evaluate_model(condition, task, backend, adapter, seed)
         del backend
         _release_memory()
         return engine
@@ -456,6 +487,44 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
     engine = None  # a backend that can switch adapters (vLLM) is started once for all of them
     for condition, task, adapter in adapters:
         engine = evaluate_adapter(condition, task, adapter, engine)
+    # Further training seeds, after every condition's own model: a study cut short has whole conditions first.
+    # As above, an engine serving every adapter (vLLM) evaluates only after all training, and the one used for the
+    # conditions' own adapters is closed first: training needs the memory it holds.
+    if engine is not None and hasattr(engine, "close") and any(exp.train.seeds_of(c) for c in trained):
+        engine.close()
+        engine = None
+    seeded_adapters = []
+    for task in exp.train_tasks if trained else []:
+        for condition in trained:
+            for seed in exp.train.seeds_of(condition):
+                key = f"train|{model_key(condition, task, seed)}"
+                log(key)
+                seeded = dataclasses.replace(settings[condition], seed=seed)
+                variant = exp.variants.get(condition)
+                rl = variant is not None and variant.method != "sft"
+                if rl:
+                    args = _train_rl_args(exp, task, variant, seeded, study.runs)
+                    folder = lambda: api.train_rl_folder(variant.method, **args)  # noqa: E731
+                else:
+                    style = exp.trains_on(condition)
+                    data = built[task, variant.source_model if variant else None]["files"][
+                        "attribution" if style == PREDICTIONS else style]
+                    args = _train_args(exp, data, style, seeded, study.runs)
+                    folder = lambda: api.train_folder(**args)  # noqa: E731
+                if _cells_need_no_adapter(study, condition, task, folder, seed):
+                    log(f"{key}: every evaluation cell of this model is complete; its adapter is not needed "
+                        "and not retrained")
+                    continue
+                if rl:
+                    result = study.stage(key, lambda: _train_rl(api, variant.method, args, exp.batch_size, wait))
+                else:
+                    result = study.stage(key, lambda: _train(api, args, wait))
+                if interleave:
+                    evaluate_adapter(condition, task, result["adapter"], seed=seed)
+                else:
+                    seeded_adapters.append((condition, task, result["adapter"], seed))
+    for condition, task, adapter, seed in seeded_adapters:
+        engine = evaluate_adapter(condition, task, adapter, engine, seed)
     log(f"study complete: {root}")
     return root
 
@@ -486,7 +555,8 @@ def smoke(exp: Experiment, model: str | None = None) -> Experiment:
     condition and cell, training, the report) before GPU hours are spent on it.  What it
     changes: the model (``SMOKE_MODEL`` unless given; backend hf, no model_args), the data
     (``presets/smoke/``), the sizes (a few samples per task, two training steps, explanations
-    capped at ``SMOKE_TOKENS`` tokens) and hub replay (replaced by the offline replay set).  Coupled variants
+    capped at ``SMOKE_TOKENS`` tokens, one further training seed of one condition at most) and hub replay
+    (replaced by the offline replay set).  Coupled variants
     construct with the stand-in too; GRPO variants sample groups of two.  DPO variants are left out and the
     description says so: a stand-in with random weights writes no valid explanation to pair, so that stage
     cannot run at toy size (tests/test_rl.py runs DPO on SmolLM2).
@@ -522,7 +592,10 @@ def smoke(exp: Experiment, model: str | None = None) -> Experiment:
             "data": {t: smoke_data(t) or None for t in exp.train_tasks}}),
         "train": exp.train.model_copy(update={
             "replay": None if (exp.train.replay or "").startswith("hub:") else exp.train.replay,
-            "settings": {**exp.train.settings, **tiny}}),
+            "settings": {**exp.train.settings, **tiny},
+            # One further seed of one condition checks that stage; more would only multiply the toy run.
+            "seeds": next(({c_: exp.train.seeds_of(c_)[:1]} for c_ in exp.conditions
+                           if c_ != NONE and c_ not in dpo and exp.train.seeds_of(c_)), {})}),
         "variants": variants,
         "evaluate": [e.model_copy(update={"limit": n_labels[e.task], "hub": False, "split": "test",
                                           "data": smoke_data(e.task) or None}) for e in exp.evaluate],

@@ -32,10 +32,19 @@ class Cell:
     width: str
     run_dir: str
     seconds: float
+    # A further training seed of the condition (``train.seeds``); None: the study's own model of it, the one every
+    # table reads.  Each seed's model is evaluated on the same samples.
+    seed: int | None = None
+
+    def for_disk(self) -> dict[str, Any]:
+        """Its study.json entry (``seed`` only where there is one, so older studies keep their form)."""
+        return {k: v for k, v in self.__dict__.items() if k != "seed" or v is not None}
 
 
-def model_key(condition: str, train_task: str | None) -> str:
-    return NONE if condition == NONE else f"{condition}@{train_task}"
+def model_key(condition: str, train_task: str | None, seed: int | None = None) -> str:
+    """``condition@task``, or ``condition@task#seed2`` for a further training seed's model."""
+    key = NONE if condition == NONE else f"{condition}@{train_task}"
+    return key if seed is None else f"{key}#seed{seed}"
 
 
 # study.json format 2 stores every path relative to the study folder, so a study can be moved, copied or

@@ -45,3 +45,22 @@ def slug(text: str) -> str:
     if len(s) > MAX_LEN:
         s = s[: MAX_LEN - 9] + "-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return s
+
+
+MODEL_FILE_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".onnx")
+
+
+def model_folder_name(identity: dict) -> str:
+    """The model's part of a run folder's name: readable, the full identity staying in ``config.json``.
+
+    A served model is named by the last path component of its id (servers often name a model by the path of
+    its file), and a model file by its stem; both without a model-file suffix.  Others by their name.
+    """
+    name = str(identity.get("name", "model"))
+    if identity.get("kind") in ("server", "gguf"):
+        name = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or name
+        for suffix in MODEL_FILE_SUFFIXES:
+            if name.lower().endswith(suffix) and len(name) > len(suffix):
+                name = name[: -len(suffix)]
+                break
+    return slug(name)

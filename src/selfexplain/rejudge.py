@@ -170,10 +170,11 @@ def rejudge_study(root: str | Path, load: Callable[[dict[str, Any], str | None],
     study = read_study(root)
     out: list[tuple[str, Rejudged | UserError]] = []
     for cell in study["cells"]:
-        key = f"{model_key(cell['condition'], cell['train_task'])} on {cell['eval_task']} ({cell['width']})"
+        model = model_key(cell["condition"], cell["train_task"], cell.get("seed"))  # a further seed: its own model
+        key = f"{model} on {cell['eval_task']} ({cell['width']})"
         adapter = None
         if cell["condition"] != NONE:
-            stage = study["stages"].get(f"train|{model_key(cell['condition'], cell['train_task'])}", {})
+            stage = study["stages"].get(f"train|{model}", {})
             adapter = stage.get("adapter")
         try:
             done = rejudge_run(cell["run_dir"], lambda config: load(config, adapter))

@@ -13,6 +13,7 @@ the model's own chat template.  Backends register by name (``--backend``).
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -52,8 +53,33 @@ class Backend(ABC):
         """How this backend runs (device, batch sizes): recorded in a run's config, not hashed into its id."""
         return {}
 
+    def context_window(self) -> int | None:
+        """The most tokens the model attends to (prompt and reply together); None where unknown."""
+        return None
+
+    def prompt_lengths(self, chats: list[Chat]) -> list[int] | None:
+        """Each chat's prompt in tokens, as the model would read it; None where the backend cannot count."""
+        return None
+
 
 _BACKENDS: dict[str, Callable[..., Backend]] = {}
+# The shipped backends: name -> (module that registers it when imported, what it is).  Each imports its heavy
+# library only when a model loads, so listing them costs nothing.
+BUILTIN: dict[str, tuple[str, str]] = {
+    "hf": ("hf", "transformers"),
+    "vllm": ("vllm", "vLLM; pip install 'selfexplain[vllm]'"),
+    "openai": ("server", "an OpenAI-compatible server: vLLM, llama.cpp, ..."),
+}
+
+
+def backend_names() -> list[str]:
+    """Every backend a run can name: the shipped ones, then any registered by the user."""
+    return list(dict.fromkeys([*BUILTIN, *_BACKENDS]))
+
+
+def describe_backends() -> str:
+    """``hf (transformers), vllm (...), openai (...)``: for help texts, from the registry."""
+    return ", ".join(f"{n} ({BUILTIN[n][1]})" if n in BUILTIN else n for n in backend_names())
 
 
 def register_backend(name: str):
@@ -65,16 +91,13 @@ def register_backend(name: str):
 
 
 def load_backend(name: str, model: str, /, **kwargs: Any) -> Backend:
-    if name == "hf":
-        from . import hf  # noqa: F401  (registers itself; imports torch lazily)
-    elif name == "vllm":
-        from . import vllm  # noqa: F401  (registers itself; imports vllm lazily)
-    elif name == "openai":
-        from . import server  # noqa: F401  (registers itself; imports the openai client lazily)
+    if name in BUILTIN and name not in _BACKENDS:
+        importlib.import_module(f".{BUILTIN[name][0]}", __name__)  # registers itself
+    if name == "openai":
         # lm-evaluation-harness style: --model-args model=NAME names the served model
         model = kwargs.pop("model", None) or model
     if name not in _BACKENDS:
-        raise UserError(f"unknown backend {name!r}; known backends: {', '.join(sorted({'hf', 'vllm', 'openai', *_BACKENDS}))}")
+        raise UserError(f"unknown backend {name!r}; known backends: {', '.join(backend_names())}")
     return _BACKENDS[name](model, **kwargs)
 
 

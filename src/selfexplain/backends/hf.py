@@ -108,6 +108,13 @@ class HFBackend(Backend):
         """The token ids a forward pass over ``chat`` starts from (one BOS first where the model wants it)."""
         return with_bos(self.tokenizer, self.encode(self.prompt_text(chat)))
 
+    def context_window(self) -> int | None:
+        n = getattr(self.model.config, "max_position_embeddings", None)
+        return int(n) if isinstance(n, int) and n > 0 else None
+
+    def prompt_lengths(self, chats: list[Chat]) -> list[int]:
+        return [len(self.prompt_ids(c)) for c in chats]
+
     def label_ids(self, prompt: str, prompt_ids: list[int], label: str) -> list[int]:
         return label_token_ids(self.encode, prompt, prompt_ids, label)
 

@@ -70,12 +70,13 @@ class ServerBackend(Backend):
         seed: int = 0,
         top_logprobs: int = 20,
         trust_remote_code: bool = False,
+        context_window: int | None = None,
         **unknown: Any,
     ):
         if unknown:
             raise UserError(f"--model-args: unknown key(s) {', '.join(sorted(unknown))} for --backend openai "
                             "(base_url, model, tokenizer, scoring, api_key_env, concurrency, timeout, max_retries, "
-                            "seed, top_logprobs)")
+                            "seed, top_logprobs, context_window)")
         if not base_url:
             raise UserError("--backend openai needs --model-args base_url=http://HOST:PORT/v1")
         if scoring not in MODES:
@@ -90,6 +91,9 @@ class ServerBackend(Backend):
             raise UserError("--backend openai needs the openai client: pip install 'selfexplain[server]'") from None
         self.url = public_url(base_url)
         self.served = model
+        # A server does not say its window through the OpenAI API: given here (vLLM's max_model_len, llama.cpp's
+        # --ctx-size), over-long prompts are left out as with the other backends (needs tokenizer= to count).
+        self.window = int(context_window) if context_window else None
         self.concurrency = int(concurrency)
         self.seed = int(seed)
         self.top_logprobs = int(top_logprobs)
@@ -98,6 +102,9 @@ class ServerBackend(Backend):
                              max_retries=int(max_retries), timeout=float(timeout))
         self.mode = "prompt" if (scoring == "prompt" or (scoring == "auto" and tokenizer)) else "first-token"
         self._token_logprobs: bool | None = None  # whether logprob_token_ids works here: found out on first use
+        # Whether the server takes prompts only as text (llama-cpp-python's server refuses token ids): found out by
+        # one probe before the first prompt-mode request.
+        self._text_prompts: bool | None = None
         self.tokenizer = None
         tok_identity = None
         if tokenizer:
@@ -146,6 +153,20 @@ class ServerBackend(Backend):
 
     # ---- the two operations ---------------------------------------------------
 
+    def context_window(self) -> int | None:
+        return self.window
+
+    def runtime(self) -> dict[str, Any]:
+        """How prompts went to the server (recorded, not hashed: the checked tokens are the same either way)."""
+        if self.mode != "prompt" or self._text_prompts is None:
+            return {}
+        return {"prompts": "text, tokens checked" if self._text_prompts else "token ids"}
+
+    def prompt_lengths(self, chats: list[Chat]) -> list[int] | None:
+        from .models import chat_prompt
+
+        return [len(chat_prompt(self.tokenizer, c)[2]) for c in chats] if self.tokenizer is not None else None
+
     def label_logprobs(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
         if not chats:
             return []
@@ -155,6 +176,8 @@ class ServerBackend(Backend):
 
         jobs = label_jobs(self.tokenizer, chats, labels)
         scores = None
+        if self._takes_text():
+            self._token_logprobs = False  # a vLLM extension: token ids in, token ids out
         if self._token_logprobs is not False:
             try:
                 scores = self._next_token_scores(jobs)
@@ -193,13 +216,65 @@ class ServerBackend(Backend):
 
     def _prompt_score(self, job: tuple[list[int], list[int]]) -> float:
         ids, lab = job
-        r = self.client.completions.create(model=self.served, prompt=ids + lab, max_tokens=1, temperature=0,
-                                           echo=True, logprobs=0, seed=self.seed)
-        got = r.choices[0].logprobs.token_logprobs if r.choices[0].logprobs else None
+        r = self._complete(ids + lab, max_tokens=1, temperature=0, echo=True, logprobs=0, seed=self.seed)
+        lp = r.choices[0].logprobs
+        got = lp.token_logprobs if lp else None
         if not got or len(got) < len(ids) + len(lab):
             raise UserError(f"server {self.url}: the completions endpoint returned no prompt log-probabilities "
                             "(echo + logprobs); use scoring=first-token, or a server that returns them (vLLM)")
+        if self._text_prompts:
+            self._check_tokens(ids + lab, list(lp.tokens or []))
         return float(sum(got[len(ids) + k] for k in range(len(lab))))
+
+    # ---- servers that take text prompts only ---------------------------------------------------
+
+    def _takes_text(self) -> bool:
+        """Whether prompts go as text: one probe with a one-token id prompt, without retries, decides it."""
+        if self._text_prompts is None:
+            import openai
+
+            probe = self.tokenizer(" a", add_special_tokens=False).input_ids[:1] or [0]
+            try:
+                self.client.with_options(max_retries=0).completions.create(
+                    model=self.served, prompt=probe, max_tokens=1, temperature=0)
+                self._text_prompts = False
+            except (openai.BadRequestError, openai.UnprocessableEntityError, openai.InternalServerError) as e:
+                # llama-cpp-python: HTTP 500 "... 'prompt' ... Input should be a valid string"
+                if "prompt" not in _brief(e).lower():
+                    raise
+                self._text_prompts = True
+            except openai.APIError:
+                self._text_prompts = False  # busy or unreachable: the real requests retry and say so
+        return self._text_prompts
+
+    def _text_of(self, ids: list[int]) -> str:
+        """The text a server tokenizes back into ``ids``.  A tokenizer that adds a BOS itself adds it on the server
+        too, so the text leaves it out; one that does not (a chat template that opens with its BOS-like token,
+        as SmolLM2's ``<|im_start|>``) keeps every token in the text."""
+        bos = self.tokenizer.bos_token_id
+        adds_bos = bos is not None and self.tokenizer("a").input_ids[:1] == [bos]
+        body = ids[1:] if adds_bos and ids[:1] == [bos] else ids
+        return self.tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def _complete(self, ids: list[int], **kwargs: Any) -> Any:
+        """A completion of a prompt given as token ids, or as its text on a server that takes only text."""
+        if self._takes_text():
+            kwargs.pop("extra_body", None)
+            return self.client.completions.create(model=self.served, prompt=self._text_of(ids), **kwargs)
+        return self.client.completions.create(model=self.served, prompt=ids, **kwargs)
+
+    def _check_tokens(self, ids: list[int], tokens: list[str]) -> None:
+        """The server's tokens of a text prompt must be the local tokenizer's, or its scores are of another
+        sequence than the one the hf backend scores: stop with the first difference."""
+        local = [self.tokenizer.decode([i], skip_special_tokens=False) for i in ids]
+        for k, (mine, theirs) in enumerate(zip(local, tokens)):
+            if mine != theirs:
+                raise UserError(f"server {self.url}: it tokenizes the text prompt differently from tokenizer= "
+                                f"(token {k}: server {theirs!r}, local {mine!r}); scores would be of another "
+                                "sequence (give the served model's own tokenizer)")
+        if len(tokens) < len(local):
+            raise UserError(f"server {self.url}: it tokenizes the text prompt into {len(tokens)} tokens, the "
+                            f"local tokenizer= into {len(local)}; scores would be of another sequence")
 
     def _first_token_scores(self, chat: Chat, labels: list[str]) -> list[float]:
         r = self.client.chat.completions.create(model=self.served, messages=chat, max_tokens=1, temperature=0,
@@ -223,8 +298,8 @@ class ServerBackend(Backend):
         else:
             from .models import chat_prompt
 
-            r = self.client.completions.create(model=self.served, prompt=chat_prompt(self.tokenizer, chat)[2],
-                                               max_tokens=1, temperature=0, logprobs=k, seed=self.seed)
+            r = self._complete(chat_prompt(self.tokenizer, chat)[2], max_tokens=1, temperature=0, logprobs=k,
+                               seed=self.seed)
             lp = r.choices[0].logprobs
             top = dict((lp.top_logprobs or [{}])[0] or {}) if lp else {}
         if not top:
@@ -244,10 +319,10 @@ class ServerBackend(Backend):
         else:
             from .models import chat_prompt
 
-            r = self.client.completions.create(
-                model=self.served, prompt=chat_prompt(self.tokenizer, chat)[2], max_tokens=budget, temperature=0,
-                seed=self.seed,
-                # vLLM's extensions (other servers ignore them): stop where the hf backend stops
+            r = self._complete(
+                chat_prompt(self.tokenizer, chat)[2], max_tokens=budget, temperature=0, seed=self.seed,
+                # vLLM's extensions (other servers ignore them; not sent with text prompts): stop where the hf
+                # backend stops
                 extra_body={"stop_token_ids": self.eos_ids, "skip_special_tokens": True})
             choice = r.choices[0]
             text = choice.text or ""

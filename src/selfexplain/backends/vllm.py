@@ -154,6 +154,14 @@ class VLLMBackend(Backend):
         """(rendered chat, its raw ids, the ids handed to vLLM: one BOS first where the model wants it)."""
         return chat_prompt(self.tokenizer, chat)
 
+    def context_window(self) -> int | None:
+        n = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
+        n = getattr(n, "max_model_len", None)
+        return int(n) if isinstance(n, int) and n > 0 else None
+
+    def prompt_lengths(self, chats: list[Chat]) -> list[int]:
+        return [len(self._prompt(c)[2]) for c in chats]
+
     def label_logprobs(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
         if not chats:
             return []

@@ -10,7 +10,7 @@ the records; these modules only aggregate and format them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.table import Table
@@ -188,24 +188,31 @@ def influence_text(words: list[str], influence: list[float], text: str):
 
 
 def all_tables(study: "StudyData") -> list["StudyTable"]:
-    """The reading (each claim's verdict), the paper's tables in its order (3, 4, 5, 6, 7, 10), then coupling and
-    the training routes side by side (studies with conditions beyond the paper)."""
+    """The reading (each claim's verdict), the paper's tables in its order (3, then which measure to trust,
+    4, 5, 6, 7, 10), then coupling and the training routes side by side (studies with conditions beyond the
+    paper)."""
     from .coupling import coupling_table
+    from .diagnosticity import diagnosticity_table
     from .lexicon import lexicon_table
     from .reading import reading_table
     from .routes import routes_table
+    from .seeds import seeds_table
     from .tables import accuracy_table, cells_table, construction_quality_table, faithfulness_table, valid_counts_table
 
     coupling = coupling_table(study)  # only studies with a condition trained on another model's data
+    diagnosticity = diagnosticity_table(study)  # only constructions that kept every word's erasure
+    seeds = seeds_table(study)  # only studies that trained some condition with further seeds
     return [
         cells_table(study),
         reading_table(study),
         construction_quality_table(study),
+        *([diagnosticity] if diagnosticity.rows else []),
         faithfulness_table(study, "one", "table4_faithfulness", "Table 4: faithfulness before/after training (one-word)"),
         faithfulness_table(study, "multi", "table5_multiword", "Table 5: faithfulness before/after training (multi-word)"),
         lexicon_table(study),
         accuracy_table(study),
         valid_counts_table(study),
+        *([seeds] if seeds.rows else []),
         *([coupling] if coupling.rows else []),
         *([routes_table(study)] if study.variants else []),
     ]
@@ -216,18 +223,30 @@ class IncompleteStudy(UserError):
 
 
 def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
-                       max_per_cell: int | None = None, allow_incomplete: bool = False) -> dict[str, list[Path]]:
+                       max_per_cell: int | None = None, allow_incomplete: bool = False,
+                       reading: dict[str, Any] | None = None) -> dict[str, list[Path]]:
     """Every table (Markdown + CSV), figure (PNG) and the HTML page of a study, into ``out_dir``.
 
     ``out_dir`` defaults to ``STUDY/report``.  Returns the written files by kind.  A study with
     incomplete cells is reported with them marked, then :class:`IncompleteStudy` is raised unless
     ``allow_incomplete``: a report of a running or crashed study must not pass for a finished one.
+    ``reading`` overrides the experiment's declared primary estimand, margin or Holm family (the reading
+    then says they were set at report time).
     """
+    from .. import estimands as E
     from .figures import all_figures
     from .html import MAX_PER_CELL, write_html
     from .tables import load_study
 
+    overrides = {k: v for k, v in (reading or {}).items() if v is not None}
+    if overrides.get("primary", E.VALID) not in E.ESTIMANDS:
+        raise UserError(f"--primary-estimand: {overrides['primary']!r} is none of {', '.join(E.ESTIMANDS)}")
+    if overrides.get("family", "reading") not in E.FAMILIES:
+        raise UserError(f"--holm-family: {overrides['family']!r} is none of {', '.join(E.FAMILIES)}")
+    if not 0 < overrides.get("margin", E.DEFAULT_MARGIN) <= 1:
+        raise UserError(f"--margin: {overrides['margin']} is not a change of faithfulness in (0, 1]")
     study = load_study(study_dir)
+    study.reading_overrides = overrides
     out = Path(out_dir) if out_dir else study.root / "report"
     out.mkdir(parents=True, exist_ok=True)
     tables = all_tables(study)
@@ -247,7 +266,8 @@ def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
     if study.incomplete and not allow_incomplete:
         first = study.incomplete[0]
         raise IncompleteStudy(
-            f"{study.root}: report written to {out}, but {len(study.incomplete)} of {len(study.cells)} cells are "
+            f"{study.root}: report written to {out}, but {len(study.incomplete)} of "
+            f"{len(study.cells) + len(study.seeded)} cells are "
             f"incomplete (e.g. {first.condition}/{first.eval_task}/{first.width}: {first.status.describe()}), "
             "marked ‡ in every table; rerun the same `selfexplain reproduce` to complete them, or pass "
             "--allow-incomplete to accept the report as it is")

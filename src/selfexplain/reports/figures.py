@@ -157,14 +157,15 @@ def figure4_cross_style(study: StudyData, out: Path) -> Path | None:
                     if r is None or r[key] is None:
                         continue
                     x = si + (ci_ - (len(conditions) - 1) / 2) * width
-                    err = np.array(_errors(r[key], r[low], r[high])).reshape(2, 1)
+                    # Nested lists, not a (2, 1) array: matplotlib reads each row of an array as a scalar (deprecated).
+                    err = [[float(e)] for e in _errors(r[key], r[low], r[high])]
                     ax.bar(x, r[key], width, yerr=err, capsize=2, color=colors[cond],
                            label=condition_name(cond) if si == 0 else None)
                     mark = "*" if r["n_valid"] < FEW else ""
                     if key == "shift" and r["verdict"] == "beats chance":
                         mark += "+"
                     if mark:
-                        ax.text(x, r[key] + err[1, 0] + 0.02, mark, ha="center", fontsize=9)
+                        ax.text(x, r[key] + err[1][0] + 0.02, mark, ha="center", fontsize=9)
                     if r[rnd] is not None:
                         ax.plot([x - width / 2, x + width / 2], [r[rnd]] * 2, color="orange", lw=2,
                                 label="random baseline" if (si == 0 and ci_ == 0) else None)

@@ -20,14 +20,16 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from .. import estimands as E
 from ..errors import UserError
 from ..layout import STUDY_FILE, RunStatus, read_study, run_status
 from ..measures import cell_measures
 from ..stats import INVALID, SMALL, holm, paired_test, ratio_ci
 from ..store import read_json
 from ..wordclasses import class_counts, fmt_classes
-from .tables import (ONE_LABEL, ONE_LABEL_MARK, ONE_LABEL_WHY, RecordSet, Table, accuracy_codes, faith_codes, fmt,
-                     fmt_interval, fmt_paired, fmt_top, one_label_note, read_records, top_share)
+from .tables import (DISAGREE_MARK, DISAGREE_NOTE, ONE_LABEL, ONE_LABEL_MARK, ONE_LABEL_WHY, PANEL_COLUMNS, RecordSet,
+                     Table, accuracy_codes, compare, faith_codes, fmt, fmt_interval, fmt_p, fmt_paired, fmt_top,
+                     one_label_note, panel_columns, read_records, top_share)
 
 INCOMPLETE = "‡"
 KEPT = "the runs are untouched"
@@ -186,7 +188,8 @@ def _models_table(board: Leaderboard) -> Table:
 def _pairs_table(board: Leaderboard) -> Table:
     t = Table("leaderboard_pairs", "Paired comparisons (B − A)",
               ["A", "B", "style", "change B − A [95% CI] p", "Holm p", "valid pairs"],
-              data_columns=["diff", "diff_low", "diff_high", "diff_method", "p_value", "holm_p", "n_pairs"])
+              data_columns=["diff", "diff_low", "diff_high", "diff_method", "p_value", "holm_p", "n_pairs", "robust",
+                            *PANEL_COLUMNS])
     unpaired: list[str] = []
     nested: list[str] = []  # pairs of runs whose samples nest: compared on the smaller one's
     for (la, ra), (lb, rb) in combinations(board.rows, 2):
@@ -204,25 +207,26 @@ def _pairs_table(board: Leaderboard) -> Table:
             ids = sorted(set(ia) & set(ib))
             if len(ia) != len(ib):
                 nested.append(f"{la} and {lb} ({w}-word) on the {len(ids)} samples of the smaller run")
-            ca, cb = faith_codes(ia, ids), faith_codes(ib, ids)
+            panel, ca, cb = compare(a, b, s)  # binned by A's confidence
             p = paired_test(ca, cb)
+            robust, _ = E.agreement(panel)
             few = min(int((ca != INVALID).sum()), int((cb != INVALID).sum())) < SMALL
+            shown = fmt_paired(p) + ("†" if few and p.difference is not None else "")
             t.rows.append({"A": la, "B": lb, "style": _group(s, w),
-                           "change B − A [95% CI] p": fmt_paired(p) + ("†" if few and p.difference is not None else ""),
+                           "change B − A [95% CI] p": shown + ("" if robust or p.difference is None else DISAGREE_MARK),
                            "valid pairs": int(((ca != INVALID) & (cb != INVALID)).sum()), "diff": p.difference,
                            "diff_low": p.low, "diff_high": p.high, "diff_method": p.method, "p_value": p.p_value,
-                           "n_pairs": p.n_pairs})
+                           "n_pairs": p.n_pairs, "robust": robust, **panel_columns(panel)})
     for r, adjusted in zip(t.rows, holm([r["p_value"] for r in t.rows])):
         r["holm_p"] = adjusted
-        shown = "-" if adjusted is None else "<0.001" if adjusted < 0.001 else f"{adjusted:.3f}"
-        r["Holm p"] = shown + ("*" if adjusted is not None and adjusted < 0.05 else "")
+        r["Holm p"] = fmt_p(adjusted)
     t.note = (f"Runs over the same samples, per style and width: the change in faithfulness, each run's rate over "
               f"the samples it explains validly, with a paired bootstrap interval and a two-sided paired "
               f"permutation p (a sample's two outcomes resampled and swapped together); valid pairs: the samples "
               f"both explain validly; † a run with fewer than {SMALL} valid in the pair, where the interval is "
               f"Newcombe's hybrid score interval instead, with Fisher's exact p (as where the bootstrap collapses to "
               f"a point; diff_method in the CSV). Holm p corrects for all "
-              f"{len(t.rows)} comparisons of this table (* below 0.05).")
+              f"{len(t.rows)} comparisons of this table (* below 0.05). " + DISAGREE_NOTE)
     nested = list(dict.fromkeys(nested))
     if nested:
         t.note += " Paired on nested samples (one run's samples inside the other's): " + "; ".join(nested) + "."

@@ -1,18 +1,26 @@
 """The reading: each of the paper's claims, judged on a study's records.
 
-One row per claim and comparison, with the paired change, its interval, the valid pairs it rests on,
-the paper's own change and the smallest change this study detects.  The rule is fixed in advance and
-the same for every claim:
+One row per claim and comparison, with the change by the study's primary estimand (declared in the
+experiment's ``reading`` section: the paper's faithful-among-valid unless it says otherwise), its interval,
+Holm-adjusted p, the valid pairs it rests on, the paper's own change, the smallest change this study
+detects, and whether the other estimands of :mod:`selfexplain.estimands` point the same way.  The rule is
+fixed in advance and the same for every claim:
 
-* **reproduced**: the 95% interval of the change lies above 0 (for table 7, which claims no loss of
-  accuracy: above -:data:`ACCURACY_MARGIN`);
-* **not reproduced**: the interval lies below the paper's smallest reported change for that comparison
-  (where the paper gives no number, below the smallest rise this study detects with 80% power), so an
-  effect of that size is ruled out; for table 7, the interval lies below 0 (a significant loss);
-* **undetermined**: anything else, including fewer than :data:`~selfexplain.stats.MIN_PAIRS` valid pairs.
+* **reproduced**: the 95% interval of the change lies above 0 and the Holm-adjusted p (over the declared
+  family: every claim of the reading, or each paper table) is below 0.05 (table 7, which claims no loss of
+  accuracy: the interval lies above -:data:`ACCURACY_MARGIN`; it is no test of a difference and is left out
+  of the family);
+* **not reproduced**: the interval lies below the margin, the paper's smallest reported change for that
+  comparison (where the paper gives none, the declared smallest change of interest), *and* the study can
+  detect a change of that size (its detectable rise at 80% power is at most the margin), so an effect of
+  that size is ruled out; for table 7, the interval lies below 0 (a significant loss);
+* **undetermined**: anything else, including an underpowered comparison and fewer than
+  :data:`~selfexplain.stats.MIN_PAIRS` valid pairs.
 
 A direction reproduced with a smaller magnitude than the paper's says so in the row.  Conditions beyond
-the paper (experiment ``variants``) are judged by the same rule in the words holds / does not hold.
+the paper (experiment ``variants``) are judged by the same rule in the words holds / does not hold.  A
+verdict is *robust* when every estimand's interval points the way the primary's does; otherwise the row
+names the ones that disagree.
 """
 
 from __future__ import annotations
@@ -22,11 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from .. import estimands as E
 from ..layout import NONE, PREDICTIONS, constructed_faithful
-from ..stats import HIT, INVALID, MIN_PAIRS, MISS, PairedResult, detectable_difference, paired_test
-from .tables import (PAIRED_NOTE, CellData, StudyData, Table, accuracy_pair, condition_name, eval_tasks,
-                     faith_codes, faith_pair, first_width, fmt, fmt_paired, incomplete_note, marked, one_label_note,
-                     read_records)
+from ..stats import HIT, INVALID, MIN_PAIRS, MISS, PairedResult, detectable_difference, holm, paired_test
+from .seeds import seed_summary
+from .tables import (PAIRED_NOTE, PANEL_COLUMNS, CellData, RecordSet, StudyData, Table, accuracy_pair, compare,
+                     condition_name, confidence, eval_tasks, faith_codes, first_width, fmt, fmt_p, fmt_paired,
+                     incomplete_note, marked, one_label_note, panel_columns, read_records, top_label)
 
 REPRODUCED, NOT_REPRODUCED, UNDETERMINED = "reproduced", "not reproduced", "undetermined"
 HOLDS, DOES_NOT_HOLD = "holds", "does not hold"
@@ -68,50 +78,128 @@ def _paper_shown(key: tuple[str, str]) -> str:
     return f"{a:+.3f} / {b:+.3f}" + (" (13B)" if key[0] == "figure 3" else " (7B / 13B)")
 
 
-def judge(p: PairedResult, threshold: float | None, beyond: bool = False,
-          valid_pairs: int | None = None) -> tuple[str, str]:
+def reading_settings(study: StudyData) -> dict[str, Any]:
+    """The primary estimand, margin and Holm family: the experiment's declaration, then report-time flags."""
+    declared = {"primary": E.VALID, "margin": E.DEFAULT_MARGIN, "family": "reading",
+                **(study.experiment.get("reading") or {})}
+    return {**declared, **study.reading_overrides}
+
+
+def judge(e: E.Estimate, threshold: float | None, beyond: bool = False, valid_pairs: int | None = None,
+          adjusted_p: float | None = None, detectable: float | None = None, tests: int = 1) -> tuple[str, str]:
     """The verdict on a rise (after - before > 0) and the reason, by the module's rule.
 
-    ``valid_pairs``: samples valid in both conditions (default: every sample of ``p``)."""
+    ``valid_pairs``: samples valid in both conditions (default: every sample of ``e``); ``adjusted_p``: the
+    Holm-adjusted p among ``tests`` (None: no adjustment); ``detectable``: the rise the study detects."""
     yes, no = (HOLDS, DOES_NOT_HOLD) if beyond else (REPRODUCED, NOT_REPRODUCED)
-    pairs = p.n_pairs if valid_pairs is None else valid_pairs
+    pairs = e.n if valid_pairs is None else valid_pairs
     if pairs < MIN_PAIRS:
         return UNDETERMINED, f"too few valid pairs ({pairs})"
-    if p.difference is None or p.low is None:
+    if e.difference is None or e.low is None:
         return UNDETERMINED, "no valid pairs"
-    if p.low > 0:
-        small = threshold is not None and p.high < threshold
+    if e.low > 0:
+        if adjusted_p is not None and adjusted_p >= 0.05:
+            return UNDETERMINED, f"interval above 0, but Holm-adjusted p = {adjusted_p:.3f} over {tests} tests"
+        small = threshold is not None and e.high < threshold
         return yes, "interval above 0" + (f"; smaller than the paper's +{threshold:.3f}" if small else "")
-    if threshold is not None and p.high < threshold:
+    if threshold is not None and e.high < threshold:
+        if detectable is not None and detectable > threshold:
+            return UNDETERMINED, (f"interval below +{threshold:.3f}, but underpowered: the detectable rise "
+                                  f"+{detectable:.3f} exceeds it")
         return no, f"interval below +{threshold:.3f}: a rise that large is ruled out"
     return UNDETERMINED, ("interval includes 0" + (f" and +{threshold:.3f}" if threshold is not None else ""))
 
 
-def _threshold(key: tuple[str, str] | None, p: PairedResult, before: np.ndarray, after: np.ndarray
-               ) -> tuple[float | None, float | None]:
-    """(the threshold for "not reproduced", the detectable rise): the paper's change, else the detectable rise."""
-    mde = detectable_difference(p.before, int((before != INVALID).sum()), int((after != INVALID).sum()))
+def _detectable(primary: str, e: E.Estimate, bc: np.ndarray, ac: np.ndarray) -> float | None:
+    """The rise from ``e.before`` detectable with 80% power at the counts the primary estimand rests on
+    (label-balanced: each side's valid count, an approximation that ignores the unequal label weights)."""
+    both = int(((bc != INVALID) & (ac != INVALID)).sum())
+    counts = {E.ALL: (bc.size, ac.size), E.BOTH_VALID: (both, both)}.get(
+        primary, (int((bc != INVALID).sum()), int((ac != INVALID).sum())))
+    return detectable_difference(e.before, *counts)
+
+
+def _threshold(key: tuple[str, str] | None, margin: float) -> float:
+    """The margin "not reproduced" needs the interval below: the paper's change, else the declared one."""
     paper = paper_threshold(key) if key else None
-    return (paper if paper is not None else mde), mde
+    return paper if paper is not None else margin
 
 
-COLUMNS = ["table", "claim", "change [95% CI] p", "valid pairs", "paper's change", "detectable rise", "verdict",
-           "why"]
+COLUMNS = ["table", "claim", "change [95% CI] p", "Holm p", "valid pairs", "paper's change", "detectable rise",
+           "verdict", "estimands", "why"]
+DATA_COLUMNS = ["diff", "diff_low", "diff_high", "diff_method", "p_value", "holm_p", "n_pairs", "threshold",
+                "detectable", "primary", "robust", *PANEL_COLUMNS]
 
 
-def _row(table: str, claim: str, p: PairedResult, key: tuple[str, str] | None, bc: np.ndarray, ac: np.ndarray,
-         cells: list[CellData | None], beyond: bool = False, faithfulness: bool = True) -> dict[str, Any]:
-    threshold, mde = _threshold(key, p, bc, ac)
+def _row(table: str, claim: str, e: E.Estimate, key: tuple[str, str] | None, bc: np.ndarray, ac: np.ndarray,
+         cells: list[CellData | None], beyond: bool = False, faithfulness: bool = True,
+         panel: E.Panel | None = None) -> dict[str, Any]:
+    """One claim, before its verdict (:func:`_judge_rows` gives it once every p of the family is known)."""
     pairs = int(((bc != INVALID) & (ac != INVALID)).sum())
-    verdict, why = judge(p, threshold, beyond, pairs)
+    notes = ""
     if faithfulness:  # a verdict on faithfulness that rests on a classifier answering one label says so
-        notes = [(c, c.one_label()) for c in cells if c is not None]
-        why += "".join(f"; {condition_name(c.condition)} {note}" for c, note in notes if note)
-    return {"table": table, "claim": marked(claim, *cells), "change [95% CI] p": fmt_paired(p),
-            "valid pairs": f"{pairs} of {p.n_pairs}", "paper's change": _paper_shown(key) if key else "-",
-            "detectable rise": fmt(mde), "verdict": verdict, "why": why,
-            "diff": p.difference, "diff_low": p.low, "diff_high": p.high, "diff_method": p.method,
-            "p_value": p.p_value, "n_pairs": p.n_pairs, "threshold": threshold}
+        notes = "".join(f"; {condition_name(c.condition)} {n}" for c in cells if c is not None
+                        for n in [c.one_label()] if n)
+    row = {"table": table, "claim": marked(claim, *cells), "valid pairs": f"{pairs} of {e.n}",
+           "paper's change": _paper_shown(key) if key else "-", "key": key, "beyond": beyond, "pairs": pairs,
+           "bc": bc, "ac": ac, "estimate": e, "panel": panel, "notes": notes,
+           "diff": e.difference, "diff_low": e.low, "diff_high": e.high, "diff_method": e.method,
+           "p_value": e.p_value, "n_pairs": e.n, "estimands": "-"}
+    if panel is not None:
+        row.update(panel_columns(panel))
+    return row
+
+
+def _estimate(p: PairedResult) -> E.Estimate:
+    return E.Estimate(p.before, p.after, p.difference, p.low, p.high, p.p_value, p.n_pairs, p.method)
+
+
+def _faith_row(table: str, claim: str, before: RecordSet, after: RecordSet, style: str, key: tuple[str, str] | None,
+               cells: list[CellData | None], untrained: RecordSet | None, beyond: bool = False) -> dict[str, Any]:
+    panel, bc, ac = compare(before, after, style, untrained)
+    return _row(table, claim, panel.estimates[E.VALID], key, bc, ac, cells, beyond, panel=panel)
+
+
+def _judge_rows(rows: list[dict[str, Any]], settings: dict[str, Any]) -> None:
+    """Give every row its primary estimate, Holm-adjusted p (within its family) and verdict."""
+    primary = settings["primary"]
+    for r in rows:
+        if r.get("panel") is not None and r["panel"].estimates[primary].difference is not None:
+            r["estimate"] = r["panel"].estimates[primary]
+    family = (lambda r: r["table"]) if settings["family"] == "table" else (lambda r: "reading")
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["table"] != "table 7":  # a claim of no loss, judged by its interval: not a test of a difference
+            groups.setdefault(family(r), []).append(r)
+    for members in groups.values():
+        tests = sum(m["estimate"].p_value is not None for m in members)
+        for r, adjusted in zip(members, holm([m["estimate"].p_value for m in members])):
+            r["holm_p"], r["tests"] = adjusted, tests
+    for r in rows:
+        if r["table"] == "table 7":
+            continue
+        e = r["estimate"]
+        threshold = _threshold(r["key"], settings["margin"])
+        detectable = _detectable(primary if r.get("panel") is not None else E.VALID, e, r["bc"], r["ac"])
+        pairs = e.n if primary == E.ALL and r.get("panel") is not None else r["pairs"]
+        verdict, why = judge(e, threshold, r["beyond"], pairs, r.get("holm_p"), detectable, r.get("tests", 1))
+        if r.get("panel") is not None:
+            robust, off = E.agreement(r["panel"], primary)
+            seeds = r.get("seeds")
+            if seeds is not None:
+                s = seeds["change"]
+                shown = "-" if s.mean is None or s.low is None else f"{s.mean:+.3f} [{s.low:+.2f}, {s.high:+.2f}]"
+                r["notes"] += f"; across {len(s.changes)} training seeds (among valid): mean {shown}"
+                way = E.Estimate(None, None, s.mean, s.low, s.high, None, s.n, "seeds").direction
+                if way != e.direction:
+                    robust, off = False, "; ".join(x for x in (off, f"seeds: {way}") if x)
+            r["robust"] = robust
+            r["estimands"] = "robust" if robust else f"primary {e.direction}; {off}"
+        r.update({"change [95% CI] p": E.fmt_estimate(e), "detectable rise": fmt(detectable), "verdict": verdict,
+                  "why": why + r["notes"], "diff": e.difference, "diff_low": e.low, "diff_high": e.high,
+                  "diff_method": e.method, "p_value": e.p_value, "n_pairs": e.n, "threshold": threshold,
+                  "detectable": detectable, "primary": primary if r.get("panel") is not None else E.VALID,
+                  "Holm p": fmt_p(r.get("holm_p"))})
 
 
 def _table3(study: StudyData) -> list[dict[str, Any]]:
@@ -133,23 +221,25 @@ def _table3(study: StudyData) -> list[dict[str, Any]]:
             oc = faith_codes(recs, ids)
             flags = [constructed_faithful(built[i], style) for i in ids]
             cc = np.array([INVALID if f is None else HIT if f else MISS for f in flags], dtype=np.int8)
-            p = paired_test(oc, cc)
+            labels = [built[i]["attribution"]["prediction"] for i in ids]  # both explain this classification
+            conf = [confidence(built[i]["attribution"]) for i in ids]
+            panel = E.panel(E.Side(oc, labels), E.Side(cc, labels),
+                            None if any(c is None for c in conf) else conf)
             claim = f"constructed {style} explanations more faithful than the model's own"
-            rows.append(_row("table 3", claim + (f" ({source})" if source else ""), p, ("table 3", style), oc, cc,
-                             []))
+            row = _row("table 3", claim + (f" ({source})" if source else ""), panel.estimates[E.VALID],
+                       ("table 3", style), oc, cc, [], panel=panel)
+            one = one_label_note(top_label(r["attribution"]["prediction"] for r in built.values()))
+            if one:  # erasure cannot flip a classifier that gives every input one answer: the row says so
+                row["notes"] += f"; the model {one}"
+            rows.append(row)
     return rows
 
 
 def reading_table(study: StudyData) -> Table:
     """Every claim of the paper this study can speak to, with its verdict."""
-    t = Table("reading", "Reading: the paper's claims on this study", COLUMNS,
-              data_columns=["diff", "diff_low", "diff_high", "diff_method", "p_value", "n_pairs", "threshold"],
-              note=("Change: after − before, " + PAIRED_NOTE + "; valid pairs: the samples both explain validly. "
-                    "Reproduced: the interval lies above 0 (table 7: above "
-                    f"-{ACCURACY_MARGIN}). Not reproduced: it lies below the paper's smaller change of its two models "
-                    "(where the paper gives none, below the rise this study detects with 80% power), so an effect "
-                    "that large is ruled out (table 7: below 0). Undetermined: anything else, or fewer than "
-                    f"{MIN_PAIRS} valid pairs. Conditions beyond the paper: holds / does not hold by the same rule."))
+    settings = reading_settings(study)
+    t = Table("reading", "Reading: the paper's claims on this study", COLUMNS, data_columns=DATA_COLUMNS,
+              note=_note(study, settings))
     rows = _table3(study)
     variants = study.variants
     for task in study.experiment["train_tasks"]:
@@ -165,28 +255,50 @@ def reading_table(study: StudyData) -> Table:
                     continue
                 beyond = cond in variants
                 label = condition_name(cond) + (" (beyond the paper)" if beyond else "")
-                p, bc, ac = faith_pair(base, after, style)
                 key = (f"{table} vs none" if width == "one" else table, style)
-                rows.append(_row(table, f"{label} > no training, {style}, {width}-word, {task}", p,
-                                 None if beyond else key, bc, ac, [base, after], beyond))
+                row = _faith_row(table, f"{label} > no training, {style}, {width}-word, {task}", base, after,
+                                 style, None if beyond else key, [base, after], base, beyond)
+                row["seeds"] = seed_summary(study, cond, task, task, width, style)
+                rows.append(row)
                 if width == "one" and preds is not None:
-                    p, bc, ac = faith_pair(preds, after, style)
-                    rows.append(_row(table, f"{label} > w/ predictions, {style}, one-word, {task}", p,
-                                     None if beyond else ("table 4 vs predictions", style), bc, ac, [preds, after],
-                                     beyond))
+                    rows.append(_faith_row(table, f"{label} > w/ predictions, {style}, one-word, {task}", preds, after,
+                                           style, None if beyond else ("table 4 vs predictions", style),
+                                           [preds, after], base, beyond))
                 if beyond and style in study.trained_conditions:
                     paper_cell = study.cell(style, task, task, width)
                     if paper_cell is not None:
-                        p, bc, ac = faith_pair(paper_cell, after, style)
-                        rows.append(_row(table, f"{label} > {condition_name(style)}, {style}, {width}-word, {task}",
-                                         p, None, bc, ac, [paper_cell, after], True))
+                        rows.append(_faith_row(table, f"{label} > {condition_name(style)}, {style}, {width}-word, "
+                                                      f"{task}", paper_cell, after, style, None, [paper_cell, after],
+                                               base, True))
         rows += _generalisation(study, task)
         rows += _validity(study, task)
     rows += _accuracy(study)
     rows += _coupling(study)
+    _judge_rows(rows, settings)
     t.rows = rows
     t.note += incomplete_note(study)
     return t
+
+
+def _note(study: StudyData, settings: dict[str, Any]) -> str:
+    primary = settings["primary"]
+    declared = "set at report time" if study.reading_overrides else (
+        "declared in the experiment" if study.experiment.get("reading") else "the default")
+    family = "every claim of this table" if settings["family"] == "reading" else "the claims of each paper table"
+    return (f"Change: after − before by the primary estimand, {E.DESCRIBED[primary]} ({declared}); valid pairs: the "
+            f"samples both explain validly. Among valid: {PAIRED_NOTE}; among all and among those valid in both: "
+            "a paired-bootstrap interval with the exact McNemar p (discordant counts in the CSV); label-balanced: "
+            "each side's rate per own predicted label, averaged with equal weight over the labels both predict "
+            "validly, paired bootstrap and paired permutation p; by confidence (CSV): among valid within bins of "
+            "the untrained model's probability of its predicted label. Holm p: adjusted over "
+            f"{family} (table 7 aside; * below 0.05). Reproduced: the interval lies above 0 and Holm p is below "
+            f"0.05 (table 7: the interval lies above -{ACCURACY_MARGIN}). Not reproduced: the interval lies below "
+            "the paper's smaller change of its two models (where the paper gives none, below the declared smallest "
+            f"change of interest, +{settings['margin']:.3f}) and the study detects a change that large with 80% "
+            "power, so it is ruled out (table 7: below 0). Undetermined: anything else (an underpowered comparison "
+            f"included), or fewer than {MIN_PAIRS} valid pairs. Conditions beyond the paper: holds / does not "
+            "hold by the same rule. Estimands: robust where every estimand's interval points the way the primary's "
+            "does (rise: above 0, fall: below 0, unclear: across it); otherwise the ones that disagree.")
 
 
 def _generalisation(study: StudyData, task: str) -> list[dict[str, Any]]:
@@ -201,17 +313,15 @@ def _generalisation(study: StudyData, task: str) -> list[dict[str, Any]]:
         base, after = study.cell(NONE, None, et, width), study.cell("attribution", task, et, width)
         if base is None or after is None:
             continue
-        p, bc, ac = faith_pair(base, after, "attribution")
-        rows.append(_row("figure 3", f"w/ attribution ({task}) > no training on unseen {et}, attribution", p,
-                         ("figure 3", "attribution"), bc, ac, [base, after]))
+        rows.append(_faith_row("figure 3", f"w/ attribution ({task}) > no training on unseen {et}, attribution",
+                               base, after, "attribution", ("figure 3", "attribution"), [base, after], base))
     base, after = study.cell(NONE, None, task, "one"), study.cell("attribution", task, task, "one")
     if base is not None and after is not None:
         for style in study.styles:
             if style == "attribution":
                 continue
-            p, bc, ac = faith_pair(base, after, style)
-            rows.append(_row("figure 4", f"w/ attribution > no training on unseen style {style}, {task}", p, None,
-                             bc, ac, [base, after]))
+            rows.append(_faith_row("figure 4", f"w/ attribution > no training on unseen style {style}, {task}",
+                                   base, after, style, None, [base, after], base))
     return rows
 
 
@@ -237,8 +347,8 @@ def _validity(study: StudyData, task: str) -> list[dict[str, Any]]:
         beyond = cond in study.variants
         label = condition_name(cond) + (" (beyond the paper)" if beyond else "")
         rows.append(_row("table 10", f"{label} > no training in valid {style} explanations, one-word, {task}",
-                         paired_test(bc, ac), None if beyond else ("table 10", style), bc, ac, [base, after], beyond,
-                         faithfulness=False))
+                         _estimate(paired_test(bc, ac)), None if beyond else ("table 10", style), bc, ac,
+                         [base, after], beyond, faithfulness=False))
     return rows
 
 
@@ -270,7 +380,8 @@ def _accuracy(study: StudyData) -> list[dict[str, Any]]:
                          "change [95% CI] p": fmt_paired(p), "valid pairs": f"{p.n_pairs} of {p.n_pairs}",
                          "paper's change": "not significant", "detectable rise": "-", "verdict": verdict, "why": why,
                          "diff": p.difference, "diff_low": p.low, "diff_high": p.high, "diff_method": p.method,
-                         "p_value": p.p_value, "n_pairs": p.n_pairs, "threshold": -ACCURACY_MARGIN})
+                         "p_value": p.p_value, "n_pairs": p.n_pairs, "threshold": -ACCURACY_MARGIN,
+                         "Holm p": "-", "estimands": "-"})
     return rows
 
 
@@ -285,9 +396,9 @@ def _coupling(study: StudyData) -> list[dict[str, Any]]:
             continue
         row = _row("coupling", f"{condition_name(cell.condition)} (beyond the paper): more faithful to itself "
                                f"than to {model}, {style}, {cell.width}-word, {cell.eval_task}",
-                   p, None, ref, own, [cell], True)
+                   _estimate(p), None, ref, own, [cell], True)
         source = one_label_note(reference_top_label(cell.style_records(style)))
         if source:  # "more faithful to itself" is then no finding about coupling
-            row["why"] += f"; the source {model} {source}"
+            row["notes"] += f"; the source {model} {source}"
         rows.append(row)
     return rows

@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..layout import NONE, PREDICTIONS, model_key
-from ..stats import ratio_ci
-from .tables import (CLASS_NOTE, ONE_LABEL, ONE_LABEL_WHY, PAIRED_NOTE, StudyData, Table, accuracy_codes, accuracy_pair,
-                     condition_name, faith_pair, faith_row, first_width, fmt_interval, fmt_paired, fmt_top,
-                     incomplete_note, marked, top_share)
+from ..stats import holm, ratio_ci
+from .tables import (CLASS_NOTE, DISAGREE_NOTE, ONE_LABEL, ONE_LABEL_MARK, ONE_LABEL_WHY, PAIRED_NOTE, PANEL_COLUMNS,
+                     StudyData, Table, accuracy_codes, accuracy_pair, condition_name, faith_pair, faith_row,
+                     first_width, fmt_interval, fmt_p, fmt_paired, fmt_top, incomplete_note, marked, top_share)
 
 
 def _trained_on(study: StudyData, condition: str) -> tuple[str, str]:
@@ -54,11 +54,12 @@ def routes_table(study: StudyData) -> Table:
               ["task", "condition", "method", "trained on", "training", "training s", "evaluation s", "style",
                "faithfulness [95% CI]", "valid", "targets: share (faithfulness)", "shift [95% CI]",
                "change vs no training [95% CI] p",
-               "change vs the paper's SFT [95% CI] p", "accuracy [95% CI]", "accuracy change [95% CI] p",
-               "most frequent answer"],
+               "change vs the paper's SFT [95% CI] p", "Holm p (vs no training / vs SFT)", "accuracy [95% CI]",
+               "accuracy change [95% CI] p", "most frequent answer"],
               data_columns=["training_seconds", "evaluation_seconds", "faithfulness", "ci_low", "ci_high", "n_valid",
                             "shift", "shift_low", "shift_high", "diff", "diff_low", "diff_high", "diff_method",
-                            "p_value", "sft_diff", "sft_diff_low", "sft_diff_high", "sft_diff_method", "sft_p_value",
+                            "p_value", "holm_p", "robust", *PANEL_COLUMNS, "sft_diff", "sft_diff_low",
+                            "sft_diff_high", "sft_diff_method", "sft_p_value", "sft_holm_p",
                             "accuracy", "accuracy_low", "accuracy_high", "accuracy_diff", "accuracy_diff_low",
                             "accuracy_diff_high", "accuracy_p_value", "top_label_share", "complete"])
     for task in study.experiment["train_tasks"]:
@@ -86,7 +87,7 @@ def routes_table(study: StudyData) -> Table:
                             "change vs no training [95% CI] p": f.get("change_shown"),
                             **{k: f.get(k) for k in ("faithfulness", "ci_low", "ci_high", "n_valid", "shift",
                                                      "shift_low", "shift_high", "diff", "diff_low", "diff_high",
-                                                     "diff_method", "p_value")}})
+                                                     "diff_method", "p_value", "robust", *PANEL_COLUMNS)}})
                 paper = study.cell(style, task, task, width) if cond in study.variants else None
                 if paper is not None:
                     p, _, _ = faith_pair(paper, cell, style)
@@ -94,6 +95,8 @@ def routes_table(study: StudyData) -> Table:
                                 "change vs the paper's SFT [95% CI] p": fmt_paired(p), "sft_diff": p.difference,
                                 "sft_diff_low": p.low, "sft_diff_high": p.high, "sft_diff_method": p.method,
                                 "sft_p_value": p.p_value})
+            if cell is not None and cell.one_label():
+                row["condition"] += ONE_LABEL_MARK
             if cell is not None:
                 samples = cell.samples()
                 ids = sorted(samples)
@@ -108,13 +111,22 @@ def routes_table(study: StudyData) -> Table:
                                 "accuracy_diff_low": p.low, "accuracy_diff_high": p.high,
                                 "accuracy_p_value": p.p_value})
             t.rows.append(row)
+    # One family: every faithfulness comparison of this table, vs no training and vs the paper's SFT.
+    tests = [(r, k) for r in t.rows for k in ("p_value", "sft_p_value") if r.get(k) is not None]
+    for (r, k), adjusted in zip(tests, holm([r[k] for r, k in tests])):
+        r["holm_p" if k == "p_value" else "sft_holm_p"] = adjusted
+    for r in t.rows:
+        shown = [fmt_p(r.get("holm_p")), fmt_p(r.get("sft_holm_p"))]
+        r["Holm p (vs no training / vs SFT)"] = " / ".join(shown) if shown != ["-", "-"] else "-"
     t.note = ("One row per trained model, measured in the style it trains on, one-word, on its training task "
               "(w/ predictions trains on no style: accuracy only). Training s: the compute of its training stage "
               "(GRPO and DPO include sampling and judging their explanations; the SFT routes' construction is a "
               "stage of its own, shared by them); evaluation s: all its cells. Shift: mean p(ŷ|x) − p(ŷ|edited x) "
               "over valid explanations (graded faithfulness). " + CLASS_NOTE + " Changes: after − before, "
               + PAIRED_NOTE
-              + "; accuracy change from no training on the same samples. Most frequent answer: the label it "
-              f"predicts most often; at {ONE_LABEL:.0%} of the samples or more " + ONE_LABEL_WHY
+              + f"; Holm p: adjusted over the {len(tests)} faithfulness changes of this table (* below 0.05). "
+              + DISAGREE_NOTE + " Accuracy change from no training on the same samples. Most frequent answer: the "
+              f"label it predicts most often; {ONE_LABEL_MARK} at {ONE_LABEL:.0%} of the samples or more: "
+              + ONE_LABEL_WHY
               + incomplete_note(study))
     return t

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .. import words as W
+from .. import estimands as E, words as W
 from ..layout import NONE, PREDICTIONS, Cell, RunStatus, constructed_faithful, model_key, read_study, run_status
 from ..store import iter_records
 from ..measures import cell_measures, fmt_erasure, fmt_mean, fmt_vs_random
@@ -119,6 +119,13 @@ class StudyData:
     experiment: dict[str, Any]
     stages: dict[str, Any]
     cells: list[CellData]
+    reading_overrides: dict[str, Any] = field(default_factory=dict)  # set at report time (report flags)
+    seeded: list[CellData] = field(default_factory=list)  # further training seeds' cells (the seeds table's)
+
+    def seed_cells(self, condition: str, train_task: str | None, eval_task: str, width: str) -> list[CellData]:
+        """The further training seeds' cells of one model and cell, by seed."""
+        return sorted((c for c in self.seeded if (c.condition, c.train_task, c.eval_task, c.width)
+                       == (condition, train_task, eval_task, width)), key=lambda c: c.seed)
 
     def cell(self, condition: str, train_task: str | None, eval_task: str, width: str) -> CellData | None:
         key = model_key(condition, train_task)
@@ -146,16 +153,17 @@ class StudyData:
 
     @property
     def incomplete(self) -> list[CellData]:
-        return [c for c in self.cells if not c.status.complete]
+        return [c for c in self.cells + self.seeded if not c.status.complete]
 
 
 def load_study(root: str | Path) -> StudyData:
     root = Path(root)
     study = read_study(root)
-    cells = []
+    cells, seeded = [], []
     for c in study["cells"]:  # read_study resolved every path against the study folder
-        cells.append(CellData(**c, records=read_records(c["run_dir"]), status=run_status(c["run_dir"])))
-    return StudyData(root, study["experiment"], study["stages"], cells)
+        cell = CellData(**c, records=read_records(c["run_dir"]), status=run_status(c["run_dir"]))
+        (cells if cell.seed is None else seeded).append(cell)
+    return StudyData(root, study["experiment"], study["stages"], cells, seeded=seeded)
 
 
 # ---- outcomes -----------------------------------------------------------------
@@ -182,6 +190,45 @@ def faith_pair(before: RecordSet, after: RecordSet, style: str) -> tuple[PairedR
     common = sorted(set(b) & set(a))
     bc, ac = faith_codes(b, common), faith_codes(a, common)
     return paired_test(bc, ac), bc, ac
+
+
+def compare(before: RecordSet, after: RecordSet, style: str, untrained: RecordSet | None = None,
+            ) -> tuple[E.Panel, np.ndarray, np.ndarray]:
+    """The estimand panel of ``style``'s change on the samples both ran on, binned by the confidence of
+    ``untrained`` (default: ``before``), and each side's codes."""
+    b, a = before.style_records(style), after.style_records(style)
+    ids = sorted(set(b) & set(a))
+    bc, ac = faith_codes(b, ids), faith_codes(a, ids)
+    binned_by = (untrained or before).samples()
+    conf = [confidence(binned_by.get(i)) for i in ids]
+    panel = E.panel(E.Side(bc, [b[i]["prediction"] for i in ids]), E.Side(ac, [a[i]["prediction"] for i in ids]),
+                    None if any(c is None for c in conf) else conf)
+    return panel, bc, ac
+
+
+def confidence(record: dict[str, Any] | None) -> float | None:
+    """The probability of the predicted label (None for records without label probabilities)."""
+    if not record or not record.get("label_probs"):
+        return None
+    return float(record["label_probs"][record["prediction"]])
+
+
+PANEL_COLUMNS = [*[f"{e}_{k}" for e in E.ESTIMANDS for k in ("diff", "low", "high", "p")],
+                 "all_discordant", "both_valid_discordant", "label_rates", "by_confidence"]
+
+
+def panel_columns(panel: E.Panel) -> dict[str, Any]:
+    """A panel's numbers as CSV columns (:data:`PANEL_COLUMNS`)."""
+    out: dict[str, Any] = {}
+    for name, est in panel.estimates.items():
+        out.update({f"{name}_diff": est.difference, f"{name}_low": est.low, f"{name}_high": est.high,
+                    f"{name}_p": est.p_value})
+    pair = lambda c: None if c is None else f"{c[0]} vs {c[1]}"  # noqa: E731
+    out["all_discordant"] = pair(panel.estimates[E.ALL].discordant)
+    out["both_valid_discordant"] = pair(panel.estimates[E.BOTH_VALID].discordant)
+    out["label_rates"] = panel.estimates[E.LABEL_BALANCED].detail
+    out["by_confidence"] = "; ".join(f"{name} n={est.n}: {E.fmt_estimate(est)}" for name, est in panel.by_confidence)
+    return out
 
 
 def accuracy_pair(before: RecordSet, after: RecordSet) -> PairedResult:
@@ -249,9 +296,10 @@ def cells_table(study: StudyData) -> Table:
               note="A cell is complete when its run finished (summary.json) and holds samples x styles records. "
                    f"Most frequent answer: the label the model predicts most often, on how many samples; at "
                    f"{ONE_LABEL:.0%} or more " + ONE_LABEL_WHY + incomplete_note(study))
-    for c in study.cells:
+    for c in study.cells + study.seeded:
         top = c.top_label()
-        t.rows.append({"condition": marked(condition_name(c.condition), c), "train task": c.train_task or "-",
+        name = condition_name(c.condition) + ("" if c.seed is None else f" (training seed {c.seed})")
+        t.rows.append({"condition": marked(name, c), "train task": c.train_task or "-",
                        "eval task": c.eval_task, "width": c.width, "records": c.status.describe(),
                        "most frequent answer": fmt_top(top), "run folder": Path(c.run_dir).name,
                        "held": c.status.held, "expected": c.status.expected, "complete": c.status.complete,
@@ -260,6 +308,10 @@ def cells_table(study: StudyData) -> Table:
 
 
 SMALL_MARK = "†"
+DISAGREE_MARK = "≠"
+DISAGREE_NOTE = (f"{DISAGREE_MARK}: the other estimands (faithful among all samples, among the samples valid in both, "
+                 "label-balanced) do not all point the way this one does; the CSV has each, and the reading names "
+                 "them.")
 SMALL_NOTE = (f"{SMALL_MARK}: fewer than {SMALL} valid samples; the interval is the exact (Clopper-Pearson) one, "
               "and the estimate is rough.")
 PAIRED_NOTE = ("each side's rate over its own valid samples among the samples both ran on; a paired-"
@@ -277,6 +329,11 @@ def fmt_interval(value: float | None, low: float | None, high: float | None, n: 
     if low is None:
         return fmt(value) + mark
     return f"{value:.3f} [{low:.2f}, {high:.2f}]{mark}"
+
+
+def fmt_p(p: float | None) -> str:
+    """A (Holm-adjusted) p for a table: ``0.037*``, ``<0.001*``, ``-`` for none."""
+    return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}") + ("*" if p < 0.05 else "")
 
 
 def fmt_paired(p: PairedResult) -> str:
@@ -347,18 +404,22 @@ def faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, An
         "vs_random_flip": vs["flip"]["difference"], "vs_random_pairs": vs["pairs"], "verdict": vs["verdict"],
         "erasure_rank": er["rank"]["mean"], "random_erasure_rank": er["random_rank"]["mean"],
         "names_w_star": er["names_w_star"],
-        "shift_shown": fmt_mean(m["shift"]), "vs_random_shown": fmt_vs_random(vs), "erasure_shown": fmt_erasure(er),
+        "shift_shown": fmt_mean(m["shift"]),
+        # The flip half of the comparison says nothing for a classifier that gives (almost) one label: marked.
+        "vs_random_shown": fmt_vs_random(vs) + (ONE_LABEL_MARK if cell.one_label() else ""),
+        "erasure_shown": fmt_erasure(er),
         "targets_shown": fmt_classes(class_counts(recs.values())),
     }
     if base is not None and base is not cell:
-        brecs = base.style_records(style)
-        common = sorted(set(brecs) & set(recs))
-        b_codes, a_codes = faith_codes(brecs, common), faith_codes(recs, common)
-        p = paired_test(b_codes, a_codes)
+        panel, b_codes, a_codes = compare(base, cell, style, base)
+        p = panel.estimates[E.VALID]
         mde = detectable_difference(p.before, int((b_codes != INVALID).sum()), int((a_codes != INVALID).sum()))
+        robust, _ = E.agreement(panel)
         row.update({"diff": p.difference, "diff_low": p.low, "diff_high": p.high, "diff_method": p.method,
-                    "p_value": p.p_value, "n_pairs": p.n_pairs, "change_shown": fmt_paired(p), "detectable": mde,
-                    "detectable_shown": fmt(mde)})
+                    "p_value": p.p_value, "n_pairs": p.n, "detectable": mde, "detectable_shown": fmt(mde),
+                    "change_shown": fmt_paired(PairedResult(p.before, p.after, p.difference, p.low, p.high,
+                                                            p.p_value, p.n, method=p.method))
+                    + ("" if robust else DISAGREE_MARK), "robust": robust, **panel_columns(panel)})
     return row
 
 
@@ -370,7 +431,8 @@ FAITH_DATA = ["faithfulness", "ci_low", "ci_high", "n_valid", "n", "random", "ra
               "shift", "shift_low", "shift_high", "random_shift", "vs_random_shift", "vs_random_low",
               "vs_random_high", "vs_random_p", "vs_random_flip", "vs_random_pairs", "verdict",
               "erasure_rank", "random_erasure_rank", "names_w_star",
-              "diff", "diff_low", "diff_high", "diff_method", "p_value", "detectable", "complete"]
+              "diff", "diff_low", "diff_high", "diff_method", "p_value", "detectable", "robust", *PANEL_COLUMNS,
+              "complete"]
 
 
 def _shown(row: dict[str, Any]) -> dict[str, Any]:
@@ -396,7 +458,7 @@ def faithfulness_table(study: StudyData, width: str, name: str, title: str) -> T
         "model's own erasure attribution (1 = most influential, random 0.5), and the share that name w*. "
         + CLASS_NOTE + " Detectable rise: the smallest increase over no training that these valid counts detect "
         "with 80% power (two-sided 5%); a change smaller than it and not significant is 'too few samples', not "
-        "'no effect'."))
+        "'no effect'. " + DISAGREE_NOTE))
     for task in study.experiment["train_tasks"]:
         base = study.cell(NONE, None, task, width)
         for style in study.styles:
@@ -546,9 +608,10 @@ def construction_quality_table(study: StudyData) -> Table:
     the share of each style's training file whose edit flips the model's prediction."""
     t = Table("table3_constructed_vs_original", "Table 3: constructed vs originally generated explanations",
               ["task", "style", "original [95% CI]", "original valid", "constructed [95% CI]", "constructed n",
-               "training data flips [95% CI]", "training n"],
+               "training data flips [95% CI]", "training n", "constructing model's most frequent answer"],
               data_columns=["original", "original_ci_low", "original_ci_high", "constructed", "constructed_ci_low",
-                            "constructed_ci_high", "train_flips", "train_flips_ci_low", "train_flips_ci_high"],
+                            "constructed_ci_high", "train_flips", "train_flips_ci_low", "train_flips_ci_high",
+                            "top_label_share"],
               note="Original and constructed: on the first `quality` training samples of the construction run "
                    "(one-word prompts).  Training data flips: the share of the explanations in the style's training "
                    "file (what the model is trained on) whose edit changes the constructing model's prediction. "
@@ -567,6 +630,9 @@ def construction_quality_table(study: StudyData) -> Table:
         built = records[:n_quality]
         stats_file = run_dir / "construction.json"
         stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+        # Erasure cannot flip a classifier that gives nearly every input one answer: then every number of this
+        # row reads that collapse (cpu-medium's SmolLM2 answers "Positive" to all 400 of its tweets).
+        top = top_label(r["attribution"]["prediction"] for r in records)
         for style in ["attribution", "redaction", "counterfactual"]:
             recs = {r["sample_id"]: r for r in originals if r["style"] == style}
             o = ratio_ci(faith_codes(recs, sorted(recs)))
@@ -580,7 +646,11 @@ def construction_quality_table(study: StudyData) -> Table:
                            "training n": tr.n, "original": o.value, "original_ci_low": o.low,
                            "original_ci_high": o.high, "constructed": c.value, "constructed_ci_low": c.low,
                            "constructed_ci_high": c.high, "train_flips": tr.value, "train_flips_ci_low": tr.low,
-                           "train_flips_ci_high": tr.high})
+                           "train_flips_ci_high": tr.high, "top_label_share": top_share(top),
+                           "constructing model's most frequent answer": fmt_top(top, mark=True)})
+    if any(ONE_LABEL_MARK in r["constructing model's most frequent answer"] for r in t.rows):
+        t.note += (f" {ONE_LABEL_MARK}: the constructing model gives one label to {ONE_LABEL:.0%} of its inputs or "
+                   "more: " + ONE_LABEL_WHY)
     return t
 
 

@@ -168,7 +168,7 @@ _TASKS: dict[str, TaskSpec] = {}
 def read_yaml_mapping(path: Path, what: str = "task") -> dict[str, Any]:
     """A YAML file the user wrote (a task or experiment file) as a mapping; anything else is one error line."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise UserError(f"{path}: {what} file not found") from None
     except IsADirectoryError:

@@ -83,8 +83,14 @@ def _rows_to_examples(rows: Iterable[tuple[str, dict[str, Any]]], src: Source | 
     return out
 
 
+def _text_encoding(encoding: str) -> str:
+    """UTF-8 read as ``utf-8-sig``: a spreadsheet's "CSV UTF-8" export starts with a byte-order mark, which would
+    otherwise become part of the first column's name (and be invisible in the error that names it)."""
+    return "utf-8-sig" if encoding.lower().replace("-", "").replace("_", "") == "utf8" else encoding
+
+
 def _read_csv(path: Path, src: Source) -> Iterable[tuple[str, dict[str, Any]]]:
-    with path.open(newline="", encoding=src.encoding) as f:
+    with path.open(newline="", encoding=_text_encoding(src.encoding)) as f:
         reader = csv.DictReader(f, fieldnames=src.columns) if src.columns else csv.DictReader(f)
         first = 1 if src.columns else 2  # row numbers as a spreadsheet shows them
         for i, row in enumerate(reader, first):
@@ -98,7 +104,7 @@ def read_jsonl(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
     with path.open("rb") as f:
         for i, raw in enumerate(f, 1):
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if i == 1 else "utf-8")  # a byte-order mark opens some editors' files
             except UnicodeDecodeError as e:
                 raise UserError(f"{path}: line {i}: not UTF-8 text (byte {e.start} of the line)") from None
             if not line.strip():
@@ -114,7 +120,7 @@ def read_jsonl(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
 
 def _read_json(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
     if isinstance(data, dict):
@@ -132,7 +138,7 @@ def _read_bigbench(path: Path, task: TaskSpec) -> Iterable[tuple[str, dict[str, 
     ``text\nContext: context`` (VitaminC: ``passage\nClaim: claim``); one without takes ``input`` whole, less
     a leading ``Input name: `` (intent_recognition: ``Utterance: ...``)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
         examples = data["examples"]
     except (json.JSONDecodeError, KeyError, TypeError):
         raise UserError(f"{path}: not a BIG-bench task.json (needs an 'examples' list)") from None

@@ -208,7 +208,9 @@ def test_tiny_study_produces_every_table_and_figure(tmp_path):
                 for c in study["cells"]}
     assert len(set(adapters.values())) == 3  # none, predictions, attribution: three different models
     files = write_study_report(root)
-    assert len(files["csv"]) == 8 and len(files["figures"]) == 3
+    # The paper's tables, the cells and the reading, and which measure to trust (the construction kept erasures).
+    assert len(files["csv"]) == 9 and len(files["figures"]) == 3
+    assert "diagnosticity.csv" in {p.name for p in files["csv"]}
     t3 = (root / "report" / "table3_constructed_vs_original.csv").read_text().splitlines()
     assert len(t3) == 1 + 3  # the quality check covers all three constructed styles
     t4 = (root / "report" / "table4_faithfulness.csv").read_text().splitlines()
@@ -286,7 +288,7 @@ def test_paper_presets_smoke_every_stage(tmp_path):
         assert len(study["cells"]) == n_models * n_evals
         assert {k.split("|")[0] for k in study["stages"]} == {"construct", "train", "evaluate"}
         files = write_study_report(root)
-        assert len(files["csv"]) == 8
+        assert len(files["csv"]) == 9 and "diagnosticity.csv" in {p.name for p in files["csv"]}
         t4 = (root / "report" / "table4_faithfulness.csv").read_text().splitlines()
         assert len(t4) > 1
     # Every training file of a task holds the same number of explanations.

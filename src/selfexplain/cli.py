@@ -431,7 +431,8 @@ def styles() -> None:
         "  selfexplain reproduce --preset cpu-small           # the embedded model, offline tasks (~2 h on 2 CPU cores)\n\n"
         "  selfexplain reproduce --preset paper --model-args dtype=bfloat16,device=cuda\n\n"
         "  selfexplain reproduce --preset paper --smoke      # every stage at toy size, offline, on a CPU\n\n"
-        "  selfexplain reproduce --preset my_study.yaml && selfexplain report studies/my_study"
+        "  selfexplain reproduce --preset my_study.yaml && selfexplain report studies/my_study\n\n"
+        "  selfexplain reproduce --preset cpu-medium --conditions counterfactual   # only that condition"
     )
 )
 def reproduce(
@@ -477,7 +478,10 @@ def reproduce(
     console.print(f"study folder: {root}\nwall time: {time.time() - start:.0f}s", highlight=False)
 
 
-@app.command("report")
+@app.command("report", epilog=(
+    "Examples:\n\n"
+    "  selfexplain report studies/cpu-small\n\n"
+    "  selfexplain report studies/cpu-small --primary-estimand all --holm-family table   # another reading"))
 def report_cmd(
     study: Path = typer.Argument(..., help="A study folder written by `selfexplain reproduce`."),
     output_path: Optional[Path] = typer.Option(None, help="Where to write the report (default: STUDY/report)."),

@@ -79,8 +79,15 @@ class Panel:
     by_confidence: list[tuple[str, Estimate]] = field(default_factory=list)
 
 
-def _from_paired(p: PairedResult, n: int, method: str | None = None) -> Estimate:
-    return Estimate(p.before, p.after, p.difference, p.low, p.high, p.p_value, n, method or p.method)
+def from_paired(p: PairedResult, n: int | None = None) -> Estimate:
+    """A :func:`stats.paired_test` result as an estimate (over ``n`` samples; default its pairs)."""
+    return Estimate(p.before, p.after, p.difference, p.low, p.high, p.p_value, p.n_pairs if n is None else n,
+                    p.method)
+
+
+def to_paired(e: Estimate) -> PairedResult:
+    """An estimate in the form the tables print with :func:`reports.tables.fmt_paired`."""
+    return PairedResult(e.before, e.after, e.difference, e.low, e.high, e.p_value, e.n, method=e.method)
 
 
 def mcnemar(before: np.ndarray, after: np.ndarray) -> tuple[float | None, tuple[int, int]]:
@@ -176,7 +183,7 @@ def panel(before: Side, after: Side, confidence: Sequence[float] | None = None, 
     n = int(cb.size)
     both = (cb != INVALID) & (ca != INVALID)
     out = {
-        VALID: _from_paired(paired_test(cb, ca, seed), n),
+        VALID: from_paired(paired_test(cb, ca, seed), n),
         ALL: _binary(cb == HIT, ca == HIT, seed, "bootstrap"),
         BOTH_VALID: _binary(cb[both] == HIT, ca[both] == HIT, seed, "bootstrap"),
         LABEL_BALANCED: label_balanced(before, after, seed),
@@ -189,7 +196,7 @@ def panel(before: Side, after: Side, confidence: Sequence[float] | None = None, 
         names = np.array([confidence_bin(float(x)) for x in conf])
         for name in sorted(set(names)):
             m = names == name
-            bins.append((name, _from_paired(paired_test(cb[m], ca[m], seed), int(m.sum()))))
+            bins.append((name, from_paired(paired_test(cb[m], ca[m], seed), int(m.sum()))))
     return Panel(out, bins)
 
 

@@ -24,7 +24,7 @@ from .. import estimands as E
 from ..errors import UserError
 from ..layout import STUDY_FILE, RunStatus, read_study, run_status
 from ..measures import cell_measures
-from ..stats import INVALID, SMALL, holm, paired_test, ratio_ci
+from ..stats import INVALID, SMALL, holm, ratio_ci
 from ..store import read_json
 from ..wordclasses import class_counts, fmt_classes
 from .tables import (DISAGREE_MARK, DISAGREE_NOTE, ONE_LABEL, ONE_LABEL_MARK, ONE_LABEL_WHY, PANEL_COLUMNS, RecordSet,
@@ -208,7 +208,7 @@ def _pairs_table(board: Leaderboard) -> Table:
             if len(ia) != len(ib):
                 nested.append(f"{la} and {lb} ({w}-word) on the {len(ids)} samples of the smaller run")
             panel, ca, cb = compare(a, b, s)  # binned by A's confidence
-            p = paired_test(ca, cb)
+            p = E.to_paired(panel.estimates[E.VALID])  # the panel's own paired test, not a second one
             robust, _ = E.agreement(panel)
             few = min(int((ca != INVALID).sum()), int((cb != INVALID).sum())) < SMALL
             shown = fmt_paired(p) + ("†" if few and p.difference is not None else "")

@@ -150,10 +150,6 @@ def _row(table: str, claim: str, e: E.Estimate, key: tuple[str, str] | None, bc:
     return row
 
 
-def _estimate(p: PairedResult) -> E.Estimate:
-    return E.Estimate(p.before, p.after, p.difference, p.low, p.high, p.p_value, p.n_pairs, p.method)
-
-
 def _faith_row(table: str, claim: str, before: RecordSet, after: RecordSet, style: str, key: tuple[str, str] | None,
                cells: list[CellData | None], untrained: RecordSet | None, beyond: bool = False) -> dict[str, Any]:
     panel, bc, ac = compare(before, after, style, untrained)
@@ -347,7 +343,7 @@ def _validity(study: StudyData, task: str) -> list[dict[str, Any]]:
         beyond = cond in study.variants
         label = condition_name(cond) + (" (beyond the paper)" if beyond else "")
         rows.append(_row("table 10", f"{label} > no training in valid {style} explanations, one-word, {task}",
-                         _estimate(paired_test(bc, ac)), None if beyond else ("table 10", style), bc, ac,
+                         E.from_paired(paired_test(bc, ac)), None if beyond else ("table 10", style), bc, ac,
                          [base, after], beyond, faithfulness=False))
     return rows
 
@@ -396,7 +392,7 @@ def _coupling(study: StudyData) -> list[dict[str, Any]]:
             continue
         row = _row("coupling", f"{condition_name(cell.condition)} (beyond the paper): more faithful to itself "
                                f"than to {model}, {style}, {cell.width}-word, {cell.eval_task}",
-                   _estimate(p), None, ref, own, [cell], True)
+                   E.from_paired(p), None, ref, own, [cell], True)
         source = one_label_note(reference_top_label(cell.style_records(style)))
         if source:  # "more faithful to itself" is then no finding about coupling
             row["notes"] += f"; the source {model} {source}"

@@ -417,8 +417,7 @@ def faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, An
         robust, _ = E.agreement(panel)
         row.update({"diff": p.difference, "diff_low": p.low, "diff_high": p.high, "diff_method": p.method,
                     "p_value": p.p_value, "n_pairs": p.n, "detectable": mde, "detectable_shown": fmt(mde),
-                    "change_shown": fmt_paired(PairedResult(p.before, p.after, p.difference, p.low, p.high,
-                                                            p.p_value, p.n, method=p.method))
+                    "change_shown": fmt_paired(E.to_paired(p))
                     + ("" if robust else DISAGREE_MARK), "robust": robust, **panel_columns(panel)})
     return row
 

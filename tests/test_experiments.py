@@ -268,6 +268,47 @@ def test_a_clone_without_adapters_retrains_only_what_a_cell_still_needs(tmp_path
         reproduce(exp, tmp_path, log=lambda m: None, only=["attributoin"])
 
 
+def test_a_retrained_model_loses_the_cells_of_its_earlier_adapter(tmp_path, monkeypatch, cpu_small_smoke):
+    """A condition retrained with other settings whose evaluation then failed (its data set could not be fetched)
+    kept the cells its earlier adapter had scored, and the report showed them under the new model's name.  Now
+    the retraining drops them, and a report refuses a model whose cells name different adapters."""
+    import shutil
+
+    from selfexplain import api
+    from selfexplain.experiments import smoke
+    from selfexplain.reports.tables import load_study
+
+    exp = smoke(load_experiment("cpu-small"))
+    root = tmp_path / cpu_small_smoke.name
+    shutil.copytree(cpu_small_smoke, root)
+    before = read_study(root)["cells"]
+    changed = exp.model_copy(deep=True, update={"train": exp.train.model_copy(update={
+        "settings": {**exp.train.settings, "learning_rate": 3e-4}})})
+
+    def unreachable(**kwargs):
+        raise UserError("bigbench-1.0.0.tar.gz not found")
+
+    monkeypatch.setattr(api, "evaluate", unreachable)
+    with pytest.raises(UserError, match="not found"):
+        reproduce(changed, tmp_path, log=lambda m: None, only=["attribution"])
+    after = read_study(root)["cells"]
+    assert not [c for c in after if c["condition"] == "attribution"]
+    assert after == [c for c in before if c["condition"] != "attribution"]
+    assert not [k for k in read_study(root)["stages"] if k.startswith("evaluate|attribution@")]
+    load_study(root)  # consistent again
+
+    # A study left as the old code left it: one cell from the earlier adapter.
+    broken = tmp_path / "broken"
+    shutil.copytree(cpu_small_smoke, broken)
+    cell = next(c for c in read_study(broken)["cells"] if c["condition"] == "redaction")
+    config = Path(cell["run_dir"]) / "config.json"
+    data = json.loads(config.read_text())
+    data["model"]["adapter"] = "0" * 64
+    config.write_text(json.dumps(data))
+    with pytest.raises(UserError, match="redaction@tweets's cells were evaluated with different adapters"):
+        load_study(broken)
+
+
 @pytest.mark.embedded
 @pytest.mark.slow
 def test_paper_presets_smoke_every_stage(tmp_path):

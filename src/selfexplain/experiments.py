@@ -274,6 +274,23 @@ class Study:
         self.save()
         return self.stages[key]
 
+    def train(self, key: str, model: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """A training stage: as :meth:`stage`, and a model trained into another folder than the one recorded (its
+        configuration, data or versions changed) loses the cells evaluated with its earlier adapter, so that no cell
+        the new model has not reached yet (its evaluation failed or was cut short) reports the old model's numbers
+        under its name."""
+        before = self.stages.get(key, {}).get("run_dir")
+        result = self.stage(key, fn)
+        if before and not _same_path(before, result.get("run_dir")):
+            self.forget(model)
+        return result
+
+    def forget(self, model: str) -> None:
+        """Drop ``model``'s evaluation cells and stages (``model`` as :func:`model_key` spells it)."""
+        self.cells = {k: c for k, c in self.cells.items() if not k.startswith(f"{model}|")}
+        self.stages = {k: v for k, v in self.stages.items() if not k.startswith(f"evaluate|{model}|")}
+        self.save()
+
     def skip(self, key: str, reason: str) -> None:
         """A stage that found nothing to do (its condition has no model and no cells); the report lists it."""
         self.stages[key] = {"skipped": reason, "seconds": 0.0}
@@ -472,14 +489,15 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
                 continue
             if variant is not None and variant.method != "sft":
                 try:
-                    result = study.stage(key, lambda: _train_rl(api, variant.method, rl_args, exp.batch_size, wait))
+                    result = study.train(key, model_key(condition, task), lambda: _train_rl(
+                        api, variant.method, rl_args, exp.batch_size, wait))
                 except NothingToTrain as e:
                     # The rest of the grid still runs; the stage table and the cells table say what is missing.
                     log(f"{key}: skipped: {e}")
                     study.skip(key, str(e))
                     continue
             else:
-                result = study.stage(key, lambda: _train(api, sft_args, wait))
+                result = study.train(key, model_key(condition, task), lambda: _train(api, sft_args, wait))
             if interleave:
                 evaluate_adapter(condition, task, result["adapter"])
             else:
@@ -516,9 +534,10 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
                         "and not retrained")
                     continue
                 if rl:
-                    result = study.stage(key, lambda: _train_rl(api, variant.method, args, exp.batch_size, wait))
+                    result = study.train(key, model_key(condition, task, seed), lambda: _train_rl(
+                        api, variant.method, args, exp.batch_size, wait))
                 else:
-                    result = study.stage(key, lambda: _train(api, args, wait))
+                    result = study.train(key, model_key(condition, task, seed), lambda: _train(api, args, wait))
                 if interleave:
                     evaluate_adapter(condition, task, result["adapter"], seed=seed)
                 else:

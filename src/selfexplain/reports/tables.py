@@ -26,6 +26,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .. import estimands as E, words as W
+from ..errors import UserError
 from ..layout import NONE, PREDICTIONS, Cell, RunStatus, constructed_faithful, model_key, read_study, run_status
 from ..store import iter_records
 from ..measures import cell_measures, fmt_erasure, fmt_mean, fmt_vs_random
@@ -163,7 +164,26 @@ def load_study(root: str | Path) -> StudyData:
     for c in study["cells"]:  # read_study resolved every path against the study folder
         cell = CellData(**c, records=read_records(c["run_dir"]), status=run_status(c["run_dir"]))
         (cells if cell.seed is None else seeded).append(cell)
+    _check_one_adapter(cells + seeded)
     return StudyData(root, study["experiment"], study["stages"], cells, seeded=seeded)
+
+
+def _check_one_adapter(cells: list[CellData]) -> None:
+    """Every cell of one trained model was evaluated with the same adapter: a cell left from an earlier training of
+    the model would report another model's numbers under its name."""
+    seen: dict[str, tuple[str, CellData]] = {}
+    for cell in cells:
+        config = Path(cell.run_dir) / "config.json"
+        if cell.condition == NONE or not config.is_file():
+            continue
+        adapter = json.loads(config.read_text(encoding="utf-8")).get("model", {}).get("adapter")
+        key = model_key(cell.condition, cell.train_task, cell.seed)
+        first = seen.setdefault(key, (adapter, cell))
+        if first[0] != adapter:
+            (was, where), now = first, Path(cell.run_dir).name
+            raise UserError(f"study.json: {key}'s cells were evaluated with different adapters "
+                            f"({Path(where.run_dir).name} with {str(was)[:12]}, {now} with {str(adapter)[:12]}); "
+                            f"run `selfexplain reproduce --conditions {cell.condition}` to evaluate them again")
 
 
 # ---- outcomes -----------------------------------------------------------------

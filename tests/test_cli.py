@@ -131,11 +131,11 @@ def test_printed_commands_can_be_pasted(tmp_path, monkeypatch):
 
 def test_help_lists_every_backend_and_style_from_the_registries():
     """`--backend` help once said "hf (transformers) or vllm": the openai backend was missing from it."""
-    from selfexplain.backends import BUILTIN, backend_names
+    from selfexplain.backends import BACKENDS
     from selfexplain.styles import style_names
 
     text = " ".join(CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200).output.split())
-    assert all(f"{name} ({BUILTIN[name][1]})" in text for name in BUILTIN)
+    assert all(f"{name} ({BACKENDS.description(name)})" in text for name in ["hf", "vllm", "openai"])
     assert f"{', '.join(style_names())} or all" in text
     from selfexplain.tasks import task_names
 

@@ -54,7 +54,7 @@ def test_unknown_preset_lists_the_presets():
 
 @pytest.fixture
 def keyword_study(tmp_path, keyword_backend):
-    register_backend("keyword")(lambda model, **kw: keyword_backend)
+    register_backend("keyword", replace=True)(lambda model, **kw: keyword_backend)
     f = tmp_path / "exp.yaml"
     f.write_text(yaml.safe_dump({
         "name": "kw", "model": "keyword-model", "backend": "keyword", "conditions": ["none"], "batch_size": 4,

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from selfexplain import styles as S
 from selfexplain import words as W
+from selfexplain.errors import UserError
 
 LABELS = ["Positive", "Negative"]
 TEXT = "I hate waking up early, hate it!"
@@ -21,7 +22,7 @@ def run(style, raw, width="one", text=TEXT, labels=LABELS):
 
 def test_registry_and_unknown_style():
     assert S.style_names() == ["attribution", "redaction", "counterfactual"]
-    with pytest.raises(KeyError, match="known styles"):
+    with pytest.raises(UserError, match="unknown style 'saliency'; known styles: attribution, redaction, counterfactual$"):
         S.get_style("saliency")
 
 
@@ -31,9 +32,9 @@ def test_register_custom_style():
         pass
 
     assert S.get_style("echo-test").name == "echo-test"
-    with pytest.raises(ValueError):
+    with pytest.raises(UserError, match="style 'echo-test' is already registered"):
         S.register_style("echo-test")(Echo)
-    S._STYLES.pop("echo-test")
+    S.STYLES.remove("echo-test")
 
 
 # ---- attribution --------------------------------------------------------

@@ -78,10 +78,7 @@ def resolve_styles(styles: list[str] | str | None) -> list[str]:
         return S.style_names()
     names = [styles] if isinstance(styles, str) else list(styles)
     for n in names:
-        try:
-            S.get_style(n)
-        except KeyError as e:
-            raise UserError(e.args[0]) from None
+        S.get_style(n)
     return list(dict.fromkeys(names))
 
 

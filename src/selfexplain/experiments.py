@@ -33,6 +33,7 @@ from .errors import NothingToTrain, UserError
 from .layout import NONE, PREDICTIONS, STUDY_FILE, Cell, model_key, read_study, study_for_disk  # noqa: F401  (re-exported)
 from .locks import folder_lock
 from .names import name_problem
+from .registry import Registry
 from .store import atomic_write, check_output_path, compute_seconds, remove_stale_temporaries
 
 
@@ -201,19 +202,26 @@ class Experiment(_Strict):
         return v
 
 
+#: The shipped experiment files (``--preset``), by name; users name their own files by path.
+PRESETS: Registry[Path] = Registry("preset", hint=" (or a path to an experiment .yaml)")
+for _file in sorted(resources.files("selfexplain").joinpath("presets").iterdir(), key=lambda f: f.name):
+    if _file.name.endswith(".yaml"):
+        PRESETS.add(_file.name[:-5], Path(str(_file)))
+
+
 def preset_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("selfexplain").joinpath("presets").iterdir()
-                  if p.name.endswith(".yaml"))
+    return PRESETS.names()
 
 
 def load_experiment(name_or_path: str) -> Experiment:
-    """A shipped preset by name, or an experiment YAML file; errors name the file and field."""
+    """A shipped preset by name, or an experiment YAML file.
+
+    Raises:
+        UserError: an unknown preset (the message lists them) or a bad file (the message names the file and field).
+    """
     path = Path(name_or_path)
     if not (path.suffix in (".yaml", ".yml") and path.exists()):
-        if name_or_path not in preset_names():
-            raise UserError(f"unknown preset {name_or_path!r} (presets: {', '.join(preset_names())}; "
-                            "or give a path to an experiment .yaml)")
-        path = Path(str(resources.files("selfexplain").joinpath("presets", f"{name_or_path}.yaml")))
+        path = PRESETS.get(name_or_path)
     from .tasks import read_yaml_mapping
 
     raw = read_yaml_mapping(path, "experiment")

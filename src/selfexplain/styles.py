@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Callable, ClassVar, Literal
 
 from . import words as W
+from .registry import Registry
 
 Width = Literal["one", "multi"]
 WIDTHS: tuple[str, ...] = ("one", "multi")
@@ -183,31 +184,36 @@ def other_positions(text: str, checked: Checked) -> list[int]:
     return [i for i, k in enumerate(keys) if k not in named and k != redacted]
 
 
-_STYLES: dict[str, Style] = {}
+#: Every explanation style a run can name (``--style``).
+STYLES: Registry[Style] = Registry("style")
 
 
-def register_style(name: str) -> Callable[[type[Style]], type[Style]]:
-    """Class decorator: make a style available by name (CLI ``--style``)."""
+def register_style(name: str, *, replace: bool = False) -> Callable[[type[Style]], type[Style]]:
+    """Class decorator: make a style available by name (CLI ``--style``); its docstring's first line describes it.
+
+    Raises:
+        UserError: ``name`` is already registered and ``replace`` is false.
+    """
 
     def wrap(cls: type[Style]) -> type[Style]:
-        if name in _STYLES:
-            raise ValueError(f"style {name!r} is already registered")
         cls.name = name
-        _STYLES[name] = cls()
+        STYLES.add(name, cls(), (cls.__doc__ or "").strip().split("\n")[0], replace=replace)
         return cls
 
     return wrap
 
 
 def get_style(name: str) -> Style:
-    try:
-        return _STYLES[name]
-    except KeyError:
-        raise KeyError(f"unknown style {name!r}; known styles: {', '.join(_STYLES)}") from None
+    """The style registered as ``name``.
+
+    Raises:
+        UserError: unknown style (the message lists the known ones).
+    """
+    return STYLES.get(name)
 
 
 def style_names() -> list[str]:
-    return list(_STYLES)
+    return STYLES.names()
 
 
 @register_style("attribution")

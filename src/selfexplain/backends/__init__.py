@@ -13,12 +13,12 @@ the model's own chat template.  Backends register by name (``--backend``).
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import UserError
+from ..registry import Registry
 
 Chat = list[dict[str, str]]
 
@@ -62,43 +62,45 @@ class Backend(ABC):
         return None
 
 
-_BACKENDS: dict[str, Callable[..., Backend]] = {}
-# The shipped backends: name -> (module that registers it when imported, what it is).  Each imports its heavy
-# library only when a model loads, so listing them costs nothing.
-BUILTIN: dict[str, tuple[str, str]] = {
-    "hf": ("hf", "transformers"),
-    "vllm": ("vllm", "vLLM; pip install 'selfexplain[vllm]'"),
-    "openai": ("server", "an OpenAI-compatible server: vLLM, llama.cpp, ..."),
-}
+#: Every backend a run can name (``--backend``).  The shipped ones are lazy entries: each imports its heavy library
+#: only when a model loads, so listing them costs nothing.  Users add theirs with :func:`register_backend`.
+BACKENDS: Registry[Callable[..., Backend]] = Registry("backend")
+BACKENDS.add_lazy("hf", "selfexplain.backends.hf:HFBackend", "transformers")
+BACKENDS.add_lazy("vllm", "selfexplain.backends.vllm:VLLMBackend", "vLLM; pip install 'selfexplain[vllm]'")
+BACKENDS.add_lazy("openai", "selfexplain.backends.server:ServerBackend", "an OpenAI-compatible server: vLLM, llama.cpp, ...")
 
 
 def backend_names() -> list[str]:
     """Every backend a run can name: the shipped ones, then any registered by the user."""
-    return list(dict.fromkeys([*BUILTIN, *_BACKENDS]))
+    return BACKENDS.names()
 
 
 def describe_backends() -> str:
     """``hf (transformers), vllm (...), openai (...)``: for help texts, from the registry."""
-    return ", ".join(f"{n} ({BUILTIN[n][1]})" if n in BUILTIN else n for n in backend_names())
+    return BACKENDS.describe()
 
 
-def register_backend(name: str):
-    def wrap(factory: Callable[..., Backend]) -> Callable[..., Backend]:
-        _BACKENDS[name] = factory
-        return factory
+def register_backend(name: str, description: str = "", *, replace: bool = False
+                     ) -> Callable[[Callable[..., Backend]], Callable[..., Backend]]:
+    """Decorator: make a backend class (or any factory ``(model, **model_args) -> Backend``) available by name.
 
-    return wrap
+    Raises:
+        UserError: ``name`` is already registered and ``replace`` is false.
+    """
+    return BACKENDS.register(name, description, replace=replace)
 
 
 def load_backend(name: str, model: str, /, **kwargs: Any) -> Backend:
-    if name in BUILTIN and name not in _BACKENDS:
-        importlib.import_module(f".{BUILTIN[name][0]}", __name__)  # registers itself
+    """Load ``model`` with the backend registered as ``name``; ``kwargs`` are its ``--model-args``.
+
+    Raises:
+        UserError: unknown backend (the message lists the known ones), or the backend's own input errors.
+    """
+    factory = BACKENDS.get(name)
     if name == "openai":
         # lm-evaluation-harness style: --model-args model=NAME names the served model
         model = kwargs.pop("model", None) or model
-    if name not in _BACKENDS:
-        raise UserError(f"unknown backend {name!r}; known backends: {', '.join(backend_names())}")
-    return _BACKENDS[name](model, **kwargs)
+    return factory(model, **kwargs)
 
 
 def parse_model_args(text: str | None) -> dict[str, Any]:

@@ -29,12 +29,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import UserError
-from . import Backend, Chat, Generation, register_backend
+from . import Backend, Chat, Generation
 from .batching import CPU, device_plan, with_overrides
 from .models import TULU_TEMPLATE, label_token_ids, load_model, stop_token_ids, with_bos  # noqa: F401  (TULU_TEMPLATE re-exported)
 
 
-@register_backend("hf")
 class HFBackend(Backend):
     def __init__(
         self,

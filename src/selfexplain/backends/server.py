@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
 from ..errors import UserError
-from . import Backend, Chat, Generation, register_backend
+from . import Backend, Chat, Generation
 
 MODES = ("auto", "prompt", "first-token")
 T = TypeVar("T")
@@ -54,7 +54,6 @@ def public_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
-@register_backend("openai")
 class ServerBackend(Backend):
     def __init__(
         self,

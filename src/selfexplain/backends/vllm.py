@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from . import Backend, Chat, Generation, register_backend
+from . import Backend, Chat, Generation
 from .models import (MAX_TOKEN_LOGPROBS, adapter_fingerprint, chat_prompt, generation_eos, label_jobs, label_sums,
                      load_tokenizer, next_token_requests, resolve_model, stop_token_ids)
 
@@ -58,7 +58,6 @@ def _cpu_platform() -> bool:
     return current_platform.is_cpu()
 
 
-@register_backend("vllm")
 class VLLMBackend(Backend):
     def __init__(
         self,

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import UserError
 from ..names import name_problem
+from ..registry import Registry
 
 STYLE_NAMES = ("attribution", "redaction", "counterfactual")
 
@@ -162,7 +163,8 @@ def render(template: str, **values: str | None) -> str:
 
 
 _CONFIG_DIR = Path(__file__).parent / "configs"
-_TASKS: dict[str, TaskSpec] = {}
+#: Every task a run can name (``--task``): the shipped ``configs/*.yaml`` and any the user registers.
+TASKS: Registry[TaskSpec] = Registry("task", hint=" (or a path to a task .yaml)")
 
 
 def read_yaml_mapping(path: Path, what: str = "task") -> dict[str, Any]:
@@ -203,10 +205,12 @@ def load_task_file(path: str | Path) -> TaskSpec:
 
 
 def register_task(spec: TaskSpec, *, replace: bool = False) -> TaskSpec:
-    if spec.name in _TASKS and not replace:
-        raise ValueError(f"task {spec.name!r} is already registered")
-    _TASKS[spec.name] = spec
-    return spec
+    """Make ``spec`` available by its name (``--task``).
+
+    Raises:
+        UserError: the name is already registered and ``replace`` is false.
+    """
+    return TASKS.add(spec.name, spec, spec.description, replace=replace)
 
 
 def _load_builtins() -> None:
@@ -217,16 +221,18 @@ def _load_builtins() -> None:
 
 
 def get_task(name_or_path: str) -> TaskSpec:
-    """A registered task by name, or a task YAML file by path."""
-    if name_or_path in _TASKS:
-        return _TASKS[name_or_path]
-    if name_or_path.endswith((".yaml", ".yml")) or Path(name_or_path).is_dir():
+    """A registered task by name, or a task YAML file by path.
+
+    Raises:
+        UserError: neither a registered name nor a readable task file (the message lists the known names).
+    """
+    if name_or_path not in TASKS and (name_or_path.endswith((".yaml", ".yml")) or Path(name_or_path).is_dir()):
         return load_task_file(name_or_path)
-    raise UserError(f"unknown task {name_or_path!r}; known tasks: {', '.join(_TASKS)} (or a path to a task .yaml)")
+    return TASKS.get(name_or_path)
 
 
 def task_names() -> list[str]:
-    return list(_TASKS)
+    return TASKS.names()
 
 
 _load_builtins()

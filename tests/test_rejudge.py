@@ -11,7 +11,8 @@ from selfexplain import api
 from selfexplain import styles as S
 from selfexplain import words as W
 from selfexplain.api import evaluate
-from selfexplain.rejudge import MissingModel, Rejudged, hits_explanation, rejudge_run, rejudge_study
+from selfexplain.rejudge import (MissingModel, Rejudged, hits_explanation, rejudge_run, rejudge_study,
+                                 unchanged_baseline)
 from selfexplain.store import iter_records
 
 RUNS = Path(__file__).parents[1] / "docs/results/cpu-medium/cpu-medium/runs"
@@ -83,6 +84,29 @@ def test_a_rejudged_run_is_a_fresh_run_where_the_baseline_hit_and_the_old_one_el
     assert len(keyword_backend.scored) > scored
     again = rejudge_run(done.run_dir, lambda config: pytest.fail("nothing to classify"))
     assert again.current and again.run_dir == done.run_dir
+
+
+def test_an_unchanged_baseline_is_drawn_again_in_a_run_of_todays_rule(tmp_path, keyword_backend):
+    """Counterfactual baselines took their new words from an alignment that is not minimal on repeated words, so a
+    baseline could leave the input unchanged (2 of the 40 valid one-word counterfactuals of cpu-medium's retrained
+    w/ counterfactual): no baseline, counted as one that does not flip.  Re-judging draws it again, even in a run
+    of today's rule, and keeps the folder."""
+    fresh = evaluate(output_path=tmp_path / "fresh", backend_instance=keyword_backend, **_data(tmp_path))
+    run = tmp_path / "run" / fresh.run_dir.name
+    shutil.copytree(fresh.run_dir, run)
+    records = list(iter_records(run))
+    broken = next(r for r in records if r["random_input"] is not None)
+    drawn = dict(broken)
+    broken.update(random_input=broken["input"], random_prediction=broken["prediction"], random_faithful=False)
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert unchanged_baseline(broken)
+    done = rejudge_run(run, lambda config: keyword_backend)
+    assert done.run_dir == run and done.redrawn == 1
+    now = {(r["sample_id"], r["style"]): r for r in iter_records(run)}
+    for field in ("random_input", "random_prediction", "random_faithful"):
+        assert now[broken["sample_id"], broken["style"]][field] == drawn[field]
+    assert json.loads((run / "config.json").read_text())["runtime"]["unchanged_baselines_redrawn"]["redrawn"] == 1
+    assert rejudge_run(run, lambda config: pytest.fail("nothing to classify")).current
 
 
 def test_a_study_is_rejudged_cell_by_cell_and_a_missing_adapter_leaves_its_cell(tmp_path, keyword_backend,

@@ -212,6 +212,19 @@ def test_random_counterfactual_puts_the_new_words_at_random_positions():
     assert len(out.split()) == 4  # a pure deletion stays a deletion of one random word
 
 
+def test_a_counterfactual_baseline_on_repeated_words_edits_the_input():
+    """Found by the property below: on "so sad so sad" -> "so glad so sad" the new words were taken by difflib's
+    alignment, which is not minimal on repeated words ("so", "glad"), and the baseline that put "so" in place of a
+    "so" left the input as it was, an unchanged baseline counted like any other."""
+    import random
+
+    text = "so sad so sad"
+    chk = _checked("counterfactual", '{"edited_text": "so glad so sad"}', text, "multi")
+    assert W.changed_words(W.words(text), W.words("so glad so sad")) == ["glad"]
+    outs = {S.get_style("counterfactual").random_edit(text, chk, random.Random(seed)) for seed in range(20)}
+    assert outs == {"glad sad so sad", "so sad glad sad"}
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["so", "sad", "rain", "the", "day", "ok"]), min_size=1, max_size=8),
        st.sampled_from(["attribution", "redaction", "counterfactual"]), st.data())

@@ -11,6 +11,10 @@ What changed since a run was made, and what re-judging does about it:
   model (adapter included: its weights must be at hand and are checked against the run's identity).  Where
   the input has too few other words the record gets ``no_random`` instead.  An erasure cell's baseline
   agreement (``random_erasure_rank``) is recomputed from the input's erasure attribution.
+* **Unchanged baselines**: a counterfactual's new words were taken by an alignment that is not minimal on
+  repeated words, so a baseline could put a copied word back in its own place and leave the input unchanged
+  (6 of the 815 valid counterfactuals of the committed runs).  Such a baseline is drawn again, in runs of
+  either rule.
 * **Strict redaction validity and word classes** (``valid_strict``, ``target_class``): recorded where
   missing, from the record alone.
 
@@ -68,6 +72,11 @@ def hits_explanation(record: dict[str, Any]) -> bool:
     return any(keys[p] in named for p in W.changed_positions(text, record["random_input"]))
 
 
+def unchanged_baseline(record: dict[str, Any]) -> bool:
+    """Whether a record's random baseline left its input as it was (no baseline at all)."""
+    return record["random_input"] is not None and not W.changed_positions(record["input"], record["random_input"])
+
+
 def rejudge_run(run_dir: str | Path, load: Callable[[dict[str, Any]], Backend]) -> Rejudged:
     """Re-judge one evaluate run in place and move it to its current folder name.  ``load(config)`` gives the
     backend the run's configuration names (its ``backend`` and model identity); it is called only when a
@@ -80,7 +89,7 @@ def rejudge_run(run_dir: str | Path, load: Callable[[dict[str, Any]], Backend]) 
     if config.get("command") != EVALUATE:
         raise UserError(f"{run_dir}: not an evaluate run (command {config.get('command')!r})")
     records = list(iter_records(run_dir))
-    if not needs_rejudging(config):
+    if not needs_rejudging(config) and not any(unchanged_baseline(r) for r in records if r.get("valid")):
         return Rejudged(run_dir, run_dir, len(records), 0, 0, True)
     if not (run_dir / "summary.json").exists():
         raise UserError(f"{run_dir}: the run is not finished; finish it (run the same command) before re-judging")
@@ -98,7 +107,7 @@ def rejudge_run(run_dir: str | Path, load: Callable[[dict[str, Any]], Backend]) 
         r.setdefault("valid_strict", checked.strict)
         r.setdefault("target_class", explanation_class(r["input"], r["edited_input"]) if r["valid"] else None)
         r.setdefault("no_random", None)
-        if r["random_input"] is not None and hits_explanation(r):
+        if r["random_input"] is not None and (hits_explanation(r) or unchanged_baseline(r)):
             redraw.append((r, checked))
     edits: list[tuple[dict[str, Any], str]] = []
     for r, checked in redraw:
@@ -136,10 +145,13 @@ def _write(run_dir: Path, config: dict[str, Any], records: list[dict[str, Any]],
     target = run_dir.parent / f"{run_dir.name.rsplit('-', 1)[0]}-{config_hash(new_config)[:12]}"
     if target.exists() and target != run_dir:
         raise UserError(f"{run_dir}: re-judged, it would become {target.name}, which exists already; remove one")
-    runtime = {**config.get(RUNTIME, {}), "rejudged": {
-        "random_baseline": f"{RANDOM_BASELINE} (was: from all words)",
-        "redrawn": redrawn, "no_random": no_random,
-        "kept": sum(r["random_input"] is not None for r in records) - (redrawn - no_random)}}
+    runtime = dict(config.get(RUNTIME, {}))
+    if needs_rejudging(config):
+        runtime["rejudged"] = {"random_baseline": f"{RANDOM_BASELINE} (was: from all words)", "redrawn": redrawn,
+                               "no_random": no_random,
+                               "kept": sum(r["random_input"] is not None for r in records) - (redrawn - no_random)}
+    else:  # a run of today's rule (perhaps re-judged before): only unchanged baselines were drawn again
+        runtime["unchanged_baselines_redrawn"] = {"redrawn": redrawn, "no_random": no_random}
     atomic_write(run_dir / RunStore.RECORDS, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
                  kept="the run as it was")
     summary = summarize(records)

@@ -29,7 +29,6 @@ attribution erases and what the evaluator edits always agree:
 
 from __future__ import annotations
 
-import difflib
 import re
 import string
 from dataclasses import dataclass, replace
@@ -253,10 +252,15 @@ def changed_positions(source: str, edited: str) -> set[int]:
 
 
 def changed_words(old: list[str], new: list[str]) -> list[str]:
-    """The words of ``new`` that an edit from ``old`` inserted or substituted (compared by key)."""
-    keys = [split_token(w).key for w in new]
-    sm = difflib.SequenceMatcher(a=[split_token(w).key for w in old], b=keys, autojunk=False)
-    return [new[j] for tag, _, _, j1, j2 in sm.get_opcodes() if tag in ("replace", "insert") for j in range(j1, j2)]
+    """The words of ``new`` that an edit from ``old`` inserted or substituted (compared by key), in ``new``'s order.
+
+    By the same minimal alignment as :func:`changed_positions`: difflib's matcher, used here before, is not minimal
+    on repeated words ("so sad so sad" -> "so glad so sad" gave "so" and "glad"), and a random baseline that put
+    the copied "so" back in place of a "so" left the input unchanged.
+    """
+    ops, inserts, _ = _align([split_token(w).key for w in old], [split_token(w).key for w in new])
+    at = sorted([j for j in ops.values() if j is not None] + [j for js in inserts.values() for j in js])
+    return [new[j] for j in at]
 
 
 def edit_distance(a: list[str], b: list[str]) -> int:

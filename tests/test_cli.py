@@ -141,7 +141,7 @@ def test_help_lists_every_backend_and_style_from_the_registries():
 
     assert f"A registered task ({', '.join(task_names())};" in text
     reproduce = " ".join(CliRunner().invoke(app, ["reproduce", "--help"], terminal_width=200).output.split())
-    assert f"backend ({', '.join(backend_names())})" in reproduce and "openai" in reproduce
+    assert f"backend ({', '.join(BACKENDS.names())})" in reproduce and "openai" in reproduce
 
 
 @pytest.mark.parametrize("args,message", [

@@ -159,14 +159,40 @@ def evaluate(
     reference_model: str | None = None, reference_args: dict[str, Any] | None = None,
     reference_instance: Backend | None = None,
 ) -> EvalResult:
-    """Measure self-explanation faithfulness; resumable, results in ``run_dir``.
+    """Measure self-explanation faithfulness: classify, explain in the same chat, re-classify the edited input in a
+    fresh chat.  Resumable: a killed run continues where it stopped when called again with the same arguments.
 
-    ``max_new_tokens`` caps every explanation (for smoke runs; off by default).  ``erasure`` also runs
-    the erasure attribution on every input and records where the explanation's words rank in it.
-    ``wait``: if another process is writing the same run folder, wait for it instead of failing.
-    ``reference_model`` (hf backend, ``reference_args`` its model args): every explanation is also judged with
-    that model as the classifier (faithfulness to another model's behaviour, e.g. the model whose constructed
-    explanations this one was trained on), recorded under each record's ``reference``.
+    Args:
+        model: ``embedded[:NAME]``, a ``.gguf`` file, a model folder or a hub id.
+        task: a registered task's name, a task ``.yaml`` path, or a :class:`~selfexplain.tasks.TaskSpec`.
+        styles: style names, ``"all"`` or None (all registered styles).
+        width: ``one`` (one-word explanations) or ``multi``.
+        limit: samples, drawn class-balanced with ``seed`` from ``split`` (``test``, ``train`` or ``all``).
+        seed: the sampling seed (and the random baselines').
+        split: the pool to sample from.
+        batch_size: samples per chunk (a chunk is the unit of resumption and of batched inference).
+        output_path: folder that receives the run folder.
+        data: a data file in the task's canonical format (overrides the task's default source).
+        hub: load the task's data set from the Hugging Face hub.
+        backend: a registered backend's name (``hf``, ``vllm``, ``openai``, or one the user registered).
+        model_args: the backend's model arguments (``adapter=PATH``, ``dtype``, ...).
+        backend_instance: an already loaded backend (then ``model``/``model_args`` only name it).
+        hooks: progress callbacks.
+        max_new_tokens: a cap on every explanation (smoke runs; off by default).
+        erasure: also run the erasure attribution on every input and record where the explanation's words
+            rank in it.
+        wait: if another process is writing the same run folder, wait for it instead of failing.
+        reference_model: (hf backend) also judge every explanation with this model as the classifier
+            (faithfulness to another model's behaviour), recorded under each record's ``reference``.
+        reference_args: the reference model's model arguments.
+        reference_instance: an already loaded reference backend.
+
+    Returns:
+        The run folder, its summary and its records.
+
+    Raises:
+        UserError: a bad argument, data file or model, in one line, before any model loads where it can be
+            checked without it.
     """
     hooks = hooks or Hooks()
     spec = get_task(task) if isinstance(task, str) else task
@@ -252,7 +278,20 @@ def attribute(
     backend: str = "hf", model_args: dict[str, Any] | None = None, backend_instance: Backend | None = None,
     hooks: Hooks | None = None, influence: str = "normalised", wait: bool = False,
 ) -> AttributeResult:
-    """Erasure influence of every word of each example; resumable.  ``influence`` picks w* (see attribution)."""
+    """Erasure influence of every word of each example (Li et al. 2017); resumable.
+
+    Args:
+        model, task, limit, seed, split, batch_size, output_path, data, hub, backend, model_args,
+            backend_instance, hooks, wait: as in :func:`evaluate`.
+        influence: which probability picks the most influential word w*: ``normalised`` over the task's labels
+            (the default) or ``raw``.
+
+    Returns:
+        The run folder and one :class:`~selfexplain.attribution.WordAttribution` per example.
+
+    Raises:
+        UserError: a bad argument, data file or model, in one line.
+    """
     hooks = hooks or Hooks()
     spec = get_task(task) if isinstance(task, str) else task
     form = _influence_cfg(influence)
@@ -281,14 +320,27 @@ def construct(
 
     A counterfactual word that copies a word of the input, a label word or w* is replaced by the best of the
     reply's ``cf_candidates`` ranked first tokens (0: such samples are dropped).  Every kept example records
-    whether its edit flips the model's prediction; ``only_flipping`` keeps only those that do (the paper
-    keeps all).
-
-    The training files of ``styles`` (default: all three; a study passes the styles it trains) hold
-    the same number of explanations, as in the paper.  With ``per_style``, source samples (at most
-    ``limit``) are taken in order until each of them has kept ``per_style``; without it, all ``limit``
-    are used.  Either way every file is cut to the smallest number those styles kept (the first ones,
+    whether its edit flips the model's prediction.  The training files of ``styles`` hold the same number of
+    explanations, as in the paper: every file is cut to the smallest number those styles kept (the first ones,
     in sample order); ``construction.json`` says how many and why.
+
+    Args:
+        model, task, seed, batch_size, output_path, data, hub, backend, model_args, backend_instance, hooks,
+            max_new_tokens, wait: as in :func:`evaluate`.
+        limit: source samples from the training pool, at most.
+        quality: samples of the table 3 check (constructed against the model's own explanations); at most
+            ``limit``.
+        per_style: take source samples in order until each style has kept this many (None: use all ``limit``).
+        influence: which probability picks w* (see :func:`attribute`).
+        styles: the styles whose files are balanced (default: all three; a study passes those it trains).
+        cf_candidates: ranked first tokens tried when the greedy counterfactual word is rejected.
+        only_flipping: keep only examples whose edit flips the model's prediction (the paper keeps all).
+
+    Returns:
+        The run folder, the construction's counts and the training file of each style.
+
+    Raises:
+        UserError: an evaluation-only task, a bad size, data file or model, in one line.
     """
     hooks = hooks or Hooks()
     spec = get_task(task) if isinstance(task, str) else task
@@ -501,10 +553,27 @@ def train(
     output_path: str | Path = "runs", model_args: dict[str, Any] | None = None,
     settings: TrainSettings | None = None, replay: str | None = None, wait: bool = False, report_to: str = "none",
 ) -> TrainResult:
-    """LoRA continual learning on constructed explanations (or, with ``baseline='predictions'``, on gold labels).
+    """LoRA continual learning on constructed explanations (or, with ``baseline='predictions'``, on gold labels),
+    mixed with instruction replay.  A finished training in the same folder is returned as it is; a killed one
+    resumes from its last checkpoint.
 
-    The training folder (checkpoints, adapter) is held by this process while it trains; ``wait`` waits
-    for another process that holds it instead of failing.
+    Args:
+        data: training files (JSONL chats, as :func:`construct` writes them).
+        model: the model to train (as in :func:`evaluate`).
+        mix_ratio: replay chats per training example (the paper's 5:1 is 0.2).
+        baseline: ``predictions`` trains on the ground-truth labels of the same inputs, without explanations.
+        output_path: folder that receives the training folder.
+        model_args: ``revision``, ``dtype``, ``device``, ``trust_remote_code`` or ``adapter`` (continue one).
+        settings: LoRA and optimiser settings (:class:`~selfexplain.training.TrainSettings`).
+        replay: a JSONL file of instruction chats (default: generated once by the model itself and cached).
+        wait: if another process holds the training folder, wait for it instead of failing.
+        report_to: an experiment tracker, as transformers' ``report_to`` (``none`` by default).
+
+    Returns:
+        The training folder, its adapter folder and the training summary.
+
+    Raises:
+        UserError: a bad file, model argument or evaluation-only task's data, in one line.
     """
     from .training import train_lora
 
@@ -623,7 +692,20 @@ def train_rl(
 ) -> TrainResult:
     """GRPO or DPO on the faithfulness check (:mod:`selfexplain.rl`), on ``limit`` inputs of the training pool.
 
-    ``batch_size`` is DPO's sampling chunk (a killed sampling resumes chunk by chunk).
+    Args:
+        method: ``grpo`` or ``dpo``.
+        task, model, limit, seed, data, hub, output_path, model_args, wait, report_to: as in :func:`evaluate`
+            and :func:`train`.
+        settings: LoRA and optimiser settings.
+        rl: the method's settings (:class:`~selfexplain.rl.RLSettings`: samples per prompt, style, reward).
+        batch_size: DPO's sampling chunk (a killed sampling resumes chunk by chunk).
+
+    Returns:
+        The training folder, its adapter folder and the training summary.
+
+    Raises:
+        UserError: an unknown method, an evaluation-only task or a bad argument, in one line.
+        NothingToTrain: no input gives a usable reward signal (the study skips the route and says so).
     """
     from accelerate import PartialState
 
@@ -734,9 +816,18 @@ def rejudge(paths: list[str | Path], model: str | None = None, model_args: dict[
     """Re-judge evaluate runs or whole studies under today's rules (:mod:`selfexplain.rejudge`).
 
     A run's model is loaded (once) only where a baseline must be classified again, with the backend the run
-    used: ``model`` / ``model_args`` (``adapter=PATH``), or by default the embedded model its identity names
-    and, in a study, its condition's adapter.  Returns (path, cell key or "",
-    :class:`~selfexplain.rejudge.Rejudged` or the reason it was left).
+    used.
+
+    Args:
+        paths: evaluate run folders or study folders.
+        model: the model to classify with (default: the embedded model the run's identity names).
+        model_args: its model arguments (``adapter=PATH``; default, in a study: the condition's adapter).
+
+    Returns:
+        One (path, cell key or "", :class:`~selfexplain.rejudge.Rejudged` or the reason it was left) per run.
+
+    Raises:
+        UserError: a path that is neither a run nor a study, in one line.
     """
     from .rejudge import MissingModel, rejudge_run, rejudge_study
 

@@ -216,6 +216,12 @@ def preset_names() -> list[str]:
 def load_experiment(name_or_path: str) -> Experiment:
     """A shipped preset by name, or an experiment YAML file.
 
+    Args:
+        name_or_path: a preset's name (:data:`PRESETS`) or an experiment ``.yaml`` path.
+
+    Returns:
+        The validated experiment.
+
     Raises:
         UserError: an unknown preset (the message lists them) or a bad file (the message names the file and field).
     """
@@ -363,14 +369,26 @@ def _same_path(a: str | None, b: str | None) -> bool:
 
 def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[str], None] = print,
               runs_path: str | Path | None = None, wait: bool = False, only: list[str] | None = None) -> Path:
-    """Run (or continue) the whole grid; returns the study folder.
+    """Run (or continue) an experiment's whole grid: construct, train every condition, evaluate every cell.
 
-    Run folders go to ``STUDY/runs`` unless ``runs_path`` names a folder shared by several studies
-    (every run is cached by its configuration, so studies that share stages compute them once).
-    The study folder is held by this process; another process on it fails at once, or with ``wait``
-    waits.  In a shared ``runs_path`` a stage another study is computing is waited for, then reused.
-    ``only`` names the conditions to compute this time (their construction included); every other
-    condition's cells and stages stay as ``study.json`` records them.
+    Every run is cached by its configuration, so a rerun computes only what is missing or changed.  The study
+    folder is held by this process; another process on it fails at once, or with ``wait`` waits.
+
+    Args:
+        experiment: the experiment (:func:`load_experiment`).
+        output_path: folder that receives the study folder (named after the experiment).
+        log: receives one line per stage.
+        runs_path: a run folder shared by several studies (default ``STUDY/runs``); a stage another study is
+            computing there is waited for, then reused.
+        wait: wait for another process that holds the study instead of failing.
+        only: the conditions to compute this time (their construction included); every other condition's
+            cells and stages stay as ``study.json`` records them.
+
+    Returns:
+        The study folder.
+
+    Raises:
+        UserError: a bad experiment or a failed stage's input, in one line; every completed stage is kept.
     """
     check_output_path(output_path)
     unknown = [c for c in only or [] if c not in experiment.conditions]

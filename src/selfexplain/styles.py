@@ -191,6 +191,13 @@ STYLES: Registry[Style] = Registry("style")
 def register_style(name: str, *, replace: bool = False) -> Callable[[type[Style]], type[Style]]:
     """Class decorator: make a style available by name (CLI ``--style``); its docstring's first line describes it.
 
+    Args:
+        name: the style's name.
+        replace: replace a style registered under ``name``.
+
+    Returns:
+        The decorator (it returns the class unchanged).
+
     Raises:
         UserError: ``name`` is already registered and ``replace`` is false.
     """
@@ -205,6 +212,12 @@ def register_style(name: str, *, replace: bool = False) -> Callable[[type[Style]
 
 def get_style(name: str) -> Style:
     """The style registered as ``name``.
+
+    Args:
+        name: a registered style's name.
+
+    Returns:
+        The style (one instance per style).
 
     Raises:
         UserError: unknown style (the message lists the known ones).

@@ -84,6 +84,14 @@ def register_backend(name: str, description: str = "", *, replace: bool = False
                      ) -> Callable[[Callable[..., Backend]], Callable[..., Backend]]:
     """Decorator: make a backend class (or any factory ``(model, **model_args) -> Backend``) available by name.
 
+    Args:
+        name: the backend's name (``--backend``).
+        description: what it is, for help texts.
+        replace: replace a backend registered under ``name``.
+
+    Returns:
+        The decorator (it returns the factory unchanged).
+
     Raises:
         UserError: ``name`` is already registered and ``replace`` is false.
     """
@@ -91,7 +99,15 @@ def register_backend(name: str, description: str = "", *, replace: bool = False
 
 
 def load_backend(name: str, model: str, /, **kwargs: Any) -> Backend:
-    """Load ``model`` with the backend registered as ``name``; ``kwargs`` are its ``--model-args``.
+    """Load a model with a registered backend.
+
+    Args:
+        name: the backend's name.
+        model: what the backend loads (``embedded``, a path, a hub id, a served model's name).
+        **kwargs: its ``--model-args``.
+
+    Returns:
+        The loaded backend.
 
     Raises:
         UserError: unknown backend (the message lists the known ones), or the backend's own input errors.

@@ -227,11 +227,21 @@ def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
                        reading: dict[str, Any] | None = None) -> dict[str, list[Path]]:
     """Every table (Markdown + CSV), figure (PNG) and the HTML page of a study, into ``out_dir``.
 
-    ``out_dir`` defaults to ``STUDY/report``.  Returns the written files by kind.  A study with
-    incomplete cells is reported with them marked, then :class:`IncompleteStudy` is raised unless
-    ``allow_incomplete``: a report of a running or crashed study must not pass for a finished one.
-    ``reading`` overrides the experiment's declared primary estimand, margin or Holm family (the reading
-    then says they were set at report time).
+    Args:
+        study_dir: the study folder (:func:`~selfexplain.experiments.reproduce`'s).
+        out_dir: where the report goes (default ``STUDY/report``).
+        max_per_cell: samples per cell in the HTML page's explorer (default: all).
+        allow_incomplete: report a study with incomplete cells (they are marked) without raising.
+        reading: overrides of the experiment's declared primary estimand, margin or Holm family (the reading
+            then says they were set at report time).
+
+    Returns:
+        The written files by kind (``markdown``, ``csv``, ``figures``, ``html``).
+
+    Raises:
+        IncompleteStudy: a cell is incomplete and ``allow_incomplete`` is false (after the report is written:
+            a report of a running or crashed study must not pass for a finished one).
+        UserError: a folder that is no study, or an inconsistent one, in one line.
     """
     from .. import estimands as E
     from .figures import all_figures

@@ -185,6 +185,17 @@ def read_yaml_mapping(path: Path, what: str = "task") -> dict[str, Any]:
 
 
 def load_task_file(path: str | Path) -> TaskSpec:
+    """A task defined in a YAML file (the shipped ``configs/*.yaml`` are examples).
+
+    Args:
+        path: the task file (``prompts.from_task`` may borrow a registered task's prompts).
+
+    Returns:
+        The task, not registered (:func:`register_task` registers it by name).
+
+    Raises:
+        UserError: a missing, unreadable or invalid file, in one line naming the file and field.
+    """
     path = Path(path)
     data = read_yaml_mapping(path)
     prompts = data.get("prompts")
@@ -207,6 +218,13 @@ def load_task_file(path: str | Path) -> TaskSpec:
 def register_task(spec: TaskSpec, *, replace: bool = False) -> TaskSpec:
     """Make ``spec`` available by its name (``--task``).
 
+    Args:
+        spec: the task.
+        replace: replace a task registered under the same name.
+
+    Returns:
+        ``spec``.
+
     Raises:
         UserError: the name is already registered and ``replace`` is false.
     """
@@ -223,6 +241,12 @@ def _load_builtins() -> None:
 def get_task(name_or_path: str) -> TaskSpec:
     """A registered task by name, or a task YAML file by path.
 
+    Args:
+        name_or_path: a registered task's name or a task ``.yaml`` path.
+
+    Returns:
+        The task.
+
     Raises:
         UserError: neither a registered name nor a readable task file (the message lists the known names).
     """
@@ -232,6 +256,7 @@ def get_task(name_or_path: str) -> TaskSpec:
 
 
 def task_names() -> list[str]:
+    """The registered tasks' names, shipped ones first."""
     return TASKS.names()
 
 

@@ -80,7 +80,7 @@ def test_attribute_command_stores_and_reuses(tmp_path, keyword_backend):
     data = tmp_path / "s.csv"
     data.write_text("".join(f'"{p}","1","d","q","u","{t}"\n' for p, t in
                             [(0, "I hate it"), (0, "bad day"), (4, "I like it"), (4, "fine")]))
-    kw = dict(task="sentiment140", data=str(data), limit=4, split="all", batch_size=2, output_path=tmp_path,
+    kw = dict(task="sentiment140", data=str(data), limit=4, split="all", chunk_size=2, output_path=tmp_path,
               backend_instance=keyword_backend)
     first = api.attribute(**kw)
     n_scored = len(keyword_backend.scored)

@@ -149,12 +149,12 @@ def hf(smollm2):
 
 @pytest.fixture(scope="module")
 def hf_run(hf, tmp_path_factory):
-    return evaluate(model=MODEL, limit=N, batch_size=2, output_path=tmp_path_factory.mktemp("hf"), backend_instance=hf)
+    return evaluate(model=MODEL, limit=N, chunk_size=2, output_path=tmp_path_factory.mktemp("hf"), backend_instance=hf)
 
 
 @pytest.fixture(scope="module")
 def server_run(server, tmp_path_factory):
-    return evaluate(model=SERVED, limit=N, batch_size=2, output_path=tmp_path_factory.mktemp("server"),
+    return evaluate(model=SERVED, limit=N, chunk_size=2, output_path=tmp_path_factory.mktemp("server"),
                     backend="openai", model_args=_args(server))
 
 
@@ -197,7 +197,7 @@ def test_prompt_scoring_equals_hf(server, hf, hf_run, server_run):
 
 
 def test_first_token_scoring_on_the_same_server(server, hf_run, tmp_path):
-    run = evaluate(model=SERVED, limit=N, batch_size=2, output_path=tmp_path, backend="openai",
+    run = evaluate(model=SERVED, limit=N, chunk_size=2, output_path=tmp_path, backend="openai",
                    model_args={"base_url": server, "model": SERVED})
     report = _agreement(hf_run.records, run.records)
     # The tweets labels are one token each for this tokenizer: first-token scores are the complete scores.
@@ -257,13 +257,13 @@ def test_429_and_a_dropped_connection_are_retried_and_a_server_gone_mid_run_resu
     args = _args(proxy.url, max_retries=2, concurrency=1)  # two 429s in a row: two retries
     try:
         with pytest.raises(UserError, match="unreachable after retries.*completed chunks are kept"):
-            evaluate(model=SERVED, limit=N, batch_size=2, output_path=tmp_path, backend="openai", model_args=args)
+            evaluate(model=SERVED, limit=N, chunk_size=2, output_path=tmp_path, backend="openai", model_args=args)
         assert seen_before_down == {"429": 2, "dropped": 1}  # the first chunk's faults, each retried
         records = next(tmp_path.glob("evaluate-*/records.jsonl"))
         partial = records.read_bytes()
         assert 0 < len(partial) < len((server_run.run_dir / "records.jsonl").read_bytes())
         proxy.down_after = None
-        run = evaluate(model=SERVED, limit=N, batch_size=2, output_path=tmp_path, backend="openai", model_args=args)
+        run = evaluate(model=SERVED, limit=N, chunk_size=2, output_path=tmp_path, backend="openai", model_args=args)
     finally:
         proxy.close()
     assert run.run_dir == records.parent

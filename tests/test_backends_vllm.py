@@ -63,7 +63,7 @@ def test_evaluation_agrees_with_transformers(engines, tmp_path):
     hf, vl = engines
     runs = {}
     for name, be in (("hf", hf), ("vllm", vl)):
-        runs[name] = evaluate(model=MODEL, limit=N, batch_size=16, output_path=tmp_path / name, backend=name,
+        runs[name] = evaluate(model=MODEL, limit=N, chunk_size=16, output_path=tmp_path / name, backend=name,
                               backend_instance=be).records
     report = compare_runs(runs["hf"], runs["vllm"])
     assert report.n_samples == N

@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from selfexplain.cli import app
+from selfexplain.errors import UserError
 
 FIX = Path(__file__).parent / "fixtures"
 S140 = ["--task", "sentiment140", "--data", str(FIX / "sentiment140.csv"), "--split", "all", "--limit", "2"]
@@ -81,14 +82,35 @@ def test_bad_input_is_one_line_and_writes_nothing(bad, case, tmp_path):
     assert not (root.parent / "escaped").exists()
 
 
-@pytest.mark.parametrize("args", [["attribute", "--batch-size", "-1"], ["construct", "--batch-size", "-1"],
-                                  ["evaluate", "--batch-size", "0"], ["evaluate", "--limit", "0"],
+@pytest.mark.parametrize("args", [["attribute", "--chunk-size", "-1"], ["construct", "--chunk-size", "-1"],
+                                  ["evaluate", "--chunk-size", "0"], ["evaluate", "--batch-size", "0"],
+                                  ["evaluate", "--limit", "0"],
                                   ["train", "--data", "x.jsonl", "--lr", "0"], ["train", "--data", "x", "--max-steps", "-2"]])
 def test_impossible_numbers_are_refused_before_anything_loads(args, tmp_path):
     """attribute --batch-size -1 exited 0 with no records; construct wrote three empty training files."""
     res = CliRunner().invoke(app, [*args, "--output-path", str(tmp_path / "out")])
     assert res.exit_code == 2 and "Invalid value for" in res.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["evaluate", "attribute", "construct"])
+def test_the_former_batch_size_still_sets_the_chunk_size_and_says_so(command, monkeypatch):
+    """--batch-size meant the chunk on these commands and the per-device batch on train; the chunk is --chunk-size
+    now, and the former spelling keeps working with one line that says so."""
+    from selfexplain import api
+
+    seen = {}
+
+    def stop(**kwargs):
+        seen.update(kwargs)
+        raise UserError("stopped before any model")
+
+    monkeypatch.setattr(api, command, stop)
+    res = CliRunner().invoke(app, [command, "--batch-size", "3"])
+    assert res.exit_code == 2 and seen["chunk_size"] == 3 and "batch_size" not in seen
+    assert "--batch-size is now --chunk-size here" in res.output
+    res = CliRunner().invoke(app, [command, "--chunk-size", "5"])
+    assert seen["chunk_size"] == 5 and "--batch-size is now" not in res.output
 
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()):

@@ -110,7 +110,7 @@ def test_construct_end_to_end_with_stand_in(tmp_path, cf_backend):
     rows = [(0, f"I hate day {i}") for i in range(10)] + [(0, f"bad bad night {i}") for i in range(10)]
     rows += [(4, f"I like it {i}") for i in range(20)]
     _csv(data, rows)
-    res = api.construct(task="sentiment140", data=str(data), limit=20, batch_size=8, output_path=tmp_path,
+    res = api.construct(task="sentiment140", data=str(data), limit=20, chunk_size=8, output_path=tmp_path,
                         backend_instance=cf_backend, quality=8)
     styles = res.stats["styles"]
     assert res.stats["n_samples"] == 20
@@ -163,7 +163,7 @@ def test_every_style_trains_on_the_same_number(tmp_path, cf_backend):
     rows = [(0, f"I hate day {i}") for i in range(10)] + [(0, f"bad bad night {i}") for i in range(10)]
     rows += [(4, f"I like it {i}") for i in range(20)]
     _csv(data, rows)
-    res = api.construct(task="sentiment140", data=str(data), limit=20, batch_size=8, output_path=tmp_path,
+    res = api.construct(task="sentiment140", data=str(data), limit=20, chunk_size=8, output_path=tmp_path,
                         backend_instance=cf_backend)
     kept = {s: v["kept"] for s, v in res.stats["styles"].items()}
     assert kept["attribution"] > min(kept.values())  # the styles kept different numbers ...
@@ -177,13 +177,13 @@ def test_construct_until_each_style_has_kept_n(tmp_path, cf_backend):
     rows = [(0, f"bad bad night {i}") for i in range(10)] + [(0, f"I hate day {i}") for i in range(10)]
     rows += [(4, f"I like it {i}") for i in range(20)]
     _csv(data, rows)
-    res = api.construct(task="sentiment140", data=str(data), limit=30, batch_size=4, output_path=tmp_path,
+    res = api.construct(task="sentiment140", data=str(data), limit=30, chunk_size=4, output_path=tmp_path,
                         backend_instance=cf_backend, per_style=5)
     assert all(v["kept"] >= 5 for v in res.stats["styles"].values())
     assert res.stats["n_samples"] < 30  # stopped once every style had 5
     assert {sum(1 for _ in f.open()) for f in res.files.values()} == {5}
     # Resumed (nothing to compute): the same records.
-    again = api.construct(task="sentiment140", data=str(data), limit=30, batch_size=4, output_path=tmp_path,
+    again = api.construct(task="sentiment140", data=str(data), limit=30, chunk_size=4, output_path=tmp_path,
                           backend_instance=cf_backend, per_style=5)
     assert again.stats == res.stats and again.run_dir == res.run_dir
 
@@ -224,7 +224,7 @@ def test_only_the_trained_styles_are_balanced(tmp_path, cf_backend):
     rows = [(0, f"I hate day {i}") for i in range(10)] + [(0, f"bad bad night {i}") for i in range(10)]
     rows += [(4, f"I like it {i}") for i in range(20)]
     _csv(data, rows)
-    res = api.construct(task="sentiment140", data=str(data), limit=20, batch_size=8, output_path=tmp_path,
+    res = api.construct(task="sentiment140", data=str(data), limit=20, chunk_size=8, output_path=tmp_path,
                         backend_instance=cf_backend, styles=["attribution"])
     assert res.stats["train_size"] == res.stats["styles"]["attribution"]["kept"] == 20
     assert sum(1 for _ in res.files["attribution"].open()) == 20
@@ -235,7 +235,7 @@ def test_a_copied_word_is_replaced_by_the_best_ranked_candidate(tmp_path, keywor
     keyword_backend.replies["Replace [REDACTED] with exactly one word"] = "Day"
     data = tmp_path / "s.csv"
     _csv(data, [(0, f"I hate day {i}") for i in range(10)] + [(4, f"I like it {i}") for i in range(10)])
-    res = api.construct(task="sentiment140", data=str(data), limit=12, batch_size=4, output_path=tmp_path,
+    res = api.construct(task="sentiment140", data=str(data), limit=12, chunk_size=4, output_path=tmp_path,
                         backend_instance=keyword_backend)
     recs = [json.loads(l) for l in (res.run_dir / "records.jsonl").open()]
     hate = [r["constructed"]["counterfactual"] for r in recs if r["attribution"]["w_star"] == "hate"]
@@ -254,12 +254,12 @@ def test_a_copied_word_is_replaced_by_the_best_ranked_candidate(tmp_path, keywor
     assert "0.500 [0.21, 0.79]† (6/12)" in md and "cf_word_in_input 6" in md
 
     # --cf-candidates 0: the copies are dropped; a run of its own
-    none = api.construct(task="sentiment140", data=str(data), limit=12, batch_size=4, output_path=tmp_path,
+    none = api.construct(task="sentiment140", data=str(data), limit=12, chunk_size=4, output_path=tmp_path,
                          backend_instance=keyword_backend, cf_candidates=0)
     assert none.run_dir != res.run_dir and none.stats["styles"]["counterfactual"]["dropped"] == {CF_COPY: 6}
     # nothing passes among the candidates: dropped, and why the greedy word was not used is kept
     keyword_backend.top = [("Negative", -0.1), ("hate", -0.2)]
-    few = api.construct(task="sentiment140", data=str(data), limit=12, batch_size=4, output_path=tmp_path,
+    few = api.construct(task="sentiment140", data=str(data), limit=12, chunk_size=4, output_path=tmp_path,
                         backend_instance=keyword_backend, cf_candidates=2)
     assert few.stats["styles"]["counterfactual"]["dropped"] == {CF_NO_CANDIDATE: 6}
 
@@ -267,7 +267,7 @@ def test_a_copied_word_is_replaced_by_the_best_ranked_candidate(tmp_path, keywor
 def test_only_flipping_examples_are_kept_on_request(tmp_path, cf_backend):
     data = tmp_path / "s.csv"
     _csv(data, [(0, f"I hate day {i}") for i in range(10)] + [(4, f"I like it {i}") for i in range(10)])
-    res = api.construct(task="sentiment140", data=str(data), limit=12, batch_size=4, output_path=tmp_path,
+    res = api.construct(task="sentiment140", data=str(data), limit=12, chunk_size=4, output_path=tmp_path,
                         backend_instance=cf_backend, only_flipping=True)
     assert res.stats["train_size"] == 6 and res.stats["only_flipping"]
     for style, f in res.files.items():

@@ -13,7 +13,7 @@ def _write_tweets(path, rows):
 def test_pipeline_conversation_structure_and_verdicts(tmp_path, keyword_backend):
     data = tmp_path / "s140.csv"
     _write_tweets(data, [(0, "I hate mondays")] * 1 + [(0, "bad bad day"), (4, "I like mondays"), (4, "nice one")])
-    res = evaluate(task="sentiment140", data=str(data), limit=4, batch_size=2, output_path=tmp_path / "runs", split="all",
+    res = evaluate(task="sentiment140", data=str(data), limit=4, chunk_size=2, output_path=tmp_path / "runs", split="all",
                    backend_instance=keyword_backend)
     recs = res.records
     assert len(recs) == 4 * 3
@@ -100,8 +100,8 @@ def test_random_baseline_is_applied_reclassified_and_independent_of_chunking(tmp
     data = tmp_path / "s140.csv"
     _write_tweets(data, [(0, "I hate mondays"), (0, "bad bad day"), (4, "I like mondays"), (4, "nice one")])
     kw = dict(task="sentiment140", data=str(data), limit=4, split="all", backend_instance=keyword_backend)
-    a = evaluate(batch_size=2, output_path=tmp_path / "a", **kw)
-    b = evaluate(batch_size=4, output_path=tmp_path / "b", **kw)
+    a = evaluate(chunk_size=2, output_path=tmp_path / "a", **kw)
+    b = evaluate(chunk_size=4, output_path=tmp_path / "b", **kw)
     key = lambda r: (r["sample_id"], r["style"])  # noqa: E731
     assert sorted((key(r), r["random_input"]) for r in a.records) == sorted((key(r), r["random_input"]) for r in b.records)
     for r in a.records:
@@ -190,7 +190,7 @@ def test_prompts_that_would_pass_the_context_window_are_not_run(tmp_path):
             w.writerow(["0" if i % 2 else "4", str(i), "date", "NO_QUERY", "user", text])
     warnings: list[str] = []
     res = api.evaluate(model="standin:tulu-tiny", task="sentiment140", data=str(data), split="all", limit=6,
-                       styles=["attribution"], batch_size=8, output_path=tmp_path / "runs", backend_instance=be,
+                       styles=["attribution"], chunk_size=8, output_path=tmp_path / "runs", backend_instance=be,
                        hooks=api.Hooks(on_warning=warnings.append), max_new_tokens=4)
     inputs = {r["input"]: r for r in res.records}
     assert long not in inputs and len(inputs) == 5

@@ -57,7 +57,7 @@ def keyword_study(tmp_path, keyword_backend):
     register_backend("keyword", replace=True)(lambda model, **kw: keyword_backend)
     f = tmp_path / "exp.yaml"
     f.write_text(yaml.safe_dump({
-        "name": "kw", "model": "keyword-model", "backend": "keyword", "conditions": ["none"], "batch_size": 4,
+        "name": "kw", "model": "keyword-model", "backend": "keyword", "conditions": ["none"], "chunk_size": 4,
         "evaluate": [{"task": "sentiment140", "widths": ["one", "multi"], "limit": 8, "split": "all",
                       "data": str(FIX / "sentiment140.csv")}],
     }))
@@ -188,12 +188,12 @@ def test_tiny_study_produces_every_table_and_figure(tmp_path):
     stand-in: nothing here asserts what a model says (SmolLM2 took five times as long for the same checks)."""
     f = tmp_path / "exp.yaml"
     f.write_text(yaml.safe_dump({
-        "name": "tiny", "model": "standin:tulu-tiny", "batch_size": 4, "styles": ["attribution"],
+        "name": "tiny", "model": "standin:tulu-tiny", "chunk_size": 4, "styles": ["attribution"],
         "train_tasks": ["sentiment140"], "conditions": ["none", "predictions", "attribution"],
         "construction": {"limit": 6, "quality": 2, "data": str(FIX / "sentiment140.csv")},
         # Two steps: the first is the warm-up's, at learning rate 0, and would leave every adapter at its
         # (seeded, so identical) initialisation.
-        "train": {"mix": 0.5, "settings": {"max_steps": 2, "batch_size": 4, "lora": {"r": 4}}},
+        "train": {"mix": 0.5, "settings": {"max_steps": 2, "chunk_size": 4, "lora": {"r": 4}}},
         # Multi-word answers run to long budgets on this model: fewer samples there.
         "evaluate": [{"task": "sentiment140", "widths": ["one"], "limit": 4, "split": "all",
                       "data": str(FIX / "sentiment140.csv")},
@@ -424,7 +424,7 @@ _eval = st.fixed_dictionaries({}, optional={"task": st.sampled_from(["tweets", "
 _experiment_like = st.fixed_dictionaries({}, optional={
     "name": st.sampled_from(["ok", "../../x", "/abs", ""]) | _values,
     "evaluate": st.lists(_eval, max_size=2) | _values,
-    "batch_size": _values, "max_new_tokens": _values, "conditions": _values, "styles": _values,
+    "chunk_size": _values, "max_new_tokens": _values, "conditions": _values, "styles": _values,
     "train_tasks": st.lists(st.sampled_from(["tweets", "vitaminc", "x"])) | _values,
     "construction": st.fixed_dictionaries({}, optional={"limit": _values, "quality": _values, "per_style": _values})
     | _values,
@@ -456,3 +456,25 @@ def test_the_reading_section_declares_estimands_the_reports_know():
     assert get_args(ReadingCfg.model_fields["primary"].annotation) == E.ESTIMANDS
     assert get_args(ReadingCfg.model_fields["family"].annotation) == E.FAMILIES
     assert load_experiment("cpu-medium").reading.primary in E.ESTIMANDS
+
+
+def test_an_experiment_file_of_version_0_2_with_batch_size_still_reads(tmp_path):
+    """The experiment's batch_size was the chunk of every evaluation; it is chunk_size now, and batch_size names
+    the training batch only (train.settings)."""
+    f = tmp_path / "old.yaml"
+    cell = [{"task": "tweets", "widths": ["one"], "limit": 4}]
+    f.write_text(yaml.safe_dump({"name": "old", "batch_size": 4, "evaluate": cell}))
+    with pytest.warns(FutureWarning, match="'batch_size' is now 'chunk_size'"):
+        assert load_experiment(str(f)).chunk_size == 4
+    f.write_text(yaml.safe_dump({"name": "old", "batch_size": 4, "chunk_size": 8, "evaluate": cell}))
+    with pytest.raises(UserError, match="give chunk_size only"):
+        load_experiment(str(f))
+
+
+def test_the_api_reads_the_former_batch_size_as_the_chunk_size(tmp_path):
+    from selfexplain import api
+
+    for fn in (api.evaluate, api.attribute, api.construct):
+        with pytest.warns(DeprecationWarning, match="call it chunk_size"):
+            with pytest.raises(UserError, match="--chunk-size must be a positive whole number, not 0"):
+                fn(batch_size=0, output_path=tmp_path / "runs")

@@ -271,7 +271,7 @@ def test_cheap_checks_come_before_the_model_loads(tmp_path, monkeypatch):
     a_file.write_text("x")
     bad = [
         ({"output_path": a_file}, "--output-path names a file"),
-        ({"batch_size": 0}, "--batch-size must be a positive whole number"),
+        ({"chunk_size": 0}, "--chunk-size must be a positive whole number"),
         ({"width": "three"}, "unknown width"),
         ({"limit": 0}, "--limit must be positive"),
         ({"styles": ["saliency"]}, "unknown style"),
@@ -281,8 +281,8 @@ def test_cheap_checks_come_before_the_model_loads(tmp_path, monkeypatch):
         with pytest.raises(UserError, match=message):
             api.evaluate(**{"output_path": tmp_path / "runs", **kwargs})
     for fn in (api.attribute, api.construct):
-        with pytest.raises(UserError, match="--batch-size must be a positive whole number"):
-            fn(batch_size=0, output_path=tmp_path / "runs")
+        with pytest.raises(UserError, match="--chunk-size must be a positive whole number"):
+            fn(chunk_size=0, output_path=tmp_path / "runs")
         with pytest.raises(UserError, match="--output-path names a file"):
             fn(output_path=a_file)
 

@@ -24,7 +24,7 @@ def test_default_model_end_to_end(tmp_path, default_model):
 
     labels = get_task("tweets").labels
     be = HFBackend.from_loaded(*default_model)
-    one = evaluate(limit=4, batch_size=4, output_path=tmp_path, backend_instance=be)
+    one = evaluate(limit=4, chunk_size=4, output_path=tmp_path, backend_instance=be)
     assert len(one.records) == 12
     for r in one.records:
         _check_record(r, labels)
@@ -38,7 +38,7 @@ def test_default_model_end_to_end(tmp_path, default_model):
         assert m["shift"]["n"] == s.n_valid and m["vs_random"]["pairs"] == s.n_random
         assert m["vs_random"]["verdict"] in ("beats chance", "does not", "undetermined")
     assert all(r["random_label_probs"] is not None for r in one.records if r["valid"])
-    multi = evaluate(limit=2, batch_size=2, output_path=tmp_path, width="multi", styles=["attribution", "counterfactual"],
+    multi = evaluate(limit=2, chunk_size=2, output_path=tmp_path, width="multi", styles=["attribution", "counterfactual"],
                      backend_instance=be)
     for r in multi.records:
         _check_record(r, labels)

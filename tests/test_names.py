@@ -82,7 +82,7 @@ def test_experiment_with_hostile_name_is_one_line(tmp_path, name):
 def test_hostile_model_name_stays_inside_the_output_folder(tmp_path, keyword_backend):
     keyword_backend.identity = {"kind": "test", "name": "../../../escaped/model"}
     out = tmp_path / "runs"
-    res = evaluate(model="x", styles=["attribution"], limit=2, batch_size=2, output_path=out,
+    res = evaluate(model="x", styles=["attribution"], limit=2, chunk_size=2, output_path=out,
                    backend_instance=keyword_backend)
     assert res.run_dir.parent == out
     assert not (tmp_path / "escaped").exists()
@@ -105,7 +105,7 @@ def test_served_and_file_models_get_readable_run_folders(tmp_path, keyword_backe
     assert model_folder_name({"kind": "embedded", "name": "qwen2.5-coder-0.5b"}) == "qwen2.5-coder-0.5b"
     assert model_folder_name({"kind": "server", "name": ".gguf"}) == "gguf"
     keyword_backend.identity = {"kind": "server", "name": served, "base_url": "http://localhost:8080/v1"}
-    res = evaluate(model=served, styles=["attribution"], limit=2, batch_size=2, output_path=tmp_path / "runs",
+    res = evaluate(model=served, styles=["attribution"], limit=2, chunk_size=2, output_path=tmp_path / "runs",
                    backend_instance=keyword_backend)
     assert res.run_dir.name.startswith("evaluate-tweets-qwen2.5-coder-0.5b-")
     import json

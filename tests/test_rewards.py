@@ -16,7 +16,7 @@ def test_judge_recomputes_every_verdict_of_an_evaluation(tmp_path, keyword_backe
     data = tmp_path / "s140.csv"
     _write_tweets(data, [(0, "I hate mondays"), (0, "bad bad day"), (4, "I like mondays"), (4, "nice one")])
     for width in ("one", "multi"):
-        records = evaluate(task="sentiment140", data=str(data), limit=4, batch_size=2, output_path=tmp_path / "runs",
+        records = evaluate(task="sentiment140", data=str(data), limit=4, chunk_size=2, output_path=tmp_path / "runs",
                            split="all", width=width, backend_instance=keyword_backend).records
         items = [Item(Example(r["sample_id"], r["input"], r["gold"], r["context"]), r["style"], r["width"],
                       r["raw_explanation"]) for r in records]
@@ -73,7 +73,7 @@ def test_evaluate_judges_explanations_against_a_reference_model(tmp_path, keywor
 
     data = tmp_path / "s140.csv"
     _write_tweets(data, [(0, "I hate mondays"), (4, "I like mondays")])
-    kw = dict(task="sentiment140", data=str(data), limit=2, batch_size=2, split="all", styles=["attribution"],
+    kw = dict(task="sentiment140", data=str(data), limit=2, chunk_size=2, split="all", styles=["attribution"],
               backend_instance=keyword_backend)
     plain = evaluate(output_path=tmp_path / "runs", **kw)
     res = evaluate(output_path=tmp_path / "runs", reference_instance=_MondayHater(), **kw)

@@ -113,7 +113,7 @@ def test_short_real_training_lowers_loss_and_adapter_evaluates(tmp_path):
     assert len(losses) == 8
     assert sum(losses[-2:]) / 2 < 0.7 * sum(losses[:2]) / 2, losses
     assert (res.adapter / "adapter_model.safetensors").exists()
-    ev = api.evaluate(model="embedded:smollm2-135m", model_args={"adapter": str(res.adapter)}, limit=2, batch_size=2,
+    ev = api.evaluate(model="embedded:smollm2-135m", model_args={"adapter": str(res.adapter)}, limit=2, chunk_size=2,
                       styles=["attribution"], output_path=tmp_path)
     cfg = json.loads((ev.run_dir / "config.json").read_text())
     assert len(cfg["model"]["adapter"]) == 64  # the adapter's content hash is part of the run identity

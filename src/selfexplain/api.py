@@ -15,6 +15,7 @@ import json
 import platform
 import random
 import time
+import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -133,10 +134,19 @@ def _open_run(
     return store
 
 
-def _check_sizes(batch_size: int, output_path: str | Path) -> None:
+def _chunk_size(chunk_size: int, batch_size: int | None) -> int:
+    """``chunk_size``, or the deprecated ``batch_size`` that meant it here (it now means only training batches)."""
+    if batch_size is None:
+        return chunk_size
+    warnings.warn("batch_size= here is the chunk size: call it chunk_size= (batch_size means the training batch)",
+                  DeprecationWarning, stacklevel=3)
+    return batch_size
+
+
+def _check_sizes(chunk_size: int, output_path: str | Path) -> None:
     """What can be checked before a model loads (a typo should not cost a minute of loading)."""
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise UserError(f"--batch-size must be a positive whole number, not {batch_size!r}")
+    if not isinstance(chunk_size, int) or chunk_size <= 0:
+        raise UserError(f"--chunk-size must be a positive whole number, not {chunk_size!r}")
     check_output_path(output_path)
 
 
@@ -152,12 +162,12 @@ def _backend(backend: str, model: str, model_args: dict[str, Any] | None, instan
 
 def evaluate(
     model: str = "embedded", task: str | TaskSpec = "tweets", styles: list[str] | str | None = None,
-    width: str = "one", limit: int = 100, seed: int = 0, split: str = "test", batch_size: int = 16,
+    width: str = "one", limit: int = 100, seed: int = 0, split: str = "test", chunk_size: int = 16,
     output_path: str | Path = "runs", data: str | None = None, hub: bool = False, backend: str = "hf",
     model_args: dict[str, Any] | None = None, backend_instance: Backend | None = None, hooks: Hooks | None = None,
     max_new_tokens: int | None = None, erasure: bool = False, wait: bool = False,
     reference_model: str | None = None, reference_args: dict[str, Any] | None = None,
-    reference_instance: Backend | None = None,
+    reference_instance: Backend | None = None, batch_size: int | None = None,
 ) -> EvalResult:
     """Measure self-explanation faithfulness: classify, explain in the same chat, re-classify the edited input in a
     fresh chat.  Resumable: a killed run continues where it stopped when called again with the same arguments.
@@ -170,7 +180,7 @@ def evaluate(
         limit: samples, drawn class-balanced with ``seed`` from ``split`` (``test``, ``train`` or ``all``).
         seed: the sampling seed (and the random baselines').
         split: the pool to sample from.
-        batch_size: samples per chunk (a chunk is the unit of resumption and of batched inference).
+        chunk_size: samples per chunk (a chunk is the unit of resumption; the backend batches within it).
         output_path: folder that receives the run folder.
         data: a data file in the task's canonical format (overrides the task's default source).
         hub: load the task's data set from the Hugging Face hub.
@@ -186,6 +196,7 @@ def evaluate(
             (faithfulness to another model's behaviour), recorded under each record's ``reference``.
         reference_args: the reference model's model arguments.
         reference_instance: an already loaded reference backend.
+        batch_size: the former name of ``chunk_size`` (deprecated).
 
     Returns:
         The run folder, its summary and its records.
@@ -199,7 +210,8 @@ def evaluate(
     style_list = resolve_styles(styles)
     if width not in S.WIDTHS:
         raise UserError(f"unknown width {width!r}; use one of {', '.join(S.WIDTHS)}")
-    _check_sizes(batch_size, output_path)
+    chunk_size = _chunk_size(chunk_size, batch_size)
+    _check_sizes(chunk_size, output_path)
     examples = sample_examples(spec, limit, seed, data, hub, split)
     be = _backend(backend, model, model_args, backend_instance, hooks)
     ref = reference_instance or (load_backend("hf", reference_model, **(reference_args or {}))
@@ -207,7 +219,7 @@ def evaluate(
     examples, unfit = _within_window(be, spec, examples, hooks)
     data_cfg = _data_cfg(data, hub, split, seed, limit)
     with _open_run("evaluate", spec, examples, be, backend, data_cfg, output_path,
-                   {"styles": style_list, "width": width, "batch_size": batch_size, "random_baseline": RANDOM_BASELINE,
+                   {"styles": style_list, "width": width, "batch_size": chunk_size, "random_baseline": RANDOM_BASELINE,
                     **({"max_new_tokens": max_new_tokens} if max_new_tokens else {}),
                     **({"erasure": True} if erasure else {}),
                     # Only with a reference (or samples left out), so other runs keep their folders.
@@ -215,7 +227,7 @@ def evaluate(
                     **({"too_long_to_classify": unfit} if unfit else {})},
                    hooks, wait) as store:
         attributor = (lambda part: attribute_examples(be, spec, part)) if erasure else None
-        records = run_evaluation(be, spec, examples, style_list, width, store, batch_size, hooks.on_chunk,
+        records = run_evaluation(be, spec, examples, style_list, width, store, chunk_size, hooks.on_chunk,
                                  random_seed=seed, max_new_tokens=max_new_tokens, attributor=attributor,
                                  annotate=_reference_annotator(ref, spec) if ref else None)
         summary = summarize(records)
@@ -274,15 +286,15 @@ def _influence_cfg(influence: str) -> dict[str, Any]:
 
 def attribute(
     model: str = "embedded", task: str | TaskSpec = "tweets", limit: int = 100, seed: int = 0, split: str = "test",
-    batch_size: int = 16, output_path: str | Path = "runs", data: str | None = None, hub: bool = False,
+    chunk_size: int = 16, output_path: str | Path = "runs", data: str | None = None, hub: bool = False,
     backend: str = "hf", model_args: dict[str, Any] | None = None, backend_instance: Backend | None = None,
-    hooks: Hooks | None = None, influence: str = "normalised", wait: bool = False,
+    hooks: Hooks | None = None, influence: str = "normalised", wait: bool = False, batch_size: int | None = None,
 ) -> AttributeResult:
     """Erasure influence of every word of each example (Li et al. 2017); resumable.
 
     Args:
-        model, task, limit, seed, split, batch_size, output_path, data, hub, backend, model_args,
-            backend_instance, hooks, wait: as in :func:`evaluate`.
+        model, task, limit, seed, split, chunk_size, output_path, data, hub, backend, model_args,
+            backend_instance, hooks, wait, batch_size: as in :func:`evaluate`.
         influence: which probability picks the most influential word w*: ``normalised`` over the task's labels
             (the default) or ``raw``.
 
@@ -295,26 +307,27 @@ def attribute(
     hooks = hooks or Hooks()
     spec = get_task(task) if isinstance(task, str) else task
     form = _influence_cfg(influence)
-    _check_sizes(batch_size, output_path)
+    chunk_size = _chunk_size(chunk_size, batch_size)
+    _check_sizes(chunk_size, output_path)
     examples = sample_examples(spec, limit, seed, data, hub, split)
     be = _backend(backend, model, model_args, backend_instance, hooks)
     data_cfg = _data_cfg(data, hub, split, seed, limit)
     with _open_run("attribute", spec, examples, be, backend, data_cfg, output_path,
-                   {"batch_size": batch_size, **form}, hooks, wait) as store:
+                   {"batch_size": chunk_size, **form}, hooks, wait) as store:
         records = store.process(
-            chunks(examples, batch_size), len,
+            chunks(examples, chunk_size), len,
             lambda c, part: [asdict(a) for a in attribute_examples(be, spec, part, influence)], hooks.on_chunk,
         )
     return AttributeResult(store.path, [WordAttribution(**{k: v for k, v in r.items() if k != "chunk"}) for r in records])
 
 
 def construct(
-    model: str = "embedded", task: str | TaskSpec = "tweets", limit: int = 500, seed: int = 0, batch_size: int = 16,
+    model: str = "embedded", task: str | TaskSpec = "tweets", limit: int = 500, seed: int = 0, chunk_size: int = 16,
     output_path: str | Path = "runs", data: str | None = None, hub: bool = False, backend: str = "hf",
     model_args: dict[str, Any] | None = None, quality: int = 0, backend_instance: Backend | None = None,
     hooks: Hooks | None = None, per_style: int | None = None, influence: str = "normalised",
     max_new_tokens: int | None = None, styles: list[str] | None = None, wait: bool = False,
-    cf_candidates: int = CF_CANDIDATES, only_flipping: bool = False,
+    cf_candidates: int = CF_CANDIDATES, only_flipping: bool = False, batch_size: int | None = None,
 ) -> ConstructResult:
     """Pseudo-faithful explanation data from the training pool, plus the table 3 quality check on ``quality`` samples.
 
@@ -325,8 +338,8 @@ def construct(
     in sample order); ``construction.json`` says how many and why.
 
     Args:
-        model, task, seed, batch_size, output_path, data, hub, backend, model_args, backend_instance, hooks,
-            max_new_tokens, wait: as in :func:`evaluate`.
+        model, task, seed, chunk_size, output_path, data, hub, backend, model_args, backend_instance, hooks,
+            max_new_tokens, wait, batch_size: as in :func:`evaluate`.
         limit: source samples from the training pool, at most.
         quality: samples of the table 3 check (constructed against the model's own explanations); at most
             ``limit``.
@@ -353,7 +366,8 @@ def construct(
     if cf_candidates < 0:
         raise UserError("--cf-candidates must be 0 or more")
     form = _influence_cfg(influence)
-    _check_sizes(batch_size, output_path)
+    chunk_size = _chunk_size(chunk_size, batch_size)
+    _check_sizes(chunk_size, output_path)
     balanced = list(CONSTRUCT_STYLES) if styles is None else [s for s in CONSTRUCT_STYLES if s in styles]
     if not balanced:
         raise UserError(f"construct: no constructed style among {styles} (use {', '.join(CONSTRUCT_STYLES)})")
@@ -362,16 +376,16 @@ def construct(
     data_cfg = _data_cfg(data, hub, "train", seed, limit)
     # The marker keeps runs built under the paper's filter alone (copies kept, no ranked candidates) from
     # being reused.
-    settings = {"batch_size": batch_size, **form, **({"per_style": per_style} if per_style else {}),
+    settings = {"batch_size": chunk_size, **form, **({"per_style": per_style} if per_style else {}),
                 **({"balanced_styles": balanced} if len(balanced) < len(CONSTRUCT_STYLES) else {}),
                 "counterfactual": {"copies": "rejected", "candidates": cf_candidates, "ranked": CF_RANKED_RULE},
                 **({"only_flipping": True} if only_flipping else {})}
     with _open_run("construct", spec, examples, be, backend, data_cfg, output_path, settings, hooks, wait) as store:
-        return _construct_in(store, be, spec, examples, batch_size, hooks, per_style, balanced, quality, influence,
+        return _construct_in(store, be, spec, examples, chunk_size, hooks, per_style, balanced, quality, influence,
                              max_new_tokens, model, cf_candidates, only_flipping)
 
 
-def _construct_in(store: RunStore, be: Backend, spec: TaskSpec, examples: list[Example], batch_size: int,
+def _construct_in(store: RunStore, be: Backend, spec: TaskSpec, examples: list[Example], chunk_size: int,
                   hooks: Hooks, per_style: int | None, balanced: list[str], quality: int, influence: str,
                   max_new_tokens: int | None, model: str, cf_candidates: int,
                   only_flipping: bool) -> ConstructResult:
@@ -400,7 +414,7 @@ def _construct_in(store: RunStore, be: Backend, spec: TaskSpec, examples: list[E
             })
         return rows
 
-    records = store.process(chunks(examples, batch_size), len, compute, hooks.on_chunk,
+    records = store.process(chunks(examples, chunk_size), len, compute, hooks.on_chunk,
                             enough=enough if per_style else None)
     stats = construction_stats(records)
     stats["only_flipping"] = only_flipping
@@ -428,7 +442,7 @@ def _construct_in(store: RunStore, be: Backend, spec: TaskSpec, examples: list[E
         q_cfg = {"quality": quality, "of": store.config, **({"max_new_tokens": max_new_tokens} if max_new_tokens else {})}
         with RunStore.open(store.path, "quality", q_cfg) as q_store:
             originals = run_evaluation(be, spec, examples[:quality], list(CONSTRUCT_STYLES), "one", q_store,
-                                       batch_size, max_new_tokens=max_new_tokens)
+                                       chunk_size, max_new_tokens=max_new_tokens)
         stats["quality"] = quality_table(records[:quality], originals)
     store.write_json("construction.json", stats)
     store.write_text("construction.md", construction_markdown(stats, spec.name, model))
@@ -519,7 +533,7 @@ class TrainResult:
 
 
 def replay_chats(model: str, n: int, seed: int = 0, model_args: dict[str, Any] | None = None,
-                 output_path: str | Path | None = None, batch_size: int = 16,
+                 output_path: str | Path | None = None, chunk_size: int = 16,
                  backend_instance: Backend | None = None) -> list[dict[str, Any]]:
     """``n`` instruction chats: chatterbot-corpus prompts answered greedily by the base model, cached and resumable."""
     from .paths import cache_dir
@@ -535,7 +549,7 @@ def replay_chats(model: str, n: int, seed: int = 0, model_args: dict[str, Any] |
     # The answers depend on the model only, so they are shared by every training run of that model.
     # A cache shared by every training of the model: a second trainer waits for the first's answers.
     store = RunStore.open(output_path or cache_dir() / "replay", "replay",
-                          {"model": be.identity, "seed": seed, "batch_size": batch_size}, wait=True)
+                          {"model": be.identity, "seed": seed, "batch_size": chunk_size}, wait=True)
 
     def answer(c: int, part: list[str]) -> list[dict[str, Any]]:
         chats = [[{"role": "user", "content": p}] for p in part]
@@ -544,7 +558,7 @@ def replay_chats(model: str, n: int, seed: int = 0, model_args: dict[str, Any] |
                 for chat, g in zip(chats, gens)]
 
     with store:
-        records = store.process(chunks(prompts[:n], batch_size), len, answer)
+        records = store.process(chunks(prompts[:n], chunk_size), len, answer)
     return [{"messages": r["messages"]} for r in records[:n]]
 
 
@@ -688,7 +702,7 @@ def train_rl(
     method: str, task: str = "sentiment140", model: str = "embedded", limit: int = 300, seed: int = 0,
     data: str | None = None, hub: bool = False, output_path: str | Path = "runs",
     model_args: dict[str, Any] | None = None, settings: TrainSettings | None = None, rl: Any = None,
-    batch_size: int = 16, wait: bool = False, report_to: str = "none",
+    chunk_size: int = 16, wait: bool = False, report_to: str = "none", batch_size: int | None = None,
 ) -> TrainResult:
     """GRPO or DPO on the faithfulness check (:mod:`selfexplain.rl`), on ``limit`` inputs of the training pool.
 
@@ -698,7 +712,8 @@ def train_rl(
             and :func:`train`.
         settings: LoRA and optimiser settings.
         rl: the method's settings (:class:`~selfexplain.rl.RLSettings`: samples per prompt, style, reward).
-        batch_size: DPO's sampling chunk (a killed sampling resumes chunk by chunk).
+        chunk_size: DPO's sampling chunk (a killed sampling resumes chunk by chunk).
+        batch_size: the former name of ``chunk_size`` (deprecated; the training batch is ``settings.batch_size``).
 
     Returns:
         The training folder, its adapter folder and the training summary.
@@ -716,6 +731,7 @@ def train_rl(
 
     settings = settings or TrainSettings()
     rl = rl or RLSettings()
+    chunk_size = _chunk_size(chunk_size, batch_size)
     check_report_to(report_to)
     spec, examples, model_obj, tokenizer, identity, config = _rl_setup(method, task, model, limit, seed, data, hub,
                                                                        output_path, model_args, settings, rl)
@@ -750,7 +766,7 @@ def train_rl(
 
             with state.main_process_first():
                 with RunStore.open(run_dir, "samples", {"rl": rl.sampling(), "seed": seed, "data": config["data"]}) as s_store:
-                    records = s_store.process(chunks(list(range(len(examples))), batch_size), len, sample)
+                    records = s_store.process(chunks(list(range(len(examples))), chunk_size), len, sample)
             if run.main:
                 clock.save()
             judged = [[Judgement(**j) for j in r["judged"]] for r in records]

@@ -139,6 +139,17 @@ def _above_zero(default: float, help: str = ""):
 
 SEED = typer.Option(0, min=0, help="Seed of the class-balanced sampling (and of training).")
 
+# --batch-size meant the chunk size on these commands; it now means only the training batch (train).
+FORMER_BATCH_SIZE = typer.Option(None, "--batch-size", min=1, hidden=True, help="Former name of --chunk-size.")
+
+
+def _chunk(chunk_size: int, former: Optional[int]) -> int:
+    if former is None:
+        return chunk_size
+    err.print("--batch-size is now --chunk-size here (samples per chunk); --batch-size names the training batch "
+              "of `selfexplain train`", highlight=False)
+    return former
+
 WAIT = typer.Option(False, "--wait", help="If another process is writing the same run folder (or study), wait for "
                                           "it and then reuse its results, instead of stopping with exit status 75.")
 
@@ -158,7 +169,7 @@ def _model_args(text: Optional[str], adapter: Optional[str], backend_args: Optio
         "  selfexplain evaluate                                   # embedded Qwen 0.5B, tweets, all styles, 100 samples\n\n"
         "  selfexplain evaluate --style attribution --width multi --limit 50\n\n"
         "  selfexplain evaluate --task snli --data snli_1.0_test.jsonl --model allenai/tulu-2-7b "
-        "--model-args dtype=bfloat16,device=cuda --batch-size 64\n\n"
+        "--model-args dtype=bfloat16,device=cuda --chunk-size 64\n\n"
         "  selfexplain evaluate --model embedded:smollm2-135m --model embedded --limit 50   # then a leaderboard"
     )
 )
@@ -169,7 +180,9 @@ def evaluate(
     style: list[str] = typer.Option(["all"], help=f"{', '.join(style_names())} or all; repeatable."),
     width: str = typer.Option("one", help="'one' (one-word prompts, N=1 kept) or 'multi' (JSON prompts, any N)."),
     limit: int = _count(100, "Number of test examples (class-balanced)."),
-    batch_size: int = _count(16, "Examples per chunk; a chunk is the unit of resumption."),
+    chunk_size: int = _count(16, "Examples per chunk; a chunk is the unit of resumption (the backend batches "
+                             "within it)."),
+    batch_size: Optional[int] = FORMER_BATCH_SIZE,
     seed: int = SEED,
     split: str = typer.Option("test", help="'test': the held-out 20% of the data (never trained on); 'all': every example (for a file that is a test set)."),
     output_path: Path = OUTPUT,
@@ -194,13 +207,14 @@ def evaluate(
     from .reports import summary_table
 
     start = time.time()
+    chunk_size = _chunk(chunk_size, batch_size)
     run_dirs = []
     for name in model:
         with _errors():
             with _progress("evaluating") as hooks:
                 result = api.evaluate(
                     model=name, task=task, styles=style, width=width, limit=limit, seed=seed, split=split,
-                    batch_size=batch_size, output_path=output_path, data=data, hub=hub, backend=backend,
+                    chunk_size=chunk_size, output_path=output_path, data=data, hub=hub, backend=backend,
                     model_args=_model_args(model_args, adapter, backend_args), hooks=hooks, erasure=erasure,
                     wait=wait, reference_model=reference_model, reference_args=_model_args(reference_args, None),
                 )
@@ -222,7 +236,8 @@ def evaluate(
 @app.command(epilog="Examples:\n\n  selfexplain attribute --limit 20\n\n  selfexplain attribute --task snli --data snli_1.0_dev.jsonl --split all --show 5")
 def attribute(
     model: str = MODEL, task: str = TASK, limit: int = _count(20, "Number of examples (class-balanced)."),
-    batch_size: int = _count(16, "Examples per chunk (all their erased variants are scored together)."),
+    chunk_size: int = _count(16, "Examples per chunk (all their erased variants are scored together)."),
+    batch_size: Optional[int] = FORMER_BATCH_SIZE,
     seed: int = SEED, split: str = typer.Option("test", help="test, train or all."),
     output_path: Path = OUTPUT, data: Optional[str] = DATA, hub: bool = HUB, backend: str = BACKEND,
     model_args: Optional[str] = MODEL_ARGS, backend_args: Optional[str] = BACKEND_ARGS, adapter: Optional[str] = ADAPTER,
@@ -236,7 +251,8 @@ def attribute(
     start = time.time()
     with _errors():
         with _progress("attributing") as hooks:
-            res = api.attribute(model=model, task=task, limit=limit, seed=seed, split=split, batch_size=batch_size,
+            res = api.attribute(model=model, task=task, limit=limit, seed=seed, split=split,
+                                chunk_size=_chunk(chunk_size, batch_size),
                                 output_path=output_path, data=data, hub=hub, backend=backend,
                                 model_args=_model_args(model_args, adapter, backend_args), hooks=hooks,
                                 influence=influence, wait=wait)
@@ -260,7 +276,8 @@ def construct(
                                                      "probable first tokens; 0 drops such samples."),
     only_flipping: bool = typer.Option(False, "--only-flipping", help="Train only on explanations whose edit flips the "
                                                                      "model's prediction (the paper keeps all)."),
-    batch_size: int = _count(16, "Examples per chunk."), seed: int = SEED, output_path: Path = OUTPUT,
+    chunk_size: int = _count(16, "Examples per chunk."), batch_size: Optional[int] = FORMER_BATCH_SIZE,
+    seed: int = SEED, output_path: Path = OUTPUT,
     data: Optional[str] = DATA, hub: bool = HUB, backend: str = BACKEND, model_args: Optional[str] = MODEL_ARGS,
     backend_args: Optional[str] = BACKEND_ARGS, adapter: Optional[str] = ADAPTER, wait: bool = WAIT,
 ) -> None:
@@ -272,7 +289,8 @@ def construct(
     start = time.time()
     with _errors():
         with _progress("constructing") as hooks:
-            res = api.construct(model=model, task=task, limit=limit, seed=seed, batch_size=batch_size,
+            res = api.construct(model=model, task=task, limit=limit, seed=seed,
+                                chunk_size=_chunk(chunk_size, batch_size),
                                 output_path=output_path, data=data, hub=hub, backend=backend,
                                 model_args=_model_args(model_args, adapter, backend_args), quality=quality, hooks=hooks,
                                 per_style=per_style, influence=influence, wait=wait, cf_candidates=cf_candidates,

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -135,7 +136,7 @@ class Experiment(_Strict):
     backend: str = "hf"
     model_args: dict[str, Any] = {}
     seed: int = 0
-    batch_size: int = Field(16, gt=0)
+    chunk_size: int = Field(16, gt=0)  # samples per chunk of every evaluation and construction (and DPO's sampling)
     max_new_tokens: int | None = Field(None, gt=0)  # cap on every explanation (smoke runs)
     erasure: bool = False  # also rank each explanation's words in the model's erasure attribution
     train_tasks: list[str] = []
@@ -155,6 +156,18 @@ class Experiment(_Strict):
         if problem:
             raise ValueError(f"the experiment name {v!r} {problem}")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_names(cls, data: Any) -> Any:
+        """``batch_size`` meant the chunk size here; it now names only the training batch (``train.settings``)."""
+        if isinstance(data, dict) and "batch_size" in data:
+            if "chunk_size" in data:
+                raise ValueError("batch_size is the former name of chunk_size: give chunk_size only")
+            warnings.warn("experiment field 'batch_size' is now 'chunk_size' (samples per chunk); "
+                          "the training batch is train.settings.batch_size", FutureWarning, stacklevel=2)
+            data = {("chunk_size" if k == "batch_size" else k): v for k, v in data.items()}
+        return data
 
     @model_validator(mode="after")
     def _conditions(self) -> "Experiment":
@@ -449,7 +462,7 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
                 log(f"{key}: {e.limit} samples")
                 info = study.stage(key, lambda: {"run_dir": str(api.evaluate(
                     model=exp.model, task=e.task, styles=exp.styles, width=width, limit=e.limit, seed=exp.seed,
-                    split=e.split, batch_size=exp.batch_size, output_path=study.runs, data=e.data, hub=e.hub,
+                    split=e.split, chunk_size=exp.chunk_size, output_path=study.runs, data=e.data, hub=e.hub,
                     backend=exp.backend, model_args=args, backend_instance=backend,
                     max_new_tokens=exp.max_new_tokens, erasure=exp.eval_erasure(e), wait=wait,
                     reference_instance=reference).run_dir)})
@@ -516,7 +529,7 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
             if variant is not None and variant.method != "sft":
                 try:
                     result = study.train(key, model_key(condition, task), lambda: _train_rl(
-                        api, variant.method, rl_args, exp.batch_size, wait))
+                        api, variant.method, rl_args, exp.chunk_size, wait))
                 except NothingToTrain as e:
                     # The rest of the grid still runs; the stage table and the cells table say what is missing.
                     log(f"{key}: skipped: {e}")
@@ -561,7 +574,7 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
                     continue
                 if rl:
                     result = study.train(key, model_key(condition, task, seed), lambda: _train_rl(
-                        api, variant.method, args, exp.batch_size, wait))
+                        api, variant.method, args, exp.chunk_size, wait))
                 else:
                     result = study.train(key, model_key(condition, task, seed), lambda: _train(api, args, wait))
                 if interleave:
@@ -630,7 +643,7 @@ def smoke(exp: Experiment, model: str | None = None) -> Experiment:
                        + (f" (DPO variants left out at toy size: {', '.join(dpo)})" if dpo else ""),
         "conditions": [c_ for c_ in exp.conditions if c_ not in dpo],
         "model": model or SMOKE_MODEL, "backend": "hf", "model_args": {},
-        "batch_size": 4, "max_new_tokens": SMOKE_TOKENS,
+        "chunk_size": 4, "max_new_tokens": SMOKE_TOKENS,
         "construction": c.model_copy(update={
             "limit": 2 * max((n_labels[t] for t in exp.train_tasks), default=2),
             "per_style": 1 if c.per_style else None, "quality": min(c.quality, 2), "hub": False,
@@ -671,7 +684,7 @@ def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path, w
     trained = [s for s in dict.fromkeys(sources) if s in S.style_names()]
     if PREDICTIONS in sources and "attribution" not in trained:
         trained.append("attribution")  # the predictions baseline trains on the attribution file's samples
-    res = api.construct(model=model or exp.model, task=task, limit=c.limit, seed=exp.seed, batch_size=exp.batch_size,
+    res = api.construct(model=model or exp.model, task=task, limit=c.limit, seed=exp.seed, chunk_size=exp.chunk_size,
                         output_path=runs, data=c.data_for(task), hub=c.hub,
                         backend="hf" if model else exp.backend, model_args={} if model else exp.model_args,
                         quality=c.quality, backend_instance=backend, per_style=c.per_style, influence=c.influence,
@@ -699,8 +712,8 @@ def _train_rl_args(exp: Experiment, task: str, variant: VariantCfg, settings: An
                 data=c.data_for(task), hub=c.hub, output_path=runs, model_args=exp.model_args, settings=settings, rl=rl)
 
 
-def _train_rl(api: Any, method: str, args: dict[str, Any], batch_size: int, wait: bool) -> dict[str, Any]:
-    res = api.train_rl(method, **args, batch_size=batch_size, wait=wait)
+def _train_rl(api: Any, method: str, args: dict[str, Any], chunk_size: int, wait: bool) -> dict[str, Any]:
+    res = api.train_rl(method, **args, chunk_size=chunk_size, wait=wait)
     s = res.summary
     curves = s.get("curves", {})
     return {"run_dir": str(res.run_dir), "adapter": str(res.adapter), "method": method,

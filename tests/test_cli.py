@@ -176,7 +176,6 @@ def test_help_lists_every_backend_and_style_from_the_registries():
 ])
 def test_inputs_are_checked_before_any_model_loads(args, message, tmp_path, monkeypatch):
     """A bad --data file failed only after "loading embedded (... about a minute)" was printed."""
-    from selfexplain import api
 
     bad = tmp_path / "bad.csv"
     bad.write_text("txt,label\nhello,Positive\n")
@@ -184,7 +183,7 @@ def test_inputs_are_checked_before_any_model_loads(args, message, tmp_path, monk
     def no_model(*a, **k):
         raise AssertionError("a model was loaded before the inputs were checked")
 
-    monkeypatch.setattr(api, "load_backend", no_model)
+    monkeypatch.setattr("selfexplain.pipeline.runs.load_backend", no_model)  # what every command loads with
     res = CliRunner().invoke(app, [*(a.format(bad=bad) for a in args), "--output-path", str(tmp_path / "out")])
     assert res.exit_code != 0 and not isinstance(res.exception, AssertionError), res.output
     assert message in res.output and "loading" not in res.output

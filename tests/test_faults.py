@@ -266,7 +266,7 @@ def test_cheap_checks_come_before_the_model_loads(tmp_path, monkeypatch):
     def no_model(*a, **k):
         raise AssertionError("the model was loaded before a cheap check")
 
-    monkeypatch.setattr(api, "load_backend", no_model)
+    monkeypatch.setattr("selfexplain.pipeline.runs.load_backend", no_model)  # what every command loads with
     a_file = tmp_path / "file"
     a_file.write_text("x")
     bad = [

@@ -44,7 +44,7 @@ def _old_run(tmp_path, backend, monkeypatch):
     """A run made under the former rule: baselines drawn from all the input's words."""
     with monkeypatch.context() as m:
         m.setattr(S, "other_positions", lambda text, checked: list(range(len(W.word_keys(text)))))
-        m.setattr(api, "RANDOM_BASELINE", True)
+        m.setattr("selfexplain.pipeline.evaluate.RANDOM_BASELINE", True)
         return evaluate(output_path=tmp_path / "old", backend_instance=backend, **_data(tmp_path))
 
 

@@ -34,7 +34,7 @@ from typing import Any, Callable
 from . import styles as S
 from . import words as W
 from .attribution import attribute
-from .backends import Backend
+from .backends import Backend, load_backend
 from .errors import UserError
 from .evaluation import NO_OTHER_WORDS, RANDOM_BASELINE, check_explanation, classify, random_rng, summarize
 from .layout import NONE, model_key, read_study, study_for_disk
@@ -202,3 +202,62 @@ def rejudge_study(root: str | Path, load: Callable[[dict[str, Any], str | None],
             atomic_write(root / "study.json", json.dumps(study_for_disk(root, study), indent=2) + "\n",
                          kept="the old study.json")
     return out
+
+
+def rejudge(paths: list[str | Path], model: str | None = None, model_args: dict[str, Any] | None = None,
+            ) -> list[tuple[Path, str, Any]]:
+    """Re-judge evaluate runs or whole studies under today's rules (:mod:`selfexplain.rejudge`).
+
+    A run's model is loaded (once) only where a baseline must be classified again, with the backend the run
+    used.
+
+    Args:
+        paths: evaluate run folders or study folders.
+        model: the model to classify with (default: the embedded model the run's identity names).
+        model_args: its model arguments (``adapter=PATH``; default, in a study: the condition's adapter).
+
+    Returns:
+        One (path, cell key or "", :class:`~selfexplain.rejudge.Rejudged` or the reason it was left) per run.
+
+    Raises:
+        UserError: a path that is neither a run nor a study, in one line.
+    """
+    loaded: dict[str, Backend] = {}
+
+    def load(config: dict[str, Any], adapter: str | None = None) -> Backend:
+        identity, backend = config["model"], config.get("backend", "hf")
+        args = dict(model_args or {})
+        if adapter and "adapter" not in args:
+            if not Path(adapter).is_dir():
+                raise MissingModel(f"adapter {adapter} is gone (never committed): retrain it (reproduce), then "
+                                   "re-judge")
+            args["adapter"] = adapter
+        if identity.get("adapter") and "adapter" not in args:
+            raise MissingModel("its model has a LoRA adapter: give --adapter PATH (checked against the run)")
+        spec = model or _identity_model(identity)
+        key = json.dumps([backend, spec, args], sort_keys=True)
+        if key not in loaded:
+            loaded[key] = load_backend(backend, spec, **args)
+        be = loaded[key]
+        if be.identity != identity:
+            raise UserError(f"the run was made by {identity}, and {spec} {args or ''} is {be.identity} "
+                            f"({backend} backend): give the --model (and --adapter) it was made by")
+        return be
+
+    out: list[tuple[Path, str, Any]] = []
+    for p in map(Path, paths):
+        if (p / "study.json").exists():
+            out += [(p, key, res) for key, res in rejudge_study(p, load)]
+        else:
+            try:
+                out.append((p, "", rejudge_run(p, load)))
+            except UserError as e:  # the next run may well be fine
+                out.append((p, "", e))
+    return out
+
+
+def _identity_model(identity: dict[str, Any]) -> str:
+    """The model argument that loads a recorded identity, where it names one without ambiguity."""
+    if identity.get("kind") == "embedded" and identity.get("name"):
+        return f"embedded:{identity['name']}"
+    raise UserError(f"the run's model is {identity}: give --model (and --adapter) to re-judge it")

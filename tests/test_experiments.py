@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selfexplain.backends import register_backend
+from selfexplain.backends import BACKENDS, register_backend
 from selfexplain.errors import UserError
 from selfexplain.experiments import load_experiment, preset_names, read_study, reproduce
 from selfexplain.reports import write_study_report
@@ -54,14 +54,15 @@ def test_unknown_preset_lists_the_presets():
 
 @pytest.fixture
 def keyword_study(tmp_path, keyword_backend):
-    register_backend("keyword", replace=True)(lambda model, **kw: keyword_backend)
+    register_backend("keyword")(lambda model, **kw: keyword_backend)
     f = tmp_path / "exp.yaml"
     f.write_text(yaml.safe_dump({
         "name": "kw", "model": "keyword-model", "backend": "keyword", "conditions": ["none"], "chunk_size": 4,
         "evaluate": [{"task": "sentiment140", "widths": ["one", "multi"], "limit": 8, "split": "all",
                       "data": str(FIX / "sentiment140.csv")}],
     }))
-    return load_experiment(str(f)), tmp_path / "studies"
+    yield load_experiment(str(f)), tmp_path / "studies"
+    BACKENDS.remove("keyword")  # a test's backend does not outlive it (help texts list the registry)
 
 
 def test_reproduce_runs_every_cell_then_reruns_from_cache(keyword_study, keyword_backend):
@@ -390,14 +391,13 @@ def test_cpu_medium_smoke_trains_its_variant_and_scores_erasure_only_where_asked
 
 def test_a_route_with_nothing_to_train_is_skipped_and_the_report_says_so(tmp_path, monkeypatch):
     """DPO with no pair on this model stopped the whole study at its train stage; now the rest runs on."""
-    import selfexplain.experiments as experiments
     from selfexplain.errors import NothingToTrain
     from selfexplain.experiments import Experiment, smoke
 
     def no_pairs(*args, **kwargs):
         raise NothingToTrain("runs/train-dpo-x: no input had both a valid faithful and a valid unfaithful explanation")
 
-    monkeypatch.setattr(experiments, "_train_rl", no_pairs)
+    monkeypatch.setattr("selfexplain.study.grid._train_rl", no_pairs)
     exp = smoke(Experiment.model_validate({
         "name": "skip", "train_tasks": ["tweets"], "styles": ["attribution"],
         "conditions": ["none", "attribution", "grpo-attribution"],

@@ -6,7 +6,12 @@ from pathlib import Path
 import selfexplain
 
 ROOT = Path(selfexplain.__file__).parent
-PIPELINE = {"api", "cli", "experiments", "evaluation", "attribution", "construction", "training", "backends"}
+PIPELINE = {"api", "cli", "experiments", "study", "pipeline", "rejudge", "evaluation", "attribution", "construction",
+            "training", "rl", "rewards", "backends"}
+# Floors, top down: a module imports only from its own floor or below.  Everything not named is the ground floor
+# (styles, store, backends, tasks, words, stats, reports, ...).
+FLOORS = {"cli": 5, "experiments": 4, "study": 4, "api": 3, "pipeline": 2, "rejudge": 2, "evaluation": 1,
+          "attribution": 1, "construction": 1, "training": 1, "rl": 1, "rewards": 1}
 
 
 def _module(path: Path) -> str:
@@ -74,3 +79,14 @@ def test_no_import_circles():
     for m in graph:
         if m not in state:
             visit(m, [m])
+
+
+def _floor(module: str) -> int:
+    parts = module.split(".")
+    return FLOORS.get(parts[1], 0) if len(parts) > 1 else 0
+
+
+def test_every_import_points_down_a_floor_or_stays_on_it():
+    bad = [f"{m} (floor {_floor(m)}) imports {t} (floor {_floor(t)})"
+           for m, targets in _graph().items() for t in targets if _floor(t) > _floor(m)]
+    assert not bad, bad

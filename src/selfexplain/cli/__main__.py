@@ -1,0 +1,5 @@
+"""``python -m selfexplain.cli`` (``accelerate launch -m selfexplain.cli train ...``)."""
+
+from . import main
+
+main()

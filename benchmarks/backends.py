@@ -40,7 +40,7 @@ def start_server(model: str) -> tuple[subprocess.Popen, str]:
     """``vllm serve`` for ``model`` on a free local port, with the dev endpoints (prefix cache reset)."""
     import httpx
 
-    from selfexplain.backends.models import resolve_model
+    from selfexplain.models import resolve_model
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -78,7 +78,7 @@ def shaped_model(shape: str, device: str, dtype):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from selfexplain.backends.hf import HFBackend
-    from selfexplain.backends.models import load_model
+    from selfexplain.models import load_model
 
     _, tokenizer, _ = load_model("standin:tulu-tiny")
     config = LlamaConfig(vocab_size=len(tokenizer), max_position_embeddings=4096, bos_token_id=tokenizer.bos_token_id,

@@ -30,7 +30,7 @@ def smollm2():
 
     Tests wrap it in ``HFBackend.from_loaded`` to get caches of their own, and never change its weights
     (training loads its own copy)."""
-    from selfexplain.backends.models import load_model
+    from selfexplain.models import load_model
 
     return load_model("embedded:smollm2-135m")
 
@@ -38,7 +38,7 @@ def smollm2():
 @pytest.fixture(scope="session")
 def default_model():
     """The embedded default model (Qwen2.5-Coder-0.5B), loaded once per session, as ``smollm2``."""
-    from selfexplain.backends.models import load_model
+    from selfexplain.models import load_model
 
     return load_model("embedded")
 

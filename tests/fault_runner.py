@@ -140,7 +140,7 @@ def install(fault: str) -> None:
 
 def resolved_path(spec: str) -> str:
     """The converted folder of a model (``target="fault_runner:resolved_path"``: a conversion in a process)."""
-    from selfexplain.backends.models import resolve_model
+    from selfexplain.models import resolve_model
 
     return resolve_model(spec).load_path
 
@@ -148,11 +148,11 @@ def resolved_path(spec: str) -> str:
 def resolved_embedded(gguf: str) -> str:
     """The converted folder of ``gguf`` served as the embedded model ``tiny`` (the file as the one part of a
     package of its own): the embedded path, joining then converting, at a tiny model's cost."""
-    from selfexplain.backends import models
+    from selfexplain import models
 
     part = ("tiny_gguf", Path(gguf).name)
     models.EMBEDDED["tiny"] = models.EmbeddedModel("tiny", "a test's tiny GGUF", (part,), None)
-    models.package_dir = lambda name: Path(gguf).parent if name == "tiny_gguf" else None
+    models.catalogue.package_dir = lambda name: Path(gguf).parent if name == "tiny_gguf" else None
     return models.resolve_model("embedded:tiny").load_path
 
 

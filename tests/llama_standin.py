@@ -1,9 +1,9 @@
-"""The package's Tulu-shaped stand-ins (selfexplain.backends.standin), copied into a test's folder."""
+"""The package's Tulu-shaped stand-ins (selfexplain.models.standin), copied into a test's folder."""
 
 import shutil
 from pathlib import Path
 
-from selfexplain.backends.models import resolve_model
+from selfexplain.models import resolve_model
 
 
 def _copy(name: str, folder: Path) -> Path:
@@ -25,7 +25,7 @@ def make_gguf_llama(folder: Path) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from selfexplain.backends.models import gguf_tokenizer
+    from selfexplain.models import gguf_tokenizer
     from selfexplain.tasks.prepare import prepare
 
     tok, _ = gguf_tokenizer(prepare("llama-vocab") / "ggml-vocab-llama-spm.gguf")

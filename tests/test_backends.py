@@ -8,7 +8,7 @@ import torch
 
 from selfexplain.backends import parse_model_args
 from selfexplain.backends.hf import TULU_TEMPLATE
-from selfexplain.backends.models import EMBEDDED, resolve_model
+from selfexplain.models import EMBEDDED, resolve_model
 from selfexplain.errors import UserError
 
 CHATS = [
@@ -31,7 +31,7 @@ def random_tiny():
     variance: it writes context-dependent gibberish and rarely ends early, so paths that decode differently (a
     wrong cache position, a lost row) give other tokens, at a tenth of SmolLM2's cost per step."""
     from selfexplain.backends.hf import HFBackend
-    from selfexplain.backends.models import load_model
+    from selfexplain.models import load_model
 
     model, tokenizer, identity = load_model("standin:tulu-tiny")
     with torch.no_grad(), torch.random.fork_rng():
@@ -203,7 +203,7 @@ def test_adapter_identity_ignores_the_order_peft_writes_target_modules_in(tmp_pa
     adapter's identity (and so its evaluate run folders) must not."""
     import json
 
-    from selfexplain.backends.models import adapter_fingerprint
+    from selfexplain.models import adapter_fingerprint
 
     folders = []
     for i, order in enumerate((["q_proj", "k_proj", "v_proj"], ["v_proj", "q_proj", "k_proj"])):
@@ -238,7 +238,7 @@ def test_server_backend_arguments_are_checked_in_one_line():
 
 def test_gguf_conversion_names_the_versions_it_needs(tmp_path, monkeypatch):
     """Where transformers would convert a GGUF differently, one line says which versions and how to get them."""
-    from selfexplain.backends import models
+    from selfexplain import models
 
     monkeypatch.setenv("SELFEXPLAIN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setitem(models.GGUF_CONVERSION, "transformers", ">=5.18,<5.19")
@@ -255,13 +255,13 @@ def test_gguf_conversion_names_the_versions_it_needs(tmp_path, monkeypatch):
 
 def test_converted_folders_load_without_the_conversion_versions(tmp_path, monkeypatch):
     """Only a conversion checks versions: a folder converted before loads with any supported release."""
-    from selfexplain.backends import models
+    from selfexplain import models
 
     monkeypatch.setenv("SELFEXPLAIN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setitem(models.GGUF_CONVERSION, "transformers", "<1")
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
-    done = tmp_path / "cache" / "models" / f"m-{models._sha256(gguf)[:12]}"
+    done = tmp_path / "cache" / "models" / f"m-{models.file_sha256(gguf)[:12]}"
     done.mkdir(parents=True)
     (done / "config.json").write_text("{}")
     (done / models.GGUF_NOTE).write_text('{"restored": []}')
@@ -299,7 +299,7 @@ def test_a_folders_tokenizer_is_read_once_and_each_caller_gets_its_own(tmp_path)
     import json
     import shutil
 
-    from selfexplain.backends.models import ResolvedModel, load_tokenizer, resolve_model
+    from selfexplain.models import ResolvedModel, load_tokenizer, resolve_model
 
     source = Path(resolve_model("standin:tulu-tiny").load_path)
     folder = tmp_path / "model"
@@ -324,7 +324,7 @@ def test_a_folders_tokenizer_is_read_once_and_each_caller_gets_its_own(tmp_path)
 def test_generation_stops_at_the_end_of_turn_tokens(spec, expected):
     """The configured EOS and the vocabulary's special end-of-turn markers (Qwen2: <|im_end|> 151645 and
     <|endoftext|> 151643; its "</s>" is an ordinary token, 128247, and does not stop)."""
-    from selfexplain.backends.models import generation_eos, load_tokenizer, resolve_model, stop_token_ids
+    from selfexplain.models import generation_eos, load_tokenizer, resolve_model, stop_token_ids
 
     resolved = resolve_model(spec)
     assert stop_token_ids(load_tokenizer(resolved), generation_eos(resolved.load_path, None)) == expected

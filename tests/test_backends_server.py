@@ -23,7 +23,7 @@ import httpx  # noqa: E402
 
 from selfexplain.api import evaluate  # noqa: E402
 from selfexplain.backends import load_backend  # noqa: E402
-from selfexplain.backends.models import resolve_model  # noqa: E402
+from selfexplain.models import resolve_model  # noqa: E402
 from selfexplain.backends.server import first_token_scores  # noqa: E402
 from selfexplain.errors import UserError  # noqa: E402
 from selfexplain.reports.compare import compare_runs  # noqa: E402

@@ -165,7 +165,7 @@ def test_prompts_that_would_pass_the_context_window_are_not_run(tmp_path):
 
     from selfexplain import api
     from selfexplain.backends.hf import HFBackend
-    from selfexplain.backends.models import load_model
+    from selfexplain.models import load_model
     from selfexplain.evaluation import TOO_LONG, classify_chat, explain_chat
     from selfexplain.tasks import get_task
     from selfexplain.tasks.data import Example

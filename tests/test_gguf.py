@@ -6,14 +6,14 @@ reference token ids for 46 strings."""
 
 import pytest
 
-from selfexplain.backends.models import gguf_tokenizer, gguf_tokenizer_settings, wants_bos
+from selfexplain.models import gguf_tokenizer, gguf_tokenizer_settings, wants_bos
 from selfexplain.tasks.prepare import prepare
 
 
 def skip_unless_conversion_supported():
     """GGUF conversion is refused outside the transformers/gguf releases it was checked with (the embedded
     path's guard); so are these checks of it (scripts/check-versions.sh min runs transformers 5.0)."""
-    from selfexplain.backends.models import check_conversion_versions
+    from selfexplain.models import check_conversion_versions
     from selfexplain.errors import UserError
 
     try:
@@ -85,7 +85,7 @@ def test_header_values_are_gguf_readers(vocabs):
     embedded SmolLM2 model the settings it states."""
     from gguf import GGUFReader, GGUFValueType
 
-    from selfexplain.backends.models import EMBEDDED, _join_embedded, gguf_scalars
+    from selfexplain.models import EMBEDDED, gguf_scalars, join_embedded
 
     gguf = vocabs / "ggml-vocab-llama-spm.gguf"
     expected = {}
@@ -96,13 +96,13 @@ def test_header_values_are_gguf_readers(vocabs):
         elif kind not in (None, GGUFValueType.ARRAY) and not key.startswith("GGUF."):
             expected[key] = field.parts[field.data[0]][0].item()
     assert len(expected) >= 8 and gguf_scalars(gguf, set(expected)) == pytest.approx(expected)
-    smol, _ = _join_embedded(EMBEDDED["smollm2-135m"])
+    smol, _ = join_embedded(EMBEDDED["smollm2-135m"])
     assert gguf_tokenizer_settings(smol) == {"add_bos_token": False, "bos_token_id": 1, "eos_token_id": 2,
                                              "model": "gpt2"}
 
 
 def test_a_cut_or_empty_gguf_is_one_line(tmp_path):
-    from selfexplain.backends.models import gguf_tokenizer_settings
+    from selfexplain.models import gguf_tokenizer_settings
     from selfexplain.errors import UserError
 
     (tmp_path / "empty.gguf").write_bytes(b"")

@@ -139,7 +139,7 @@ def test_constraints_pin_every_dependency_inside_its_range():
 
     from packaging.requirements import Requirement
 
-    from selfexplain.backends.models import GGUF_CONVERSION, GGUF_PINNED
+    from selfexplain.models import GGUF_CONVERSION, GGUF_PINNED
 
     pins = _pins(ROOT / "constraints.txt")
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

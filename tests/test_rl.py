@@ -49,7 +49,7 @@ def test_reward_pairs_take_the_highest_reward_over_the_lowest():
 def tiny(tmp_path_factory):
     """Tulu-2's shape: a Llama-2 tokenizer that adds BOS, and the Tulu chat template."""
     from selfexplain.backends.hf import HFBackend
-    from selfexplain.backends.models import load_model
+    from selfexplain.models import load_model
 
     return HFBackend.from_loaded(*load_model("standin:tulu-tiny"))
 
@@ -73,7 +73,7 @@ def test_grpo_prompts_are_the_evaluators_token_for_token(tmp_path, monkeypatch):
 
     from selfexplain import api
     from selfexplain.backends.hf import HFBackend
-    from selfexplain.backends.models import load_model
+    from selfexplain.models import load_model
     from selfexplain.evaluation import classify, explain_chat
     from selfexplain.tasks import get_task
 

@@ -107,7 +107,7 @@ def grpo_train(model: Any, tokenizer: Any, identity: dict[str, Any], task: Any, 
     from transformers import set_seed
     from trl import GRPOConfig, GRPOTrainer
 
-    from .backends.models import stop_token_ids
+    from .models import stop_token_ids
     from .evaluation import explain_chat
 
     stop = stop_token_ids(tokenizer, model.generation_config.eos_token_id)
@@ -170,7 +170,7 @@ def sample_explanations(model: Any, tokenizer: Any, chats: list[list[dict[str, s
     the texts do not depend on how the chats are batched or resumed)."""
     import torch
 
-    from .backends.models import stop_token_ids
+    from .models import stop_token_ids
 
     stop = stop_token_ids(tokenizer, model.generation_config.eos_token_id)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop[0]

@@ -90,7 +90,7 @@ def tokenize_chat(tokenizer: Any, messages: list[dict[str, str]], train_on: str,
 def chat_ids(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool) -> list[int]:
     """The token ids of a chat as the backends encode it (one BOS where the model wants one); with
     ``generation_prompt``, the assistant turn opened (what a model continues)."""
-    from .backends.models import encode_prompt
+    from .models import encode_prompt
 
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
     return encode_prompt(tokenizer, text)[1]

@@ -31,7 +31,7 @@ from typing import Any
 from ..errors import UserError
 from . import Backend, Chat, Generation
 from .batching import CPU, device_plan, with_overrides
-from .models import TULU_TEMPLATE, label_token_ids, load_model, stop_token_ids, with_bos  # noqa: F401  (TULU_TEMPLATE re-exported)
+from ..models import TULU_TEMPLATE, label_token_ids, load_model, stop_token_ids, with_bos  # noqa: F401  (TULU_TEMPLATE re-exported)
 
 
 class HFBackend(Backend):

@@ -107,7 +107,7 @@ class ServerBackend(Backend):
         self.tokenizer = None
         tok_identity = None
         if tokenizer:
-            from .models import generation_eos, load_tokenizer, resolve_model, stop_token_ids
+            from ..models import generation_eos, load_tokenizer, resolve_model, stop_token_ids
 
             resolved = resolve_model(tokenizer)
             self.tokenizer = load_tokenizer(resolved, trust_remote_code)
@@ -162,7 +162,7 @@ class ServerBackend(Backend):
         return {"prompts": "text, tokens checked" if self._text_prompts else "token ids"}
 
     def prompt_lengths(self, chats: list[Chat]) -> list[int] | None:
-        from .models import chat_prompt
+        from ..models import chat_prompt
 
         return [len(chat_prompt(self.tokenizer, c)[2]) for c in chats] if self.tokenizer is not None else None
 
@@ -171,7 +171,7 @@ class ServerBackend(Backend):
             return []
         if self.mode == "first-token":
             return self._pool(lambda chat: self._first_token_scores(chat, labels), chats)
-        from .models import label_jobs
+        from ..models import label_jobs
 
         jobs = label_jobs(self.tokenizer, chats, labels)
         scores = None
@@ -190,7 +190,7 @@ class ServerBackend(Backend):
 
     def _next_token_scores(self, jobs: list[tuple[list[int], list[int]]]) -> list[float]:
         """Label log-probabilities from one request per distinct prefix (chat, chat + partial label)."""
-        from .models import MAX_TOKEN_LOGPROBS, label_sums, next_token_requests
+        from ..models import MAX_TOKEN_LOGPROBS, label_sums, next_token_requests
 
         requests = next_token_requests(jobs, MAX_TOKEN_LOGPROBS)
         got = self._pool(self._token_logprob_request, requests)
@@ -295,7 +295,7 @@ class ServerBackend(Backend):
             content = r.choices[0].logprobs.content if r.choices[0].logprobs else None
             top = {t.token: t.logprob for t in content[0].top_logprobs} if content else {}
         else:
-            from .models import chat_prompt
+            from ..models import chat_prompt
 
             r = self._complete(chat_prompt(self.tokenizer, chat)[2], max_tokens=1, temperature=0, logprobs=k,
                                seed=self.seed)
@@ -316,7 +316,7 @@ class ServerBackend(Backend):
             choice = r.choices[0]
             text = choice.message.content or ""
         else:
-            from .models import chat_prompt
+            from ..models import chat_prompt
 
             r = self._complete(
                 chat_prompt(self.tokenizer, chat)[2], max_tokens=budget, temperature=0, seed=self.seed,

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..errors import UserError
 from . import Backend, Chat, Generation
-from .models import (MAX_TOKEN_LOGPROBS, adapter_fingerprint, chat_prompt, generation_eos, label_jobs, label_sums,
+from ..models import (MAX_TOKEN_LOGPROBS, adapter_fingerprint, chat_prompt, generation_eos, label_jobs, label_sums,
                      load_tokenizer, next_token_requests, resolve_model, stop_token_ids)
 
 # On CPU, vLLM reserves a fraction of *system* memory for its KV cache (default 0.92) and keeps

@@ -131,7 +131,7 @@ def _train_setup(data: list[str], model: str, mix_ratio: float, baseline: str | 
     """:func:`train`'s checked inputs, the loaded model and the mixed rows, and the run's identity."""
     from accelerate import PartialState
 
-    from ..backends.models import load_model
+    from ..models import load_model
     from ..training import data_fingerprint, mix, prediction_chats, read_chats
 
     if baseline not in (None, "predictions"):

@@ -129,7 +129,7 @@ def _rl_setup(method: str, task: str, model: str, limit: int, seed: int, data: s
               output_path: str | Path, model_args: dict[str, Any] | None, settings: TrainSettings,
               rl: Any) -> tuple[TaskSpec, list[Example], Any, Any, dict[str, Any], dict[str, Any]]:
     """:func:`train_rl`'s checked inputs, its examples, the loaded model and the run's identity."""
-    from ..backends.models import load_model
+    from ..models import load_model
 
     rl.check(method, settings)
     spec = get_task(task)

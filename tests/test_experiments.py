@@ -149,7 +149,7 @@ def test_further_training_seeds_train_and_evaluate_their_own_models(tmp_path, cp
 
     from selfexplain.experiments import smoke
     from selfexplain.reports.seeds import seeds_table
-    from selfexplain.reports.tables import load_study
+    from selfexplain.reports.study import load_study
 
     exp = smoke(load_experiment("cpu-small"))
     root = tmp_path / cpu_small_smoke.name
@@ -277,7 +277,7 @@ def test_a_retrained_model_loses_the_cells_of_its_earlier_adapter(tmp_path, monk
 
     from selfexplain import api
     from selfexplain.experiments import smoke
-    from selfexplain.reports.tables import load_study
+    from selfexplain.reports.study import load_study
 
     exp = smoke(load_experiment("cpu-small"))
     root = tmp_path / cpu_small_smoke.name

@@ -312,7 +312,7 @@ def test_damaged_study_json_is_one_line(tmp_path):
 
 
 def test_damaged_records_line_is_one_line(tmp_path):
-    from selfexplain.reports.tables import read_records
+    from selfexplain.reports.study import read_records
 
     (tmp_path / "records.jsonl").write_text('{"chunk": 0}\n{"chunk": 0, oops}\n')
     with pytest.raises(UserError, match=r"records.jsonl: line 2 is not a valid record"):

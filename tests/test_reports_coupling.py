@@ -8,7 +8,7 @@ import pytest
 from selfexplain.reports import all_tables
 from selfexplain.reports.coupling import coupling_table
 from selfexplain.reports.reading import HOLDS, UNDETERMINED, reading_table
-from selfexplain.reports.tables import load_study
+from selfexplain.reports.study import load_study
 from study_factory import add_variant, make_study
 
 SOURCE = "embedded:smollm2-135m"

@@ -6,7 +6,7 @@ import pytest
 
 from selfexplain.reports import all_tables
 from selfexplain.reports.diagnosticity import diagnosticity_table
-from selfexplain.reports.tables import load_study
+from selfexplain.reports.study import load_study
 from study_factory import make_study
 
 

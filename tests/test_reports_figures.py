@@ -6,7 +6,7 @@ import matplotlib.colors as mcolors
 from matplotlib import pyplot as plt
 
 from selfexplain.reports import figures
-from selfexplain.reports.tables import load_study
+from selfexplain.reports.study import load_study
 from study_factory import add_variant, make_study
 
 

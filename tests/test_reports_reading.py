@@ -9,7 +9,8 @@ import pytest
 from selfexplain.reports.reading import (ACCURACY_MARGIN, DOES_NOT_HOLD, HOLDS, NOT_REPRODUCED, REPRODUCED,
                                          UNDETERMINED, judge, paper_threshold, reading_table)
 from selfexplain.reports.routes import routes_table
-from selfexplain.reports.tables import ONE_LABEL, ONE_LABEL_MARK, cells_table, faithfulness_table, load_study
+from selfexplain.reports.study import ONE_LABEL, ONE_LABEL_MARK, load_study
+from selfexplain.reports.tables import cells_table, faithfulness_table
 from selfexplain.estimands import Estimate
 from study_factory import add_variant, make_study
 

@@ -8,7 +8,8 @@ import pytest
 
 from selfexplain.reports import all_tables
 from selfexplain.reports.routes import routes_table
-from selfexplain.reports.tables import faithfulness_table, load_study
+from selfexplain.reports.study import load_study
+from selfexplain.reports.tables import faithfulness_table
 from selfexplain.stats import holm
 from study_factory import add_variant, make_study
 

@@ -5,7 +5,8 @@ import pytest
 from selfexplain.reports import all_tables
 from selfexplain.reports.reading import reading_table
 from selfexplain.reports.seeds import seeds_table
-from selfexplain.reports.tables import cells_table, faithfulness_table, load_study
+from selfexplain.reports.study import load_study
+from selfexplain.reports.tables import cells_table, faithfulness_table
 from study_factory import add_seed, make_study
 
 CLAIM = "w/ attribution > no training, attribution, one-word, tweets"

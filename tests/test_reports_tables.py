@@ -11,7 +11,7 @@ from selfexplain import words as W
 from selfexplain.reports import write_study_report
 from selfexplain.reports.lexicon import DELETION, explanation_words, lemma
 from selfexplain.reports import all_tables
-from selfexplain.reports.tables import load_study
+from selfexplain.reports.study import load_study
 from study_factory import CONDITIONS, STYLES, make_study
 
 
@@ -261,7 +261,7 @@ def test_a_complete_study_has_no_marks(tmp_path):
 
 
 def test_the_baseline_rule_note_names_the_conditions_not_yet_rejudged(study):
-    from selfexplain.reports.tables import baseline_rule_note, condition_name
+    from selfexplain.reports.study import baseline_rule_note, condition_name
 
     assert baseline_rule_note(study) == ""  # every cell under today's rule
     old = [c for c in study.cells if c.condition != "none"]  # as if evaluated before it: no ``no_random`` field

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..stats import HIT, INVALID, MISS, PairedResult, paired_test, ratio_ci
-from .tables import (ONE_LABEL, ONE_LABEL_MARK, PAIRED_NOTE, CellData, StudyData, Table, condition_name,
-                     faith_codes, fmt, fmt_interval, fmt_paired, fmt_top, incomplete_note, marked, top_label,
-                     top_share)
+from .outcomes import faith_codes
+from .study import ONE_LABEL, ONE_LABEL_MARK, CellData, StudyData, condition_name, fmt_top, incomplete_note, marked, top_label, top_share
+from .table import PAIRED_NOTE, Table, fmt, fmt_interval, fmt_paired
 
 
 def reference_codes(records: dict[str, dict[str, Any]], ids: list[str]) -> np.ndarray:

@@ -28,7 +28,8 @@ import numpy as np
 
 from .. import estimands as E
 from ..stats import HIT, MISS, mean_ci
-from .tables import StudyData, Table, fmt_interval, read_records
+from .study import StudyData, read_records
+from .table import Table, fmt_interval
 
 SEED = 0
 MEASURES = {

@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 from ..layout import MAX_N, NONE  # noqa: E402
 from ..stats import HIT, MISS, ratio_ci  # noqa: E402
 from ..store import atomic_write  # noqa: E402
-from .tables import StudyData, condition_name, cross_style_rows, cross_task_rows  # noqa: E402
+from .study import StudyData, condition_name
+from .tables import cross_style_rows, cross_task_rows# noqa: E402
 
 FEW = 50  # the paper marks figures resting on fewer valid explanations
 COLORS = {NONE: "#222222", "predictions": "#999999", "attribution": "#1f77b4", "redaction": "#d62728",

@@ -17,7 +17,8 @@ from jinja2 import Environment, select_autoescape
 
 from ..measures import shift
 from ..store import atomic_write
-from .tables import StudyData, Table, condition_name
+from .study import StudyData, condition_name
+from .table import Table
 
 MAX_PER_CELL = 300
 

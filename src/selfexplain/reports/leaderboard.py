@@ -27,9 +27,9 @@ from ..measures import cell_measures
 from ..stats import INVALID, SMALL, holm, ratio_ci
 from ..store import read_json
 from ..wordclasses import class_counts, fmt_classes
-from .tables import (DISAGREE_MARK, DISAGREE_NOTE, ONE_LABEL, ONE_LABEL_MARK, ONE_LABEL_WHY, PANEL_COLUMNS, RecordSet,
-                     Table, accuracy_codes, compare, faith_codes, fmt, fmt_interval, fmt_p, fmt_paired, fmt_top,
-                     one_label_note, panel_columns, read_records, top_share)
+from .outcomes import PANEL_COLUMNS, accuracy_codes, compare, faith_codes, panel_columns
+from .study import ONE_LABEL, ONE_LABEL_MARK, ONE_LABEL_WHY, RecordSet, fmt_top, one_label_note, read_records, top_share
+from .table import DISAGREE_MARK, DISAGREE_NOTE, Table, fmt, fmt_interval, fmt_p, fmt_paired
 
 INCOMPLETE = "‡"
 KEPT = "the runs are untouched"

@@ -16,7 +16,8 @@ from .. import words as W
 from ..wordnet import lemma as _lemma
 
 if TYPE_CHECKING:
-    from .tables import StudyData, Table
+    from .study import StudyData
+    from .table import Table
 
 DELETION = "DELETION"
 TOP_K = 10
@@ -58,7 +59,8 @@ def top_words(records: list[dict[str, Any]], k: int = TOP_K) -> list[tuple[str, 
 
 
 def lexicon_table(study: "StudyData") -> "Table":
-    from .tables import Table, condition_name
+    from .study import condition_name
+    from .table import Table
 
     t = Table("table6_frequent_words", "Table 6: most frequent lemmatised words in faithful explanations (one-word)",
               ["task", "condition", "style", "faithful", "top words (count)"],

@@ -32,11 +32,12 @@ import numpy as np
 
 from .. import estimands as E
 from ..layout import NONE, PREDICTIONS, constructed_faithful
-from ..stats import HIT, INVALID, MIN_PAIRS, MISS, PairedResult, detectable_difference, holm, paired_test
+from ..stats import HIT, INVALID, MIN_PAIRS, MISS, detectable_difference, holm, paired_test
 from .seeds import seed_summary
-from .tables import (PAIRED_NOTE, PANEL_COLUMNS, CellData, RecordSet, StudyData, Table, accuracy_pair, compare,
-                     condition_name, confidence, eval_tasks, faith_codes, first_width, fmt, fmt_p, fmt_paired,
-                     incomplete_note, marked, one_label_note, panel_columns, read_records, top_label)
+from .outcomes import PANEL_COLUMNS, accuracy_pair, compare, confidence, faith_codes, panel_columns
+from .study import CellData, RecordSet, StudyData, condition_name, incomplete_note, marked, one_label_note, read_records, top_label
+from .table import PAIRED_NOTE, Table, fmt, fmt_p, fmt_paired
+from .tables import eval_tasks, first_width
 
 REPRODUCED, NOT_REPRODUCED, UNDETERMINED = "reproduced", "not reproduced", "undetermined"
 HOLDS, DOES_NOT_HOLD = "holds", "does not hold"

@@ -14,9 +14,10 @@ from typing import Any
 
 from ..layout import NONE, PREDICTIONS, model_key
 from ..stats import holm, ratio_ci
-from .tables import (CLASS_NOTE, DISAGREE_NOTE, ONE_LABEL, ONE_LABEL_MARK, ONE_LABEL_WHY, PAIRED_NOTE, PANEL_COLUMNS,
-                     StudyData, Table, accuracy_codes, accuracy_pair, condition_name, faith_pair, faith_row,
-                     first_width, fmt_interval, fmt_p, fmt_paired, fmt_top, incomplete_note, marked, top_share)
+from .outcomes import PANEL_COLUMNS, accuracy_codes, accuracy_pair, faith_pair
+from .study import ONE_LABEL, ONE_LABEL_MARK, ONE_LABEL_WHY, StudyData, condition_name, fmt_top, incomplete_note, marked, top_share
+from .table import DISAGREE_NOTE, PAIRED_NOTE, Table, fmt_interval, fmt_p, fmt_paired
+from .tables import CLASS_NOTE, faith_row, first_width
 
 
 def _trained_on(study: StudyData, condition: str) -> tuple[str, str]:

@@ -10,7 +10,9 @@ from typing import Any
 
 from ..layout import NONE
 from ..stats import LEVEL, paired_test, seeded_change
-from .tables import StudyData, Table, condition_name, faith_codes, fmt, marked
+from .outcomes import faith_codes
+from .study import StudyData, condition_name, marked
+from .table import Table, fmt
 
 
 def seed_summary(study: StudyData, condition: str, task: str | None, eval_task: str, width: str,

@@ -1,311 +1,38 @@
-"""The paper's tables for a study folder, computed from the per-sample records.
-
-Each table is a :class:`Table` (columns and rows of plain values) so that it can
-be written as Markdown and CSV and checked by tests against the records.  Every
-faithfulness and accuracy figure carries a 95% bootstrap interval; every
-comparison of a trained model with the untrained one on the same samples
-carries the difference, its paired-bootstrap interval and a paired permutation
-p-value (:mod:`selfexplain.stats`); every faithfulness figure sits next to its
-random baseline.
-
-Tables (numbering follows the paper): 3 constructed vs original explanations,
-4 one-word faithfulness before/after training, 5 the same for multi-word
-prompts, 6 frequent words (:mod:`.lexicon`), 7 accuracy, 10 valid counts.
+"""The paper's tables (3, 4, 5, 7, 10 and the cells table) computed from a study's records.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-from .. import estimands as E, words as W
-from ..errors import UserError
-from ..layout import NONE, PREDICTIONS, Cell, RunStatus, constructed_faithful, model_key, read_study, run_status
-from ..store import iter_records
+from .. import estimands as E
+from .. import words as W
+from ..layout import NONE, PREDICTIONS, constructed_faithful
 from ..measures import cell_measures, fmt_erasure, fmt_mean, fmt_vs_random
-from ..stats import HIT, INVALID, MISS, SMALL, PairedResult, detectable_difference, paired_test, ratio_ci
+from ..stats import HIT, INVALID, MISS, detectable_difference, ratio_ci
 from ..wordclasses import class_counts, fmt_classes
-
-CONDITION_NAMES = {NONE: "no training", PREDICTIONS: "w/ predictions"}
-ONE_LABEL = 0.95  # a classifier that gives one label to this share of its inputs or more barely reads them
-ONE_LABEL_MARK = "§"
-# What every table's legend of ONE_LABEL_MARK says after naming what it marks.
-ONE_LABEL_WHY = ("hardly any edit can flip its prediction, so its binary faithfulness measures that collapse, not "
-                 "its explanations (its graded shift still measures them).")
-
-
-def condition_name(condition: str) -> str:
-    return CONDITION_NAMES.get(condition, f"w/ {condition}")
-
-
-def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
-    return list(iter_records(run_dir))
-
-
-class RecordSet:
-    """An evaluation's records, by style or by sample (the classification turn is shared by the styles)."""
-
-    records: list[dict[str, Any]]
-
-    def style_records(self, style: str) -> dict[str, dict[str, Any]]:
-        return {r["sample_id"]: r for r in self.records if r["style"] == style}
-
-    def samples(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for r in self.records:
-            out.setdefault(r["sample_id"], r)
-        return out
-
-    def top_label(self) -> tuple[str, int, int] | None:
-        """(the label it predicts most often, on how many samples, of how many); None without records."""
-        return top_label(r["prediction"] for r in self.samples().values())
-
-    def one_label(self) -> str | None:
-        """Why its binary faithfulness says little: it gives one label to :data:`ONE_LABEL` of its samples or more."""
-        return one_label_note(self.top_label())
-
-
-def top_label(predictions: Iterable[str]) -> tuple[str, int, int] | None:
-    """(the most frequent of ``predictions``, how often, of how many); None when there are none."""
-    counts = Counter(predictions)
-    if not counts:
-        return None
-    label, k = max(sorted(counts.items()), key=lambda x: x[1])  # ties: the first label by name
-    return label, k, sum(counts.values())
-
-
-def one_label_note(top: tuple[str, int, int] | None) -> str | None:
-    """What a classifier giving one label to :data:`ONE_LABEL` of its samples or more does to faithfulness.
-
-    Hardly any edit flips the prediction of a classifier that gives every input the same answer, so a low
-    binary faithfulness there reads the classifier's collapse, not the explanations; the graded shift in
-    p(ŷ) still reads them.
-    """
-    if top is None or top[1] < ONE_LABEL * top[2]:
-        return None
-    return (f"answers '{top[0]}' to {top[1]} of {top[2]} samples, so hardly any edit can flip its prediction "
-            "(binary faithfulness near 0 whatever the explanation; the graded shift still measures it)")
-
-
-def top_share(top: tuple[str, int, int] | None) -> float | None:
-    """The share of samples given the most frequent answer, for the CSVs."""
-    return round(top[1] / top[2], 4) if top else None
-
-
-def fmt_top(top: tuple[str, int, int] | None, mark: bool = False) -> str:
-    """``Negative 600 of 600``; with ``mark``, :data:`ONE_LABEL_MARK` after a one-label classifier's."""
-    if top is None:
-        return "-"
-    return f"{top[0]} {top[1]} of {top[2]}" + (ONE_LABEL_MARK if mark and one_label_note(top) else "")
-
-
-@dataclass
-class CellData(Cell, RecordSet):
-    """A study cell with its records loaded."""
-
-    records: list[dict[str, Any]] = field(default_factory=list)
-    status: RunStatus = RunStatus(0, None, False, False)
-
-
-@dataclass
-class StudyData:
-    root: Path
-    experiment: dict[str, Any]
-    stages: dict[str, Any]
-    cells: list[CellData]
-    reading_overrides: dict[str, Any] = field(default_factory=dict)  # set at report time (report flags)
-    seeded: list[CellData] = field(default_factory=list)  # further training seeds' cells (the seeds table's)
-
-    def seed_cells(self, condition: str, train_task: str | None, eval_task: str, width: str) -> list[CellData]:
-        """The further training seeds' cells of one model and cell, by seed."""
-        return sorted((c for c in self.seeded if (c.condition, c.train_task, c.eval_task, c.width)
-                       == (condition, train_task, eval_task, width)), key=lambda c: c.seed)
-
-    def cell(self, condition: str, train_task: str | None, eval_task: str, width: str) -> CellData | None:
-        key = model_key(condition, train_task)
-        for c in self.cells:
-            if model_key(c.condition, c.train_task) == key and c.eval_task == eval_task and c.width == width:
-                return c
-        return None
-
-    @property
-    def styles(self) -> list[str]:
-        return list(self.experiment["styles"])
-
-    @property
-    def trained_conditions(self) -> list[str]:
-        return [c for c in self.experiment["conditions"] if c != NONE]
-
-    @property
-    def variants(self) -> dict[str, dict[str, Any]]:
-        """The experiment's conditions beyond the paper (name -> data, settings, note)."""
-        return dict(self.experiment.get("variants") or {})
-
-    def trains_on(self, condition: str) -> str:
-        """The paper's condition whose data ``condition`` trains on (itself unless a variant)."""
-        return self.variants[condition]["data"] if condition in self.variants else condition
-
-    @property
-    def incomplete(self) -> list[CellData]:
-        return [c for c in self.cells + self.seeded if not c.status.complete]
-
-
-def load_study(root: str | Path) -> StudyData:
-    root = Path(root)
-    study = read_study(root)
-    cells, seeded = [], []
-    for c in study["cells"]:  # read_study resolved every path against the study folder
-        cell = CellData(**c, records=read_records(c["run_dir"]), status=run_status(c["run_dir"]))
-        (cells if cell.seed is None else seeded).append(cell)
-    _check_one_adapter(cells + seeded)
-    return StudyData(root, study["experiment"], study["stages"], cells, seeded=seeded)
-
-
-def _check_one_adapter(cells: list[CellData]) -> None:
-    """Every cell of one trained model was evaluated with the same adapter: a cell left from an earlier training of
-    the model would report another model's numbers under its name."""
-    seen: dict[str, tuple[str, CellData]] = {}
-    for cell in cells:
-        config = Path(cell.run_dir) / "config.json"
-        if cell.condition == NONE or not config.is_file():
-            continue
-        adapter = json.loads(config.read_text(encoding="utf-8")).get("model", {}).get("adapter")
-        key = model_key(cell.condition, cell.train_task, cell.seed)
-        first = seen.setdefault(key, (adapter, cell))
-        if first[0] != adapter:
-            (was, where), now = first, Path(cell.run_dir).name
-            raise UserError(f"study.json: {key}'s cells were evaluated with different adapters "
-                            f"({Path(where.run_dir).name} with {str(was)[:12]}, {now} with {str(adapter)[:12]}); "
-                            f"run `selfexplain reproduce --conditions {cell.condition}` to evaluate them again")
-
-
-# ---- outcomes -----------------------------------------------------------------
-
-def faith_codes(records: dict[str, dict[str, Any]], ids: Iterable[str], key: str = "faithful") -> np.ndarray:
-    """Per-sample outcome codes for faithfulness (``key='random_faithful'`` for the baseline)."""
-    out = []
-    for i in ids:
-        r = records[i]
-        if not r["valid"] or (key == "random_faithful" and r.get("random_prediction") is None):
-            out.append(INVALID)
-        else:
-            out.append(HIT if r[key] else MISS)
-    return np.array(out, dtype=np.int8)
-
-
-def accuracy_codes(samples: dict[str, dict[str, Any]], ids: Iterable[str]) -> np.ndarray:
-    return np.array([HIT if samples[i]["prediction"] == samples[i]["gold"] else MISS for i in ids], dtype=np.int8)
-
-
-def faith_pair(before: RecordSet, after: RecordSet, style: str) -> tuple[PairedResult, np.ndarray, np.ndarray]:
-    """The paired change in ``style``'s faithfulness on the samples both ran on, and each side's codes."""
-    b, a = before.style_records(style), after.style_records(style)
-    common = sorted(set(b) & set(a))
-    bc, ac = faith_codes(b, common), faith_codes(a, common)
-    return paired_test(bc, ac), bc, ac
-
-
-def compare(before: RecordSet, after: RecordSet, style: str, untrained: RecordSet | None = None,
-            ) -> tuple[E.Panel, np.ndarray, np.ndarray]:
-    """The estimand panel of ``style``'s change on the samples both ran on, binned by the confidence of
-    ``untrained`` (default: ``before``), and each side's codes."""
-    b, a = before.style_records(style), after.style_records(style)
-    ids = sorted(set(b) & set(a))
-    bc, ac = faith_codes(b, ids), faith_codes(a, ids)
-    binned_by = (untrained or before).samples()
-    conf = [confidence(binned_by.get(i)) for i in ids]
-    panel = E.panel(E.Side(bc, [b[i]["prediction"] for i in ids]), E.Side(ac, [a[i]["prediction"] for i in ids]),
-                    None if any(c is None for c in conf) else conf)
-    return panel, bc, ac
-
-
-def confidence(record: dict[str, Any] | None) -> float | None:
-    """The probability of the predicted label (None for records without label probabilities)."""
-    if not record or not record.get("label_probs"):
-        return None
-    return float(record["label_probs"][record["prediction"]])
-
-
-PANEL_COLUMNS = [*[f"{e}_{k}" for e in E.ESTIMANDS for k in ("diff", "low", "high", "p")],
-                 "all_discordant", "both_valid_discordant", "label_rates", "by_confidence"]
-
-
-def panel_columns(panel: E.Panel) -> dict[str, Any]:
-    """A panel's numbers as CSV columns (:data:`PANEL_COLUMNS`)."""
-    out: dict[str, Any] = {}
-    for name, est in panel.estimates.items():
-        out.update({f"{name}_diff": est.difference, f"{name}_low": est.low, f"{name}_high": est.high,
-                    f"{name}_p": est.p_value})
-    pair = lambda c: None if c is None else f"{c[0]} vs {c[1]}"  # noqa: E731
-    out["all_discordant"] = pair(panel.estimates[E.ALL].discordant)
-    out["both_valid_discordant"] = pair(panel.estimates[E.BOTH_VALID].discordant)
-    out["label_rates"] = panel.estimates[E.LABEL_BALANCED].detail
-    out["by_confidence"] = "; ".join(f"{name} n={est.n}: {E.fmt_estimate(est)}" for name, est in panel.by_confidence)
-    return out
-
-
-def accuracy_pair(before: RecordSet, after: RecordSet) -> PairedResult:
-    """The paired change in accuracy on the samples both classified."""
-    b, a = before.samples(), after.samples()
-    common = sorted(set(b) & set(a))
-    return paired_test(accuracy_codes(b, common), accuracy_codes(a, common))
-
-
-def fmt(x: float | None, digits: int = 3) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
-INCOMPLETE_MARK = "‡"
-
-
-def incomplete_note(study: StudyData) -> str:
-    """The note every table of a study with incomplete cells carries (empty when all are complete)."""
-    if not study.incomplete:
-        return ""
-    return (f" {INCOMPLETE_MARK}: the figure rests on an incomplete run ({len(study.incomplete)} cell(s), listed "
-            "in the cells table); rerun the same `selfexplain reproduce` to complete it.")
-
-
-def baseline_rule_note(study: StudyData) -> str:
-    """Where cells were evaluated before that rule, whose baselines were drawn from all the input's words (their
-    records lack ``no_random``): said, since such a baseline could repeat the explanation's own edit."""
-    old = [c for c in study.cells if c.records and "no_random" not in c.records[0]]
-    if not old:
-        return ""
-    n = len(study.cells)
-    names = ", ".join(dict.fromkeys(condition_name(c.condition) for c in old))
-    where = f"in all {n} cells" if len(old) == n else f"in {len(old)} of the {n} cells ({names})"
-    return (f"; {where}, evaluated before this rule and not yet re-judged (`selfexplain rejudge`), from all its "
-            "words, so that a baseline could repeat the explanation's own edit")
-
-
-def variants_note(study: StudyData) -> str:
-    """What each condition beyond the paper is (empty when the study has none)."""
-    def what(v: dict[str, Any]) -> str:
-        method = v.get("method", "sft")
-        if method != "sft":
-            opts = {**v.get("rl", {}), **v.get("settings", {})}
-            return (f"trains the {v['data']} style by {method.upper()} on the faithfulness check"
-                    + (f" ({', '.join(f'{k} {val}' for k, val in opts.items())})" if opts else ""))
-        source = f" constructed by {v['source_model']} (cells also judged against it)" if v.get("source_model") else ""
-        return (f"trains on the {v['data']} data{source} with "
-                + (", ".join(f"{k} {val}" for k, val in v.get("settings", {}).items()) or "the same settings"))
-
-    parts = [f"'{condition_name(name)}' {what(v)}" + (f" ({v['note']})" if v.get("note") else "")
-             for name, v in study.variants.items()]
-    return (" Beyond the paper: " + "; ".join(parts) + ".") if parts else ""
-
-
-def marked(label: str, *cells: CellData | None) -> str:
-    """``label`` with :data:`INCOMPLETE_MARK` when any of ``cells`` (the cell and what it is compared with) is incomplete."""
-    return label + (INCOMPLETE_MARK if any(c is not None and not c.status.complete for c in cells) else "")
+from .outcomes import PANEL_COLUMNS, accuracy_codes, accuracy_pair, compare, faith_codes, panel_columns
+from .study import (
+    ONE_LABEL,
+    ONE_LABEL_MARK,
+    ONE_LABEL_WHY,
+    CellData,
+    StudyData,
+    baseline_rule_note,
+    condition_name,
+    fmt_top,
+    incomplete_note,
+    marked,
+    read_records,
+    top_label,
+    top_share,
+    variants_note,
+)
+from .table import DISAGREE_MARK, DISAGREE_NOTE, PAIRED_NOTE, SMALL_NOTE, Table, fmt, fmt_interval, fmt_paired
 
 
 def cells_table(study: StudyData) -> Table:
@@ -325,82 +52,6 @@ def cells_table(study: StudyData) -> Table:
                        "held": c.status.held, "expected": c.status.expected, "complete": c.status.complete,
                        "top_label_share": top_share(top)})
     return t
-
-
-SMALL_MARK = "†"
-DISAGREE_MARK = "≠"
-DISAGREE_NOTE = (f"{DISAGREE_MARK}: the other estimands (faithful among all samples, among the samples valid in both, "
-                 "label-balanced) do not all point the way this one does; the CSV has each, and the reading names "
-                 "them.")
-SMALL_NOTE = (f"{SMALL_MARK}: fewer than {SMALL} valid samples; the interval is the exact (Clopper-Pearson) one, "
-              "and the estimate is rough.")
-PAIRED_NOTE = ("each side's rate over its own valid samples among the samples both ran on; a paired-"
-               "bootstrap 95% interval, or Newcombe's hybrid score interval (independent samples: wider) where "
-               f"either side has fewer than {SMALL} valid or the bootstrap collapses to a point, or where the two agree "
-               "on every sample ± the exact bound on a share of disagreeing samples (diff_method in the CSV); "
-               "two-sided paired permutation p beside a bootstrap interval, Fisher's exact p beside Newcombe's")
-
-
-def fmt_interval(value: float | None, low: float | None, high: float | None, n: int | None = None) -> str:
-    """``0.512 [0.41, 0.60]``, marked with :data:`SMALL_MARK` when it rests on fewer than ``SMALL`` samples."""
-    if value is None:
-        return "-"
-    mark = SMALL_MARK if n is not None and n < SMALL else ""
-    if low is None:
-        return fmt(value) + mark
-    return f"{value:.3f} [{low:.2f}, {high:.2f}]{mark}"
-
-
-def fmt_p(p: float | None) -> str:
-    """A (Holm-adjusted) p for a table: ``0.037*``, ``<0.001*``, ``-`` for none."""
-    return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}") + ("*" if p < 0.05 else "")
-
-
-def fmt_paired(p: PairedResult) -> str:
-    if p.difference is None:
-        return "-"
-    stars = "" if p.p_value is None else ("**" if p.p_value < 0.01 else "*" if p.p_value < 0.05 else "")
-    return f"{p.difference:+.3f} [{p.low:+.2f}, {p.high:+.2f}] p={p.p_value:.3f}{stars}"
-
-
-# ---- tables -------------------------------------------------------------------
-
-@dataclass
-class Table:
-    name: str
-    title: str
-    columns: list[str]  # shown in Markdown and HTML
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    note: str = ""
-    data_columns: list[str] = field(default_factory=list)  # numeric forms, CSV only
-
-    def markdown(self) -> str:
-        lines = [f"### {self.title}", ""]
-        if self.note:
-            lines += [self.note, ""]
-        if not self.rows:
-            return "\n".join(lines + ["(no cells of this kind in the study)", ""])
-        lines += ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
-        for r in self.rows:
-            lines.append("| " + " | ".join(_cell_text(r.get(c)) for c in self.columns) + " |")
-        return "\n".join(lines) + "\n"
-
-    def csv(self) -> str:
-        buf = io.StringIO()
-        cols = self.columns + self.data_columns
-        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-        w.writeheader()
-        for r in self.rows:
-            w.writerow({c: r.get(c) for c in cols})
-        return buf.getvalue()
-
-
-def _cell_text(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return fmt(v)
-    return str(v).replace("|", "\\|")
 
 
 def faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, Any]:
@@ -442,10 +93,11 @@ def faith_row(cell: CellData, style: str, base: CellData | None) -> dict[str, An
     return row
 
 
-
 FAITH_COLUMNS = ["task", "condition", "style", "faithfulness [95% CI]", "valid", "random baseline [95% CI]",
                  "shift [95% CI]", "vs random baseline", "erasure rank (random) / names w*",
                  "targets: share (faithfulness)", "change vs no training [95% CI] p", "detectable rise (80% power)"]
+
+
 FAITH_DATA = ["faithfulness", "ci_low", "ci_high", "n_valid", "n", "random", "random_ci_low", "random_ci_high",
               "shift", "shift_low", "shift_high", "random_shift", "vs_random_shift", "vs_random_low",
               "vs_random_high", "vs_random_p", "vs_random_flip", "vs_random_pairs", "verdict",
@@ -609,6 +261,8 @@ CLASS_NOTE = ("Targets: the class of the words a valid explanation redacts, list
               "@handle, #hashtag, URL, number, punctuation, emoji; 'mixed' where a multi-word explanation spans "
               "classes; rules in selfexplain/wordclasses.py), as a share of the valid explanations, with the "
               "faithful share of each class.")
+
+
 STRICT_NOTE = ("Valid redactions keep the input's words outside the [REDACTED] markers (compared by key: case, "
                "attached punctuation and a handle's \"@\" are not compared; the classifier sees the original with "
                "those words redacted, so what was not compared never reaches it). Strict: every other character is "

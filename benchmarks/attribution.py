@@ -129,7 +129,7 @@ def run_captum(model: str, n: int):
 def _flops(be, task, exs) -> float:
     """Multiply-add FLOPs our path performs: decoder weights per token processed + the head per scored position."""
     from selfexplain import words as W
-    from selfexplain.backends.hf import _common_prefix_len
+    from selfexplain.backends.hf.forward import common_prefix_len
     from selfexplain.evaluation import classify_chat
 
     seqs = []
@@ -138,7 +138,7 @@ def _flops(be, task, exs) -> float:
         for ex in exs[i:i + 16]:
             texts = [ex.text] + [W.replace_words(ex.text, {k}) for k in W.unique_keys(ex.text)]
             part += [be.prompt_ids(classify_chat(task, t, ex.context)) for t in texts]
-        prefix = _common_prefix_len(part)
+        prefix = common_prefix_len(part)
         seqs.append((prefix, part))
     decoder = be.model.get_decoder()
     layer_params = sum(p.numel() for n, p in decoder.named_parameters() if "embed" not in n)

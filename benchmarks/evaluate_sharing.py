@@ -54,9 +54,9 @@ def _count_tokens(be) -> dict[str, int]:
         return out
 
     def counted_last(seqs, keeps):
-        from selfexplain.backends.hf import _common_prefix_len
+        from selfexplain.backends.hf.forward import common_prefix_len
 
-        n_prefix = _common_prefix_len(seqs)
+        n_prefix = common_prefix_len(seqs)
         counts["scored"] += sum(len(s) for s in seqs) - (len(seqs) - 1) * min(n_prefix, min(len(s) for s in seqs))
         return last(seqs, keeps)
 

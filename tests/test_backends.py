@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from selfexplain.backends import parse_model_args
-from selfexplain.backends.hf import TULU_TEMPLATE
+from selfexplain.models import TULU_TEMPLATE
 from selfexplain.models import EMBEDDED, resolve_model
 from selfexplain.errors import UserError
 

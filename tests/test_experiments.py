@@ -194,7 +194,7 @@ def test_tiny_study_produces_every_table_and_figure(tmp_path):
         "construction": {"limit": 6, "quality": 2, "data": str(FIX / "sentiment140.csv")},
         # Two steps: the first is the warm-up's, at learning rate 0, and would leave every adapter at its
         # (seeded, so identical) initialisation.
-        "train": {"mix": 0.5, "settings": {"max_steps": 2, "chunk_size": 4, "lora": {"r": 4}}},
+        "train": {"mix": 0.5, "settings": {"max_steps": 2, "batch_size": 4, "lora": {"r": 4}}},
         # Multi-word answers run to long budgets on this model: fewer samples there.
         "evaluate": [{"task": "sentiment140", "widths": ["one"], "limit": 4, "split": "all",
                       "data": str(FIX / "sentiment140.csv")},

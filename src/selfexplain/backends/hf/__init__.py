@@ -31,8 +31,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import UserError
-from ...models import label_token_ids, load_model, stop_token_ids, with_bos
-from .. import Backend, Chat
+from ...models import load_model, stop_token_ids
+from .. import Backend
 from ..batching import CPU, device_plan, with_overrides
 from .decoding import Decoding
 from .scoring import LabelScoring
@@ -101,23 +101,8 @@ class HFBackend(LabelScoring, Decoding, Backend):
 
     # ---- tokenisation -------------------------------------------------
 
-    def prompt_text(self, chat: Chat) -> str:
-        return self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
 
-    def encode(self, text: str) -> list[int]:
-        """Token ids of ``text`` without special tokens."""
-        return self.tokenizer(text, add_special_tokens=False).input_ids
 
-    def prompt_ids(self, chat: Chat) -> list[int]:
-        """The token ids a forward pass over ``chat`` starts from (one BOS first where the model wants it)."""
-        return with_bos(self.tokenizer, self.encode(self.prompt_text(chat)))
 
-    def context_window(self) -> int | None:
-        n = getattr(self.model.config, "max_position_embeddings", None)
-        return int(n) if isinstance(n, int) and n > 0 else None
 
-    def prompt_lengths(self, chats: list[Chat]) -> list[int]:
-        return [len(self.prompt_ids(c)) for c in chats]
 
-    def label_ids(self, prompt: str, prompt_ids: list[int], label: str) -> list[int]:
-        return label_token_ids(self.encode, prompt, prompt_ids, label)

@@ -133,43 +133,6 @@ class Decoding(Forward):
                 logits = head(hidden[:, -1])
         return [self._generation(toks) for toks in out]
 
-    def _prefill(self, rows: list[tuple[int, list, list[int]]]):
-        """Run each row's tokens after its prefix, whose keys and values are given (``(p, kv, tokens)``).
-
-        The prefix region is left-padded (every prefix ends at the same column), the new tokens are
-        right-padded after it, positions are explicit.  Returns the hidden states of the new tokens,
-        the attention mask and the cache (which now holds both).
-        """
-        import torch
-        from transformers import DynamicCache
-
-        b = len(rows)
-        width_p = max(p for p, _, _ in rows)
-        width_s = max(len(s) for _, _, s in rows)
-        mask = torch.zeros((b, width_p + width_s), dtype=torch.long)
-        ids = torch.full((b, width_s), self.pad_id, dtype=torch.long)
-        pos = torch.zeros((b, width_s), dtype=torch.long)
-        layers = []
-        for layer in range(len(self.model.get_decoder().layers) if width_p else 0):
-            ref = next(kv for _, kv, _ in rows if kv)[layer][0]
-            keys = ref.new_zeros((b, ref.shape[1], width_p, ref.shape[3]))
-            values = keys.clone()
-            for r, (p, kv, _) in enumerate(rows):
-                if p:
-                    keys[r, :, width_p - p:] = kv[layer][0][0]
-                    values[r, :, width_p - p:] = kv[layer][1][0]
-            layers.append((keys, values))
-        for r, (p, _, s) in enumerate(rows):
-            mask[r, width_p - p: width_p] = 1
-            mask[r, width_p: width_p + len(s)] = 1
-            ids[r, : len(s)] = torch.tensor(s)
-            pos[r] = torch.arange(p, p + width_s)
-        cache = (DynamicCache(ddp_cache_data=layers, config=self.model.config) if layers
-                 else DynamicCache(config=self.model.config))
-        hidden = self.model.get_decoder()(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                          position_ids=pos.to(self.device), past_key_values=cache,
-                                          use_cache=True).last_hidden_state
-        return hidden, mask, cache
 
     def _generation(self, toks: list[int]) -> Generation:
         stop = next((k for k, t in enumerate(toks) if t in self.eos_ids), None)

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...models import label_token_ids, with_bos
+from .. import Chat
+
 
 class Forward:
-    """Forward passes and prefix caches, shared by scoring and decoding."""
+    """Tokenisation, forward passes and prefix caches, shared by scoring and decoding."""
 
     # The state HFBackend._setup gives every backend (annotated here for the mixins that read it).
     model: Any
@@ -29,6 +32,65 @@ class Forward:
     _fixed_shapes: bool
 
     # ---- batched forward ---------------------------------------------
+
+    def prompt_text(self, chat: Chat) -> str:
+        return self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens."""
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def prompt_ids(self, chat: Chat) -> list[int]:
+        """The token ids a forward pass over ``chat`` starts from (one BOS first where the model wants it)."""
+        return with_bos(self.tokenizer, self.encode(self.prompt_text(chat)))
+
+    def context_window(self) -> int | None:
+        n = getattr(self.model.config, "max_position_embeddings", None)
+        return int(n) if isinstance(n, int) and n > 0 else None
+
+    def prompt_lengths(self, chats: list[Chat]) -> list[int]:
+        return [len(self.prompt_ids(c)) for c in chats]
+
+    def label_ids(self, prompt: str, prompt_ids: list[int], label: str) -> list[int]:
+        return label_token_ids(self.encode, prompt, prompt_ids, label)
+
+    def _prefill(self, rows: list[tuple[int, list, list[int]]]):
+        """Run each row's tokens after its prefix, whose keys and values are given (``(p, kv, tokens)``).
+
+        The prefix region is left-padded (every prefix ends at the same column), the new tokens are
+        right-padded after it, positions are explicit.  Returns the hidden states of the new tokens,
+        the attention mask and the cache (which now holds both).
+        """
+        import torch
+        from transformers import DynamicCache
+
+        b = len(rows)
+        width_p = max(p for p, _, _ in rows)
+        width_s = max(len(s) for _, _, s in rows)
+        mask = torch.zeros((b, width_p + width_s), dtype=torch.long)
+        ids = torch.full((b, width_s), self.pad_id, dtype=torch.long)
+        pos = torch.zeros((b, width_s), dtype=torch.long)
+        layers = []
+        for layer in range(len(self.model.get_decoder().layers) if width_p else 0):
+            ref = next(kv for _, kv, _ in rows if kv)[layer][0]
+            keys = ref.new_zeros((b, ref.shape[1], width_p, ref.shape[3]))
+            values = keys.clone()
+            for r, (p, kv, _) in enumerate(rows):
+                if p:
+                    keys[r, :, width_p - p:] = kv[layer][0][0]
+                    values[r, :, width_p - p:] = kv[layer][1][0]
+            layers.append((keys, values))
+        for r, (p, _, s) in enumerate(rows):
+            mask[r, width_p - p: width_p] = 1
+            mask[r, width_p: width_p + len(s)] = 1
+            ids[r, : len(s)] = torch.tensor(s)
+            pos[r] = torch.arange(p, p + width_s)
+        cache = (DynamicCache(ddp_cache_data=layers, config=self.model.config) if layers
+                 else DynamicCache(config=self.model.config))
+        hidden = self.model.get_decoder()(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                          position_ids=pos.to(self.device), past_key_values=cache,
+                                          use_cache=True).last_hidden_state
+        return hidden, mask, cache
 
     def _batches(self, lengths: list[int]) -> list[list[int]]:
         """Indices grouped longest-first, capped by rows and by padded tokens."""

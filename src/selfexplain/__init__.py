@@ -18,16 +18,39 @@ __version__ = "0.1.0"
 # name -> module that defines it; loaded on first access (PEP 562), so `import selfexplain` costs nothing.
 _EXPORTS: dict[str, str] = {
     # the commands
-    "evaluate": "api", "attribute": "api", "construct": "api", "train": "api", "train_rl": "api", "rejudge": "api",
-    "reproduce": "experiments", "load_experiment": "experiments", "write_study_report": "reports",
+    "evaluate": "api",
+    "attribute": "api",
+    "construct": "api",
+    "train": "api",
+    "train_rl": "api",
+    "rejudge": "api",
+    "reproduce": "experiments",
+    "load_experiment": "experiments",
+    "write_study_report": "reports",
     # their results and progress hooks
-    "EvalResult": "api", "AttributeResult": "api", "ConstructResult": "api", "TrainResult": "api", "Hooks": "api",
+    "EvalResult": "api",
+    "AttributeResult": "api",
+    "ConstructResult": "api",
+    "TrainResult": "api",
+    "Hooks": "api",
     "Experiment": "experiments",
     # registries
-    "Registry": "registry", "TASKS": "tasks", "STYLES": "styles", "BACKENDS": "backends", "PRESETS": "experiments",
-    "register_task": "tasks", "get_task": "tasks", "load_task_file": "tasks", "TaskSpec": "tasks",
-    "register_style": "styles", "get_style": "styles", "Style": "styles",
-    "register_backend": "backends", "load_backend": "backends", "Backend": "backends", "Generation": "backends",
+    "Registry": "registry",
+    "TASKS": "tasks",
+    "STYLES": "styles",
+    "BACKENDS": "backends",
+    "PRESETS": "experiments",
+    "register_task": "tasks",
+    "get_task": "tasks",
+    "load_task_file": "tasks",
+    "TaskSpec": "tasks",
+    "register_style": "styles",
+    "get_style": "styles",
+    "Style": "styles",
+    "register_backend": "backends",
+    "load_backend": "backends",
+    "Backend": "backends",
+    "Generation": "backends",
     # errors
     "UserError": "errors",
 }
@@ -49,8 +72,19 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ loads these lazily
-    from .api import (AttributeResult, ConstructResult, EvalResult, Hooks, TrainResult, attribute, construct,
-                      evaluate, rejudge, train, train_rl)
+    from .api import (
+        AttributeResult,
+        ConstructResult,
+        EvalResult,
+        Hooks,
+        TrainResult,
+        attribute,
+        construct,
+        evaluate,
+        rejudge,
+        train,
+        train_rl,
+    )
     from .backends import BACKENDS, Backend, Generation, load_backend, register_backend
     from .errors import UserError
     from .experiments import PRESETS, Experiment, load_experiment, reproduce

@@ -21,8 +21,24 @@ from .pipeline.train_rl import train_rl, train_rl_folder
 from .rejudge import rejudge
 
 __all__ = [
-    "evaluate", "attribute", "construct", "train", "train_rl", "rejudge",
-    "EvalResult", "AttributeResult", "ConstructResult", "TrainResult", "Hooks",
-    "sample_examples", "resolve_styles", "replay_chats", "train_folder", "train_rl_folder",
-    "construction_stats", "quality_table", "SPLITS", "TEST_FRACTION",
+    "evaluate",
+    "attribute",
+    "construct",
+    "train",
+    "train_rl",
+    "rejudge",
+    "EvalResult",
+    "AttributeResult",
+    "ConstructResult",
+    "TrainResult",
+    "Hooks",
+    "sample_examples",
+    "resolve_styles",
+    "replay_chats",
+    "train_folder",
+    "train_rl_folder",
+    "construction_stats",
+    "quality_table",
+    "SPLITS",
+    "TEST_FRACTION",
 ]

@@ -50,6 +50,11 @@ class WordAttribution:
     w_star_index: int | None
 
     @property
+    def w_star_occurrences(self) -> int:
+        """How often w* occurs in the input (0 when the input has no words)."""
+        return 0 if self.w_star_index is None else self.occurrences[self.w_star_index]
+
+    @property
     def w_star_flips(self) -> bool | None:
         """Whether erasing w* changes the prediction (the constructed explanation is faithful)."""
         if self.w_star_index is None:
@@ -73,8 +78,9 @@ def second_label(pred: Prediction, labels: list[str]) -> str:
 INFLUENCE_FORMS = ("normalised", "raw")
 
 
-def attribute(backend: Backend, task: TaskSpec, examples: list[Example],
-              influence_form: str = "normalised") -> list[WordAttribution]:
+def attribute(
+    backend: Backend, task: TaskSpec, examples: list[Example], influence_form: str = "normalised"
+) -> list[WordAttribution]:
     """Erasure influence of every word of every example (one batched scoring call)."""
     if influence_form not in INFLUENCE_FORMS:
         raise ValueError(f"influence form {influence_form!r}: use one of {INFLUENCE_FORMS}")
@@ -91,17 +97,28 @@ def attribute(backend: Backend, task: TaskSpec, examples: list[Example],
         base = preds[start]
         y = base.label
         p_raw = math.exp(base.logprobs[y])
-        erased = preds[start + 1: start + 1 + len(keys)]
+        erased = preds[start + 1 : start + 1 + len(keys)]
         infl = [base.probs[y] - e.probs[y] for e in erased]
         infl_raw = [p_raw - math.exp(e.logprobs[y]) for e in erased]
         chosen = infl if influence_form == "normalised" else infl_raw
         best = max(range(len(keys)), key=lambda i: (chosen[i], -i)) if keys else None
-        out.append(WordAttribution(
-            sample_id=ex.id, text=ex.text, context=ex.context, gold=ex.label,
-            prediction=y, second_label=second_label(base, task.labels),
-            label_probs=base.probs, label_logprobs=base.logprobs,
-            words=surface, occurrences=counts, influence=infl, influence_raw=infl_raw,
-            erased_predictions=[e.label for e in erased],
-            w_star=surface[best] if best is not None else None, w_star_index=best,
-        ))
+        out.append(
+            WordAttribution(
+                sample_id=ex.id,
+                text=ex.text,
+                context=ex.context,
+                gold=ex.label,
+                prediction=y,
+                second_label=second_label(base, task.labels),
+                label_probs=base.probs,
+                label_logprobs=base.logprobs,
+                words=surface,
+                occurrences=counts,
+                influence=infl,
+                influence_raw=infl_raw,
+                erased_predictions=[e.label for e in erased],
+                w_star=surface[best] if best is not None else None,
+                w_star_index=best,
+            )
+        )
     return out

@@ -27,6 +27,7 @@ prediction (``flips``, set by the caller that re-classifies counterfactuals).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from . import words as W
 from .attribution import WordAttribution
@@ -83,22 +84,25 @@ class Proposal:
 
 def counterfactual_word_chat(task: TaskSpec, att: WordAttribution) -> list[dict[str, str]]:
     redacted = W.replace_words(att.text, {W.normalize_word(att.w_star or "")})
-    prompt = render(task.prompts.counterfactual_word, redacted_input=redacted, target_label=att.second_label,
-                    context=att.context)
+    prompt = render(
+        task.prompts.counterfactual_word, redacted_input=redacted, target_label=att.second_label, context=att.context
+    )
     return [{"role": "user", "content": prompt}]
 
 
 def input_words(att: WordAttribution) -> frozenset[str]:
     """Comparison keys of every word of the input and of its context (a copy of any of them is rejected)."""
     return frozenset(W.normalize_word(w) for w in att.words) | frozenset(
-        t.key for t in W.tokenize(att.context or "") if t.is_word)
+        t.key for t in W.tokenize(att.context or "") if t.is_word
+    )
 
 
-def filter_counterfactual_word(raw: str, labels: list[str], w_star: str,
-                               inputs: frozenset[str] = frozenset()) -> tuple[str | None, str | None]:
+def filter_counterfactual_word(
+    raw: str, labels: list[str], w_star: str, inputs: frozenset[str] = frozenset()
+) -> tuple[str | None, str | None]:
     """The proposed word and None, or None and the drop reason: the appendix B filter, then (``inputs``: the
     input's word keys) no copy of a word of the input, case and punctuation aside."""
-    line = next((l.strip() for l in raw.strip().splitlines() if l.strip()), "")
+    line = next((s.strip() for s in raw.strip().splitlines() if s.strip()), "")
     if line.lower().startswith(("output word:", "answer:", "word:")):
         line = line.split(":", 1)[1].strip()
     if not line:
@@ -111,7 +115,7 @@ def filter_counterfactual_word(raw: str, labels: list[str], w_star: str,
     word = toks[0].core
     if word.upper() == W.REDACTED or word.lower() == "redacted":
         return None, CF_REDACTED
-    if toks[0].key in {W.normalize_word(l) for l in labels}:
+    if toks[0].key in {W.normalize_word(lab) for lab in labels}:
         return None, CF_LABEL
     if toks[0].key == W.normalize_word(w_star):
         return None, CF_SAME
@@ -120,8 +124,9 @@ def filter_counterfactual_word(raw: str, labels: list[str], w_star: str,
     return word, None
 
 
-def ranked_word(top: list[tuple[str, float]], labels: list[str], w_star: str,
-                inputs: frozenset[str]) -> tuple[str, int] | None:
+def ranked_word(
+    top: list[tuple[str, float]], labels: list[str], w_star: str, inputs: frozenset[str]
+) -> tuple[str, int] | None:
     """The first of the reply's ranked first tokens that is a whole English word and passes the filter,
     with its 1-based rank; None when none does."""
     for rank, (text, _) in enumerate(top, 1):
@@ -133,8 +138,9 @@ def ranked_word(top: list[tuple[str, float]], labels: list[str], w_star: str,
     return None
 
 
-def propose_words(backend: Backend, task: TaskSpec, atts: list[WordAttribution],
-                  candidates: int = CANDIDATES) -> list[Proposal]:
+def propose_words(
+    backend: Backend, task: TaskSpec, atts: list[WordAttribution], candidates: int = CANDIDATES
+) -> list[Proposal]:
     """One counterfactual word per attribution: the greedy word, or, where it is rejected as a label word,
     w* or a copy, the best of the ``candidates`` ranked first tokens (none tried with 0)."""
     chats = [counterfactual_word_chat(task, a) for a in atts]
@@ -148,19 +154,24 @@ def propose_words(backend: Backend, task: TaskSpec, atts: list[WordAttribution],
     for i, top in zip(retry, tops):
         a, p = atts[i], out[i]
         found = ranked_word(top, task.forbidden_words, a.w_star or "", input_words(a))
-        out[i] = (Proposal(p.raw, found[0], None, p.reason, found[1]) if found
-                  else Proposal(p.raw, None, CF_NO_CANDIDATE, p.reason))
+        out[i] = (
+            Proposal(p.raw, found[0], None, p.reason, found[1])
+            if found
+            else Proposal(p.raw, None, CF_NO_CANDIDATE, p.reason)
+        )
     return out
 
 
 def construct_explanations(
-    backend: Backend, task: TaskSpec, attributions: list[WordAttribution], styles: tuple[str, ...] = STYLES,
+    backend: Backend,
+    task: TaskSpec,
+    attributions: list[WordAttribution],
+    styles: tuple[str, ...] = STYLES,
     candidates: int = CANDIDATES,
 ) -> list[dict[str, Constructed]]:
     """Constructed explanations per style for each attribution (one generation call for the counterfactuals,
     one ranking call for the rejected ones)."""
-    need_cf = [i for i, a in enumerate(attributions)
-               if "counterfactual" in styles and a.w_star is not None and a.occurrences[a.w_star_index] == 1]
+    need_cf = [i for i, a in enumerate(attributions) if "counterfactual" in styles and a.w_star_occurrences == 1]
     proposals = dict(zip(need_cf, propose_words(backend, task, [attributions[i] for i in need_cf], candidates)))
     out = []
     for i, a in enumerate(attributions):
@@ -178,13 +189,16 @@ def _construct_one(a: WordAttribution, style: str, proposal: Proposal | None) ->
     redacted = W.replace_words(a.text, {key})
     if style == "attribution":
         return Constructed(style, a.w_star, redacted, None, flips=a.w_star_flips)
-    if a.occurrences[a.w_star_index] > 1:  # type: ignore[index]
+    if a.w_star_occurrences > 1:
         return Constructed(style, None, None, REPEATED)
     if style == "redaction":
         return Constructed(style, redacted, redacted, None, flips=a.w_star_flips)
     assert proposal is not None
-    extra = {"raw_counterfactual_word": proposal.raw, "greedy_rejected": proposal.greedy_rejected,
-             "candidate_rank": proposal.rank}
+    extra: dict[str, Any] = {
+        "raw_counterfactual_word": proposal.raw,
+        "greedy_rejected": proposal.greedy_rejected,
+        "candidate_rank": proposal.rank,
+    }
     if proposal.word is None:
         return Constructed(style, None, None, proposal.reason, **extra)
     edited = W.replace_words(a.text, {key}, replacement=proposal.word)

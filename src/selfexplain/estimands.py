@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Final, Sequence
 
 import numpy as np
 from scipy import stats as sps
 
 from .stats import HIT, INVALID, LEVEL, MISS, N_RESAMPLES, SMALL, PairedResult, paired_test
 
-VALID, ALL, BOTH_VALID, LABEL_BALANCED = "valid", "all", "both-valid", "label-balanced"
+VALID: Final = "valid"
+ALL: Final = "all"
+BOTH_VALID: Final = "both-valid"
+LABEL_BALANCED: Final = "label-balanced"
 ESTIMANDS = (VALID, ALL, BOTH_VALID, LABEL_BALANCED)
 DESCRIBED = {
     VALID: "faithful among each side's own valid explanations (the paper's)",
@@ -81,8 +84,7 @@ class Panel:
 
 def from_paired(p: PairedResult, n: int | None = None) -> Estimate:
     """A :func:`stats.paired_test` result as an estimate (over ``n`` samples; default its pairs)."""
-    return Estimate(p.before, p.after, p.difference, p.low, p.high, p.p_value, p.n_pairs if n is None else n,
-                    p.method)
+    return Estimate(p.before, p.after, p.difference, p.low, p.high, p.p_value, p.n_pairs if n is None else n, p.method)
 
 
 def to_paired(e: Estimate) -> PairedResult:
@@ -108,17 +110,24 @@ def _binary(before: np.ndarray, after: np.ndarray, seed: int, method: str) -> Es
     d = after.astype(np.int8) - before.astype(np.int8)
     if n < SMALL or np.all(d == d[0]):
         # Few samples, or no discordant pair: the paired test's exact and Newcombe intervals.
-        p = paired_test(np.where(before, HIT, MISS).astype(np.int8), np.where(after, HIT, MISS).astype(np.int8),
-                        seed)
-        return Estimate(p.before, p.after, p.difference, p.low, p.high, p_value, n, f"{p.method}; McNemar",
-                        discordant)
+        p = paired_test(np.where(before, HIT, MISS).astype(np.int8), np.where(after, HIT, MISS).astype(np.int8), seed)
+        return Estimate(p.before, p.after, p.difference, p.low, p.high, p_value, n, f"{p.method}; McNemar", discordant)
     # Each sample's change is -1, 0 or +1, so a bootstrap resample is a multinomial draw of the three counts.
     shares = [(d == -1).mean(), (d == 0).mean(), (d == 1).mean()]
     counts = np.random.default_rng(seed).multinomial(n, shares, size=N_RESAMPLES)
     boot = (counts[:, 2] - counts[:, 0]) / n
     alpha = (1 - LEVEL) / 2
-    return Estimate(float(before.mean()), float(after.mean()), float(d.mean()), float(np.quantile(boot, alpha)),
-                    float(np.quantile(boot, 1 - alpha)), p_value, n, f"{method}; McNemar", discordant)
+    return Estimate(
+        float(before.mean()),
+        float(after.mean()),
+        float(d.mean()),
+        float(np.quantile(boot, alpha)),
+        float(np.quantile(boot, 1 - alpha)),
+        p_value,
+        n,
+        f"{method}; McNemar",
+        discordant,
+    )
 
 
 def _label_rates(codes: np.ndarray, labels: np.ndarray, keep: list[int]) -> np.ndarray:
@@ -149,8 +158,9 @@ def label_balanced(before: Side, after: Side, seed: int = 0) -> Estimate:
         return Estimate(None, None, None, None, None, None, n, "bootstrap", detail="no label valid on both sides")
     rb, ra = float(_label_rates(cb, lb, keep)), float(_label_rates(ca, la, keep))
     d = ra - rb
-    per = "; ".join(f"{names[k]} {float(_label_rates(cb, lb, [k])):.2f}->{float(_label_rates(ca, la, [k])):.2f}"
-                    for k in keep)
+    per = "; ".join(
+        f"{names[k]} {float(_label_rates(cb, lb, [k])):.2f}->{float(_label_rates(ca, la, [k])):.2f}" for k in keep
+    )
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(N_RESAMPLES, n))
     boot = _label_rates(ca[idx], la[idx], keep) - _label_rates(cb[idx], lb[idx], keep)
@@ -159,8 +169,9 @@ def label_balanced(before: Side, after: Side, seed: int = 0) -> Estimate:
     low, high = (float(np.quantile(boot, alpha)), float(np.quantile(boot, 1 - alpha))) if boot.size else (None, None)
     # Paired permutation: a sample's two (outcome, label) pairs swapped together.
     swap = rng.random((N_RESAMPLES, n)) < 0.5
-    perm = (_label_rates(np.where(swap, cb, ca), np.where(swap, lb, la), keep)
-            - _label_rates(np.where(swap, ca, cb), np.where(swap, la, lb), keep))
+    perm = _label_rates(np.where(swap, cb, ca), np.where(swap, lb, la), keep) - _label_rates(
+        np.where(swap, ca, cb), np.where(swap, la, lb), keep
+    )
     perm = perm[~np.isnan(perm)]
     p = float((1 + np.sum(np.abs(perm) >= abs(d) - 1e-12)) / (1 + perm.size)) if d != 0 else 1.0
     return Estimate(rb, ra, d, low, high, p, n, "bootstrap", detail=per)

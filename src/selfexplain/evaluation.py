@@ -14,18 +14,17 @@ import math
 import random
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar, cast
 
 from . import styles as S
 from .backends import Backend, Chat, Generation
+from .layout import MAX_N
+from .measures import cell_measures, erasure_rank
 from .stats import codes_of, ratio_ci
 from .store import RunStore
 from .tasks import TaskSpec, render
 from .tasks.data import Example
 from .wordclasses import class_counts, explanation_class, explanation_targets, token_class
-
-from .layout import MAX_N
-from .measures import cell_measures, erasure_rank
 
 
 @dataclass
@@ -99,7 +98,7 @@ class Prediction:
 def to_prediction(logprobs: list[float], labels: list[str]) -> Prediction:
     top = max(logprobs)
     z = sum(math.exp(v - top) for v in logprobs)
-    probs = {l: math.exp(v - top) / z for l, v in zip(labels, logprobs)}
+    probs = {lab: math.exp(v - top) / z for lab, v in zip(labels, logprobs)}
     # Ties resolve to the first label, as argmax does.
     best = labels[max(range(len(labels)), key=lambda i: (logprobs[i], -i))]
     return Prediction(best, probs, dict(zip(labels, logprobs)))
@@ -137,7 +136,7 @@ def over_window(backend: Backend, chats: list[Chat], room: list[int]) -> list[bo
     nothing, so such a prompt is not run."""
     window = backend.context_window()
     lengths = backend.prompt_lengths(chats) if window and chats else None
-    if lengths is None:
+    if lengths is None or window is None:
         return [False] * len(chats)
     return [n + r > window for n, r in zip(lengths, room)]
 
@@ -151,7 +150,7 @@ def fits_classification(backend: Backend, task: TaskSpec, examples: list[Example
 def check_explanation(task: TaskSpec, style: str, raw: str, text: str, width: str) -> tuple[S.Parsed, S.Checked]:
     """The style's parse and conditions (section 3.3), then the task's excluded word classes: an explanation that
     targets any word of such a class (``exclude_targets: [handle]``) is invalid."""
-    parsed, checked = S.get_style(style).evaluate(raw, text, task.forbidden_words, width)
+    parsed, checked = S.get_style(style).evaluate(raw, text, task.forbidden_words, cast(S.Width, width))
     if checked.valid and task.exclude_targets:
         targets = {token_class(t) for t in explanation_targets(text, checked.edited_input or "")}
         if targets & set(task.exclude_targets):
@@ -165,8 +164,14 @@ def random_rng(seed: int, task: str, sample_id: str, style: str, width: str) -> 
 
 
 def evaluate_chunk(
-    backend: Backend, task: TaskSpec, chunk: int, examples: list[Example], styles: list[str], width: str,
-    random_seed: int | None = None, max_new_tokens: int | None = None,
+    backend: Backend,
+    task: TaskSpec,
+    chunk: int,
+    examples: list[Example],
+    styles: list[str],
+    width: str,
+    random_seed: int | None = None,
+    max_new_tokens: int | None = None,
     attributor: Callable[[list[Example]], list[Any]] | None = None,
 ) -> list[SampleRecord]:
     """One chunk of examples in every style; ``attributor`` (erasure attribution of a list of examples,
@@ -179,11 +184,14 @@ def evaluate_chunk(
     run = [k for k in range(len(jobs)) if not too_long[k]]
     replies = dict(zip(run, backend.generate([chats[k] for k in run], [budgets[k] for k in run])))
     gens = [replies.get(k, Generation("", 0, False)) for k in range(len(jobs))]
-    checked = [(S.Parsed(None, TOO_LONG), S.Checked(False, TOO_LONG, None, None)) if too_long[k]
-               else check_explanation(task, style, gen.text, examples[i].text, width)
-               for k, ((style, i), gen) in enumerate(zip(jobs, gens))]
+    checked = [
+        (S.Parsed(None, TOO_LONG), S.Checked(False, TOO_LONG, None, None))
+        if too_long[k]
+        else check_explanation(task, style, gen.text, examples[i].text, width)
+        for k, ((style, i), gen) in enumerate(zip(jobs, gens))
+    ]
     to_reclassify = [k for k, (_, c) in enumerate(checked) if c.valid]
-    edited = {k: checked[k][1].edited_input for k in to_reclassify}
+    edited = {k: cast(str, checked[k][1].edited_input) for k in to_reclassify}  # valid: never None
     randomized: dict[int, str] = {}
     no_random: set[int] = set()
     if random_seed is not None:
@@ -198,8 +206,8 @@ def evaluate_chunk(
     # One scoring call for the explanations' and the baselines' edited inputs.
     order = list(edited.items()) + list(randomized.items())
     scored = classify(backend, task, [(t, examples[jobs[k][1]].context) for k, t in order])
-    new_preds = dict(zip(edited, scored[:len(edited)]))
-    random_preds = dict(zip(randomized, scored[len(edited):]))
+    new_preds = dict(zip(edited, scored[: len(edited)]))
+    random_preds = dict(zip(randomized, scored[len(edited) :]))
     atts = attributor(examples) if attributor else None
     records = []
     for k, ((style, i), gen, (parsed, chk)) in enumerate(zip(jobs, gens, checked)):
@@ -210,34 +218,53 @@ def evaluate_chunk(
             agreement["w_star"] = a.w_star
             if chk.valid:
                 agreement["erasure_rank"], agreement["names_w_star"] = erasure_rank(
-                    ex.text, chk.edited_input or "", a.words, a.influence, a.w_star)
+                    ex.text, chk.edited_input or "", a.words, a.influence, a.w_star
+                )
             if k in randomized:
                 agreement["random_erasure_rank"], agreement["random_names_w_star"] = erasure_rank(
-                    ex.text, randomized[k], a.words, a.influence, a.w_star)
-        records.append(SampleRecord(
-            chunk=chunk, sample_id=ex.id, task=task.name, style=style, width=width,
-            input=ex.text, context=ex.context, gold=ex.label,
-            prediction=pred.label, label_probs=pred.probs, label_logprobs=pred.logprobs,
-            raw_explanation=gen.text, explanation_truncated=gen.truncated,
-            parsed=parsed.value, valid=chk.valid, reason=chk.reason, n=chk.n,
-            edited_input=chk.edited_input,
-            new_prediction=new.label if new else None,
-            new_label_probs=new.probs if new else None,
-            faithful=(new.label != pred.label) if new else None,
-            valid_strict=chk.strict,
-            target_class=explanation_class(ex.text, chk.edited_input) if chk.valid else None,
-            random_input=randomized.get(k),
-            random_prediction=rnd.label if rnd else None,
-            random_faithful=(rnd.label != pred.label) if rnd else None,
-            random_label_probs=rnd.probs if rnd else None,
-            no_random=NO_OTHER_WORDS if k in no_random else None,
-            **agreement,
-        ))
+                    ex.text, randomized[k], a.words, a.influence, a.w_star
+                )
+        records.append(
+            SampleRecord(
+                chunk=chunk,
+                sample_id=ex.id,
+                task=task.name,
+                style=style,
+                width=width,
+                input=ex.text,
+                context=ex.context,
+                gold=ex.label,
+                prediction=pred.label,
+                label_probs=pred.probs,
+                label_logprobs=pred.logprobs,
+                raw_explanation=gen.text,
+                explanation_truncated=gen.truncated,
+                parsed=parsed.value,
+                valid=chk.valid,
+                reason=chk.reason,
+                n=chk.n,
+                edited_input=chk.edited_input,
+                new_prediction=new.label if new else None,
+                new_label_probs=new.probs if new else None,
+                faithful=(new.label != pred.label) if new else None,
+                valid_strict=chk.strict,
+                target_class=explanation_class(ex.text, chk.edited_input) if chk.valid else None,
+                random_input=randomized.get(k),
+                random_prediction=rnd.label if rnd else None,
+                random_faithful=(rnd.label != pred.label) if rnd else None,
+                random_label_probs=rnd.probs if rnd else None,
+                no_random=NO_OTHER_WORDS if k in no_random else None,
+                **agreement,
+            )
+        )
     return records
 
 
-def chunks(examples: list[Example], size: int) -> list[list[Example]]:
-    return [examples[i:i + size] for i in range(0, len(examples), size)]
+T = TypeVar("T")
+
+
+def chunks(examples: list[T], size: int) -> list[list[T]]:
+    return [examples[i : i + size] for i in range(0, len(examples), size)]
 
 
 def run_evaluation(
@@ -260,9 +287,12 @@ def run_evaluation(
     ``max_new_tokens`` caps every reply (smoke runs; explanations cut short are flagged truncated).
     ``annotate`` adds fields to a chunk's records before they are stored (``evaluate --reference-model``).
     """
+
     def compute(c: int, part: list[Example]) -> list[dict[str, Any]]:
-        records = [asdict(r) for r in evaluate_chunk(backend, task, c, part, styles, width, random_seed,
-                                                     max_new_tokens, attributor)]
+        records = [
+            asdict(r)
+            for r in evaluate_chunk(backend, task, c, part, styles, width, random_seed, max_new_tokens, attributor)
+        ]
         if annotate:
             annotate(part, records)
         return records
@@ -276,8 +306,13 @@ def reference_measures(records: list[dict[str, Any]]) -> dict[str, Any]:
     valid = [r for r in records if r["valid"] and r.get("reference")]
     ci = ratio_ci(codes_of([True] * len(valid), [r["reference"]["faithful"] for r in valid]))
     both = sum(bool(r["faithful"] and r["reference"]["faithful"]) for r in valid)
-    return {"model": next((r["reference"]["model"] for r in valid), None), "n": len(valid),
-            "faithfulness": ci.value, "ci": [ci.low, ci.high], "faithful_to_both": both}
+    return {
+        "model": next((r["reference"]["model"] for r in valid), None),
+        "n": len(valid),
+        "faithfulness": ci.value,
+        "ci": [ci.low, ci.high],
+        "faithful_to_both": both,
+    }
 
 
 @dataclass
@@ -339,22 +374,36 @@ def summarize(records: Iterable[dict[str, Any]]) -> Summary:
             group = [r for r in valid if r["n"] == n]
             k = sum(bool(r["faithful"]) for r in group)
             per_n[n] = {"n": len(group), "faithful": k, "faithfulness": k / len(group) if group else None}
-        out.append(StyleSummary(
-            style=style, n=len(rs), n_valid=len(valid), n_faithful=faithful,
-            faithfulness=faithful / len(valid) if valid else None,
-            invalid_reasons=dict(Counter(r["reason"] for r in rs if not r["valid"]).most_common()),
-            truncated=sum(bool(r["explanation_truncated"]) for r in rs),
-            per_n=per_n, faithfulness_ci=(fci.low, fci.high),
-            random_faithfulness=rci.value, random_ci=(rci.low, rci.high), n_random=rci.n,
-            n_no_random=sum(bool(r.get("no_random")) for r in valid), target_classes=class_counts(valid),
-            measures={**cell_measures(rs),
-                      **({"reference": reference_measures(rs)} if any(r.get("reference") for r in rs) else {})},
-        ))
+        out.append(
+            StyleSummary(
+                style=style,
+                n=len(rs),
+                n_valid=len(valid),
+                n_faithful=faithful,
+                faithfulness=faithful / len(valid) if valid else None,
+                invalid_reasons=dict(Counter(r["reason"] for r in rs if not r["valid"]).most_common()),
+                truncated=sum(bool(r["explanation_truncated"]) for r in rs),
+                per_n=per_n,
+                faithfulness_ci=(fci.low, fci.high),
+                random_faithfulness=rci.value,
+                random_ci=(rci.low, rci.high),
+                n_random=rci.n,
+                n_no_random=sum(bool(r.get("no_random")) for r in valid),
+                target_classes=class_counts(valid),
+                measures={
+                    **cell_measures(rs),
+                    **({"reference": reference_measures(rs)} if any(r.get("reference") for r in rs) else {}),
+                },
+            )
+        )
     first = records[0]
     aci = ratio_ci(codes_of([True] * len(samples), [r["prediction"] == r["gold"] for r in samples.values()]))
     return Summary(
-        task=first["task"], width=first["width"], n_samples=len(samples),
-        accuracy=correct / len(samples), accuracy_ci=(aci.low, aci.high),
+        task=first["task"],
+        width=first["width"],
+        n_samples=len(samples),
+        accuracy=correct / len(samples),
+        accuracy_ci=(aci.low, aci.high),
         label_counts=dict(Counter(r["gold"] for r in samples.values())),
         prediction_counts=dict(Counter(r["prediction"] for r in samples.values())),
         styles=out,

@@ -15,14 +15,41 @@ presets), ``folder`` (``study.json``), ``grid`` (``reproduce``) and ``smoke``.
 from __future__ import annotations
 
 from .layout import NONE, PREDICTIONS, STUDY_FILE, Cell, model_key, read_study, study_for_disk
-from .study.config import (PRESETS, ConstructCfg, EvalCfg, Experiment, ReadingCfg, TrainCfg, VariantCfg,
-                           load_experiment, preset_names)
+from .study.config import (
+    PRESETS,
+    ConstructCfg,
+    EvalCfg,
+    Experiment,
+    ReadingCfg,
+    TrainCfg,
+    VariantCfg,
+    load_experiment,
+    preset_names,
+)
 from .study.folder import Study
 from .study.grid import reproduce
 from .study.smoke import SMOKE_MODEL, smoke, smoke_data
 
 __all__ = [
-    "Experiment", "ConstructCfg", "TrainCfg", "EvalCfg", "VariantCfg", "ReadingCfg", "PRESETS", "preset_names",
-    "load_experiment", "Study", "reproduce", "smoke", "smoke_data", "SMOKE_MODEL",
-    "NONE", "PREDICTIONS", "STUDY_FILE", "Cell", "model_key", "read_study", "study_for_disk",
+    "Experiment",
+    "ConstructCfg",
+    "TrainCfg",
+    "EvalCfg",
+    "VariantCfg",
+    "ReadingCfg",
+    "PRESETS",
+    "preset_names",
+    "load_experiment",
+    "Study",
+    "reproduce",
+    "smoke",
+    "smoke_data",
+    "SMOKE_MODEL",
+    "NONE",
+    "PREDICTIONS",
+    "STUDY_FILE",
+    "Cell",
+    "model_key",
+    "read_study",
+    "study_for_disk",
 ]

@@ -73,9 +73,12 @@ def study_for_disk(root: str | Path, study: dict[str, Any]) -> dict[str, Any]:
     """The inverse of :func:`read_study`: paths relative to the study folder, and the format number."""
     root = os.path.abspath(root)
     rel = lambda p: os.path.relpath(os.path.abspath(p), root)  # noqa: E731
-    return {"format": STUDY_FORMAT, **{k: v for k, v in study.items() if k not in ("cells", "stages", "format")},
-            "stages": {k: _map_paths(v, rel) for k, v in study["stages"].items()},
-            "cells": [_map_paths(c, rel) for c in study["cells"]]}
+    return {
+        "format": STUDY_FORMAT,
+        **{k: v for k, v in study.items() if k not in ("cells", "stages", "format")},
+        "stages": {k: _map_paths(v, rel) for k, v in study["stages"].items()},
+        "cells": [_map_paths(c, rel) for c in study["cells"]],
+    }
 
 
 def _map_paths(entry: dict[str, Any], fn: Callable[[str], str]) -> dict[str, Any]:
@@ -133,7 +136,11 @@ class RunStatus:
         elif not self.finished:
             why = "run incomplete"
         else:
-            why = "records are missing" if self.expected is None or self.held < self.expected else "more records than samples"
+            why = (
+                "records are missing"
+                if self.expected is None or self.held < self.expected
+                else "more records than samples"
+            )
         return f"{of} records, {why}"
 
 

@@ -70,8 +70,13 @@ def _try_lock(path: Path) -> int | None:
 
 
 @contextmanager
-def folder_lock(folder: str | Path, what: str, wait: bool = False, lock_file: str | Path | None = None,
-                on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+def folder_lock(
+    folder: str | Path,
+    what: str,
+    wait: bool = False,
+    lock_file: str | Path | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
     """Hold ``folder`` exclusively (``lock_file`` defaults to ``folder/.lock``).
 
     Busy: with ``wait`` poll until it is free (``on_wait`` hears once who holds it), otherwise raise
@@ -92,8 +97,10 @@ def folder_lock(folder: str | Path, what: str, wait: bool = False, lock_file: st
     while fd is None:
         who = _holder(path)
         if not wait:
-            raise FolderBusy(f"{folder}: {what} is in use by {who}; wait for it to finish "
-                             "(or pass --wait), or use another --output-path")
+            raise FolderBusy(
+                f"{folder}: {what} is in use by {who}; wait for it to finish "
+                "(or pass --wait), or use another --output-path"
+            )
         if not told:
             (on_wait or _tell)(f"{folder}: {what} is in use by {who}; waiting for it")
             told = True

@@ -51,13 +51,19 @@ def cell_measures(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "shift": _interval(shifts),
         "random_shift": _interval([shift(r, "random_label_probs") for r in paired]),  # type: ignore[misc]
     }
-    flip = paired_difference([float(bool(r["faithful"])) for r in flipped],
-                             [float(bool(r["random_faithful"])) for r in flipped])
+    flip = paired_difference(
+        [float(bool(r["faithful"])) for r in flipped], [float(bool(r["random_faithful"])) for r in flipped]
+    )
     moved = paired_difference([shift(r) for r in paired], [shift(r, "random_label_probs") for r in paired])  # type: ignore[misc]
     # Records written before the baseline's probabilities were kept have flips only: the verdict falls back.
     on = "shift" if paired else "flip"
-    out["vs_random"] = {"pairs": len(paired) if paired else len(flipped), "flip": _difference(flip),
-                        "shift": _difference(moved), "verdict": verdict(moved if paired else flip), "verdict_on": on}
+    out["vs_random"] = {
+        "pairs": len(paired) if paired else len(flipped),
+        "flip": _difference(flip),
+        "shift": _difference(moved),
+        "verdict": verdict(moved if paired else flip),
+        "verdict_on": on,
+    }
     ranked = [r for r in valid if r.get("erasure_rank") is not None]
     with_random = [r for r in ranked if r.get("random_erasure_rank") is not None]
     out["erasure"] = {
@@ -66,7 +72,8 @@ def cell_measures(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "random_rank": _interval([r["random_erasure_rank"] for r in with_random]),
         "names_w_star": (sum(bool(r["names_w_star"]) for r in ranked) / len(ranked)) if ranked else None,
         "random_names_w_star": (sum(bool(r["random_names_w_star"]) for r in with_random) / len(with_random))
-        if with_random else None,
+        if with_random
+        else None,
     }
     return out
 
@@ -96,13 +103,18 @@ def fmt_vs_random(v: dict[str, Any]) -> str:
         return f"{v['verdict']} (no pairs)"
     interval = f" [{main['low']:+.2f}, {main['high']:+.2f}]" if main["low"] is not None else ""
     p = f" p={main['p_value']:.3f}" if main["p_value"] is not None else ""
-    rest = f"; {'flip' if on == 'shift' else 'shift'} {other['difference']:+.3f}" if other["difference"] is not None else ""
+    rest = (
+        f"; {'flip' if on == 'shift' else 'shift'} {other['difference']:+.3f}"
+        if other["difference"] is not None
+        else ""
+    )
     pairs = f"{v['pairs']} pair" + ("" if v["pairs"] == 1 else "s")
     return f"{v['verdict']} ({on} {main['difference']:+.3f}{interval}{p}{rest}; {pairs})"
 
 
-def erasure_rank(source: str, edited: str, words: list[str], influence: list[float],
-                 w_star: str | None) -> tuple[float | None, bool | None]:
+def erasure_rank(
+    source: str, edited: str, words: list[str], influence: list[float], w_star: str | None
+) -> tuple[float | None, bool | None]:
     """(mean normalised rank of the source words ``edited`` changes, whether w* is among them).
 
     ``words`` and ``influence`` are an erasure attribution of ``source`` (distinct words, first

@@ -55,6 +55,7 @@ class Registry(Generic[T]):
 
     def register(self, name: str, description: str = "", *, replace: bool = False) -> Callable[[T], T]:
         """Decorator form of :meth:`add`: ``@registry.register("name")``."""
+
         def wrap(value: T) -> T:
             return self.add(name, value, description, replace=replace)
 

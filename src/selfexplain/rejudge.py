@@ -95,15 +95,19 @@ def rejudge_run(run_dir: str | Path, load: Callable[[dict[str, Any]], Backend]) 
         raise UserError(f"{run_dir}: the run is not finished; finish it (run the same command) before re-judging")
     task = get_task(config["task"]["name"])
     if task.fingerprint() != config["task"]["fingerprint"]:
-        raise UserError(f"{run_dir}: task {task.name}'s definition changed since the run (fingerprint); "
-                        "re-judging would mix two definitions")
+        raise UserError(
+            f"{run_dir}: task {task.name}'s definition changed since the run (fingerprint); "
+            "re-judging would mix two definitions"
+        )
     seed = config["data"]["seed"]
     redraw: list[tuple[dict[str, Any], S.Checked]] = []
     for r in records:
         _, checked = check_explanation(task, r["style"], r["raw_explanation"], r["input"], r["width"])
         if checked.valid != r["valid"] or checked.edited_input != r["edited_input"]:
-            raise UserError(f"{run_dir}: sample {r['sample_id']} ({r['style']}): today's {r['style']} check judges "
-                            "its explanation differently; re-judging keeps validity and cannot go on")
+            raise UserError(
+                f"{run_dir}: sample {r['sample_id']} ({r['style']}): today's {r['style']} check judges "
+                "its explanation differently; re-judging keeps validity and cannot go on"
+            )
         r.setdefault("valid_strict", checked.strict)
         r.setdefault("target_class", explanation_class(r["input"], r["edited_input"]) if r["valid"] else None)
         r.setdefault("no_random", None)
@@ -114,8 +118,13 @@ def rejudge_run(run_dir: str | Path, load: Callable[[dict[str, Any]], Backend]) 
         rng = random_rng(seed, task.name, r["sample_id"], r["style"], r["width"])
         edit = S.get_style(r["style"]).random_edit(r["input"], checked, rng)
         if edit is None:
-            r.update(random_input=None, random_prediction=None, random_faithful=None, random_label_probs=None,
-                     no_random=NO_OTHER_WORDS)
+            r.update(
+                random_input=None,
+                random_prediction=None,
+                random_faithful=None,
+                random_label_probs=None,
+                no_random=NO_OTHER_WORDS,
+            )
             if "random_erasure_rank" in r:
                 r.update(random_erasure_rank=None, random_names_w_star=None)
         else:
@@ -128,17 +137,23 @@ def rejudge_run(run_dir: str | Path, load: Callable[[dict[str, Any]], Backend]) 
             inputs = {r["sample_id"]: Example(r["sample_id"], r["input"], r["gold"], r["context"]) for r, _ in edits}
             erased = {a.sample_id: a for a in attribute(backend, task, list(inputs.values()))}
         for (r, edit), p in zip(edits, preds):
-            r.update(random_input=edit, random_prediction=p.label, random_faithful=p.label != r["prediction"],
-                     random_label_probs=p.probs)
+            r.update(
+                random_input=edit,
+                random_prediction=p.label,
+                random_faithful=p.label != r["prediction"],
+                random_label_probs=p.probs,
+            )
             if config.get("erasure"):
                 a = erased[r["sample_id"]]
                 r["random_erasure_rank"], r["random_names_w_star"] = erasure_rank(
-                    r["input"], edit, a.words, a.influence, a.w_star)
+                    r["input"], edit, a.words, a.influence, a.w_star
+                )
     return _write(run_dir, config, records, len(redraw), len(redraw) - len(edits))
 
 
-def _write(run_dir: Path, config: dict[str, Any], records: list[dict[str, Any]], redrawn: int,
-           no_random: int) -> Rejudged:
+def _write(
+    run_dir: Path, config: dict[str, Any], records: list[dict[str, Any]], redrawn: int, no_random: int
+) -> Rejudged:
     """The re-judged records, summary and configuration, in the folder a fresh run would use."""
     new_config = {k: v for k, v in config.items() if k != RUNTIME}
     new_config["random_baseline"] = RANDOM_BASELINE
@@ -147,22 +162,33 @@ def _write(run_dir: Path, config: dict[str, Any], records: list[dict[str, Any]],
         raise UserError(f"{run_dir}: re-judged, it would become {target.name}, which exists already; remove one")
     runtime = dict(config.get(RUNTIME, {}))
     if needs_rejudging(config):
-        runtime["rejudged"] = {"random_baseline": f"{RANDOM_BASELINE} (was: from all words)", "redrawn": redrawn,
-                               "no_random": no_random,
-                               "kept": sum(r["random_input"] is not None for r in records) - (redrawn - no_random)}
+        runtime["rejudged"] = {
+            "random_baseline": f"{RANDOM_BASELINE} (was: from all words)",
+            "redrawn": redrawn,
+            "no_random": no_random,
+            "kept": sum(r["random_input"] is not None for r in records) - (redrawn - no_random),
+        }
     else:  # a run of today's rule (perhaps re-judged before): only unchanged baselines were drawn again
         runtime["unchanged_baselines_redrawn"] = {"redrawn": redrawn, "no_random": no_random}
-    atomic_write(run_dir / RunStore.RECORDS, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                 kept="the run as it was")
+    atomic_write(
+        run_dir / RunStore.RECORDS,
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+        kept="the run as it was",
+    )
     summary = summarize(records)
-    atomic_write(run_dir / "summary.json", json.dumps(summary.to_dict(), indent=2, sort_keys=True,
-                                                      ensure_ascii=False) + "\n",
-                 kept="the old summary")
+    atomic_write(
+        run_dir / "summary.json",
+        json.dumps(summary.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        kept="the old summary",
+    )
     old_md = (run_dir / "summary.md").read_text() if (run_dir / "summary.md").exists() else ""
     header = old_md.split("\n**", 1)[0].rstrip("\n") + "\n" if "\n**" in old_md else ""
     atomic_write(run_dir / "summary.md", summary_markdown(summary, header), kept="the old summary")
-    atomic_write(run_dir / RunStore.CONFIG, json.dumps({**new_config, RUNTIME: runtime}, indent=2, sort_keys=True,
-                                                       ensure_ascii=False) + "\n", kept="the old configuration")
+    atomic_write(
+        run_dir / RunStore.CONFIG,
+        json.dumps({**new_config, RUNTIME: runtime}, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        kept="the old configuration",
+    )
     if target != run_dir:
         shutil.move(str(run_dir), str(target))
     return Rejudged(run_dir, target, len(records), redrawn, no_random, False)
@@ -172,8 +198,9 @@ class MissingModel(UserError):
     """The run's model (its adapter) is not at hand, and a baseline has to be classified again."""
 
 
-def rejudge_study(root: str | Path, load: Callable[[dict[str, Any], str | None], Backend],
-                  ) -> list[tuple[str, Rejudged | UserError]]:
+def rejudge_study(
+    root: str | Path, load: Callable[[dict[str, Any], str | None], Backend]
+) -> list[tuple[str, Rejudged | UserError]]:
     """Re-judge every evaluation cell of a study and point the study at the renamed folders.  ``load(config,
     adapter)`` gives the backend of a cell's run; ``adapter`` is the trained condition's adapter folder as the
     study recorded it (None for the untrained model).  A cell whose adapter is gone, where it is needed, is
@@ -199,13 +226,15 @@ def rejudge_study(root: str | Path, load: Callable[[dict[str, Any], str | None],
             for stage in study["stages"].values():
                 if stage.get("run_dir") and Path(stage["run_dir"]) == done.old_dir:
                     stage["run_dir"] = str(done.run_dir)
-            atomic_write(root / "study.json", json.dumps(study_for_disk(root, study), indent=2) + "\n",
-                         kept="the old study.json")
+            atomic_write(
+                root / "study.json", json.dumps(study_for_disk(root, study), indent=2) + "\n", kept="the old study.json"
+            )
     return out
 
 
-def rejudge(paths: list[str | Path], model: str | None = None, model_args: dict[str, Any] | None = None,
-            ) -> list[tuple[Path, str, Any]]:
+def rejudge(
+    paths: list[str | Path], model: str | None = None, model_args: dict[str, Any] | None = None
+) -> list[tuple[Path, str, Any]]:
     """Re-judge evaluate runs or whole studies under today's rules (:mod:`selfexplain.rejudge`).
 
     A run's model is loaded (once) only where a baseline must be classified again, with the backend the run
@@ -229,8 +258,9 @@ def rejudge(paths: list[str | Path], model: str | None = None, model_args: dict[
         args = dict(model_args or {})
         if adapter and "adapter" not in args:
             if not Path(adapter).is_dir():
-                raise MissingModel(f"adapter {adapter} is gone (never committed): retrain it (reproduce), then "
-                                   "re-judge")
+                raise MissingModel(
+                    f"adapter {adapter} is gone (never committed): retrain it (reproduce), then re-judge"
+                )
             args["adapter"] = adapter
         if identity.get("adapter") and "adapter" not in args:
             raise MissingModel("its model has a LoRA adapter: give --adapter PATH (checked against the run)")
@@ -240,8 +270,10 @@ def rejudge(paths: list[str | Path], model: str | None = None, model_args: dict[
             loaded[key] = load_backend(backend, spec, **args)
         be = loaded[key]
         if be.identity != identity:
-            raise UserError(f"the run was made by {identity}, and {spec} {args or ''} is {be.identity} "
-                            f"({backend} backend): give the --model (and --adapter) it was made by")
+            raise UserError(
+                f"the run was made by {identity}, and {spec} {args or ''} is {be.identity} "
+                f"({backend} backend): give the --model (and --adapter) it was made by"
+            )
         return be
 
     out: list[tuple[Path, str, Any]] = []

@@ -14,7 +14,7 @@ times the probability shift p(ŷ|x) - p(ŷ|x'), the dense graded measure.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 from .backends import Backend
 from .evaluation import check_explanation, classify
@@ -31,8 +31,10 @@ class RewardSettings:
 
     def __post_init__(self) -> None:
         if not self.invalid < min(self.unfaithful, self.faithful) - abs(self.graded):
-            raise ValueError(f"an invalid explanation must get the lowest reward: invalid ({self.invalid}) < "
-                             f"min(unfaithful, faithful) - |graded| ({min(self.unfaithful, self.faithful) - abs(self.graded)})")
+            raise ValueError(
+                f"an invalid explanation must get the lowest reward: invalid ({self.invalid}) < "
+                f"min(unfaithful, faithful) - |graded| ({min(self.unfaithful, self.faithful) - abs(self.graded)})"
+            )
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,9 @@ class Item:
     text: str
 
 
-def judge(backend: Backend, task: TaskSpec, items: list[Item], settings: RewardSettings = RewardSettings()
-          ) -> list[Judgement]:
+def judge(
+    backend: Backend, task: TaskSpec, items: list[Item], settings: RewardSettings = RewardSettings()
+) -> list[Judgement]:
     """Every item judged by the self-consistency check, with ``backend`` as the classifier."""
     if not items:
         return []
@@ -71,9 +74,11 @@ def judge(backend: Backend, task: TaskSpec, items: list[Item], settings: RewardS
     # The original inputs (once each) and the valid edits, in one scoring call.
     originals = list(dict.fromkeys((it.example.text, it.example.context) for it in items))
     edited = [k for k, c in enumerate(checked) if c.valid]
-    scored = classify(backend, task, originals + [(checked[k].edited_input, items[k].example.context) for k in edited])
-    before = dict(zip(originals, scored[:len(originals)]))
-    after = dict(zip(edited, scored[len(originals):]))
+    scored = classify(
+        backend, task, originals + [(cast(str, checked[k].edited_input), items[k].example.context) for k in edited]
+    )
+    before = dict(zip(originals, scored[: len(originals)]))
+    after = dict(zip(edited, scored[len(originals) :]))
     out = []
     for k, (it, chk) in enumerate(zip(items, checked)):
         pred = before[(it.example.text, it.example.context)]

@@ -32,8 +32,15 @@ from typing import Any
 from .errors import UserError
 from .rewards import Item, RewardSettings, judge
 from .store import ComputeClock
-from .training import (TrainSettings, chat_ids, clock_callback, lora_config, report_callbacks, run_trainer,
-                       trainer_arguments)
+from .training import (
+    TrainSettings,
+    chat_ids,
+    clock_callback,
+    lora_config,
+    report_callbacks,
+    run_trainer,
+    trainer_arguments,
+)
 
 METHODS = ("grpo", "dpo")
 PAIR_RULES = ("faithful", "reward")
@@ -70,8 +77,10 @@ class RLSettings:
             if self.num_generations < 2:
                 raise UserError("--num-generations must be at least 2 (GRPO compares explanations within a group)")
             if settings.batch_size % self.num_generations:
-                raise UserError(f"--batch-size ({settings.batch_size}) must be a multiple of --num-generations "
-                                f"({self.num_generations}): each step takes whole groups")
+                raise UserError(
+                    f"--batch-size ({settings.batch_size}) must be a multiple of --num-generations "
+                    f"({self.num_generations}): each step takes whole groups"
+                )
         if method == "dpo" and self.samples < 2:
             raise UserError("--samples must be at least 2 (a pair needs two explanations)")
         if self.pairs not in PAIR_RULES:
@@ -99,16 +108,27 @@ def _policy_backend(model: Any, tokenizer: Any, identity: dict[str, Any]) -> Any
 
 # ---- GRPO -------------------------------------------------------------------------------------------------
 
-def grpo_train(model: Any, tokenizer: Any, identity: dict[str, Any], task: Any, examples: list[Any],
-               predictions: list[str], out_dir: Path, settings: TrainSettings, rl: RLSettings,
-               report_to: str = "none", clock: ComputeClock | None = None) -> dict[str, Any]:
+
+def grpo_train(
+    model: Any,
+    tokenizer: Any,
+    identity: dict[str, Any],
+    task: Any,
+    examples: list[Any],
+    predictions: list[str],
+    out_dir: Path,
+    settings: TrainSettings,
+    rl: RLSettings,
+    report_to: str = "none",
+    clock: ComputeClock | None = None,
+) -> dict[str, Any]:
     """GRPO on the faithfulness reward; resumes from the newest checkpoint in ``out_dir``."""
     import datasets
     from transformers import set_seed
     from trl import GRPOConfig, GRPOTrainer
 
-    from .models import stop_token_ids
     from .evaluation import explain_chat
+    from .models import stop_token_ids
 
     stop = stop_token_ids(tokenizer, model.generation_config.eos_token_id)
     model.generation_config.eos_token_id = stop  # TRL stops sampling, and masks completions, at these
@@ -123,15 +143,20 @@ def grpo_train(model: Any, tokenizer: Any, identity: dict[str, Any], task: Any, 
 
     holder: dict[str, Any] = {}
 
-    def faithfulness(prompts: list, completions: list, completion_ids: list, sample: list[int], **kw: Any
-                     ) -> list[float]:
+    def faithfulness(
+        prompts: list, completions: list, completion_ids: list, sample: list[int], **kw: Any
+    ) -> list[float]:
         trainer = holder["trainer"]
         policy = trainer.accelerator.unwrap_model(trainer.model)
         training = policy.training
         texts = [_decode(tokenizer, list(ids), set(stop)) for ids in completion_ids]
         try:
-            judged = judge(_policy_backend(policy, tokenizer, identity), task,
-                           [Item(examples[s], rl.style, rl.width, t) for s, t in zip(sample, texts)], rl.reward)
+            judged = judge(
+                _policy_backend(policy, tokenizer, identity),
+                task,
+                [Item(examples[s], rl.style, rl.width, t) for s, t in zip(sample, texts)],
+                rl.reward,
+            )
         finally:
             policy.train(training)
         valid = [j for j in judged if j.valid]
@@ -142,30 +167,47 @@ def grpo_train(model: Any, tokenizer: Any, identity: dict[str, Any], task: Any, 
             step = trainer.state.global_step
             with log_path.open("a", encoding="utf-8") as fh:
                 for s, t, j in zip(sample, texts, judged):
-                    fh.write(json.dumps({"step": step, "sample_id": examples[s].id, "text": t, **j.as_dict()},
-                                        ensure_ascii=False) + "\n")
+                    fh.write(
+                        json.dumps(
+                            {"step": step, "sample_id": examples[s].id, "text": t, **j.as_dict()}, ensure_ascii=False
+                        )
+                        + "\n"
+                    )
         return [j.reward for j in judged]
 
-    args = GRPOConfig(**trainer_arguments(out_dir, settings, report_to), num_generations=rl.num_generations,
-                      max_completion_length=rl.max_completion_length, temperature=rl.temperature, beta=rl.beta,
-                      log_completions=False)
+    args = GRPOConfig(
+        **trainer_arguments(out_dir, settings, report_to),
+        num_generations=rl.num_generations,
+        max_completion_length=rl.max_completion_length,
+        temperature=rl.temperature,
+        beta=rl.beta,
+        log_completions=False,
+    )
     set_seed(settings.seed)  # LoRA's initial matrices come from torch's global generator
-    trainer = Trainer(model=model, reward_funcs=faithfulness, args=args, train_dataset=ds,
-                      processing_class=tokenizer, peft_config=lora_config(settings.lora, model),
-                      callbacks=[clock_callback(clock), *report_callbacks(report_to, out_dir)])
+    trainer = Trainer(
+        model=model,
+        reward_funcs=faithfulness,
+        args=args,
+        train_dataset=ds,
+        processing_class=tokenizer,
+        peft_config=lora_config(settings.lora, model),
+        callbacks=[clock_callback(clock), *report_callbacks(report_to, out_dir)],
+    )
     holder["trainer"] = trainer
     return _run(trainer, tokenizer, out_dir, clock, {"prompts": len(chats)})
 
 
 # ---- DPO --------------------------------------------------------------------------------------------------
 
+
 def sample_seed(seed: int, sample_id: str) -> int:
     """The sampling seed of one input: from the run's seed and the input's stable id."""
     return int(hashlib.sha256(f"{seed}|{sample_id}".encode()).hexdigest()[:8], 16)
 
 
-def sample_explanations(model: Any, tokenizer: Any, chats: list[list[dict[str, str]]], rl: RLSettings,
-                        seeds: list[int]) -> list[list[str]]:
+def sample_explanations(
+    model: Any, tokenizer: Any, chats: list[list[dict[str, str]]], rl: RLSettings, seeds: list[int]
+) -> list[list[str]]:
     """``rl.samples`` explanations per chat, sampled at ``rl.temperature``, each chat from its own seed (so
     the texts do not depend on how the chats are batched or resumed)."""
     import torch
@@ -180,15 +222,25 @@ def sample_explanations(model: Any, tokenizer: Any, chats: list[list[dict[str, s
         ids = torch.tensor([chat_ids(tokenizer, chat, True)], device=model.device)
         torch.manual_seed(seed)
         with torch.inference_mode():
-            gen = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=rl.temperature,
-                                 top_p=1.0, top_k=0, max_new_tokens=rl.max_completion_length,
-                                 num_return_sequences=rl.samples, eos_token_id=stop, pad_token_id=pad)
-        out.append([_decode(tokenizer, row[ids.shape[1]:].tolist(), set(stop)) for row in gen])
+            gen = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=True,
+                temperature=rl.temperature,
+                top_p=1.0,
+                top_k=0,
+                max_new_tokens=rl.max_completion_length,
+                num_return_sequences=rl.samples,
+                eos_token_id=stop,
+                pad_token_id=pad,
+            )
+        out.append([_decode(tokenizer, row[ids.shape[1] :].tolist(), set(stop)) for row in gen])
     return out
 
 
-def preference_pairs(judged: list[list[Any]], texts: list[list[str]], rule: str = "faithful",
-                     margin: float = 0.5) -> list[tuple[int, str, str] | None]:
+def preference_pairs(
+    judged: list[list[Any]], texts: list[list[str]], rule: str = "faithful", margin: float = 0.5
+) -> list[tuple[int, str, str] | None]:
     """Per input: (input index, chosen, rejected) from its judged samples, or None without a pair.
 
     ``faithful``: chosen is the valid faithful explanation with the highest reward (the first among equals),
@@ -213,8 +265,9 @@ def preference_pairs(judged: list[list[Any]], texts: list[list[str]], rule: str 
     return out
 
 
-def pair_rows(tokenizer: Any, chats: list[list[dict[str, str]]], pairs: list[tuple[int, str, str]],
-              max_length: int) -> list[dict[str, list[int]]]:
+def pair_rows(
+    tokenizer: Any, chats: list[list[dict[str, str]]], pairs: list[tuple[int, str, str]], max_length: int
+) -> list[dict[str, list[int]]]:
     """DPO's token ids, rendered as SFT renders a trained reply (:func:`selfexplain.training.tokenize_chat`)."""
     rows = []
     for i, chosen, rejected in pairs:
@@ -222,17 +275,25 @@ def pair_rows(tokenizer: Any, chats: list[list[dict[str, str]]], pairs: list[tup
         row = {"prompt_ids": prompt}
         for key, text in (("chosen_ids", chosen), ("rejected_ids", rejected)):
             full = chat_ids(tokenizer, chats[i] + [{"role": "assistant", "content": text}], False)
-            if full[:len(prompt)] != prompt:
+            if full[: len(prompt)] != prompt:
                 raise UserError("the chat template does not render conversations as prefixes of each other")
-            row[key] = full[len(prompt):]
+            row[key] = full[len(prompt) :]
         if len(prompt) + max(len(row["chosen_ids"]), len(row["rejected_ids"])) <= max_length:
             rows.append(row)
     return rows
 
 
-def dpo_train(model: Any, tokenizer: Any, rows: list[dict[str, list[int]]], out_dir: Path,
-              settings: TrainSettings, rl: RLSettings, extra: dict[str, Any], report_to: str = "none",
-              clock: ComputeClock | None = None) -> dict[str, Any]:
+def dpo_train(
+    model: Any,
+    tokenizer: Any,
+    rows: list[dict[str, list[int]]],
+    out_dir: Path,
+    settings: TrainSettings,
+    rl: RLSettings,
+    extra: dict[str, Any],
+    report_to: str = "none",
+    clock: ComputeClock | None = None,
+) -> dict[str, Any]:
     """DPO on tokenised pairs; resumes from the newest checkpoint in ``out_dir``."""
     import datasets
     from transformers import set_seed
@@ -243,22 +304,35 @@ def dpo_train(model: Any, tokenizer: Any, rows: list[dict[str, list[int]]], out_
             return dataset  # tokenised by pair_rows, as the evaluator tokenises
 
     clock = clock or ComputeClock(out_dir)
-    args = DPOConfig(**trainer_arguments(out_dir, settings, report_to), beta=rl.dpo_beta, max_length=settings.max_length)
+    args = DPOConfig(
+        **trainer_arguments(out_dir, settings, report_to), beta=rl.dpo_beta, max_length=settings.max_length
+    )
     set_seed(settings.seed)
-    trainer = Trainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),
-                      processing_class=tokenizer, peft_config=lora_config(settings.lora, model),
-                      callbacks=[clock_callback(clock), *report_callbacks(report_to, out_dir)])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=lora_config(settings.lora, model),
+        callbacks=[clock_callback(clock), *report_callbacks(report_to, out_dir)],
+    )
     return _run(trainer, tokenizer, out_dir, clock, extra)
 
 
 # ---- both ---------------------------------------------------------------------------------------------------
 
+
 def _run(trainer: Any, tokenizer: Any, out_dir: Path, clock: ComputeClock, extra: dict[str, Any]) -> dict[str, Any]:
     result, last = run_trainer(trainer, tokenizer, out_dir, clock)
     history = trainer.state.log_history
-    curves = {k: [h[k] for h in history if k in h] for k in ("loss", "reward", "kl", "rewards/margins",
-                                                             "rewards/accuracies")}
-    return {"resumed_from": last, "steps": trainer.state.global_step,
-            "train_runtime": result.metrics.get("train_runtime"), "losses": curves["loss"],
-            "curves": {k: v for k, v in curves.items() if v and k != "loss"}, **extra}
-
+    curves = {
+        k: [h[k] for h in history if k in h] for k in ("loss", "reward", "kl", "rewards/margins", "rewards/accuracies")
+    }
+    return {
+        "resumed_from": last,
+        "steps": trainer.state.global_step,
+        "train_runtime": result.metrics.get("train_runtime"),
+        "losses": curves["loss"],
+        "curves": {k: v for k, v in curves.items() if v and k != "loss"},
+        **extra,
+    }

@@ -79,8 +79,15 @@ def ratio_ci(codes: Sequence[int] | np.ndarray, seed: int = 0) -> Interval:
 
 
 def _bootstrap_mean(v: np.ndarray, seed: int) -> Interval:
-    ci = sps.bootstrap((v,), np.mean, n_resamples=N_RESAMPLES, confidence_level=LEVEL, method="percentile",
-                       vectorized=True, rng=np.random.default_rng(seed)).confidence_interval
+    ci = sps.bootstrap(
+        (v,),
+        np.mean,
+        n_resamples=N_RESAMPLES,
+        confidence_level=LEVEL,
+        method="percentile",
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    ).confidence_interval
     return Interval(float(v.mean()), float(ci.low), float(ci.high), int(v.size))
 
 
@@ -103,6 +110,7 @@ def newcombe_ci(hits_before: int, n_before: int, hits_after: int, n_after: int) 
     Each proportion's Wilson interval, combined by squares.  It treats the two as independent samples,
     which for positively correlated paired outcomes is conservative (wider), never falsely narrow.
     """
+
     def wilson(k: int, n: int) -> tuple[float, float, float]:
         ci = sps.binomtest(k, n).proportion_ci(LEVEL, method="wilson")
         return k / n, float(ci.low), float(ci.high)
@@ -161,6 +169,7 @@ def paired_test(before: Sequence[int] | np.ndarray, after: Sequence[int] | np.nd
 
 # ---- graded measures: means of per-sample values -----------------------------------
 
+
 def mean_ci(values: Sequence[float] | np.ndarray, seed: int = 0) -> Interval:
     """The mean with a 95% percentile-bootstrap interval (none for fewer than two values)."""
     v = np.asarray(values, dtype=float)
@@ -183,7 +192,9 @@ class MeanDifference:
     n: int
 
 
-def paired_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, seed: int = 0) -> MeanDifference:
+def paired_difference(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, seed: int = 0
+) -> MeanDifference:
     """mean(a - b) over pairs, its paired-bootstrap interval and a sign-flip permutation p-value."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape:
@@ -210,7 +221,7 @@ MIN_PAIRS = 10  # fewer pairs than this: no verdict
 
 def verdict(diff: MeanDifference) -> str:
     """Whether explanations beat their random baseline: the paired interval above 0, at or below 0, or across it."""
-    if diff.difference is None or diff.n < MIN_PAIRS or diff.low is None:
+    if diff.difference is None or diff.n < MIN_PAIRS or diff.low is None or diff.high is None:
         return UNDETERMINED
     if diff.low > 0:
         return BEATS
@@ -243,6 +254,7 @@ def detectable_difference(before: float | None, n_before: int, n_after: int, pow
 
 # ---- many comparisons --------------------------------------------------------------
 
+
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
     """Holm's step-down adjustment (family-wise error); None (no test) stays None and is not counted.
 
@@ -260,6 +272,7 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
 
 # ---- training seeds ----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SeededChange:
     """The change from one condition to a trained one whose training was repeated with several seeds."""
@@ -272,8 +285,9 @@ class SeededChange:
     n: int  # samples
 
 
-def seeded_change(before: Sequence[int] | np.ndarray, afters: Sequence[Sequence[int] | np.ndarray],
-                  seed: int = 0) -> SeededChange:
+def seeded_change(
+    before: Sequence[int] | np.ndarray, afters: Sequence[Sequence[int] | np.ndarray], seed: int = 0
+) -> SeededChange:
     """Mean change over training seeds with an interval that includes training variance.
 
     Every model was evaluated on the same samples (``afters[k][i]`` and ``before[i]`` are one sample).  The

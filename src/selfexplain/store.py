@@ -77,8 +77,11 @@ class ComputeClock:
     def save(self) -> None:
         """Record the time up to now (after each saved piece of work)."""
         seconds = round(self.before + time.monotonic() - self.started, 1)
-        atomic_write(self.path, json.dumps({"seconds": seconds, "processes": self.processes + 1}) + "\n",
-                     kept="the records are complete and kept")
+        atomic_write(
+            self.path,
+            json.dumps({"seconds": seconds, "processes": self.processes + 1}) + "\n",
+            kept="the records are complete and kept",
+        )
         self.saved = True
 
 
@@ -109,8 +112,14 @@ class RunStore:
         self.clock = ComputeClock(path)
 
     @classmethod
-    def open(cls, output_path: str | Path, prefix: str, config: dict[str, Any], wait: bool = False,
-             runtime: dict[str, Any] | None = None) -> "RunStore":
+    def open(
+        cls,
+        output_path: str | Path,
+        prefix: str,
+        config: dict[str, Any],
+        wait: bool = False,
+        runtime: dict[str, Any] | None = None,
+    ) -> "RunStore":
         """The run folder of ``config``, locked for this process until :meth:`close`.
 
         ``runtime`` (device, batch sizes) joins a new ``config.json`` outside the hash: a run resumed on
@@ -131,12 +140,16 @@ class RunStore:
             cfg_file = path / cls.CONFIG
             if cfg_file.exists():
                 if config_hash(read_json(cfg_file)) != digest:
-                    raise UserError(f"{path}: holds a run of a different configuration; remove it or choose "
-                                    "another --output-path")
+                    raise UserError(
+                        f"{path}: holds a run of a different configuration; remove it or choose another --output-path"
+                    )
             else:
                 written = {**config, RUNTIME: runtime} if runtime else config
-                atomic_write(cfg_file, json.dumps(written, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                             kept="nothing was computed yet")
+                atomic_write(
+                    cfg_file,
+                    json.dumps(written, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                    kept="nothing was computed yet",
+                )
         except BaseException:
             lock.close()
             raise
@@ -205,16 +218,18 @@ class RunStore:
             try:
                 view = memoryview(data)
                 while view:  # a write to a nearly full disk may be partial before it fails
-                    view = view[fh.write(view):]
+                    view = view[fh.write(view) :]
                 os.fsync(fh.fileno())
             except OSError as e:
                 if not is_disk_full(e):
                     raise
                 fh.truncate(start)
                 chunks = len({r.get("chunk") for r in iter_records(self.path)})
-                raise DiskFull(f"{self.records_file}: disk full ({e.strerror}) while appending records; the "
-                               f"{chunks} complete chunk(s) before it are kept; free space and run the same "
-                               "command again to resume") from None
+                raise DiskFull(
+                    f"{self.records_file}: disk full ({e.strerror}) while appending records; the "
+                    f"{chunks} complete chunk(s) before it are kept; free space and run the same "
+                    "command again to resume"
+                ) from None
         self.clock.save()
 
     def process(
@@ -275,8 +290,10 @@ def iter_records(run_dir: str | Path) -> Iterator[dict[str, Any]]:
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as e:
-                raise UserError(f"{path}: line {number} is not a valid record ({e.msg}, column {e.colno}); "
-                                "running the command that wrote it again repairs the file") from None
+                raise UserError(
+                    f"{path}: line {number} is not a valid record ({e.msg}, column {e.colno}); "
+                    "running the command that wrote it again repairs the file"
+                ) from None
 
 
 _UMASK = os.umask(0)  # read once, at import (single-threaded): os.umask can only be read by setting it
@@ -314,8 +331,10 @@ def atomic_write(path: str | Path, text: str | bytes, kept: str = "nothing was l
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         if e.errno in UNWRITABLE:
-            raise UserError(f"{path}: cannot write ({e.strerror or os.strerror(e.errno)}); {kept}; make the folder "
-                            "writable (or choose another --output-path) and run the same command again") from None
+            raise UserError(
+                f"{path}: cannot write ({e.strerror or os.strerror(e.errno)}); {kept}; make the folder "
+                "writable (or choose another --output-path) and run the same command again"
+            ) from None
         if not is_disk_full(e):
             raise
         raise DiskFull(disk_full_message(e, path, kept)) from None
@@ -337,8 +356,10 @@ def _fsync_folder(folder: Path) -> None:
 
 def disk_full_message(e: OSError, path: str | Path | None, kept: str) -> str:
     where = f"{path}: " if path else ""
-    return (f"{where}disk full ({e.strerror or os.strerror(e.errno or 0)}); {kept}; "
-            "free space and run the same command again to resume")
+    return (
+        f"{where}disk full ({e.strerror or os.strerror(e.errno or 0)}); {kept}; "
+        "free space and run the same command again to resume"
+    )
 
 
 def read_json(path: str | Path) -> Any:
@@ -347,11 +368,15 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); restore it, "
-                        "or remove the folder to compute it again") from None
+        raise UserError(
+            f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); restore it, "
+            "or remove the folder to compute it again"
+        ) from None
     except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not valid JSON (byte {e.start} is not UTF-8); restore it, "
-                        "or remove the folder to compute it again") from None
+        raise UserError(
+            f"{path}: not valid JSON (byte {e.start} is not UTF-8); restore it, "
+            "or remove the folder to compute it again"
+        ) from None
 
 
 def check_output_path(output_path: str | Path) -> None:

@@ -84,10 +84,10 @@ def _strip_answer(raw: str) -> str:
     marked = False
     for m in reversed(list(_ANSWER.finditer(text))):
         colon = text.index(":", m.start())
-        if m.start() > 0 and text[m.start() - 1] in _QUOTES and text[colon + 1: colon + 2] in tuple(_QUOTES):
+        if m.start() > 0 and text[m.start() - 1] in _QUOTES and text[colon + 1 : colon + 2] in tuple(_QUOTES):
             continue
         marked = True
-        rest = _first_line(text[m.end():])
+        rest = _first_line(text[m.end() :])
         if rest:
             return rest
     return "" if marked else _first_line(text)
@@ -363,7 +363,7 @@ class Counterfactual(SentenceStyle):
         if W.REDACTED.lower() in edited.lower():
             return Checked(False, USES_REDACTED, None, None)
         new_keys, old_keys = W.word_keys(edited), W.word_keys(text)
-        label_keys = {W.normalize_word(l) for l in labels}
+        label_keys = {W.normalize_word(lab) for lab in labels}
         if any(k in label_keys for k in set(new_keys) - set(old_keys)):
             return Checked(False, USES_LABEL, None, None)
         # Only the counted word edits reach the classifier: a change of case, punctuation or an
@@ -389,4 +389,3 @@ class Counterfactual(SentenceStyle):
         rng.shuffle(new)
         positions = rng.sample(others, need)
         return W.edit_positions(text, {p: new[i] if i < len(new) else None for i, p in enumerate(positions)})
-

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .store import ComputeClock, DiskFull, disk_full_message, is_disk_full
 from .paths import package_dir
+from .store import ComputeClock, DiskFull, disk_full_message, is_disk_full
 from .tasks.data import read_jsonl
 
 IGNORE = -100
@@ -63,7 +63,10 @@ class TrainSettings:
 
 # ---- loss masks --------------------------------------------------------------
 
-def tokenize_chat(tokenizer: Any, messages: list[dict[str, str]], train_on: str, max_length: int) -> dict[str, list[int]]:
+
+def tokenize_chat(
+    tokenizer: Any, messages: list[dict[str, str]], train_on: str, max_length: int
+) -> dict[str, list[int]]:
     """Token ids and labels; labels are IGNORE except on the trained assistant turns.
 
     ``train_on`` is ``"last"`` (only the final assistant turn) or ``"assistant"``
@@ -82,7 +85,7 @@ def tokenize_chat(tokenizer: Any, messages: list[dict[str, str]], train_on: str,
         end = len(chat_ids(tokenizer, messages[: i + 1], False))
         if full[: len(prefix)] != prefix:
             raise UserError("the chat template does not render conversations as prefixes of each other")
-        labels[len(prefix):end] = full[len(prefix):end]
+        labels[len(prefix) : end] = full[len(prefix) : end]
     full, labels = full[:max_length], labels[:max_length]
     return {"input_ids": full, "attention_mask": [1] * len(full), "labels": labels}
 
@@ -113,7 +116,7 @@ def _hub_rows(dataset_id: str):
 def read_chats(path: str | Path) -> list[dict[str, Any]]:
     """Chats from a ``construct`` JSONL file (or any JSONL with a ``messages`` list), or ``hub:ID``."""
     if str(path).startswith(HUB_PREFIX):
-        rows = _hub_rows(str(path)[len(HUB_PREFIX):])
+        rows = _hub_rows(str(path)[len(HUB_PREFIX) :])
         p = Path(str(path))
     else:
         p = Path(path)
@@ -125,9 +128,15 @@ def read_chats(path: str | Path) -> list[dict[str, Any]]:
     out = []
     for where, row in rows:
         msgs = row.get("messages")
-        if not isinstance(msgs, list) or not msgs or not all(
-            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and isinstance(m.get("content"), str)
-            for m in msgs
+        if (
+            not isinstance(msgs, list)
+            or not msgs
+            or not all(
+                isinstance(m, dict)
+                and m.get("role") in ("system", "user", "assistant")
+                and isinstance(m.get("content"), str)
+                for m in msgs
+            )
         ):
             raise UserError(f"{where}: field 'messages' must be a list of {{role, content}} turns")
         out.append(row)
@@ -150,7 +159,9 @@ def replay_prompts() -> list[str]:
     """Distinct first utterances of the chatterbot-corpus English conversations (BSD)."""
     root = package_dir("chatterbot_corpus")
     if root is None:
-        raise UserError("instruction replay needs the 'chatterbot-corpus' package (pip install --no-deps chatterbot-corpus)")
+        raise UserError(
+            "instruction replay needs the 'chatterbot-corpus' package (pip install --no-deps chatterbot-corpus)"
+        )
     return list(_first_utterances(root / "data" / "english"))
 
 
@@ -168,7 +179,9 @@ def _first_utterances(folder: Path) -> tuple[str, ...]:
     return tuple(prompts)
 
 
-def mix(task_rows: list[dict[str, Any]], replay_rows: list[dict[str, Any]], ratio: float, seed: int) -> list[dict[str, Any]]:
+def mix(
+    task_rows: list[dict[str, Any]], replay_rows: list[dict[str, Any]], ratio: float, seed: int
+) -> list[dict[str, Any]]:
     """Task chats plus ``ratio`` x as many replay chats (paper: 10k per 50k = 0.2), shuffled."""
     rng = random.Random(seed)
     k = round(len(task_rows) * ratio)
@@ -193,8 +206,11 @@ _STEP = re.compile(r"^checkpoint-(\d+)$")
 # How a full disk (ENOSPC 28, EFBIG 27, EDQUOT 122) surfaces from the writers a checkpoint uses: Python
 # raises OSError; safetensors a SafetensorError naming the OS error; torch.save a RuntimeError from its
 # zip writer, which names no errno at all ("unexpected pos", "file write failed").
-_WRITE_FAILED = re.compile(r"os error (28|27|122)\b|No space left|File too large|quota exceeded|"
-                           r"file write failed|inline_container\.cc.*unexpected pos", re.IGNORECASE)
+_WRITE_FAILED = re.compile(
+    r"os error (28|27|122)\b|No space left|File too large|quota exceeded|"
+    r"file write failed|inline_container\.cc.*unexpected pos",
+    re.IGNORECASE,
+)
 
 
 def _write_failed(e: BaseException) -> bool:
@@ -221,6 +237,7 @@ def last_complete_checkpoint(folder: Path) -> str | None:
         except (OSError, ValueError):
             shutil.rmtree(ckpt, ignore_errors=True)
     return str(max(complete)[1]) if complete else None
+
 
 REPORT_TO = ("none", "tensorboard", "wandb")
 
@@ -300,8 +317,13 @@ def lora_config(lora: LoraSettings, model: Any) -> Any:
     missing = [m for m in lora.target_modules if m not in present]
     if missing:
         raise UserError(f"LoRA target modules {missing} are not in this model (it has e.g. {sorted(present)[:8]})")
-    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=lora.target_modules, task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
 
 
 def run_trainer(trainer: Any, tokenizer: Any, out_dir: Path, clock: ComputeClock) -> tuple[Any, str | None]:
@@ -318,15 +340,25 @@ def run_trainer(trainer: Any, tokenizer: Any, out_dir: Path, clock: ComputeClock
         if not _write_failed(e):
             raise
         kept = last_complete_checkpoint(out_dir / "checkpoints")
-        raise DiskFull(disk_full_message(
-            e if isinstance(e, OSError) else OSError(28, "a checkpoint or the adapter could not be written"),
-            out_dir, f"training resumes from {Path(kept).name if kept else 'the start (no checkpoint was complete)'}",
-        )) from None
+        raise DiskFull(
+            disk_full_message(
+                e if isinstance(e, OSError) else OSError(28, "a checkpoint or the adapter could not be written"),
+                out_dir,
+                f"training resumes from {Path(kept).name if kept else 'the start (no checkpoint was complete)'}",
+            )
+        ) from None
     return result, last
 
 
-def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: Path, settings: TrainSettings,
-               callbacks: list[Any] | None = None, report_to: str = "none") -> dict[str, Any]:
+def train_lora(
+    model: Any,
+    tokenizer: Any,
+    rows: list[dict[str, Any]],
+    out_dir: Path,
+    settings: TrainSettings,
+    callbacks: list[Any] | None = None,
+    report_to: str = "none",
+) -> dict[str, Any]:
     """Train a LoRA adapter with ``transformers.Trainer``; resumes from the newest checkpoint in ``out_dir``."""
     import datasets
     from peft import get_peft_model
@@ -339,16 +371,25 @@ def train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], out_dir: 
     set_seed(settings.seed)
     model = get_peft_model(model, lora_config(settings.lora, model))
     ds = datasets.Dataset.from_list([{"messages": r["messages"], "train_on": r["train_on"]} for r in rows])
-    ds = ds.map(lambda r: tokenize_chat(tokenizer, r["messages"], r["train_on"], settings.max_length),
-                remove_columns=ds.column_names)
+    ds = ds.map(
+        lambda r: tokenize_chat(tokenizer, r["messages"], r["train_on"], settings.max_length),
+        remove_columns=ds.column_names,
+    )
     args = TrainingArguments(**trainer_arguments(out_dir, settings, report_to))
     trainer = Trainer(
-        model=model, args=args, train_dataset=ds,
+        model=model,
+        args=args,
+        train_dataset=ds,
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE),
         callbacks=[*(callbacks or []), clock_callback(clock), *report_callbacks(report_to, out_dir)],
     )
     result, last = run_trainer(trainer, tokenizer, out_dir, clock)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return {"resumed_from": last, "steps": trainer.state.global_step, "train_runtime": result.metrics.get("train_runtime"),
-            "train_samples_per_second": result.metrics.get("train_samples_per_second"), "losses": losses,
-            "settings": asdict(settings)}
+    return {
+        "resumed_from": last,
+        "steps": trainer.state.global_step,
+        "train_runtime": result.metrics.get("train_runtime"),
+        "train_samples_per_second": result.metrics.get("train_samples_per_second"),
+        "losses": losses,
+        "settings": asdict(settings),
+    }

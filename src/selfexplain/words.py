@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass, replace
+from typing import cast
 
 REDACTED = "[REDACTED]"
 
@@ -92,8 +93,11 @@ def _pieces(chunk: str) -> list[str]:
     # The marker's brackets must not count as glue: mask it as letters first.
     masked = _REDACTED_ANY.sub(lambda m: "X" * len(m.group()), chunk)
     # A trailing '#' or '@' opens the next word (a hashtag, a mention); the rest closes the one before.
-    cuts = [m.end() - (len(m.group()) - len(m.group().rstrip("#@"))) for m in _INNER_RUN.finditer(masked)
-            if set(m.group()) <= _GLUE and not (set(m.group()) <= _WORD_INNER and ".." not in m.group())]
+    cuts = [
+        m.end() - (len(m.group()) - len(m.group().rstrip("#@")))
+        for m in _INNER_RUN.finditer(masked)
+        if set(m.group()) <= _GLUE and not (set(m.group()) <= _WORD_INNER and ".." not in m.group())
+    ]
     return [chunk[a:b] for a, b in zip([0, *cuts], [*cuts, len(chunk)])]
 
 
@@ -205,7 +209,7 @@ def apply_word_edits(source: str, edited: str) -> tuple[str, int]:
                 w += 1
                 continue
             if w in ops:
-                t = replace(ops[w], glued=t.glued)  # type: ignore[arg-type]
+                t = replace(cast(Token, ops[w]), glued=t.glued)  # None (a deletion) was handled above
             w += 1
         out.append(t)
     out += inserts.get(len(old_keys), [])
@@ -293,6 +297,7 @@ def unaltered(expected: str, answer: str) -> bool:
     whitespace, a marker's case, the punctuation attached to a redacted word (a marker for "@united" or "hate!"
     may take it in), and one marker standing for several adjacent ones (a phrase redacted at once): the strict
     reading of "without altering the remaining input"."""
+
     def canonical(text: str) -> str:
         return _MARKERS.sub(REDACTED, "".join(_MARKER_TOKEN.sub(REDACTED, text).split()))
 

@@ -45,9 +45,11 @@ class Backend(ABC):
     def top_tokens(self, chats: list[Chat], k: int) -> list[list[tuple[str, float]]]:
         """The ``k`` most probable first tokens of each chat's reply, as (decoded text, log-probability),
         most probable first."""
-        raise UserError(f"the {type(self).__name__} backend cannot rank a reply's first tokens "
-                        "(counterfactual construction needs it when the greedy word is rejected; "
-                        "--cf-candidates 0 drops those samples instead)")
+        raise UserError(
+            f"the {type(self).__name__} backend cannot rank a reply's first tokens "
+            "(counterfactual construction needs it when the greedy word is rejected; "
+            "--cf-candidates 0 drops those samples instead)"
+        )
 
     def runtime(self) -> dict[str, Any]:
         """How this backend runs (device, batch sizes): recorded in a run's config, not hashed into its id."""
@@ -67,7 +69,9 @@ class Backend(ABC):
 BACKENDS: Registry[Callable[..., Backend]] = Registry("backend")
 BACKENDS.add_lazy("hf", "selfexplain.backends.hf:HFBackend", "transformers")
 BACKENDS.add_lazy("vllm", "selfexplain.backends.vllm:VLLMBackend", "vLLM; pip install 'selfexplain[vllm]'")
-BACKENDS.add_lazy("openai", "selfexplain.backends.server:ServerBackend", "an OpenAI-compatible server: vLLM, llama.cpp, ...")
+BACKENDS.add_lazy(
+    "openai", "selfexplain.backends.server:ServerBackend", "an OpenAI-compatible server: vLLM, llama.cpp, ..."
+)
 
 
 def backend_names() -> list[str]:
@@ -80,8 +84,9 @@ def describe_backends() -> str:
     return BACKENDS.describe()
 
 
-def register_backend(name: str, description: str = "", *, replace: bool = False
-                     ) -> Callable[[Callable[..., Backend]], Callable[..., Backend]]:
+def register_backend(
+    name: str, description: str = "", *, replace: bool = False
+) -> Callable[[Callable[..., Backend]], Callable[..., Backend]]:
     """Decorator: make a backend class (or any factory ``(model, **model_args) -> Backend``) available by name.
 
     Args:

@@ -43,8 +43,7 @@ class Batching:
         return asdict(self)
 
 
-CPU = Batching(max_batch_size=16, max_batch_tokens=8192, decode_rows=64, static_cache=False,
-               planned="CPU defaults")
+CPU = Batching(max_batch_size=16, max_batch_tokens=8192, decode_rows=64, static_cache=False, planned="CPU defaults")
 
 
 @dataclass(frozen=True)
@@ -79,8 +78,13 @@ def plan(device_type: str, free_bytes: int | None, footprint: Footprint | None) 
     tokens = _clamp(int(budget // per_token) // 1024 * 1024, MIN_TOKENS, MAX_TOKENS)
     rows = _clamp(tokens // MIN_ROW_TOKENS, MIN_ROWS, tokens)
     decode = _clamp(_pow2_floor(int(budget // (footprint.kv_bytes_per_token * CONTEXT))), MIN_ROWS, MAX_DECODE_ROWS)
-    return Batching(max_batch_size=rows, max_batch_tokens=tokens, decode_rows=decode, static_cache=True,
-                    planned=f"planned for {free_bytes / 2**30:.1f} GiB free on {device_type}")
+    return Batching(
+        max_batch_size=rows,
+        max_batch_tokens=tokens,
+        decode_rows=decode,
+        static_cache=True,
+        planned=f"planned for {free_bytes / 2**30:.1f} GiB free on {device_type}",
+    )
 
 
 def with_overrides(planned: Batching, **given: Any) -> Batching:

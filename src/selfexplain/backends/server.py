@@ -73,9 +73,11 @@ class ServerBackend(Backend):
         **unknown: Any,
     ):
         if unknown:
-            raise UserError(f"--model-args: unknown key(s) {', '.join(sorted(unknown))} for --backend openai "
-                            "(base_url, model, tokenizer, scoring, api_key_env, concurrency, timeout, max_retries, "
-                            "seed, top_logprobs, context_window)")
+            raise UserError(
+                f"--model-args: unknown key(s) {', '.join(sorted(unknown))} for --backend openai "
+                "(base_url, model, tokenizer, scoring, api_key_env, concurrency, timeout, max_retries, "
+                "seed, top_logprobs, context_window)"
+            )
         if not base_url:
             raise UserError("--backend openai needs --model-args base_url=http://HOST:PORT/v1")
         if scoring not in MODES:
@@ -97,14 +99,18 @@ class ServerBackend(Backend):
         self.seed = int(seed)
         self.top_logprobs = int(top_logprobs)
         # "EMPTY" is what vLLM and most local servers accept when they run without a key.
-        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env) or "EMPTY",
-                             max_retries=int(max_retries), timeout=float(timeout))
+        self.client = OpenAI(
+            base_url=base_url,
+            api_key=os.environ.get(api_key_env) or "EMPTY",
+            max_retries=int(max_retries),
+            timeout=float(timeout),
+        )
         self.mode = "prompt" if (scoring == "prompt" or (scoring == "auto" and tokenizer)) else "first-token"
         self._token_logprobs: bool | None = None  # whether logprob_token_ids works here: found out on first use
         # Whether the server takes prompts only as text (llama-cpp-python's server refuses token ids): found out by
         # one probe before the first prompt-mode request.
         self._text_prompts: bool | None = None
-        self.tokenizer = None
+        self.tokenizer: Any = None
         tok_identity = None
         if tokenizer:
             from ..models import generation_eos, load_tokenizer, resolve_model, stop_token_ids
@@ -114,9 +120,16 @@ class ServerBackend(Backend):
             # where the hf and vLLM backends stop: the generation config's end ids and the template's end of turn
             self.eos_ids = stop_token_ids(self.tokenizer, generation_eos(resolved.load_path, resolved.revision))
             tok_identity = resolved.identity
-        self.identity = {"kind": "server", "name": model, "base_url": self.url, "served_model": model,
-                         "server_version": self._server_version(), "scoring": self.mode,
-                         "tokenizer": tok_identity, "seed": self.seed}
+        self.identity = {
+            "kind": "server",
+            "name": model,
+            "base_url": self.url,
+            "served_model": model,
+            "server_version": self._server_version(),
+            "scoring": self.mode,
+            "tokenizer": tok_identity,
+            "seed": self.seed,
+        }
 
     # ---- requests ---------------------------------------------------------------
 
@@ -127,11 +140,15 @@ class ServerBackend(Backend):
         try:
             return fn()
         except openai.APIConnectionError as e:
-            raise UserError(f"server {self.url}: unreachable after retries ({type(e).__name__}); completed "
-                            "chunks are kept: run the same command again when the server is back") from None
+            raise UserError(
+                f"server {self.url}: unreachable after retries ({type(e).__name__}); completed "
+                "chunks are kept: run the same command again when the server is back"
+            ) from None
         except openai.APIStatusError as e:
-            raise UserError(f"server {self.url}: HTTP {e.status_code} ({_brief(e)}); completed chunks are kept: "
-                            "run the same command again once it is fixed") from None
+            raise UserError(
+                f"server {self.url}: HTTP {e.status_code} ({_brief(e)}); completed chunks are kept: "
+                "run the same command again once it is fixed"
+            ) from None
 
     def _pool(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
         if len(items) <= 1 or self.concurrency == 1:
@@ -186,7 +203,7 @@ class ServerBackend(Backend):
         if scores is None:
             scores = self._pool(self._prompt_score, jobs)
         k = len(labels)
-        return [scores[i * k:(i + 1) * k] for i in range(len(chats))]
+        return [scores[i * k : (i + 1) * k] for i in range(len(chats))]
 
     def _next_token_scores(self, jobs: list[tuple[list[int], list[int]]]) -> list[float]:
         """Label log-probabilities from one request per distinct prefix (chat, chat + partial label)."""
@@ -194,8 +211,9 @@ class ServerBackend(Backend):
 
         requests = next_token_requests(jobs, MAX_TOKEN_LOGPROBS)
         got = self._pool(self._token_logprob_request, requests)
-        return label_sums(jobs, {(prefix, tok): lp for (prefix, toks), lps in zip(requests, got)
-                                 for tok, lp in zip(toks, lps)})
+        return label_sums(
+            jobs, {(prefix, tok): lp for (prefix, toks), lps in zip(requests, got) for tok, lp in zip(toks, lps)}
+        )
 
     def _token_logprob_request(self, request: tuple[tuple[int, ...], list[int]]) -> list[float]:
         import openai
@@ -203,8 +221,14 @@ class ServerBackend(Backend):
         prefix, toks = request
         try:
             r = self.client.completions.create(
-                model=self.served, prompt=list(prefix), max_tokens=1, temperature=0, logprobs=1, seed=self.seed,
-                extra_body={"logprob_token_ids": toks, "return_tokens_as_token_ids": True})
+                model=self.served,
+                prompt=list(prefix),
+                max_tokens=1,
+                temperature=0,
+                logprobs=1,
+                seed=self.seed,
+                extra_body={"logprob_token_ids": toks, "return_tokens_as_token_ids": True},
+            )
         except openai.BadRequestError:  # a server that does not know the parameters
             raise _NoTokenLogprobs from None
         lp = r.choices[0].logprobs
@@ -219,8 +243,10 @@ class ServerBackend(Backend):
         lp = r.choices[0].logprobs
         got = lp.token_logprobs if lp else None
         if not got or len(got) < len(ids) + len(lab):
-            raise UserError(f"server {self.url}: the completions endpoint returned no prompt log-probabilities "
-                            "(echo + logprobs); use scoring=first-token, or a server that returns them (vLLM)")
+            raise UserError(
+                f"server {self.url}: the completions endpoint returned no prompt log-probabilities "
+                "(echo + logprobs); use scoring=first-token, or a server that returns them (vLLM)"
+            )
         if self._text_prompts:
             self._check_tokens(ids + lab, list(lp.tokens or []))
         return float(sum(got[len(ids) + k] for k in range(len(lab))))
@@ -235,7 +261,8 @@ class ServerBackend(Backend):
             probe = self.tokenizer(" a", add_special_tokens=False).input_ids[:1] or [0]
             try:
                 self.client.with_options(max_retries=0).completions.create(
-                    model=self.served, prompt=probe, max_tokens=1, temperature=0)
+                    model=self.served, prompt=probe, max_tokens=1, temperature=0
+                )
                 self._text_prompts = False
             except (openai.BadRequestError, openai.UnprocessableEntityError, openai.InternalServerError) as e:
                 # llama-cpp-python: HTTP 500 "... 'prompt' ... Input should be a valid string"
@@ -268,20 +295,33 @@ class ServerBackend(Backend):
         local = [self.tokenizer.decode([i], skip_special_tokens=False) for i in ids]
         for k, (mine, theirs) in enumerate(zip(local, tokens)):
             if mine != theirs:
-                raise UserError(f"server {self.url}: it tokenizes the text prompt differently from tokenizer= "
-                                f"(token {k}: server {theirs!r}, local {mine!r}); scores would be of another "
-                                "sequence (give the served model's own tokenizer)")
+                raise UserError(
+                    f"server {self.url}: it tokenizes the text prompt differently from tokenizer= "
+                    f"(token {k}: server {theirs!r}, local {mine!r}); scores would be of another "
+                    "sequence (give the served model's own tokenizer)"
+                )
         if len(tokens) < len(local):
-            raise UserError(f"server {self.url}: it tokenizes the text prompt into {len(tokens)} tokens, the "
-                            f"local tokenizer= into {len(local)}; scores would be of another sequence")
+            raise UserError(
+                f"server {self.url}: it tokenizes the text prompt into {len(tokens)} tokens, the "
+                f"local tokenizer= into {len(local)}; scores would be of another sequence"
+            )
 
     def _first_token_scores(self, chat: Chat, labels: list[str]) -> list[float]:
-        r = self.client.chat.completions.create(model=self.served, messages=chat, max_tokens=1, temperature=0,
-                                                logprobs=True, top_logprobs=self.top_logprobs, seed=self.seed)
+        r = self.client.chat.completions.create(
+            model=self.served,
+            messages=chat,
+            max_tokens=1,
+            temperature=0,
+            logprobs=True,
+            top_logprobs=self.top_logprobs,
+            seed=self.seed,
+        )
         content = r.choices[0].logprobs.content if r.choices[0].logprobs else None
         if not content:
-            raise UserError(f"server {self.url}: the chat endpoint returned no log-probabilities "
-                            "(logprobs / top_logprobs); this server cannot score labels")
+            raise UserError(
+                f"server {self.url}: the chat endpoint returned no log-probabilities "
+                "(logprobs / top_logprobs); this server cannot score labels"
+            )
         top = {t.token: t.logprob for t in content[0].top_logprobs}
         return first_token_scores(top, labels, self.top_logprobs)
 
@@ -290,20 +330,30 @@ class ServerBackend(Backend):
 
     def _top_tokens_one(self, chat: Chat, k: int) -> list[tuple[str, float]]:
         if self.mode == "first-token":
-            r = self.client.chat.completions.create(model=self.served, messages=chat, max_tokens=1, temperature=0,
-                                                    logprobs=True, top_logprobs=k, seed=self.seed)
+            r = self.client.chat.completions.create(
+                model=self.served,
+                messages=chat,
+                max_tokens=1,
+                temperature=0,
+                logprobs=True,
+                top_logprobs=k,
+                seed=self.seed,
+            )
             content = r.choices[0].logprobs.content if r.choices[0].logprobs else None
             top = {t.token: t.logprob for t in content[0].top_logprobs} if content else {}
         else:
             from ..models import chat_prompt
 
-            r = self._complete(chat_prompt(self.tokenizer, chat)[2], max_tokens=1, temperature=0, logprobs=k,
-                               seed=self.seed)
+            r = self._complete(
+                chat_prompt(self.tokenizer, chat)[2], max_tokens=1, temperature=0, logprobs=k, seed=self.seed
+            )
             lp = r.choices[0].logprobs
             top = dict((lp.top_logprobs or [{}])[0] or {}) if lp else {}
         if not top:
-            raise UserError(f"server {self.url}: returned no top log-probabilities for the reply's first token; "
-                            "it cannot rank counterfactual candidates (--cf-candidates 0 drops those samples)")
+            raise UserError(
+                f"server {self.url}: returned no top log-probabilities for the reply's first token; "
+                "it cannot rank counterfactual candidates (--cf-candidates 0 drops those samples)"
+            )
         return sorted(((t, float(v)) for t, v in top.items()), key=lambda tv: -tv[1])[:k]
 
     def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
@@ -311,18 +361,23 @@ class ServerBackend(Backend):
 
     def _generate_one(self, chat: Chat, budget: int) -> Generation:
         if self.mode == "first-token":
-            r = self.client.chat.completions.create(model=self.served, messages=chat, max_tokens=budget,
-                                                    temperature=0, seed=self.seed)
+            r = self.client.chat.completions.create(
+                model=self.served, messages=chat, max_tokens=budget, temperature=0, seed=self.seed
+            )
             choice = r.choices[0]
             text = choice.message.content or ""
         else:
             from ..models import chat_prompt
 
             r = self._complete(
-                chat_prompt(self.tokenizer, chat)[2], max_tokens=budget, temperature=0, seed=self.seed,
+                chat_prompt(self.tokenizer, chat)[2],
+                max_tokens=budget,
+                temperature=0,
+                seed=self.seed,
                 # vLLM's extensions (other servers ignore them; not sent with text prompts): stop where the hf
                 # backend stops
-                extra_body={"stop_token_ids": self.eos_ids, "skip_special_tokens": True})
+                extra_body={"stop_token_ids": self.eos_ids, "skip_special_tokens": True},
+            )
             choice = r.choices[0]
             text = choice.text or ""
         n = r.usage.completion_tokens if r.usage else 0
@@ -338,15 +393,19 @@ def first_token_scores(top: dict[str, float], labels: list[str], k: int) -> list
     for label in labels:
         opening = [t for t in top if t.strip() and label.startswith(t.strip())]
         if not opening:
-            raise UserError(f"label {label!r}: its first token is not among the server's top {k} "
-                            "log-probabilities; first-token scoring cannot score it (give tokenizer= for "
-                            "complete scoring, or raise top_logprobs)")
+            raise UserError(
+                f"label {label!r}: its first token is not among the server's top {k} "
+                "log-probabilities; first-token scoring cannot score it (give tokenizer= for "
+                "complete scoring, or raise top_logprobs)"
+            )
         chosen.append(max(opening, key=lambda t: (len(t.strip()), top[t])))
     shared = {t for t in chosen if chosen.count(t) > 1}
     if shared:
         names = [lab for lab, t in zip(labels, chosen) if t in shared]
-        raise UserError(f"labels {names} open with the same token {sorted(shared)[0]!r}: first-token scoring "
-                        "cannot tell them apart (give tokenizer= for complete scoring)")
+        raise UserError(
+            f"labels {names} open with the same token {sorted(shared)[0]!r}: first-token scoring "
+            "cannot tell them apart (give tokenizer= for complete scoring)"
+        )
     return [float(top[t]) for t in chosen]
 
 

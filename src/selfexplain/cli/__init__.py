@@ -21,6 +21,7 @@ from . import rejudge  # noqa: F401
 from . import compare  # noqa: F401
 from . import leaderboard  # noqa: F401
 from . import data  # noqa: F401
+
 # isort: on
 from .app import LOG_WIDTH, app, console, err
 

@@ -20,15 +20,22 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Measure and train the faithfulness of LLM self-explanations (Doi et al., 2025).",
 )
-data_app = typer.Typer(help="Prepare data sets (downloads checked against published checksums).",
-                       no_args_is_help=True, rich_markup_mode=None)
+data_app = typer.Typer(
+    help="Prepare data sets (downloads checked against published checksums).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 app.add_typer(data_app, name="data")
 # Not a terminal (a log file, CI): rich would wrap tables at 80 columns into fragments; lines may be long there.
 LOG_WIDTH = 240
 # soft_wrap: a printed path or command stays on one line whatever the width, so it can be pasted as it is
 # (tables still fit the width).
 console = Console(soft_wrap=True) if sys.stdout.isatty() else Console(width=LOG_WIDTH, soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True) if sys.stderr.isatty() else Console(stderr=True, width=LOG_WIDTH, soft_wrap=True)
+err = (
+    Console(stderr=True, soft_wrap=True)
+    if sys.stderr.isatty()
+    else Console(stderr=True, width=LOG_WIDTH, soft_wrap=True)
+)
 
 
 @contextmanager
@@ -38,6 +45,7 @@ def progress(label: str):
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        TaskID,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
@@ -46,10 +54,14 @@ def progress(label: str):
     from ..api import Hooks
 
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=console,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
     )
-    bar: dict[str, int] = {}
+    bar: dict[str, TaskID] = {}
 
     def on_model(identity: dict, seconds: float) -> None:
         console.print(f"model ready in {seconds:.0f}s: {identity}", highlight=False)
@@ -61,8 +73,15 @@ def progress(label: str):
 
     def on_load(model: str) -> None:
         # Printed only once the inputs are checked: a bad --data file fails before any model loads.
-        console.print(f"loading {model}" + (" (an embedded model is converted once on first use, about a minute)"
-                                            if model.startswith("embedded") else ""), highlight=False)
+        console.print(
+            f"loading {model}"
+            + (
+                " (an embedded model is converted once on first use, about a minute)"
+                if model.startswith("embedded")
+                else ""
+            ),
+            highlight=False,
+        )
 
     def on_warning(message: str) -> None:
         from rich.text import Text

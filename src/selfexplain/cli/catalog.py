@@ -1,5 +1,4 @@
-"""``selfexplain tasks`` and ``selfexplain styles``: what the registries hold.
-"""
+"""``selfexplain tasks`` and ``selfexplain styles``: what the registries hold."""
 
 from __future__ import annotations
 

@@ -13,15 +13,20 @@ from ..backends import describe_backends
 from ..tasks import task_names
 from .app import err
 
-INFLUENCE_HELP = ("Which p picks w*: normalised (over the task's labels, the default) or raw "
-                  "(p(prediction | prompt), the paper's equation 1).")
+INFLUENCE_HELP = (
+    "Which p picks w*: normalised (over the task's labels, the default) or raw "
+    "(p(prediction | prompt), the paper's equation 1)."
+)
 # Options shared by every command that runs a model.
 MODEL = typer.Option("embedded", help="'embedded[:NAME]', a .gguf file, a model folder, or a hub id.")
-TASK = typer.Option("tweets", help=f"A registered task ({', '.join(task_names())}; `selfexplain tasks` describes "
-                                   "them) or a task .yaml file.")
+TASK = typer.Option(
+    "tweets",
+    help=f"A registered task ({', '.join(task_names())}; `selfexplain tasks` describes them) or a task .yaml file.",
+)
 MODEL_ARGS = typer.Option(
-    None, help="Backend options key=value,...: revision, dtype, device, trust_remote_code; batching (hf): "
-    "max_batch_size, max_batch_tokens, decode_rows, static_cache (planned from the device when not given)."
+    None,
+    help="Backend options key=value,...: revision, dtype, device, trust_remote_code; batching (hf): "
+    "max_batch_size, max_batch_tokens, decode_rows, static_cache (planned from the device when not given).",
 )
 OUTPUT = typer.Option(Path("runs"), help="Folder that receives the run folder.")
 DATA = typer.Option(None, help="Data file in the task's canonical format (overrides the default).")
@@ -29,9 +34,11 @@ HUB = typer.Option(False, "--hub", help="Load the task's data set from the Huggi
 ADAPTER = typer.Option(None, help="LoRA adapter folder from `selfexplain train` (merged into the model).")
 BACKEND = typer.Option("hf", help=f"Inference backend: {describe_backends()}.")
 BACKEND_ARGS = typer.Option(
-    None, help="Engine options key=value,... passed to the backend as they are, e.g. for vllm "
-               "tensor_parallel_size=4,distributed_executor_backend=ray,gpu_memory_utilization=0.8.",
+    None,
+    help="Engine options key=value,... passed to the backend as they are, e.g. for vllm "
+    "tensor_parallel_size=4,distributed_executor_backend=ray,gpu_memory_utilization=0.8.",
 )
+
 
 def count_option(default: int, help: str, minimum: int = 1):
     """A count option (limit, batch size, samples, steps): its range is declared, so a bad value is refused
@@ -59,12 +66,20 @@ FORMER_BATCH_SIZE = typer.Option(None, "--batch-size", min=1, hidden=True, help=
 def chunk_of(chunk_size: int, former: Optional[int]) -> int:
     if former is None:
         return chunk_size
-    err.print("--batch-size is now --chunk-size here (samples per chunk); --batch-size names the training batch "
-              "of `selfexplain train`", highlight=False)
+    err.print(
+        "--batch-size is now --chunk-size here (samples per chunk); --batch-size names the training batch "
+        "of `selfexplain train`",
+        highlight=False,
+    )
     return former
 
-WAIT = typer.Option(False, "--wait", help="If another process is writing the same run folder (or study), wait for "
-                                          "it and then reuse its results, instead of stopping with exit status 75.")
+
+WAIT = typer.Option(
+    False,
+    "--wait",
+    help="If another process is writing the same run folder (or study), wait for "
+    "it and then reuse its results, instead of stopping with exit status 75.",
+)
 
 
 def model_args_of(text: Optional[str], adapter: Optional[str], backend_args: Optional[str] = None) -> dict:

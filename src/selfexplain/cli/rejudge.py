@@ -1,5 +1,4 @@
-"""``selfexplain rejudge``: finished runs brought to today's rules.
-"""
+"""``selfexplain rejudge``: finished runs brought to today's rules."""
 
 from __future__ import annotations
 
@@ -12,17 +11,22 @@ from .app import app, console, user_errors
 from .options import MODEL_ARGS, model_args_of
 
 
-@app.command(epilog=(
-    "Examples:\n\n"
-    "  selfexplain rejudge docs/results/cpu-medium/cpu-medium      # every cell of a study\n\n"
-    "  selfexplain rejudge runs/evaluate-tweets-qwen2.5-coder-0.5b-20f161e49fc4 --adapter runs/train-.../adapter"
-))
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  selfexplain rejudge docs/results/cpu-medium/cpu-medium      # every cell of a study\n\n"
+        "  selfexplain rejudge runs/evaluate-tweets-qwen2.5-coder-0.5b-20f161e49fc4 --adapter runs/train-.../adapter"
+    )
+)
 def rejudge(
     paths: list[Path] = typer.Argument(..., help="Evaluate run folders, or study folders (every cell)."),
-    model: Optional[str] = typer.Option(None, help="The model the runs were made by (default: the embedded model "
-                                                   "their configuration names)."),
-    model_args: Optional[str] = MODEL_ARGS, adapter: Optional[str] = typer.Option(
-        None, help="The run's LoRA adapter (in a study: its condition's, where still on disk)."),
+    model: Optional[str] = typer.Option(
+        None, help="The model the runs were made by (default: the embedded model their configuration names)."
+    ),
+    model_args: Optional[str] = MODEL_ARGS,
+    adapter: Optional[str] = typer.Option(
+        None, help="The run's LoRA adapter (in a study: its condition's, where still on disk)."
+    ),
 ) -> None:
     """Re-judge finished evaluate runs under today's rules, recomputing only what changed: random baselines
     that hit the explanation's words are drawn again; strict redaction and word classes are recorded."""

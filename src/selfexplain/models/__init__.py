@@ -25,10 +25,35 @@ Backends, training and the pipeline all use it, so it sits below them.
 from __future__ import annotations
 
 from .catalogue import DEFAULT_EMBEDDED, EMBEDDED, EmbeddedModel, file_sha256, join_embedded
-from .gguf import GGUF_CONVERSION, GGUF_NOTE, GGUF_PINNED, check_conversion_versions, clear_quantizer_marker, convert_gguf, gguf_scalars, gguf_tokenizer, gguf_tokenizer_settings, restore_gguf_settings, restored_settings
-from .resolve import ResolvedModel, adapter_fingerprint, resolve_model
+from .gguf import (
+    GGUF_CONVERSION,
+    GGUF_NOTE,
+    GGUF_PINNED,
+    check_conversion_versions,
+    clear_quantizer_marker,
+    convert_gguf,
+    gguf_scalars,
+    gguf_tokenizer,
+    gguf_tokenizer_settings,
+    restore_gguf_settings,
+    restored_settings,
+)
 from .load import TULU_TEMPLATE, load_model, load_tokenizer
-from .tokens import MAX_TOKEN_LOGPROBS, Prefix, chat_prompt, encode_prompt, generation_eos, label_jobs, label_sums, label_token_ids, next_token_requests, stop_token_ids, wants_bos, with_bos
+from .resolve import ResolvedModel, adapter_fingerprint, resolve_model
+from .tokens import (
+    MAX_TOKEN_LOGPROBS,
+    Prefix,
+    chat_prompt,
+    encode_prompt,
+    generation_eos,
+    label_jobs,
+    label_sums,
+    label_token_ids,
+    next_token_requests,
+    stop_token_ids,
+    wants_bos,
+    with_bos,
+)
 
 __all__ = [
     "TULU_TEMPLATE",

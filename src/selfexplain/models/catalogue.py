@@ -14,7 +14,6 @@ from ..errors import UserError
 from ..locks import cache_entry_lock
 from ..paths import cache_dir, package_dir
 
-
 # Tulu-2's format, for models whose tokenizer has no chat template.
 
 

@@ -15,7 +15,6 @@ from ..errors import UserError
 from ..locks import cache_entry_lock
 from ..paths import cache_dir
 
-
 # Tulu-2's format, for models whose tokenizer has no chat template.
 
 
@@ -59,8 +58,12 @@ def check_conversion_versions(what: str) -> None:
 GGUF_NOTE = "selfexplain-gguf.json"
 
 
-_GGUF_TOKENIZER_KEYS = {"add_bos_token": "tokenizer.ggml.add_bos_token", "add_eos_token": "tokenizer.ggml.add_eos_token",
-                        "bos_token_id": "tokenizer.ggml.bos_token_id", "eos_token_id": "tokenizer.ggml.eos_token_id"}
+_GGUF_TOKENIZER_KEYS = {
+    "add_bos_token": "tokenizer.ggml.add_bos_token",
+    "add_eos_token": "tokenizer.ggml.add_eos_token",
+    "bos_token_id": "tokenizer.ggml.bos_token_id",
+    "eos_token_id": "tokenizer.ggml.eos_token_id",
+}
 
 
 def convert_gguf(gguf: Path, digest: str) -> Path:
@@ -120,7 +123,7 @@ def _read_gguf_scalars(m: Any, keys: set[str], gguf: str | Path) -> dict[str, An
         nonlocal pos
         n = struct.unpack_from(order + "Q", m, pos)[0]
         pos += 8 + n
-        return m[pos - n: pos].decode("utf-8", "replace")
+        return m[pos - n : pos].decode("utf-8", "replace")
 
     for _ in range(n_kv):
         key = string()

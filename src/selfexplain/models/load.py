@@ -1,5 +1,4 @@
-"""Loading a resolved model and its tokenizer (an adapter merged in; tokenizers cached per process).
-"""
+"""Loading a resolved model and its tokenizer (an adapter merged in; tokenizers cached per process)."""
 
 from __future__ import annotations
 
@@ -10,11 +9,9 @@ from typing import Any
 
 from ..errors import UserError
 
-
 # Tulu-2's format, for models whose tokenizer has no chat template.
 from .gguf import clear_quantizer_marker
 from .resolve import ResolvedModel, adapter_fingerprint, resolve_model
-
 
 # Tulu-2's format, for models whose tokenizer has no chat template.
 TULU_TEMPLATE = (
@@ -28,8 +25,13 @@ TULU_TEMPLATE = (
 
 
 def load_model(
-    spec: str, *, revision: str | None = None, dtype: str = "auto", device: str = "auto",
-    trust_remote_code: bool = False, adapter: str | None = None,
+    spec: str,
+    *,
+    revision: str | None = None,
+    dtype: str = "auto",
+    device: str = "auto",
+    trust_remote_code: bool = False,
+    adapter: str | None = None,
 ):
     """(model, tokenizer, identity) for inference or training, on ``device`` in ``dtype``.
 
@@ -73,8 +75,9 @@ def load_tokenizer(resolved: ResolvedModel, trust_remote_code: bool = False) -> 
         return copy.deepcopy(_TOKENIZERS[key])
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolved.load_path, revision=resolved.revision,
-                                              trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(
+        resolved.load_path, revision=resolved.revision, trust_remote_code=trust_remote_code
+    )
     if not tokenizer.chat_template:
         tokenizer.chat_template = TULU_TEMPLATE
     if tokenizer.pad_token_id is None:

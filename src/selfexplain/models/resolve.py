@@ -13,7 +13,6 @@ from typing import Any
 
 from ..errors import UserError
 
-
 # Tulu-2's format, for models whose tokenizer has no chat template.
 from .catalogue import DEFAULT_EMBEDDED, EMBEDDED, file_sha256, join_embedded
 from .gguf import convert_gguf, restored_settings
@@ -75,15 +74,16 @@ def resolve_model(spec: str, revision: str | None = None) -> ResolvedModel:
             raise UserError(f"unknown embedded model {name!r}; known: {', '.join(EMBEDDED)}")
         gguf, digest = join_embedded(EMBEDDED[name])
         folder = convert_gguf(gguf, digest)
-        return ResolvedModel(str(folder), None, {"kind": "embedded", "name": name, "gguf_sha256": digest,
-                                                 **restored_settings(folder)})
+        return ResolvedModel(
+            str(folder), None, {"kind": "embedded", "name": name, "gguf_sha256": digest, **restored_settings(folder)}
+        )
     if spec.startswith("standin:"):
         from .standin import standin_folder
 
-        folder = standin_folder(spec.partition(":")[2],
-                                lambda: Path(resolve_model("embedded:smollm2-135m").load_path))
-        return ResolvedModel(str(folder), None, {"kind": "standin", "name": folder.name,
-                                                 "fingerprint": _folder_fingerprint(folder)})
+        folder = standin_folder(spec.partition(":")[2], lambda: Path(resolve_model("embedded:smollm2-135m").load_path))
+        return ResolvedModel(
+            str(folder), None, {"kind": "standin", "name": folder.name, "fingerprint": _folder_fingerprint(folder)}
+        )
     path = Path(spec).expanduser()
     if spec.endswith(".gguf"):
         if not path.is_file():
@@ -93,8 +93,9 @@ def resolve_model(spec: str, revision: str | None = None) -> ResolvedModel:
                 raise UserError(f"{spec}: not a GGUF file (it does not start with the bytes 'GGUF')")
         digest = file_sha256(path)
         folder = convert_gguf(path, digest)
-        return ResolvedModel(str(folder), None, {"kind": "gguf", "name": path.name, "gguf_sha256": digest,
-                                                 **restored_settings(folder)})
+        return ResolvedModel(
+            str(folder), None, {"kind": "gguf", "name": path.name, "gguf_sha256": digest, **restored_settings(folder)}
+        )
     if path.is_dir():
         _check_model_folder(path)
         return ResolvedModel(
@@ -104,7 +105,8 @@ def resolve_model(spec: str, revision: str | None = None) -> ResolvedModel:
         raise UserError(f"{spec}: model path not found")
     if spec.count("/") != 1:
         raise UserError(
-            f"unknown model {spec!r}: use 'embedded', 'embedded:NAME', a .gguf file, a model folder or a hub id org/name"
+            f"unknown model {spec!r}: use 'embedded', 'embedded:NAME', a .gguf file, a model folder "
+            "or a hub id org/name"
         )
     return ResolvedModel(spec, revision, {"kind": "hub", "name": spec, "revision": _hub_commit(spec, revision)})
 

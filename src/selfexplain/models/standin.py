@@ -59,8 +59,9 @@ def _tulu_tokenizer(folder: Path, src: Path) -> None:
     (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
     tok = Tokenizer.from_file(str(src / "tokenizer.json"))
     bos = cfg["bos_token"]
-    tok.post_processor = TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
-                                            special_tokens=[(bos, tok.token_to_id(bos))])
+    tok.post_processor = TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))]
+    )
     tok.save(str(folder / "tokenizer.json"))
 
 
@@ -76,10 +77,19 @@ def _tulu_tiny(folder: Path, src: Path) -> None:
 
     _tulu_tokenizer(folder, src)
     tok = AutoTokenizer.from_pretrained(folder)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                      tie_word_embeddings=False)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+    )
     with torch.random.fork_rng():  # seeded weights without touching the caller's random state
         torch.manual_seed(0)
         model = LlamaForCausalLM(cfg)

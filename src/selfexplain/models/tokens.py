@@ -7,8 +7,6 @@ from __future__ import annotations
 import weakref
 from typing import Any, Callable
 
-
-
 # Tulu-2's format, for models whose tokenizer has no chat template.
 
 
@@ -49,7 +47,9 @@ def wants_bos(tokenizer: Any) -> bool:
     if known is None:
         bos = tokenizer.bos_token_id
         probe = tokenizer("a", add_special_tokens=True).input_ids if bos is not None else []
-        known = bos is not None and (bool(getattr(tokenizer, "add_bos_token", False)) or (bool(probe) and probe[0] == bos))
+        known = bos is not None and (
+            bool(getattr(tokenizer, "add_bos_token", False)) or (bool(probe) and probe[0] == bos)
+        )
         _WANTS_BOS[tokenizer] = known
     return known
 
@@ -85,7 +85,7 @@ def label_token_ids(encode: Callable[[str], list[int]], prompt: str, prompt_ids:
     """
     full = encode(prompt + label)
     if full[: len(prompt_ids)] == prompt_ids and len(full) > len(prompt_ids):
-        return full[len(prompt_ids):]
+        return full[len(prompt_ids) :]
     return encode(label)
 
 
@@ -95,7 +95,9 @@ def chat_prompt(tokenizer: Any, chat: list[dict[str, str]]) -> tuple[str, list[i
     return (text, *encode_prompt(tokenizer, text))
 
 
-def label_jobs(tokenizer: Any, chats: list[list[dict[str, str]]], labels: list[str]) -> list[tuple[list[int], list[int]]]:
+def label_jobs(
+    tokenizer: Any, chats: list[list[dict[str, str]]], labels: list[str]
+) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, label ids) for every chat and label, chat by chat: what the engine and server backends score."""
     encode = lambda t: tokenizer(t, add_special_tokens=False).input_ids  # noqa: E731
     jobs = []
@@ -119,7 +121,7 @@ def next_token_requests(jobs: list[tuple[list[int], list[int]]], cap: int) -> li
     for ids, lab in jobs:
         for k, tok in enumerate(lab):
             wanted.setdefault(tuple(ids + lab[:k]), set()).add(tok)
-    return [(prefix, sorted(toks)[i:i + cap]) for prefix, toks in wanted.items() for i in range(0, len(toks), cap)]
+    return [(prefix, sorted(toks)[i : i + cap]) for prefix, toks in wanted.items() for i in range(0, len(toks), cap)]
 
 
 def label_sums(jobs: list[tuple[list[int], list[int]]], logprob: dict[tuple[Prefix, int], float]) -> list[float]:

@@ -1,5 +1,4 @@
-"""The ``attribute`` command: the erasure influence of every word of each input (Li et al. 2017).
-"""
+"""The ``attribute`` command: the erasure influence of every word of each input (Li et al. 2017)."""
 
 from __future__ import annotations
 
@@ -30,10 +29,22 @@ def influence_cfg(influence: str) -> dict[str, Any]:
 
 
 def attribute(
-    model: str = "embedded", task: str | TaskSpec = "tweets", limit: int = 100, seed: int = 0, split: str = "test",
-    chunk_size: int = 16, output_path: str | Path = "runs", data: str | None = None, hub: bool = False,
-    backend: str = "hf", model_args: dict[str, Any] | None = None, backend_instance: Backend | None = None,
-    hooks: Hooks | None = None, influence: str = "normalised", wait: bool = False, batch_size: int | None = None,
+    model: str = "embedded",
+    task: str | TaskSpec = "tweets",
+    limit: int = 100,
+    seed: int = 0,
+    split: str = "test",
+    chunk_size: int = 16,
+    output_path: str | Path = "runs",
+    data: str | None = None,
+    hub: bool = False,
+    backend: str = "hf",
+    model_args: dict[str, Any] | None = None,
+    backend_instance: Backend | None = None,
+    hooks: Hooks | None = None,
+    influence: str = "normalised",
+    wait: bool = False,
+    batch_size: int | None = None,
 ) -> AttributeResult:
     """Erasure influence of every word of each example (Li et al. 2017); resumable.
 
@@ -57,10 +68,15 @@ def attribute(
     examples = sample_examples(spec, limit, seed, data, hub, split)
     be = load_for_run(backend, model, model_args, backend_instance, hooks)
     data_cfg = data_config(data, hub, split, seed, limit)
-    with open_run("attribute", spec, examples, be, backend, data_cfg, output_path,
-                   {"batch_size": chunk_size, **form}, hooks, wait) as store:
+    with open_run(
+        "attribute", spec, examples, be, backend, data_cfg, output_path, {"batch_size": chunk_size, **form}, hooks, wait
+    ) as store:
         records = store.process(
-            chunks(examples, chunk_size), len,
-            lambda c, part: [asdict(a) for a in attribute_examples(be, spec, part, influence)], hooks.on_chunk,
+            chunks(examples, chunk_size),
+            len,
+            lambda c, part: [asdict(a) for a in attribute_examples(be, spec, part, influence)],
+            hooks.on_chunk,
         )
-    return AttributeResult(store.path, [WordAttribution(**{k: v for k, v in r.items() if k != "chunk"}) for r in records])
+    return AttributeResult(
+        store.path, [WordAttribution(**{k: v for k, v in r.items() if k != "chunk"}) for r in records]
+    )

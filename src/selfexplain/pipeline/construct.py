@@ -36,12 +36,27 @@ class ConstructResult:
 
 
 def construct(
-    model: str = "embedded", task: str | TaskSpec = "tweets", limit: int = 500, seed: int = 0, chunk_size: int = 16,
-    output_path: str | Path = "runs", data: str | None = None, hub: bool = False, backend: str = "hf",
-    model_args: dict[str, Any] | None = None, quality: int = 0, backend_instance: Backend | None = None,
-    hooks: Hooks | None = None, per_style: int | None = None, influence: str = "normalised",
-    max_new_tokens: int | None = None, styles: list[str] | None = None, wait: bool = False,
-    cf_candidates: int = CF_CANDIDATES, only_flipping: bool = False, batch_size: int | None = None,
+    model: str = "embedded",
+    task: str | TaskSpec = "tweets",
+    limit: int = 500,
+    seed: int = 0,
+    chunk_size: int = 16,
+    output_path: str | Path = "runs",
+    data: str | None = None,
+    hub: bool = False,
+    backend: str = "hf",
+    model_args: dict[str, Any] | None = None,
+    quality: int = 0,
+    backend_instance: Backend | None = None,
+    hooks: Hooks | None = None,
+    per_style: int | None = None,
+    influence: str = "normalised",
+    max_new_tokens: int | None = None,
+    styles: list[str] | None = None,
+    wait: bool = False,
+    cf_candidates: int = CF_CANDIDATES,
+    only_flipping: bool = False,
+    batch_size: int | None = None,
 ) -> ConstructResult:
     """Pseudo-faithful explanation data from the training pool, plus the table 3 quality check on ``quality`` samples.
 
@@ -90,19 +105,49 @@ def construct(
     data_cfg = data_config(data, hub, "train", seed, limit)
     # The marker keeps runs built under the paper's filter alone (copies kept, no ranked candidates) from
     # being reused.
-    settings = {"batch_size": chunk_size, **form, **({"per_style": per_style} if per_style else {}),
-                **({"balanced_styles": balanced} if len(balanced) < len(CONSTRUCT_STYLES) else {}),
-                "counterfactual": {"copies": "rejected", "candidates": cf_candidates, "ranked": CF_RANKED_RULE},
-                **({"only_flipping": True} if only_flipping else {})}
+    settings = {
+        "batch_size": chunk_size,
+        **form,
+        **({"per_style": per_style} if per_style else {}),
+        **({"balanced_styles": balanced} if len(balanced) < len(CONSTRUCT_STYLES) else {}),
+        "counterfactual": {"copies": "rejected", "candidates": cf_candidates, "ranked": CF_RANKED_RULE},
+        **({"only_flipping": True} if only_flipping else {}),
+    }
     with open_run("construct", spec, examples, be, backend, data_cfg, output_path, settings, hooks, wait) as store:
-        return _construct_in(store, be, spec, examples, chunk_size, hooks, per_style, balanced, quality, influence,
-                             max_new_tokens, model, cf_candidates, only_flipping)
+        return _construct_in(
+            store,
+            be,
+            spec,
+            examples,
+            chunk_size,
+            hooks,
+            per_style,
+            balanced,
+            quality,
+            influence,
+            max_new_tokens,
+            model,
+            cf_candidates,
+            only_flipping,
+        )
 
 
-def _construct_in(store: RunStore, be: Backend, spec: TaskSpec, examples: list[Example], chunk_size: int,
-                  hooks: Hooks, per_style: int | None, balanced: list[str], quality: int, influence: str,
-                  max_new_tokens: int | None, model: str, cf_candidates: int,
-                  only_flipping: bool) -> ConstructResult:
+def _construct_in(
+    store: RunStore,
+    be: Backend,
+    spec: TaskSpec,
+    examples: list[Example],
+    chunk_size: int,
+    hooks: Hooks,
+    per_style: int | None,
+    balanced: list[str],
+    quality: int,
+    influence: str,
+    max_new_tokens: int | None,
+    model: str,
+    cf_candidates: int,
+    only_flipping: bool,
+) -> ConstructResult:
     """construct's work, inside its run folder (which this process holds)."""
 
     def enough(records: list[dict[str, Any]]) -> bool:
@@ -112,8 +157,11 @@ def _construct_in(store: RunStore, be: Backend, spec: TaskSpec, examples: list[E
     def compute(c: int, part: list[Example]) -> list[dict[str, Any]]:
         atts = attribute_examples(be, spec, part, influence)
         built = construct_explanations(be, spec, atts, candidates=cf_candidates)
-        cf_edits = [(b["counterfactual"].edited_input, a.context) for a, b in zip(atts, built)
-                    if b["counterfactual"].edited_input]
+        cf_edits = [
+            (b["counterfactual"].edited_input, a.context)
+            for a, b in zip(atts, built)
+            if b["counterfactual"].edited_input
+        ]
         cf_preds = iter(classify(be, spec, cf_edits))
         rows = []
         for a, b in zip(atts, built):
@@ -121,15 +169,18 @@ def _construct_in(store: RunStore, be: Backend, spec: TaskSpec, examples: list[E
             new = next(cf_preds).label if cf.edited_input else None
             if new is not None:
                 cf.flips = new != a.prediction
-            rows.append({
-                "attribution": asdict(a),
-                "constructed": {s: asdict(x) for s, x in b.items()},
-                "cf_new_prediction": new,
-            })
+            rows.append(
+                {
+                    "attribution": asdict(a),
+                    "constructed": {s: asdict(x) for s, x in b.items()},
+                    "cf_new_prediction": new,
+                }
+            )
         return rows
 
-    records = store.process(chunks(examples, chunk_size), len, compute, hooks.on_chunk,
-                            enough=enough if per_style else None)
+    records = store.process(
+        chunks(examples, chunk_size), len, compute, hooks.on_chunk, enough=enough if per_style else None
+    )
     stats = construction_stats(records)
     stats["only_flipping"] = only_flipping
     kept = _kept_counts(records, only_flipping)
@@ -140,12 +191,17 @@ def _construct_in(store: RunStore, be: Backend, spec: TaskSpec, examples: list[E
     stats["balanced_styles"] = balanced
     who = "every style" if len(balanced) == len(CONSTRUCT_STYLES) else " and ".join(balanced)
     usable = "kept and flipping" if only_flipping else "kept"
-    stats["sizes_note"] = (
-        f"{who} trains on {size} {'flipping ' if only_flipping else ''}explanations"
-        + ("" if all(kept[s] == size for s in balanced) else
-           f" (the first {size} {usable} of each; the smallest count {usable} was {smallest}'s {kept[smallest]}"
-           + (f", short of the {per_style} asked for within {len(examples)} samples" if per_style and size < per_style else "")
-           + ")"))
+    stats["sizes_note"] = f"{who} trains on {size} {'flipping ' if only_flipping else ''}explanations" + (
+        ""
+        if all(kept[s] == size for s in balanced)
+        else f" (the first {size} {usable} of each; the smallest count {usable} was {smallest}'s {kept[smallest]}"
+        + (
+            f", short of the {per_style} asked for within {len(examples)} samples"
+            if per_style and size < per_style
+            else ""
+        )
+        + ")"
+    )
     files = _write_training_files(store, spec, records, size, only_flipping)
     for style in CONSTRUCT_STYLES:  # what each file holds, by the rule table 3 reads it with
         flags = training_flips(records, style, stats)
@@ -153,10 +209,22 @@ def _construct_in(store: RunStore, be: Backend, spec: TaskSpec, examples: list[E
         stats["styles"][style]["train_flips"] = sum(flags)
     quality = min(quality, len(records))  # --per-style may stop before --quality samples
     if quality:
-        q_cfg = {"quality": quality, "of": store.config, **({"max_new_tokens": max_new_tokens} if max_new_tokens else {})}
+        q_cfg = {
+            "quality": quality,
+            "of": store.config,
+            **({"max_new_tokens": max_new_tokens} if max_new_tokens else {}),
+        }
         with RunStore.open(store.path, "quality", q_cfg) as q_store:
-            originals = run_evaluation(be, spec, examples[:quality], list(CONSTRUCT_STYLES), "one", q_store,
-                                       chunk_size, max_new_tokens=max_new_tokens)
+            originals = run_evaluation(
+                be,
+                spec,
+                examples[:quality],
+                list(CONSTRUCT_STYLES),
+                "one",
+                q_store,
+                chunk_size,
+                max_new_tokens=max_new_tokens,
+            )
         stats["quality"] = quality_table(records[:quality], originals)
     store.write_json("construction.json", stats)
     store.write_text("construction.md", construction_markdown(stats, spec.name, model))
@@ -173,13 +241,14 @@ def _kept_counts(records: list[dict[str, Any]], only_flipping: bool = False) -> 
     return {s: sum(_usable(r, s, only_flipping) for r in records) for s in CONSTRUCT_STYLES}
 
 
-def _write_training_files(store: RunStore, spec: TaskSpec, records: list[dict[str, Any]], size: int,
-                          only_flipping: bool) -> dict[str, Path]:
+def _write_training_files(
+    store: RunStore, spec: TaskSpec, records: list[dict[str, Any]], size: int, only_flipping: bool
+) -> dict[str, Path]:
     """One datasets-loadable JSONL file per style (its first ``size`` usable explanations): ``messages``
     in the table 2 template plus provenance, and whether the edit flips the prediction."""
     files = {}
     for style in CONSTRUCT_STYLES:  # a style outside the balanced ones may hold fewer
-        lines = []
+        lines: list[str] = []
         for r in records:
             a, c = r["attribution"], r["constructed"][style]
             if not _usable(r, style, only_flipping):
@@ -187,16 +256,28 @@ def _write_training_files(store: RunStore, spec: TaskSpec, records: list[dict[st
             if len(lines) == size:
                 break
             att = WordAttribution(**a)
-            lines.append(json.dumps({
-                "messages": training_chat(spec, att, style, c["explanation"]),
-                "style": style, "task": spec.name, "sample_id": a["sample_id"],
-                "gold": a["gold"], "prediction": a["prediction"], "second_label": a["second_label"],
-                "w_star": a["w_star"], "influence": a["influence"][a["w_star_index"]],
-                "influence_raw": a["influence_raw"][a["w_star_index"]], "label_probs": a["label_probs"],
-                "edited_input": c["edited_input"], "counterfactual_word": c["counterfactual_word"],
-                "flips": constructed_faithful(r, style),
-            }, ensure_ascii=False))
-        files[style] = store.write_text(f"train-{style}.jsonl", "".join(l + "\n" for l in lines))
+            lines.append(
+                json.dumps(
+                    {
+                        "messages": training_chat(spec, att, style, c["explanation"]),
+                        "style": style,
+                        "task": spec.name,
+                        "sample_id": a["sample_id"],
+                        "gold": a["gold"],
+                        "prediction": a["prediction"],
+                        "second_label": a["second_label"],
+                        "w_star": a["w_star"],
+                        "influence": a["influence"][a["w_star_index"]],
+                        "influence_raw": a["influence_raw"][a["w_star_index"]],
+                        "label_probs": a["label_probs"],
+                        "edited_input": c["edited_input"],
+                        "counterfactual_word": c["counterfactual_word"],
+                        "flips": constructed_faithful(r, style),
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        files[style] = store.write_text(f"train-{style}.jsonl", "".join(line + "\n" for line in lines))
     return files
 
 
@@ -218,10 +299,14 @@ def construction_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
                     replaced[c["greedy_rejected"]] = replaced.get(c["greedy_rejected"], 0) + 1
             else:
                 reasons[why] = reasons.get(why, 0) + 1
-        out["styles"][style] = {"kept": kept, "flips": flips,
-                                "dropped": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
-                                **({"replaced": dict(sorted(replaced.items(), key=lambda kv: -kv[1]))}
-                                   if style == "counterfactual" else {})}
+        out["styles"][style] = {
+            "kept": kept,
+            "flips": flips,
+            "dropped": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+            **(
+                {"replaced": dict(sorted(replaced.items(), key=lambda kv: -kv[1]))} if style == "counterfactual" else {}
+            ),
+        }
     return out
 
 
@@ -233,7 +318,9 @@ def quality_table(records: list[dict[str, Any]], originals: list[dict[str, Any]]
         flags = [f for f in (constructed_faithful(r, style) for r in records) if f is not None]
         o = next(s for s in orig.styles if s.style == style)
         table[style] = {
-            "original": o.faithfulness, "original_valid": o.n_valid,
-            "constructed": sum(flags) / len(flags) if flags else None, "constructed_n": len(flags),
+            "original": o.faithfulness,
+            "original_valid": o.n_valid,
+            "constructed": sum(flags) / len(flags) if flags else None,
+            "constructed_n": len(flags),
         }
     return table

@@ -66,8 +66,12 @@ def versions() -> dict[str, str]:
     import torch
     import transformers
 
-    return {"selfexplain": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "python": platform.python_version()}
+    return {
+        "selfexplain": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def data_config(data: str | None, hub: bool, split: str, seed: int, limit: int) -> dict[str, Any]:
@@ -75,8 +79,16 @@ def data_config(data: str | None, hub: bool, split: str, seed: int, limit: int) 
 
 
 def open_run(
-    command: str, spec: TaskSpec, examples: list[Example], be: Backend, backend: str, data_cfg: dict[str, Any],
-    output_path: str | Path, settings: dict[str, Any], hooks: Hooks, wait: bool = False,
+    command: str,
+    spec: TaskSpec,
+    examples: list[Example],
+    be: Backend,
+    backend: str,
+    data_cfg: dict[str, Any],
+    output_path: str | Path,
+    settings: dict[str, Any],
+    hooks: Hooks,
+    wait: bool = False,
 ) -> RunStore:
     config = {
         "command": command,
@@ -89,8 +101,9 @@ def open_run(
         "versions": versions(),
     }
     # The model's name as typed may hold "/" (a hub id) or worse; config.json keeps it as it is.
-    store = RunStore.open(output_path, f"{command}-{spec.name}-{model_folder_name(be.identity)}",
-                          config, wait=wait, runtime=be.runtime())
+    store = RunStore.open(
+        output_path, f"{command}-{spec.name}-{model_folder_name(be.identity)}", config, wait=wait, runtime=be.runtime()
+    )
     if hooks.on_start:
         hooks.on_start(store.path, len(examples))
     return store
@@ -100,8 +113,11 @@ def chunk_size_from(chunk_size: int, batch_size: int | None) -> int:
     """``chunk_size``, or the deprecated ``batch_size`` that meant it here (it now means only training batches)."""
     if batch_size is None:
         return chunk_size
-    warnings.warn("batch_size= here is the chunk size: call it chunk_size= (batch_size means the training batch)",
-                  DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        "batch_size= here is the chunk size: call it chunk_size= (batch_size means the training batch)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
     return batch_size
 
 
@@ -112,7 +128,9 @@ def check_sizes(chunk_size: int, output_path: str | Path) -> None:
     check_output_path(output_path)
 
 
-def load_for_run(backend: str, model: str, model_args: dict[str, Any] | None, instance: Backend | None, hooks: Hooks) -> Backend:
+def load_for_run(
+    backend: str, model: str, model_args: dict[str, Any] | None, instance: Backend | None, hooks: Hooks
+) -> Backend:
     started = time.time()
     if instance is None and hooks.on_load:
         hooks.on_load(model)

@@ -28,9 +28,15 @@ class TrainResult:
     summary: dict[str, Any]
 
 
-def replay_chats(model: str, n: int, seed: int = 0, model_args: dict[str, Any] | None = None,
-                 output_path: str | Path | None = None, chunk_size: int = 16,
-                 backend_instance: Backend | None = None) -> list[dict[str, Any]]:
+def replay_chats(
+    model: str,
+    n: int,
+    seed: int = 0,
+    model_args: dict[str, Any] | None = None,
+    output_path: str | Path | None = None,
+    chunk_size: int = 16,
+    backend_instance: Backend | None = None,
+) -> list[dict[str, Any]]:
     """``n`` instruction chats: chatterbot-corpus prompts answered greedily by the base model, cached and resumable."""
     from ..paths import cache_dir
     from ..training import replay_prompts
@@ -44,14 +50,20 @@ def replay_chats(model: str, n: int, seed: int = 0, model_args: dict[str, Any] |
     be = backend_instance or load_backend("hf", model, **(model_args or {}))
     # The answers depend on the model only, so they are shared by every training run of that model.
     # A cache shared by every training of the model: a second trainer waits for the first's answers.
-    store = RunStore.open(output_path or cache_dir() / "replay", "replay",
-                          {"model": be.identity, "seed": seed, "batch_size": chunk_size}, wait=True)
+    store = RunStore.open(
+        output_path or cache_dir() / "replay",
+        "replay",
+        {"model": be.identity, "seed": seed, "batch_size": chunk_size},
+        wait=True,
+    )
 
     def answer(c: int, part: list[str]) -> list[dict[str, Any]]:
         chats = [[{"role": "user", "content": p}] for p in part]
         gens = be.generate(chats, [160] * len(part))
-        return [{"messages": chat + [{"role": "assistant", "content": g.text}], "truncated": g.truncated}
-                for chat, g in zip(chats, gens)]
+        return [
+            {"messages": chat + [{"role": "assistant", "content": g.text}], "truncated": g.truncated}
+            for chat, g in zip(chats, gens)
+        ]
 
     with store:
         records = store.process(chunks(prompts[:n], chunk_size), len, answer)
@@ -59,9 +71,16 @@ def replay_chats(model: str, n: int, seed: int = 0, model_args: dict[str, Any] |
 
 
 def train(
-    data: list[str], model: str = "embedded", mix_ratio: float = 0.2, baseline: str | None = None,
-    output_path: str | Path = "runs", model_args: dict[str, Any] | None = None,
-    settings: TrainSettings | None = None, replay: str | None = None, wait: bool = False, report_to: str = "none",
+    data: list[str],
+    model: str = "embedded",
+    mix_ratio: float = 0.2,
+    baseline: str | None = None,
+    output_path: str | Path = "runs",
+    model_args: dict[str, Any] | None = None,
+    settings: TrainSettings | None = None,
+    replay: str | None = None,
+    wait: bool = False,
+    report_to: str = "none",
 ) -> TrainResult:
     """LoRA continual learning on constructed explanations (or, with ``baseline='predictions'``, on gold labels),
     mixed with instruction replay.  A finished training in the same folder is returned as it is; a killed one
@@ -94,15 +113,27 @@ def train(
     with training_run(output_path, setup.prefix, setup.config, wait) as run:
         if run.cached is None:
             summary = train_lora(setup.model, setup.tokenizer, setup.rows, run.path, settings, report_to=report_to)
-            run.finish({**summary, "n_task": setup.config["n_task"], "n_replay": setup.config["n_replay"],
-                        "baseline": baseline, "data": data})
-    return run.cached or run.result
+            run.finish(
+                {
+                    **summary,
+                    "n_task": setup.config["n_task"],
+                    "n_replay": setup.config["n_replay"],
+                    "baseline": baseline,
+                    "data": data,
+                }
+            )
+    return run.outcome()
 
 
 def train_folder(
-    data: list[str], model: str = "embedded", mix_ratio: float = 0.2, baseline: str | None = None,
-    output_path: str | Path = "runs", model_args: dict[str, Any] | None = None,
-    settings: TrainSettings | None = None, replay: str | None = None,
+    data: list[str],
+    model: str = "embedded",
+    mix_ratio: float = 0.2,
+    baseline: str | None = None,
+    output_path: str | Path = "runs",
+    model_args: dict[str, Any] | None = None,
+    settings: TrainSettings | None = None,
+    replay: str | None = None,
 ) -> Path:
     """The run folder :func:`train` would train in for these arguments; loads the model and the replay answers
     (they are part of the run's identity) and trains nothing."""
@@ -126,8 +157,15 @@ class _TrainSetup:
     prefix: str
 
 
-def _train_setup(data: list[str], model: str, mix_ratio: float, baseline: str | None,
-                 model_args: dict[str, Any] | None, settings: TrainSettings, replay: str | None) -> _TrainSetup:
+def _train_setup(
+    data: list[str],
+    model: str,
+    mix_ratio: float,
+    baseline: str | None,
+    model_args: dict[str, Any] | None,
+    settings: TrainSettings,
+    replay: str | None,
+) -> _TrainSetup:
     """:func:`train`'s checked inputs, the loaded model and the mixed rows, and the run's identity."""
     from accelerate import PartialState
 
@@ -156,11 +194,20 @@ def _train_setup(data: list[str], model: str, mix_ratio: float, baseline: str | 
         else:
             from ..backends.hf import HFBackend
 
-            replay_rows = replay_chats(model, n_replay, settings.seed,
-                                       backend_instance=HFBackend.from_loaded(model_obj, tokenizer, identity))
+            replay_rows = replay_chats(
+                model, n_replay, settings.seed, backend_instance=HFBackend.from_loaded(model_obj, tokenizer, identity)
+            )
     rows = mix(task_rows, replay_rows, mix_ratio, settings.seed)
-    config = {"command": "train", "model": identity, "data": data_fingerprint(rows), "n_task": len(task_rows),
-              "n_replay": n_replay, "baseline": baseline, "settings": asdict(settings), "versions": versions()}
+    config = {
+        "command": "train",
+        "model": identity,
+        "data": data_fingerprint(rows),
+        "n_task": len(task_rows),
+        "n_replay": n_replay,
+        "baseline": baseline,
+        "settings": asdict(settings),
+        "versions": versions(),
+    }
     return _TrainSetup(model_obj, tokenizer, rows, config, f"train-{model_folder_name(identity)}")
 
 
@@ -173,9 +220,17 @@ class TrainingRun:
 
     def finish(self, summary: dict[str, Any]) -> None:
         if self.main:
-            atomic_write(self.path / "train_summary.json", json.dumps(summary, indent=2) + "\n",
-                         kept="the adapter is saved")
+            atomic_write(
+                self.path / "train_summary.json", json.dumps(summary, indent=2) + "\n", kept="the adapter is saved"
+            )
         self.result = TrainResult(self.path, self.path / "adapter", summary)
+
+    def outcome(self) -> TrainResult:
+        """The finished training: the one found in the folder, else the one :meth:`finish` recorded."""
+        found = self.cached or self.result
+        if found is None:
+            raise RuntimeError(f"{self.path}: training ended without a result")
+        return found
 
 
 @contextmanager
@@ -189,6 +244,9 @@ def training_run(output_path: str | Path, prefix: str, config: dict[str, Any], w
         state.wait_for_everyone()
         run_dir = RunStore.folder(output_path, prefix, config)
         done = run_dir / "train_summary.json"
-        cached = (TrainResult(run_dir, run_dir / "adapter", {**read_json(done), "cached": True})
-                  if done.exists() and (run_dir / "adapter").is_dir() else None)
+        cached = (
+            TrainResult(run_dir, run_dir / "adapter", {**read_json(done), "cached": True})
+            if done.exists() and (run_dir / "adapter").is_dir()
+            else None
+        )
         yield TrainingRun(run_dir, cached, state.is_main_process)

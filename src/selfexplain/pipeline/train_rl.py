@@ -1,5 +1,4 @@
-"""``train --method grpo|dpo``: training on the faithfulness check itself (beyond the paper).
-"""
+"""``train --method grpo|dpo``: training on the faithfulness check itself (beyond the paper)."""
 
 from __future__ import annotations
 
@@ -21,10 +20,21 @@ from .train import TrainResult, check_train_model_args, training_run
 
 
 def train_rl(
-    method: str, task: str = "sentiment140", model: str = "embedded", limit: int = 300, seed: int = 0,
-    data: str | None = None, hub: bool = False, output_path: str | Path = "runs",
-    model_args: dict[str, Any] | None = None, settings: TrainSettings | None = None, rl: Any = None,
-    chunk_size: int = 16, wait: bool = False, report_to: str = "none", batch_size: int | None = None,
+    method: str,
+    task: str = "sentiment140",
+    model: str = "embedded",
+    limit: int = 300,
+    seed: int = 0,
+    data: str | None = None,
+    hub: bool = False,
+    output_path: str | Path = "runs",
+    model_args: dict[str, Any] | None = None,
+    settings: TrainSettings | None = None,
+    rl: Any = None,
+    chunk_size: int = 16,
+    wait: bool = False,
+    report_to: str = "none",
+    batch_size: int | None = None,
 ) -> TrainResult:
     """GRPO or DPO on the faithfulness check (:mod:`selfexplain.rl`), on ``limit`` inputs of the training pool.
 
@@ -55,8 +65,9 @@ def train_rl(
     rl = rl or RLSettings()
     chunk_size = chunk_size_from(chunk_size, batch_size)
     check_report_to(report_to)
-    spec, examples, model_obj, tokenizer, identity, config = _rl_setup(method, task, model, limit, seed, data, hub,
-                                                                       output_path, model_args, settings, rl)
+    spec, examples, model_obj, tokenizer, identity, config = _rl_setup(
+        method, task, model, limit, seed, data, hub, output_path, model_args, settings, rl
+    )
     state = PartialState()
     with training_run(output_path, _rl_prefix(method, identity), config, wait) as run:
         if run.cached is not None:
@@ -68,56 +79,104 @@ def train_rl(
         predictions = [p.label for p in classify(before, spec, [(ex.text, ex.context) for ex in examples])]
         extra = {"method": method, "n_task": len(examples), "n_replay": 0, "task": spec.name}
         if method == "grpo":
-            summary = grpo_train(model_obj, tokenizer, identity, spec, examples, predictions, run_dir, settings, rl,
-                                 report_to, clock)
+            summary = grpo_train(
+                model_obj, tokenizer, identity, spec, examples, predictions, run_dir, settings, rl, report_to, clock
+            )
             summary.update(extra)
         else:
             chats = [explain_chat(spec, ex, p, rl.style, rl.width) for ex, p in zip(examples, predictions)]
 
             def sample(c: int, part: list[int]) -> list[dict[str, Any]]:
-                texts = sample_explanations(model_obj, tokenizer, [chats[i] for i in part], rl,
-                                            [sample_seed(seed, examples[i].id) for i in part])
-                judged = judge(before, spec, [Item(examples[i], rl.style, rl.width, t)
-                                              for i, ts in zip(part, texts) for t in ts], rl.reward)
+                texts = sample_explanations(
+                    model_obj,
+                    tokenizer,
+                    [chats[i] for i in part],
+                    rl,
+                    [sample_seed(seed, examples[i].id) for i in part],
+                )
+                judged = judge(
+                    before,
+                    spec,
+                    [Item(examples[i], rl.style, rl.width, t) for i, ts in zip(part, texts) for t in ts],
+                    rl.reward,
+                )
                 out, k = [], 0
                 for i, ts in zip(part, texts):
-                    out.append({"sample_id": examples[i].id, "index": i, "texts": ts,
-                                "judged": [j.as_dict() for j in judged[k:k + len(ts)]]})
+                    out.append(
+                        {
+                            "sample_id": examples[i].id,
+                            "index": i,
+                            "texts": ts,
+                            "judged": [j.as_dict() for j in judged[k : k + len(ts)]],
+                        }
+                    )
                     k += len(ts)
                 return out
 
             with state.main_process_first():
-                with RunStore.open(run_dir, "samples", {"rl": rl.sampling(), "seed": seed, "data": config["data"]}) as s_store:
+                with RunStore.open(
+                    run_dir, "samples", {"rl": rl.sampling(), "seed": seed, "data": config["data"]}
+                ) as s_store:
                     records = s_store.process(chunks(list(range(len(examples))), chunk_size), len, sample)
             if run.main:
                 clock.save()
             judged = [[Judgement(**j) for j in r["judged"]] for r in records]
-            pairs = [p for p in preference_pairs(judged, [r["texts"] for r in records], rl.pairs, rl.pair_margin)
-                     if p is not None]
+            pairs = [
+                p
+                for p in preference_pairs(judged, [r["texts"] for r in records], rl.pairs, rl.pair_margin)
+                if p is not None
+            ]
             if not pairs:
-                wanted = ("both a valid faithful and a valid unfaithful explanation" if rl.pairs == "faithful" else
-                          f"two explanations whose rewards differ by {rl.pair_margin} or more")
+                wanted = (
+                    "both a valid faithful and a valid unfaithful explanation"
+                    if rl.pairs == "faithful"
+                    else f"two explanations whose rewards differ by {rl.pair_margin} or more"
+                )
                 hint = " or --dpo-pairs reward" if rl.pairs == "faithful" else ""
-                raise NothingToTrain(f"{run_dir}: no input had {wanted} among {rl.samples} samples: nothing to "
-                                     f"train on (raise --samples or --temperature{hint})")
+                raise NothingToTrain(
+                    f"{run_dir}: no input had {wanted} among {rl.samples} samples: nothing to "
+                    f"train on (raise --samples or --temperature{hint})"
+                )
             rows = pair_rows(tokenizer, chats, pairs, settings.max_length)
-            extra.update(pairs=len(pairs), pair_yield=len(pairs) / len(examples),
-                         valid_share=sum(j.valid for js in judged for j in js) / sum(len(js) for js in judged))
+            extra.update(
+                pairs=len(pairs),
+                pair_yield=len(pairs) / len(examples),
+                valid_share=sum(j.valid for js in judged for j in js) / sum(len(js) for js in judged),
+            )
             summary = dpo_train(model_obj, tokenizer, rows, run_dir, settings, rl, extra, report_to, clock)
         run.finish(summary)
-    return run.result
+    return run.outcome()
 
 
 def train_rl_folder(
-    method: str, task: str = "sentiment140", model: str = "embedded", limit: int = 300, seed: int = 0,
-    data: str | None = None, hub: bool = False, output_path: str | Path = "runs",
-    model_args: dict[str, Any] | None = None, settings: TrainSettings | None = None, rl: Any = None,
+    method: str,
+    task: str = "sentiment140",
+    model: str = "embedded",
+    limit: int = 300,
+    seed: int = 0,
+    data: str | None = None,
+    hub: bool = False,
+    output_path: str | Path = "runs",
+    model_args: dict[str, Any] | None = None,
+    settings: TrainSettings | None = None,
+    rl: Any = None,
 ) -> Path:
     """The run folder :func:`train_rl` would train in for these arguments (loads the model, trains nothing)."""
     from ..rl import RLSettings
 
-    *_, identity, config = _rl_setup(method, task, model, limit, seed, data, hub, output_path, model_args,
-                                     settings or TrainSettings(), rl or RLSettings())
+    *_, identity, config = _rl_setup(
+        method,
+        task,
+        model,
+        limit,
+        seed,
+        data,
+        hub,
+        output_path,
+        model_args,
+        settings or TrainSettings(),
+        rl or RLSettings(),
+    )
     return RunStore.folder(output_path, _rl_prefix(method, identity), config)
 
 
@@ -125,9 +184,19 @@ def _rl_prefix(method: str, identity: dict[str, Any]) -> str:
     return f"train-{method}-{model_folder_name(identity)}"
 
 
-def _rl_setup(method: str, task: str, model: str, limit: int, seed: int, data: str | None, hub: bool,
-              output_path: str | Path, model_args: dict[str, Any] | None, settings: TrainSettings,
-              rl: Any) -> tuple[TaskSpec, list[Example], Any, Any, dict[str, Any], dict[str, Any]]:
+def _rl_setup(
+    method: str,
+    task: str,
+    model: str,
+    limit: int,
+    seed: int,
+    data: str | None,
+    hub: bool,
+    output_path: str | Path,
+    model_args: dict[str, Any] | None,
+    settings: TrainSettings,
+    rl: Any,
+) -> tuple[TaskSpec, list[Example], Any, Any, dict[str, Any], dict[str, Any]]:
     """:func:`train_rl`'s checked inputs, its examples, the loaded model and the run's identity."""
     from ..models import load_model
 
@@ -142,8 +211,18 @@ def _rl_setup(method: str, task: str, model: str, limit: int, seed: int, data: s
     check_train_model_args(model_args)
     examples = sample_examples(spec, limit, seed, data, hub, "train")
     model_obj, tokenizer, identity = load_model(model, **(model_args or {}))
-    data_cfg = {**data_config(data, hub, "train", seed, limit),
-                "samples_sha256": hashlib.sha256("\n".join(e.id for e in examples).encode()).hexdigest()}
-    config = {"command": "train", "method": method, "model": identity, "task": spec.name, "data": data_cfg,
-              "settings": asdict(settings), "rl": asdict(rl), "versions": versions()}
+    data_cfg = {
+        **data_config(data, hub, "train", seed, limit),
+        "samples_sha256": hashlib.sha256("\n".join(e.id for e in examples).encode()).hexdigest(),
+    }
+    config = {
+        "command": "train",
+        "method": method,
+        "model": identity,
+        "task": spec.name,
+        "data": data_cfg,
+        "settings": asdict(settings),
+        "rl": asdict(rl),
+        "versions": versions(),
+    }
     return spec, examples, model_obj, tokenizer, identity, config

@@ -10,5 +10,13 @@ all.  The numbers come from the records; these modules only aggregate and format
 from .study_report import IncompleteStudy, all_tables, write_study_report
 from .summary import construction_markdown, fmt_ci, influence_text, summary_markdown, summary_table
 
-__all__ = ["summary_table", "summary_markdown", "construction_markdown", "influence_text", "fmt_ci", "all_tables",
-           "IncompleteStudy", "write_study_report"]
+__all__ = [
+    "summary_table",
+    "summary_markdown",
+    "construction_markdown",
+    "influence_text",
+    "fmt_ci",
+    "all_tables",
+    "IncompleteStudy",
+    "write_study_report",
+]

@@ -34,9 +34,12 @@ class ComparisonReport:
     differences: list[Difference] = field(default_factory=list)
 
     def markdown(self, a: str = "a", b: str = "b") -> str:
-        lines = [f"**{a} vs {b}**: {self.n_samples} samples, {self.n_explanations} explanations; predictions agree "
-                 f"{self.prediction_agreement:.1%}, explanations identical {self.explanation_agreement:.1%}, largest "
-                 f"label-probability difference {self.max_prob_diff:.2e}", ""]
+        lines = [
+            f"**{a} vs {b}**: {self.n_samples} samples, {self.n_explanations} explanations; predictions agree "
+            f"{self.prediction_agreement:.1%}, explanations identical {self.explanation_agreement:.1%}, largest "
+            f"label-probability difference {self.max_prob_diff:.2e}",
+            "",
+        ]
         if self.differences:
             lines += ["| sample | style | what | reason |", "|---|---|---|---|"]
             lines += [f"| {d.sample_id} | {d.style or '-'} | {d.what} | {d.reason} |" for d in self.differences]
@@ -61,15 +64,22 @@ def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], tolerance: fl
     same_pred, max_diff = 0, 0.0
     for sid in samples:
         ra, rb = ka[first[sid]], kb[first[sid]]
-        d = max(abs(ra["label_probs"][l] - rb["label_probs"][l]) for l in ra["label_probs"])
+        d = max(abs(ra["label_probs"][lab] - rb["label_probs"][lab]) for lab in ra["label_probs"])
         max_diff = max(max_diff, d)
         if ra["prediction"] == rb["prediction"]:
             same_pred += 1
         else:
             m = min(_margin(ra["label_probs"]), _margin(rb["label_probs"]))
-            diffs.append(Difference(sid, None, f"prediction {ra['prediction']} vs {rb['prediction']}",
-                                    f"labels {m:.1e} apart: a near tie (numerics)" if m < 10 * tolerance
-                                    else f"labels {m:.2f} apart: not explained by rounding"))
+            diffs.append(
+                Difference(
+                    sid,
+                    None,
+                    f"prediction {ra['prediction']} vs {rb['prediction']}",
+                    f"labels {m:.1e} apart: a near tie (numerics)"
+                    if m < 10 * tolerance
+                    else f"labels {m:.2f} apart: not explained by rounding",
+                )
+            )
         if d > tolerance:
             diffs.append(Difference(sid, None, f"label probabilities differ by {d:.1e}", "beyond tolerance"))
     same_text = 0
@@ -85,7 +95,10 @@ def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], tolerance: fl
             reason = f"greedy paths part after {common} identical characters (a near tie between tokens; numerics)"
         diffs.append(Difference(key[0], key[1], "explanation text", reason))
     return ComparisonReport(
-        n_samples=len(samples), n_explanations=len(ka),
-        prediction_agreement=same_pred / len(samples), explanation_agreement=same_text / len(ka),
-        max_prob_diff=max_diff, differences=diffs,
+        n_samples=len(samples),
+        n_explanations=len(ka),
+        prediction_agreement=same_pred / len(samples),
+        explanation_agreement=same_text / len(ka),
+        max_prob_diff=max_diff,
+        differences=diffs,
     )

@@ -69,20 +69,34 @@ def _usable(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def diagnosticity_table(study: StudyData) -> Table:
-    t = Table("diagnosticity", "Which measure to trust: constructed (w*) against other words of the same input",
-              ["task", "measure", "ranks w* above [95% CI]", "tie", "below", "constructed − random [95% CI] p",
-               "inputs"],
-              data_columns=["above", "above_low", "above_high", "tie_share", "below_share", "diff", "diff_low",
-                            "diff_high", "p_value", "n"],
-              note=("Pairs whose more faithful member is known: erasure's w* (the constructed attribution; applied, "
-                    "the constructed redaction) against another word of the same input, from the construction "
-                    "records. Per-pair measures: over every other word of each input, the share of pairs the measure "
-                    "ranks w* above, level with (a tie cannot tell the two apart) and below; a bootstrap interval "
-                    "over inputs. The normalised shift (and the erasure rank, the same numbers ordered) is what "
-                    "picks w*: its row is the ceiling, not evidence. Estimands: w* against one other word drawn at "
-                    "random per input, the change random → constructed and its direction; every erasure is valid, so "
-                    "among valid, among all and valid in both coincide here. Counterfactual explanations have no "
-                    "random counterpart in the records and are not tried."))
+    t = Table(
+        "diagnosticity",
+        "Which measure to trust: constructed (w*) against other words of the same input",
+        ["task", "measure", "ranks w* above [95% CI]", "tie", "below", "constructed − random [95% CI] p", "inputs"],
+        data_columns=[
+            "above",
+            "above_low",
+            "above_high",
+            "tie_share",
+            "below_share",
+            "diff",
+            "diff_low",
+            "diff_high",
+            "p_value",
+            "n",
+        ],
+        note=(
+            "Pairs whose more faithful member is known: erasure's w* (the constructed attribution; applied, "
+            "the constructed redaction) against another word of the same input, from the construction "
+            "records. Per-pair measures: over every other word of each input, the share of pairs the measure "
+            "ranks w* above, level with (a tie cannot tell the two apart) and below; a bootstrap interval "
+            "over inputs. The normalised shift (and the erasure rank, the same numbers ordered) is what "
+            "picks w*: its row is the ceiling, not evidence. Estimands: w* against one other word drawn at "
+            "random per input, the change random → constructed and its direction; every erasure is valid, so "
+            "among valid, among all and valid in both coincide here. Counterfactual explanations have no "
+            "random counterpart in the records and are not tried."
+        ),
+    )
     for key, stage in study.stages.items():
         if not key.startswith("construct|") or key.count("|") > 1 or not stage.get("run_dir"):
             continue  # a second construction (another model's) is not the study model's measure
@@ -93,20 +107,43 @@ def diagnosticity_table(study: StudyData) -> Table:
         for name, measure in MEASURES.items():
             above, tie, below = _pairs(records, measure)
             ci = mean_ci(above)
-            t.rows.append({"task": task, "measure": name, "ranks w* above [95% CI]": fmt_interval(ci.value, ci.low,
-                                                                                               ci.high),
-                           "tie": f"{np.mean(tie):.3f}", "below": f"{np.mean(below):.3f}", "inputs": len(records),
-                           "constructed − random [95% CI] p": "-", "above": ci.value, "above_low": ci.low,
-                           "above_high": ci.high, "tie_share": float(np.mean(tie)),
-                           "below_share": float(np.mean(below)), "n": len(records)})
+            t.rows.append(
+                {
+                    "task": task,
+                    "measure": name,
+                    "ranks w* above [95% CI]": fmt_interval(ci.value, ci.low, ci.high),
+                    "tie": f"{np.mean(tie):.3f}",
+                    "below": f"{np.mean(below):.3f}",
+                    "inputs": len(records),
+                    "constructed − random [95% CI] p": "-",
+                    "above": ci.value,
+                    "above_low": ci.low,
+                    "above_high": ci.high,
+                    "tie_share": float(np.mean(tie)),
+                    "below_share": float(np.mean(below)),
+                    "n": len(records),
+                }
+            )
         panel = _estimand_panel(records)
         for name, est in panel.estimates.items():
-            t.rows.append({"task": task, "measure": f"estimand: {E.DESCRIBED[name]}", "inputs": len(records),
-                           "ranks w* above [95% CI]": {E.RISE: "yes", E.FALL: "no (below)",
-                                                       E.UNCLEAR: "unclear"}[est.direction],
-                           "tie": "-", "below": "-", "constructed − random [95% CI] p": E.fmt_estimate(est),
-                           "diff": est.difference, "diff_low": est.low, "diff_high": est.high,
-                           "p_value": est.p_value, "n": est.n})
+            t.rows.append(
+                {
+                    "task": task,
+                    "measure": f"estimand: {E.DESCRIBED[name]}",
+                    "inputs": len(records),
+                    "ranks w* above [95% CI]": {E.RISE: "yes", E.FALL: "no (below)", E.UNCLEAR: "unclear"}[
+                        est.direction
+                    ],
+                    "tie": "-",
+                    "below": "-",
+                    "constructed − random [95% CI] p": E.fmt_estimate(est),
+                    "diff": est.difference,
+                    "diff_low": est.low,
+                    "diff_high": est.high,
+                    "p_value": est.p_value,
+                    "n": est.n,
+                }
+            )
     return t
 
 
@@ -122,5 +159,4 @@ def _estimand_panel(records: list[dict[str, Any]]) -> E.Panel:
         rand.append(HIT if flips[j] else MISS)
         labels.append(a["prediction"])
         conf.append(float(a["label_probs"][a["prediction"]]))
-    return E.panel(E.Side(np.array(rand, dtype=np.int8), labels), E.Side(np.array(star, dtype=np.int8), labels),
-                   conf)
+    return E.panel(E.Side(np.array(rand, dtype=np.int8), labels), E.Side(np.array(star, dtype=np.int8), labels), conf)

@@ -124,32 +124,51 @@ def explorer_samples(study: StudyData, max_per_cell: int = MAX_PER_CELL) -> list
         for r in cell.records:
             if r["sample_id"] not in keep:
                 continue
-            out.append({
-                "cell": label, "style": r["style"], "sample_id": r["sample_id"],
-                "input": r["input"] if not r.get("context") else f"{r['context']} || {r['input']}",
-                "gold": r["gold"], "prediction": r["prediction"], "explanation": r["raw_explanation"],
-                "valid": bool(r["valid"]), "reason": r["reason"], "edited_input": r["edited_input"],
-                "new_prediction": r["new_prediction"], "faithful": bool(r["faithful"]),
-                "shift": shift(r), "random_shift": shift(r, "random_label_probs"),
-                "erasure_rank": r.get("erasure_rank"), "random_erasure_rank": r.get("random_erasure_rank"),
-                "w_star": r.get("w_star"),
-            })
+            out.append(
+                {
+                    "cell": label,
+                    "style": r["style"],
+                    "sample_id": r["sample_id"],
+                    "input": r["input"] if not r.get("context") else f"{r['context']} || {r['input']}",
+                    "gold": r["gold"],
+                    "prediction": r["prediction"],
+                    "explanation": r["raw_explanation"],
+                    "valid": bool(r["valid"]),
+                    "reason": r["reason"],
+                    "edited_input": r["edited_input"],
+                    "new_prediction": r["new_prediction"],
+                    "faithful": bool(r["faithful"]),
+                    "shift": shift(r),
+                    "random_shift": shift(r, "random_label_probs"),
+                    "erasure_rank": r.get("erasure_rank"),
+                    "random_erasure_rank": r.get("random_erasure_rank"),
+                    "w_star": r.get("w_star"),
+                }
+            )
     return out
 
 
-def write_html(study: StudyData, tables: list[Table], figures: list[Path], path: Path,
-               max_per_cell: int = MAX_PER_CELL) -> Path:
+def write_html(
+    study: StudyData, tables: list[Table], figures: list[Path], path: Path, max_per_cell: int = MAX_PER_CELL
+) -> Path:
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     samples = explorer_samples(study, max_per_cell)
     # "<" (as in "</script>" or "<!--") would end or confuse the script element; JSON may spell it \u003c.
     samples_json = json.dumps(samples, ensure_ascii=False).replace("<", "\\u003c")
-    shown_tables = [{"name": t.name, "title": t.title, "note": t.note, "rows": t.rows,
-                     "shown": t.columns} for t in tables]
+    shown_tables = [
+        {"name": t.name, "title": t.title, "note": t.note, "rows": t.rows, "shown": t.columns} for t in tables
+    ]
     page = env.from_string(_TEMPLATE).render(
-        style=_Raw(STYLE), name=study.experiment.get("name", study.root.name), description=study.experiment.get("description", ""),
-        model=study.experiment.get("model"), n_cells=len(study.cells), tables=shown_tables, fmt=_fmt,
+        style=_Raw(STYLE),
+        name=study.experiment.get("name", study.root.name),
+        description=study.experiment.get("description", ""),
+        model=study.experiment.get("model"),
+        n_cells=len(study.cells),
+        tables=shown_tables,
+        fmt=_fmt,
         figures=[{"name": p.name, "data": base64.b64encode(p.read_bytes()).decode()} for p in figures],
-        cells=list(dict.fromkeys(s["cell"] for s in samples)), styles=study.styles,
+        cells=list(dict.fromkeys(s["cell"] for s in samples)),
+        styles=study.styles,
         explorer_note=f"{len(samples)} explanation records (at most {max_per_cell} samples per cell).",
         samples_json=_Raw(samples_json),
     )
@@ -162,4 +181,3 @@ class _Raw(str):
 
     def __html__(self) -> str:
         return str(self)
-

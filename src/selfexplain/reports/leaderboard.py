@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .. import estimands as E
 from ..errors import UserError
@@ -70,7 +70,7 @@ def model_label(config: dict[str, Any], condition: str | None = None) -> str:
     return f"{condition}: {label}" if condition else label
 
 
-def load_runs(paths: list[str | Path], allow_incomplete: bool = False) -> list[Run]:
+def load_runs(paths: Sequence[str | Path], allow_incomplete: bool = False) -> list[Run]:
     """Evaluate run folders, and every cell of study folders, as runs; one error line for anything else."""
     runs: list[Run] = []
     for p in map(Path, paths):
@@ -86,8 +86,10 @@ def load_runs(paths: list[str | Path], allow_incomplete: bool = False) -> list[R
     tasks = {r.task: r for r in runs}
     if len(tasks) > 1:
         a, b = list(tasks.values())[:2]
-        raise UserError(f"runs of different tasks: {a.path} holds {a.task}, {b.path} holds {b.task}; "
-                        "a leaderboard compares models on one task")
+        raise UserError(
+            f"runs of different tasks: {a.path} holds {a.task}, {b.path} holds {b.task}; "
+            "a leaderboard compares models on one task"
+        )
     return runs
 
 
@@ -100,8 +102,10 @@ def load_run(path: Path, allow_incomplete: bool, condition: str | None = None) -
         raise UserError(f"{path}: not an evaluate run folder")
     status = run_status(path)
     if not status.complete and not allow_incomplete:
-        raise UserError(f"{path}: {status.describe()}; rerun the command that wrote it to complete it, or pass "
-                        "--allow-incomplete to use the records it holds")
+        raise UserError(
+            f"{path}: {status.describe()}; rerun the command that wrote it to complete it, or pass "
+            "--allow-incomplete to use the records it holds"
+        )
     records = read_records(path)
     if not records:
         raise UserError(f"{path}: no records")
@@ -124,12 +128,13 @@ def build(runs: list[Run]) -> Leaderboard:
         label = model_label(r.config, r.condition)
         widths = by_model.setdefault(label, {})
         if r.width in widths:
-            raise UserError(f"two {r.width}-word runs of one model ({label}): {widths[r.width].path} and {r.path}; "
-                            "give one")
+            raise UserError(
+                f"two {r.width}-word runs of one model ({label}): {widths[r.width].path} and {r.path}; give one"
+            )
         widths[r.width] = r
     styles = list(dict.fromkeys(s for r in runs for s in r.config.get("styles", [])))
-    widths = [w for w in ("one", "multi") if any(w in m for m in by_model.values())]
-    groups = [(s, w) for w in widths for s in styles]
+    shown = [w for w in ("one", "multi") if any(w in m for m in by_model.values())]
+    groups = [(s, w) for w in shown for s in styles]
     board = Leaderboard(runs[0].task, list(by_model.items()), groups)
     board.table = _models_table(board)
     board.pairs = _pairs_table(board)
@@ -145,26 +150,36 @@ def _models_table(board: Leaderboard) -> Table:
     data: list[str] = []
     for s, w in board.groups:
         data += [f"{s}_{w}_{k}" for k in ("faithfulness", "ci_low", "ci_high", "n_valid", "n", "random", "shift")]
-    t = Table("leaderboard", f"Leaderboard: {board.task}", cols,
-              data_columns=["accuracy", "n_samples", "top_label_share", *data],
-              note=("Each cell: faithfulness [95% interval] · valid/N · random baseline · graded shift "
-                    "(mean p(ŷ|x) − p(ŷ|x') over valid explanations) · the class of the words the valid "
-                    "explanations target, as a share of them, with each class's faithful share (content, stop, "
-                    "handle, hashtag, url, number, punctuation, emoji; mixed). † fewer than 50 valid; "
-                    f"{INCOMPLETE} an incomplete run. Accuracy and the most frequent answer on the first width's "
-                    f"samples; {ONE_LABEL_MARK} a model that gives one label to {ONE_LABEL:.0%} of them or more: "
-                    + ONE_LABEL_WHY))
+    t = Table(
+        "leaderboard",
+        f"Leaderboard: {board.task}",
+        cols,
+        data_columns=["accuracy", "n_samples", "top_label_share", *data],
+        note=(
+            "Each cell: faithfulness [95% interval] · valid/N · random baseline · graded shift "
+            "(mean p(ŷ|x) − p(ŷ|x') over valid explanations) · the class of the words the valid "
+            "explanations target, as a share of them, with each class's faithful share (content, stop, "
+            "handle, hashtag, url, number, punctuation, emoji; mixed). † fewer than 50 valid; "
+            f"{INCOMPLETE} an incomplete run. Accuracy and the most frequent answer on the first width's "
+            f"samples; {ONE_LABEL_MARK} a model that gives one label to {ONE_LABEL:.0%} of them or more: "
+            + ONE_LABEL_WHY
+        ),
+    )
     for label, runs in board.rows:
-        first = runs.get("one") or runs.get("multi")
+        first = runs.get("one") or runs["multi"]  # a row holds one width at least
         samples = first.samples()
         acc = ratio_ci(accuracy_codes(samples, sorted(samples)))
         top = first.top_label()
         row: dict[str, Any] = {
-            "model": label + (INCOMPLETE if any(not r.status.complete for r in runs.values()) else "")
+            "model": label
+            + (INCOMPLETE if any(not r.status.complete for r in runs.values()) else "")
             + (ONE_LABEL_MARK if one_label_note(top) else ""),
             "accuracy [95% CI]": fmt_interval(acc.value, acc.low, acc.high, acc.n),
-            "most frequent answer": fmt_top(top), "accuracy": acc.value, "n_samples": len(samples),
-            "top_label_share": top_share(top)}
+            "most frequent answer": fmt_top(top),
+            "accuracy": acc.value,
+            "n_samples": len(samples),
+            "top_label_share": top_share(top),
+        }
         for s, w in board.groups:
             run = runs.get(w)
             recs = run.style_records(s) if run else {}
@@ -175,21 +190,43 @@ def _models_table(board: Leaderboard) -> Table:
             ci = ratio_ci(faith_codes(recs, ids))
             rnd = ratio_ci(faith_codes(recs, ids, "random_faithful"))
             shift = cell_measures(recs.values())["shift"]["mean"]
-            row[_group(s, w)] = (f"{fmt_interval(ci.value, ci.low, ci.high, ci.n)} · {ci.n}/{len(ids)} · "
-                                 f"random {fmt(rnd.value)} · shift {'-' if shift is None else f'{shift:+.3f}'} · "
-                                 f"targets {fmt_classes(class_counts(recs.values()))}")
-            row.update({f"{s}_{w}_faithfulness": ci.value, f"{s}_{w}_ci_low": ci.low, f"{s}_{w}_ci_high": ci.high,
-                        f"{s}_{w}_n_valid": ci.n, f"{s}_{w}_n": len(ids), f"{s}_{w}_random": rnd.value,
-                        f"{s}_{w}_shift": shift})
+            row[_group(s, w)] = (
+                f"{fmt_interval(ci.value, ci.low, ci.high, ci.n)} · {ci.n}/{len(ids)} · "
+                f"random {fmt(rnd.value)} · shift {'-' if shift is None else f'{shift:+.3f}'} · "
+                f"targets {fmt_classes(class_counts(recs.values()))}"
+            )
+            row.update(
+                {
+                    f"{s}_{w}_faithfulness": ci.value,
+                    f"{s}_{w}_ci_low": ci.low,
+                    f"{s}_{w}_ci_high": ci.high,
+                    f"{s}_{w}_n_valid": ci.n,
+                    f"{s}_{w}_n": len(ids),
+                    f"{s}_{w}_random": rnd.value,
+                    f"{s}_{w}_shift": shift,
+                }
+            )
         t.rows.append(row)
     return t
 
 
 def _pairs_table(board: Leaderboard) -> Table:
-    t = Table("leaderboard_pairs", "Paired comparisons (B − A)",
-              ["A", "B", "style", "change B − A [95% CI] p", "Holm p", "valid pairs"],
-              data_columns=["diff", "diff_low", "diff_high", "diff_method", "p_value", "holm_p", "n_pairs", "robust",
-                            *PANEL_COLUMNS])
+    t = Table(
+        "leaderboard_pairs",
+        "Paired comparisons (B − A)",
+        ["A", "B", "style", "change B − A [95% CI] p", "Holm p", "valid pairs"],
+        data_columns=[
+            "diff",
+            "diff_low",
+            "diff_high",
+            "diff_method",
+            "p_value",
+            "holm_p",
+            "n_pairs",
+            "robust",
+            *PANEL_COLUMNS,
+        ],
+    )
     unpaired: list[str] = []
     nested: list[str] = []  # pairs of runs whose samples nest: compared on the smaller one's
     for (la, ra), (lb, rb) in combinations(board.rows, 2):
@@ -212,21 +249,35 @@ def _pairs_table(board: Leaderboard) -> Table:
             robust, _ = E.agreement(panel)
             few = min(int((ca != INVALID).sum()), int((cb != INVALID).sum())) < SMALL
             shown = fmt_paired(p) + ("†" if few and p.difference is not None else "")
-            t.rows.append({"A": la, "B": lb, "style": _group(s, w),
-                           "change B − A [95% CI] p": shown + ("" if robust or p.difference is None else DISAGREE_MARK),
-                           "valid pairs": int(((ca != INVALID) & (cb != INVALID)).sum()), "diff": p.difference,
-                           "diff_low": p.low, "diff_high": p.high, "diff_method": p.method, "p_value": p.p_value,
-                           "n_pairs": p.n_pairs, "robust": robust, **panel_columns(panel)})
+            t.rows.append(
+                {
+                    "A": la,
+                    "B": lb,
+                    "style": _group(s, w),
+                    "change B − A [95% CI] p": shown + ("" if robust or p.difference is None else DISAGREE_MARK),
+                    "valid pairs": int(((ca != INVALID) & (cb != INVALID)).sum()),
+                    "diff": p.difference,
+                    "diff_low": p.low,
+                    "diff_high": p.high,
+                    "diff_method": p.method,
+                    "p_value": p.p_value,
+                    "n_pairs": p.n_pairs,
+                    "robust": robust,
+                    **panel_columns(panel),
+                }
+            )
     for r, adjusted in zip(t.rows, holm([r["p_value"] for r in t.rows])):
         r["holm_p"] = adjusted
         r["Holm p"] = fmt_p(adjusted)
-    t.note = (f"Runs over the same samples, per style and width: the change in faithfulness, each run's rate over "
-              f"the samples it explains validly, with a paired bootstrap interval and a two-sided paired "
-              f"permutation p (a sample's two outcomes resampled and swapped together); valid pairs: the samples "
-              f"both explain validly; † a run with fewer than {SMALL} valid in the pair, where the interval is "
-              f"Newcombe's hybrid score interval instead, with Fisher's exact p (as where the bootstrap collapses to "
-              f"a point; diff_method in the CSV). Holm p corrects for all "
-              f"{len(t.rows)} comparisons of this table (* below 0.05). " + DISAGREE_NOTE)
+    t.note = (
+        f"Runs over the same samples, per style and width: the change in faithfulness, each run's rate over "
+        f"the samples it explains validly, with a paired bootstrap interval and a two-sided paired "
+        f"permutation p (a sample's two outcomes resampled and swapped together); valid pairs: the samples "
+        f"both explain validly; † a run with fewer than {SMALL} valid in the pair, where the interval is "
+        f"Newcombe's hybrid score interval instead, with Fisher's exact p (as where the bootstrap collapses to "
+        f"a point; diff_method in the CSV). Holm p corrects for all "
+        f"{len(t.rows)} comparisons of this table (* below 0.05). " + DISAGREE_NOTE
+    )
     nested = list(dict.fromkeys(nested))
     if nested:
         t.note += " Paired on nested samples (one run's samples inside the other's): " + "; ".join(nested) + "."
@@ -238,6 +289,7 @@ def _pairs_table(board: Leaderboard) -> Table:
 
 # ---- output -------------------------------------------------------------------------------------------------
 
+
 def figure(board: Leaderboard, path: Path) -> Path:
     """Faithfulness per model and style (one panel per width), with 95% intervals: a dot plot."""
     from .figures import _save, plt
@@ -247,8 +299,12 @@ def figure(board: Leaderboard, path: Path) -> Path:
     labels = [label for label, _ in board.rows]
     # Room for the labels (identities are long) beside panels of a fixed useful width.
     label_inches = 0.065 * max(len(label) for label in labels)
-    fig, axes = plt.subplots(1, len(widths), figsize=(label_inches + 4.5 * len(widths),
-                                                      0.9 + 0.45 * len(labels) * len(styles)), squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(widths),
+        figsize=(label_inches + 4.5 * len(widths), 0.9 + 0.45 * len(labels) * len(styles)),
+        squeeze=False,
+    )
     for wi, w in enumerate(widths):
         ax = axes[0][wi]
         for si, s in enumerate(styles):
@@ -262,8 +318,7 @@ def figure(board: Leaderboard, path: Path) -> Path:
                 err = [[v - lo], [hi - v]] if lo is not None else None
                 ax.errorbar(v, y, xerr=err, fmt="o", color=f"C{si}", capsize=3, label=None if labelled else s)
                 labelled = True
-        ax.set_yticks([mi * (len(styles) + 1) + (len(styles) - 1) / 2 for mi in range(len(labels))], labels,
-                      fontsize=8)
+        ax.set_yticks([mi * (len(styles) + 1) + (len(styles) - 1) / 2 for mi in range(len(labels))], labels, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlim(0, 1)
         ax.set_xlabel("faithfulness (95% interval)")
@@ -289,12 +344,24 @@ def write(board: Leaderboard, out: Path) -> dict[str, Path]:
     atomic_write(out / "leaderboard.md", md, kept=KEPT)
     import base64
 
-    page = Environment(autoescape=select_autoescape(default=True, default_for_string=True)).from_string(_PAGE).render(
-        style=_Raw(STYLE), task=board.task, tables=[board.table, board.pairs], fmt=_fmt,
-        figure=base64.b64encode(files["figure"].read_bytes()).decode())
+    page = (
+        Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+        .from_string(_PAGE)
+        .render(
+            style=_Raw(STYLE),
+            task=board.task,
+            tables=[board.table, board.pairs],
+            fmt=_fmt,
+            figure=base64.b64encode(files["figure"].read_bytes()).decode(),
+        )
+    )
     atomic_write(out / "leaderboard.html", page, kept=KEPT)
-    files.update(markdown=out / "leaderboard.md", csv=out / "leaderboard.csv", pairs=out / "leaderboard_pairs.csv",
-                 html=out / "leaderboard.html")
+    files.update(
+        markdown=out / "leaderboard.md",
+        csv=out / "leaderboard.csv",
+        pairs=out / "leaderboard_pairs.csv",
+        html=out / "leaderboard.html",
+    )
     return files
 
 

@@ -62,10 +62,13 @@ def lexicon_table(study: "StudyData") -> "Table":
     from .study import condition_name
     from .table import Table
 
-    t = Table("table6_frequent_words", "Table 6: most frequent lemmatised words in faithful explanations (one-word)",
-              ["task", "condition", "style", "faithful", "top words (count)"],
-              note="Attribution: listed words; redaction: redacted words; counterfactual: inserted or substituted "
-                   f"words, {DELETION} for each removed word.  WordNet lemmatiser (noun, else verb).")
+    t = Table(
+        "table6_frequent_words",
+        "Table 6: most frequent lemmatised words in faithful explanations (one-word)",
+        ["task", "condition", "style", "faithful", "top words (count)"],
+        note="Attribution: listed words; redaction: redacted words; counterfactual: inserted or substituted "
+        f"words, {DELETION} for each removed word.  WordNet lemmatiser (noun, else verb).",
+    )
     for cell in study.cells:
         if cell.width != "one":
             continue
@@ -74,7 +77,16 @@ def lexicon_table(study: "StudyData") -> "Table":
             faithful = [r for r in recs if r["valid"] and r["faithful"]]
             if not recs:
                 continue
-            cond = condition_name(cell.condition) + (f" ({cell.train_task})" if cell.train_task and cell.train_task != cell.eval_task else "")
-            t.rows.append({"task": cell.eval_task, "condition": cond, "style": style, "faithful": len(faithful),
-                           "top words (count)": ", ".join(f"{w} ({n})" for w, n in top_words(faithful)) or "-"})
+            cond = condition_name(cell.condition) + (
+                f" ({cell.train_task})" if cell.train_task and cell.train_task != cell.eval_task else ""
+            )
+            t.rows.append(
+                {
+                    "task": cell.eval_task,
+                    "condition": cond,
+                    "style": style,
+                    "faithful": len(faithful),
+                    "top words (count)": ", ".join(f"{w} ({n})" for w, n in top_words(faithful)) or "-",
+                }
+            )
     return t

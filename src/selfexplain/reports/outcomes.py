@@ -37,8 +37,9 @@ def faith_pair(before: RecordSet, after: RecordSet, style: str) -> tuple[PairedR
     return paired_test(bc, ac), bc, ac
 
 
-def compare(before: RecordSet, after: RecordSet, style: str, untrained: RecordSet | None = None,
-            ) -> tuple[E.Panel, np.ndarray, np.ndarray]:
+def compare(
+    before: RecordSet, after: RecordSet, style: str, untrained: RecordSet | None = None
+) -> tuple[E.Panel, np.ndarray, np.ndarray]:
     """The estimand panel of ``style``'s change on the samples both ran on, binned by the confidence of
     ``untrained`` (default: ``before``), and each side's codes."""
     b, a = before.style_records(style), after.style_records(style)
@@ -46,9 +47,15 @@ def compare(before: RecordSet, after: RecordSet, style: str, untrained: RecordSe
     bc, ac = faith_codes(b, ids), faith_codes(a, ids)
     binned_by = (untrained or before).samples()
     conf = [confidence(binned_by.get(i)) for i in ids]
-    panel = E.panel(E.Side(bc, [b[i]["prediction"] for i in ids]), E.Side(ac, [a[i]["prediction"] for i in ids]),
-                    None if any(c is None for c in conf) else conf)
+    panel = E.panel(
+        E.Side(bc, [b[i]["prediction"] for i in ids]), E.Side(ac, [a[i]["prediction"] for i in ids]), known(conf)
+    )
     return panel, bc, ac
+
+
+def known(values: list[float | None]) -> list[float] | None:
+    """``values`` when every one is known, else None (the confidence bins need all of a comparison's samples)."""
+    return None if any(v is None for v in values) else [v for v in values if v is not None]
 
 
 def confidence(record: dict[str, Any] | None) -> float | None:
@@ -58,16 +65,22 @@ def confidence(record: dict[str, Any] | None) -> float | None:
     return float(record["label_probs"][record["prediction"]])
 
 
-PANEL_COLUMNS = [*[f"{e}_{k}" for e in E.ESTIMANDS for k in ("diff", "low", "high", "p")],
-                 "all_discordant", "both_valid_discordant", "label_rates", "by_confidence"]
+PANEL_COLUMNS = [
+    *[f"{e}_{k}" for e in E.ESTIMANDS for k in ("diff", "low", "high", "p")],
+    "all_discordant",
+    "both_valid_discordant",
+    "label_rates",
+    "by_confidence",
+]
 
 
 def panel_columns(panel: E.Panel) -> dict[str, Any]:
     """A panel's numbers as CSV columns (:data:`PANEL_COLUMNS`)."""
     out: dict[str, Any] = {}
     for name, est in panel.estimates.items():
-        out.update({f"{name}_diff": est.difference, f"{name}_low": est.low, f"{name}_high": est.high,
-                    f"{name}_p": est.p_value})
+        out.update(
+            {f"{name}_diff": est.difference, f"{name}_low": est.low, f"{name}_high": est.high, f"{name}_p": est.p_value}
+        )
     pair = lambda c: None if c is None else f"{c[0]} vs {c[1]}"  # noqa: E731
     out["all_discordant"] = pair(panel.estimates[E.ALL].discordant)
     out["both_valid_discordant"] = pair(panel.estimates[E.BOTH_VALID].discordant)

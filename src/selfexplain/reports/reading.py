@@ -33,9 +33,19 @@ import numpy as np
 from .. import estimands as E
 from ..layout import NONE, PREDICTIONS, constructed_faithful
 from ..stats import HIT, INVALID, MIN_PAIRS, MISS, detectable_difference, holm, paired_test
+from .outcomes import PANEL_COLUMNS, accuracy_pair, compare, confidence, faith_codes, known, panel_columns
 from .seeds import seed_summary
-from .outcomes import PANEL_COLUMNS, accuracy_pair, compare, confidence, faith_codes, panel_columns
-from .study import CellData, RecordSet, StudyData, condition_name, incomplete_note, marked, one_label_note, read_records, top_label
+from .study import (
+    CellData,
+    RecordSet,
+    StudyData,
+    condition_name,
+    incomplete_note,
+    marked,
+    one_label_note,
+    read_records,
+    top_label,
+)
 from .table import PAIRED_NOTE, Table, fmt, fmt_p, fmt_paired
 from .tables import eval_tasks, first_width
 
@@ -81,13 +91,24 @@ def _paper_shown(key: tuple[str, str]) -> str:
 
 def reading_settings(study: StudyData) -> dict[str, Any]:
     """The primary estimand, margin and Holm family: the experiment's declaration, then report-time flags."""
-    declared = {"primary": E.VALID, "margin": E.DEFAULT_MARGIN, "family": "reading",
-                **(study.experiment.get("reading") or {})}
+    declared = {
+        "primary": E.VALID,
+        "margin": E.DEFAULT_MARGIN,
+        "family": "reading",
+        **(study.experiment.get("reading") or {}),
+    }
     return {**declared, **study.reading_overrides}
 
 
-def judge(e: E.Estimate, threshold: float | None, beyond: bool = False, valid_pairs: int | None = None,
-          adjusted_p: float | None = None, detectable: float | None = None, tests: int = 1) -> tuple[str, str]:
+def judge(
+    e: E.Estimate,
+    threshold: float | None,
+    beyond: bool = False,
+    valid_pairs: int | None = None,
+    adjusted_p: float | None = None,
+    detectable: float | None = None,
+    tests: int = 1,
+) -> tuple[str, str]:
     """The verdict on a rise (after - before > 0) and the reason, by the module's rule.
 
     ``valid_pairs``: samples valid in both conditions (default: every sample of ``e``); ``adjusted_p``: the
@@ -96,7 +117,7 @@ def judge(e: E.Estimate, threshold: float | None, beyond: bool = False, valid_pa
     pairs = e.n if valid_pairs is None else valid_pairs
     if pairs < MIN_PAIRS:
         return UNDETERMINED, f"too few valid pairs ({pairs})"
-    if e.difference is None or e.low is None:
+    if e.difference is None or e.low is None or e.high is None:
         return UNDETERMINED, "no valid pairs"
     if e.low > 0:
         if adjusted_p is not None and adjusted_p >= 0.05:
@@ -105,8 +126,9 @@ def judge(e: E.Estimate, threshold: float | None, beyond: bool = False, valid_pa
         return yes, "interval above 0" + (f"; smaller than the paper's +{threshold:.3f}" if small else "")
     if threshold is not None and e.high < threshold:
         if detectable is not None and detectable > threshold:
-            return UNDETERMINED, (f"interval below +{threshold:.3f}, but underpowered: the detectable rise "
-                                  f"+{detectable:.3f} exceeds it")
+            return UNDETERMINED, (
+                f"interval below +{threshold:.3f}, but underpowered: the detectable rise +{detectable:.3f} exceeds it"
+            )
         return no, f"interval below +{threshold:.3f}: a rise that large is ruled out"
     return UNDETERMINED, ("interval includes 0" + (f" and +{threshold:.3f}" if threshold is not None else ""))
 
@@ -116,7 +138,8 @@ def _detectable(primary: str, e: E.Estimate, bc: np.ndarray, ac: np.ndarray) -> 
     (label-balanced: each side's valid count, an approximation that ignores the unequal label weights)."""
     both = int(((bc != INVALID) & (ac != INVALID)).sum())
     counts = {E.ALL: (bc.size, ac.size), E.BOTH_VALID: (both, both)}.get(
-        primary, (int((bc != INVALID).sum()), int((ac != INVALID).sum())))
+        primary, (int((bc != INVALID).sum()), int((ac != INVALID).sum()))
+    )
     return detectable_difference(e.before, *counts)
 
 
@@ -126,33 +149,90 @@ def _threshold(key: tuple[str, str] | None, margin: float) -> float:
     return paper if paper is not None else margin
 
 
-COLUMNS = ["table", "claim", "change [95% CI] p", "Holm p", "valid pairs", "paper's change", "detectable rise",
-           "verdict", "estimands", "why"]
-DATA_COLUMNS = ["diff", "diff_low", "diff_high", "diff_method", "p_value", "holm_p", "n_pairs", "threshold",
-                "detectable", "primary", "robust", *PANEL_COLUMNS]
+COLUMNS = [
+    "table",
+    "claim",
+    "change [95% CI] p",
+    "Holm p",
+    "valid pairs",
+    "paper's change",
+    "detectable rise",
+    "verdict",
+    "estimands",
+    "why",
+]
+DATA_COLUMNS = [
+    "diff",
+    "diff_low",
+    "diff_high",
+    "diff_method",
+    "p_value",
+    "holm_p",
+    "n_pairs",
+    "threshold",
+    "detectable",
+    "primary",
+    "robust",
+    *PANEL_COLUMNS,
+]
 
 
-def _row(table: str, claim: str, e: E.Estimate, key: tuple[str, str] | None, bc: np.ndarray, ac: np.ndarray,
-         cells: list[CellData | None], beyond: bool = False, faithfulness: bool = True,
-         panel: E.Panel | None = None) -> dict[str, Any]:
+def _row(
+    table: str,
+    claim: str,
+    e: E.Estimate,
+    key: tuple[str, str] | None,
+    bc: np.ndarray,
+    ac: np.ndarray,
+    cells: list[CellData | None],
+    beyond: bool = False,
+    faithfulness: bool = True,
+    panel: E.Panel | None = None,
+) -> dict[str, Any]:
     """One claim, before its verdict (:func:`_judge_rows` gives it once every p of the family is known)."""
     pairs = int(((bc != INVALID) & (ac != INVALID)).sum())
     notes = ""
     if faithfulness:  # a verdict on faithfulness that rests on a classifier answering one label says so
-        notes = "".join(f"; {condition_name(c.condition)} {n}" for c in cells if c is not None
-                        for n in [c.one_label()] if n)
-    row = {"table": table, "claim": marked(claim, *cells), "valid pairs": f"{pairs} of {e.n}",
-           "paper's change": _paper_shown(key) if key else "-", "key": key, "beyond": beyond, "pairs": pairs,
-           "bc": bc, "ac": ac, "estimate": e, "panel": panel, "notes": notes,
-           "diff": e.difference, "diff_low": e.low, "diff_high": e.high, "diff_method": e.method,
-           "p_value": e.p_value, "n_pairs": e.n, "estimands": "-"}
+        notes = "".join(
+            f"; {condition_name(c.condition)} {n}" for c in cells if c is not None for n in [c.one_label()] if n
+        )
+    row = {
+        "table": table,
+        "claim": marked(claim, *cells),
+        "valid pairs": f"{pairs} of {e.n}",
+        "paper's change": _paper_shown(key) if key else "-",
+        "key": key,
+        "beyond": beyond,
+        "pairs": pairs,
+        "bc": bc,
+        "ac": ac,
+        "estimate": e,
+        "panel": panel,
+        "notes": notes,
+        "diff": e.difference,
+        "diff_low": e.low,
+        "diff_high": e.high,
+        "diff_method": e.method,
+        "p_value": e.p_value,
+        "n_pairs": e.n,
+        "estimands": "-",
+    }
     if panel is not None:
         row.update(panel_columns(panel))
     return row
 
 
-def _faith_row(table: str, claim: str, before: RecordSet, after: RecordSet, style: str, key: tuple[str, str] | None,
-               cells: list[CellData | None], untrained: RecordSet | None, beyond: bool = False) -> dict[str, Any]:
+def _faith_row(
+    table: str,
+    claim: str,
+    before: RecordSet,
+    after: RecordSet,
+    style: str,
+    key: tuple[str, str] | None,
+    cells: list[CellData | None],
+    untrained: RecordSet | None,
+    beyond: bool = False,
+) -> dict[str, Any]:
     panel, bc, ac = compare(before, after, style, untrained)
     return _row(table, claim, panel.estimates[E.VALID], key, bc, ac, cells, beyond, panel=panel)
 
@@ -192,11 +272,24 @@ def _judge_rows(rows: list[dict[str, Any]], settings: dict[str, Any]) -> None:
                     robust, off = False, "; ".join(x for x in (off, f"seeds: {way}") if x)
             r["robust"] = robust
             r["estimands"] = "robust" if robust else f"primary {e.direction}; {off}"
-        r.update({"change [95% CI] p": E.fmt_estimate(e), "detectable rise": fmt(detectable), "verdict": verdict,
-                  "why": why + r["notes"], "diff": e.difference, "diff_low": e.low, "diff_high": e.high,
-                  "diff_method": e.method, "p_value": e.p_value, "n_pairs": e.n, "threshold": threshold,
-                  "detectable": detectable, "primary": primary if r.get("panel") is not None else E.VALID,
-                  "Holm p": fmt_p(r.get("holm_p"))})
+        r.update(
+            {
+                "change [95% CI] p": E.fmt_estimate(e),
+                "detectable rise": fmt(detectable),
+                "verdict": verdict,
+                "why": why + r["notes"],
+                "diff": e.difference,
+                "diff_low": e.low,
+                "diff_high": e.high,
+                "diff_method": e.method,
+                "p_value": e.p_value,
+                "n_pairs": e.n,
+                "threshold": threshold,
+                "detectable": detectable,
+                "primary": primary if r.get("panel") is not None else E.VALID,
+                "Holm p": fmt_p(r.get("holm_p")),
+            }
+        )
 
 
 def _table3(study: StudyData) -> list[dict[str, Any]]:
@@ -220,11 +313,18 @@ def _table3(study: StudyData) -> list[dict[str, Any]]:
             cc = np.array([INVALID if f is None else HIT if f else MISS for f in flags], dtype=np.int8)
             labels = [built[i]["attribution"]["prediction"] for i in ids]  # both explain this classification
             conf = [confidence(built[i]["attribution"]) for i in ids]
-            panel = E.panel(E.Side(oc, labels), E.Side(cc, labels),
-                            None if any(c is None for c in conf) else conf)
+            panel = E.panel(E.Side(oc, labels), E.Side(cc, labels), known(conf))
             claim = f"constructed {style} explanations more faithful than the model's own"
-            row = _row("table 3", claim + (f" ({source})" if source else ""), panel.estimates[E.VALID],
-                       ("table 3", style), oc, cc, [], panel=panel)
+            row = _row(
+                "table 3",
+                claim + (f" ({source})" if source else ""),
+                panel.estimates[E.VALID],
+                ("table 3", style),
+                oc,
+                cc,
+                [],
+                panel=panel,
+            )
             one = one_label_note(top_label(r["attribution"]["prediction"] for r in built.values()))
             if one:  # erasure cannot flip a classifier that gives every input one answer: the row says so
                 row["notes"] += f"; the model {one}"
@@ -235,8 +335,13 @@ def _table3(study: StudyData) -> list[dict[str, Any]]:
 def reading_table(study: StudyData) -> Table:
     """Every claim of the paper this study can speak to, with its verdict."""
     settings = reading_settings(study)
-    t = Table("reading", "Reading: the paper's claims on this study", COLUMNS, data_columns=DATA_COLUMNS,
-              note=_note(study, settings))
+    t = Table(
+        "reading",
+        "Reading: the paper's claims on this study",
+        COLUMNS,
+        data_columns=DATA_COLUMNS,
+        note=_note(study, settings),
+    )
     rows = _table3(study)
     variants = study.variants
     for task in study.experiment["train_tasks"]:
@@ -253,20 +358,49 @@ def reading_table(study: StudyData) -> Table:
                 beyond = cond in variants
                 label = condition_name(cond) + (" (beyond the paper)" if beyond else "")
                 key = (f"{table} vs none" if width == "one" else table, style)
-                row = _faith_row(table, f"{label} > no training, {style}, {width}-word, {task}", base, after,
-                                 style, None if beyond else key, [base, after], base, beyond)
+                row = _faith_row(
+                    table,
+                    f"{label} > no training, {style}, {width}-word, {task}",
+                    base,
+                    after,
+                    style,
+                    None if beyond else key,
+                    [base, after],
+                    base,
+                    beyond,
+                )
                 row["seeds"] = seed_summary(study, cond, task, task, width, style)
                 rows.append(row)
                 if width == "one" and preds is not None:
-                    rows.append(_faith_row(table, f"{label} > w/ predictions, {style}, one-word, {task}", preds, after,
-                                           style, None if beyond else ("table 4 vs predictions", style),
-                                           [preds, after], base, beyond))
+                    rows.append(
+                        _faith_row(
+                            table,
+                            f"{label} > w/ predictions, {style}, one-word, {task}",
+                            preds,
+                            after,
+                            style,
+                            None if beyond else ("table 4 vs predictions", style),
+                            [preds, after],
+                            base,
+                            beyond,
+                        )
+                    )
                 if beyond and style in study.trained_conditions:
                     paper_cell = study.cell(style, task, task, width)
                     if paper_cell is not None:
-                        rows.append(_faith_row(table, f"{label} > {condition_name(style)}, {style}, {width}-word, "
-                                                      f"{task}", paper_cell, after, style, None, [paper_cell, after],
-                                               base, True))
+                        rows.append(
+                            _faith_row(
+                                table,
+                                f"{label} > {condition_name(style)}, {style}, {width}-word, {task}",
+                                paper_cell,
+                                after,
+                                style,
+                                None,
+                                [paper_cell, after],
+                                base,
+                                True,
+                            )
+                        )
         rows += _generalisation(study, task)
         rows += _validity(study, task)
     rows += _accuracy(study)
@@ -279,28 +413,33 @@ def reading_table(study: StudyData) -> Table:
 
 def _note(study: StudyData, settings: dict[str, Any]) -> str:
     primary = settings["primary"]
-    declared = "set at report time" if study.reading_overrides else (
-        "declared in the experiment" if study.experiment.get("reading") else "the default")
+    declared = (
+        "set at report time"
+        if study.reading_overrides
+        else ("declared in the experiment" if study.experiment.get("reading") else "the default")
+    )
     family = "every claim of this table" if settings["family"] == "reading" else "the claims of each paper table"
-    return (f"Change: after − before by the primary estimand, {E.DESCRIBED[primary]} ({declared}); valid pairs: the "
-            f"samples both explain validly. Among valid: {PAIRED_NOTE}; among all and among those valid in both: "
-            "a paired-bootstrap interval with the exact McNemar p (discordant counts in the CSV); label-balanced: "
-            "each side's rate per own predicted label, averaged with equal weight over the labels both predict "
-            "validly, paired bootstrap and paired permutation p; by confidence (CSV): among valid within bins of "
-            "the untrained model's probability of its predicted label. Holm p: adjusted over "
-            f"{family} (table 7 aside; * below 0.05). Reproduced: the interval lies above 0 and Holm p is below "
-            f"0.05 (table 7: the interval lies above -{ACCURACY_MARGIN}). Not reproduced: the interval lies below "
-            "the paper's smaller change of its two models (where the paper gives none, below the declared smallest "
-            f"change of interest, +{settings['margin']:.3f}) and the study detects a change that large with 80% "
-            "power, so it is ruled out (table 7: below 0). Undetermined: anything else (an underpowered comparison "
-            f"included), or fewer than {MIN_PAIRS} valid pairs. Conditions beyond the paper: holds / does not "
-            "hold by the same rule. Estimands: robust where every estimand's interval points the way the primary's "
-            "does (rise: above 0, fall: below 0, unclear: across it); otherwise the ones that disagree.")
+    return (
+        f"Change: after − before by the primary estimand, {E.DESCRIBED[primary]} ({declared}); valid pairs: the "
+        f"samples both explain validly. Among valid: {PAIRED_NOTE}; among all and among those valid in both: "
+        "a paired-bootstrap interval with the exact McNemar p (discordant counts in the CSV); label-balanced: "
+        "each side's rate per own predicted label, averaged with equal weight over the labels both predict "
+        "validly, paired bootstrap and paired permutation p; by confidence (CSV): among valid within bins of "
+        "the untrained model's probability of its predicted label. Holm p: adjusted over "
+        f"{family} (table 7 aside; * below 0.05). Reproduced: the interval lies above 0 and Holm p is below "
+        f"0.05 (table 7: the interval lies above -{ACCURACY_MARGIN}). Not reproduced: the interval lies below "
+        "the paper's smaller change of its two models (where the paper gives none, below the declared smallest "
+        f"change of interest, +{settings['margin']:.3f}) and the study detects a change that large with 80% "
+        "power, so it is ruled out (table 7: below 0). Undetermined: anything else (an underpowered comparison "
+        f"included), or fewer than {MIN_PAIRS} valid pairs. Conditions beyond the paper: holds / does not "
+        "hold by the same rule. Estimands: robust where every estimand's interval points the way the primary's "
+        "does (rise: above 0, fall: below 0, unclear: across it); otherwise the ones that disagree."
+    )
 
 
 def _generalisation(study: StudyData, task: str) -> list[dict[str, Any]]:
     """Figure 3 (attribution training, unseen tasks) and figure 4 (attribution training, unseen styles)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     if "attribution" not in study.trained_conditions:
         return rows
     for et in eval_tasks(study):
@@ -310,15 +449,35 @@ def _generalisation(study: StudyData, task: str) -> list[dict[str, Any]]:
         base, after = study.cell(NONE, None, et, width), study.cell("attribution", task, et, width)
         if base is None or after is None:
             continue
-        rows.append(_faith_row("figure 3", f"w/ attribution ({task}) > no training on unseen {et}, attribution",
-                               base, after, "attribution", ("figure 3", "attribution"), [base, after], base))
+        rows.append(
+            _faith_row(
+                "figure 3",
+                f"w/ attribution ({task}) > no training on unseen {et}, attribution",
+                base,
+                after,
+                "attribution",
+                ("figure 3", "attribution"),
+                [base, after],
+                base,
+            )
+        )
     base, after = study.cell(NONE, None, task, "one"), study.cell("attribution", task, task, "one")
     if base is not None and after is not None:
         for style in study.styles:
             if style == "attribution":
                 continue
-            rows.append(_faith_row("figure 4", f"w/ attribution > no training on unseen style {style}, {task}",
-                                   base, after, style, None, [base, after], base))
+            rows.append(
+                _faith_row(
+                    "figure 4",
+                    f"w/ attribution > no training on unseen style {style}, {task}",
+                    base,
+                    after,
+                    style,
+                    None,
+                    [base, after],
+                    base,
+                )
+            )
     return rows
 
 
@@ -328,7 +487,7 @@ def _validity(study: StudyData, task: str) -> list[dict[str, Any]]:
     Judged on every sample (validity is defined for all of them), so it speaks where the untrained model's
     valid explanations are too few for a difference in faithfulness.
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     base = study.cell(NONE, None, task, "one")
     if base is None:
         return rows
@@ -343,9 +502,19 @@ def _validity(study: StudyData, task: str) -> list[dict[str, Any]]:
         ac = np.array([HIT if a[i]["valid"] else MISS for i in common], dtype=np.int8)
         beyond = cond in study.variants
         label = condition_name(cond) + (" (beyond the paper)" if beyond else "")
-        rows.append(_row("table 10", f"{label} > no training in valid {style} explanations, one-word, {task}",
-                         E.from_paired(paired_test(bc, ac)), None if beyond else ("table 10", style), bc, ac,
-                         [base, after], beyond, faithfulness=False))
+        rows.append(
+            _row(
+                "table 10",
+                f"{label} > no training in valid {style} explanations, one-word, {task}",
+                E.from_paired(paired_test(bc, ac)),
+                None if beyond else ("table 10", style),
+                bc,
+                ac,
+                [base, after],
+                beyond,
+                faithfulness=False,
+            )
+        )
     return rows
 
 
@@ -364,7 +533,7 @@ def _accuracy(study: StudyData) -> list[dict[str, Any]]:
             p = accuracy_pair(base, after)
             beyond = cond in study.variants
             yes, no = (HOLDS, DOES_NOT_HOLD) if beyond else (REPRODUCED, NOT_REPRODUCED)
-            if p.difference is None or p.low is None or p.n_pairs < MIN_PAIRS:
+            if p.difference is None or p.low is None or p.high is None or p.n_pairs < MIN_PAIRS:
                 verdict, why = UNDETERMINED, f"too few samples ({p.n_pairs})"
             elif p.low > -ACCURACY_MARGIN:
                 verdict, why = yes, f"a loss of {ACCURACY_MARGIN} or more is ruled out"
@@ -372,13 +541,27 @@ def _accuracy(study: StudyData) -> list[dict[str, Any]]:
                 verdict, why = no, "accuracy fell: interval below 0"
             else:
                 verdict, why = UNDETERMINED, f"interval includes 0 and -{ACCURACY_MARGIN}"
-            rows.append({"table": "table 7", "claim": marked(f"{condition_name(cond)} keeps accuracy, {task}", base,
-                                                             after),
-                         "change [95% CI] p": fmt_paired(p), "valid pairs": f"{p.n_pairs} of {p.n_pairs}",
-                         "paper's change": "not significant", "detectable rise": "-", "verdict": verdict, "why": why,
-                         "diff": p.difference, "diff_low": p.low, "diff_high": p.high, "diff_method": p.method,
-                         "p_value": p.p_value, "n_pairs": p.n_pairs, "threshold": -ACCURACY_MARGIN,
-                         "Holm p": "-", "estimands": "-"})
+            rows.append(
+                {
+                    "table": "table 7",
+                    "claim": marked(f"{condition_name(cond)} keeps accuracy, {task}", base, after),
+                    "change [95% CI] p": fmt_paired(p),
+                    "valid pairs": f"{p.n_pairs} of {p.n_pairs}",
+                    "paper's change": "not significant",
+                    "detectable rise": "-",
+                    "verdict": verdict,
+                    "why": why,
+                    "diff": p.difference,
+                    "diff_low": p.low,
+                    "diff_high": p.high,
+                    "diff_method": p.method,
+                    "p_value": p.p_value,
+                    "n_pairs": p.n_pairs,
+                    "threshold": -ACCURACY_MARGIN,
+                    "Holm p": "-",
+                    "estimands": "-",
+                }
+            )
     return rows
 
 
@@ -391,9 +574,17 @@ def _coupling(study: StudyData) -> list[dict[str, Any]]:
     for cell, style, model, p, ref, own in coupled_comparisons(study):
         if style != study.trains_on(cell.condition):
             continue
-        row = _row("coupling", f"{condition_name(cell.condition)} (beyond the paper): more faithful to itself "
-                               f"than to {model}, {style}, {cell.width}-word, {cell.eval_task}",
-                   E.from_paired(p), None, ref, own, [cell], True)
+        row = _row(
+            "coupling",
+            f"{condition_name(cell.condition)} (beyond the paper): more faithful to itself "
+            f"than to {model}, {style}, {cell.width}-word, {cell.eval_task}",
+            E.from_paired(p),
+            None,
+            ref,
+            own,
+            [cell],
+            True,
+        )
         source = one_label_note(reference_top_label(cell.style_records(style)))
         if source:  # "more faithful to itself" is then no finding about coupling
             row["notes"] += f"; the source {model} {source}"

@@ -24,8 +24,10 @@ ONE_LABEL_MARK = "§"
 
 
 # What every table's legend of ONE_LABEL_MARK says after naming what it marks.
-ONE_LABEL_WHY = ("hardly any edit can flip its prediction, so its binary faithfulness measures that collapse, not "
-                 "its explanations (its graded shift still measures them).")
+ONE_LABEL_WHY = (
+    "hardly any edit can flip its prediction, so its binary faithfulness measures that collapse, not "
+    "its explanations (its graded shift still measures them)."
+)
 
 
 def condition_name(condition: str) -> str:
@@ -77,8 +79,10 @@ def one_label_note(top: tuple[str, int, int] | None) -> str | None:
     """
     if top is None or top[1] < ONE_LABEL * top[2]:
         return None
-    return (f"answers '{top[0]}' to {top[1]} of {top[2]} samples, so hardly any edit can flip its prediction "
-            "(binary faithfulness near 0 whatever the explanation; the graded shift still measures it)")
+    return (
+        f"answers '{top[0]}' to {top[1]} of {top[2]} samples, so hardly any edit can flip its prediction "
+        "(binary faithfulness near 0 whatever the explanation; the graded shift still measures it)"
+    )
 
 
 def top_share(top: tuple[str, int, int] | None) -> float | None:
@@ -112,8 +116,14 @@ class StudyData:
 
     def seed_cells(self, condition: str, train_task: str | None, eval_task: str, width: str) -> list[CellData]:
         """The further training seeds' cells of one model and cell, by seed."""
-        return sorted((c for c in self.seeded if (c.condition, c.train_task, c.eval_task, c.width)
-                       == (condition, train_task, eval_task, width)), key=lambda c: c.seed)
+        return sorted(
+            (
+                c
+                for c in self.seeded
+                if (c.condition, c.train_task, c.eval_task, c.width) == (condition, train_task, eval_task, width)
+            ),
+            key=lambda c: c.seed if c.seed is not None else -1,
+        )
 
     def cell(self, condition: str, train_task: str | None, eval_task: str, width: str) -> CellData | None:
         key = model_key(condition, train_task)
@@ -147,7 +157,8 @@ class StudyData:
 def load_study(root: str | Path) -> StudyData:
     root = Path(root)
     study = read_study(root)
-    cells, seeded = [], []
+    cells: list[CellData] = []
+    seeded: list[CellData] = []
     for c in study["cells"]:  # read_study resolved every path against the study folder
         cell = CellData(**c, records=read_records(c["run_dir"]), status=run_status(c["run_dir"]))
         (cells if cell.seed is None else seeded).append(cell)
@@ -168,9 +179,11 @@ def _check_one_adapter(cells: list[CellData]) -> None:
         first = seen.setdefault(key, (adapter, cell))
         if first[0] != adapter:
             (was, where), now = first, Path(cell.run_dir).name
-            raise UserError(f"study.json: {key}'s cells were evaluated with different adapters "
-                            f"({Path(where.run_dir).name} with {str(was)[:12]}, {now} with {str(adapter)[:12]}); "
-                            f"run `selfexplain reproduce --conditions {cell.condition}` to evaluate them again")
+            raise UserError(
+                f"study.json: {key}'s cells were evaluated with different adapters "
+                f"({Path(where.run_dir).name} with {str(was)[:12]}, {now} with {str(adapter)[:12]}); "
+                f"run `selfexplain reproduce --conditions {cell.condition}` to evaluate them again"
+            )
 
 
 INCOMPLETE_MARK = "‡"
@@ -180,8 +193,10 @@ def incomplete_note(study: StudyData) -> str:
     """The note every table of a study with incomplete cells carries (empty when all are complete)."""
     if not study.incomplete:
         return ""
-    return (f" {INCOMPLETE_MARK}: the figure rests on an incomplete run ({len(study.incomplete)} cell(s), listed "
-            "in the cells table); rerun the same `selfexplain reproduce` to complete it.")
+    return (
+        f" {INCOMPLETE_MARK}: the figure rests on an incomplete run ({len(study.incomplete)} cell(s), listed "
+        "in the cells table); rerun the same `selfexplain reproduce` to complete it."
+    )
 
 
 def baseline_rule_note(study: StudyData) -> str:
@@ -193,27 +208,35 @@ def baseline_rule_note(study: StudyData) -> str:
     n = len(study.cells)
     names = ", ".join(dict.fromkeys(condition_name(c.condition) for c in old))
     where = f"in all {n} cells" if len(old) == n else f"in {len(old)} of the {n} cells ({names})"
-    return (f"; {where}, evaluated before this rule and not yet re-judged (`selfexplain rejudge`), from all its "
-            "words, so that a baseline could repeat the explanation's own edit")
+    return (
+        f"; {where}, evaluated before this rule and not yet re-judged (`selfexplain rejudge`), from all its "
+        "words, so that a baseline could repeat the explanation's own edit"
+    )
 
 
 def variants_note(study: StudyData) -> str:
     """What each condition beyond the paper is (empty when the study has none)."""
+
     def what(v: dict[str, Any]) -> str:
         method = v.get("method", "sft")
         if method != "sft":
             opts = {**v.get("rl", {}), **v.get("settings", {})}
-            return (f"trains the {v['data']} style by {method.upper()} on the faithfulness check"
-                    + (f" ({', '.join(f'{k} {val}' for k, val in opts.items())})" if opts else ""))
+            return f"trains the {v['data']} style by {method.upper()} on the faithfulness check" + (
+                f" ({', '.join(f'{k} {val}' for k, val in opts.items())})" if opts else ""
+            )
         source = f" constructed by {v['source_model']} (cells also judged against it)" if v.get("source_model") else ""
-        return (f"trains on the {v['data']} data{source} with "
-                + (", ".join(f"{k} {val}" for k, val in v.get("settings", {}).items()) or "the same settings"))
+        return f"trains on the {v['data']} data{source} with " + (
+            ", ".join(f"{k} {val}" for k, val in v.get("settings", {}).items()) or "the same settings"
+        )
 
-    parts = [f"'{condition_name(name)}' {what(v)}" + (f" ({v['note']})" if v.get("note") else "")
-             for name, v in study.variants.items()]
+    parts = [
+        f"'{condition_name(name)}' {what(v)}" + (f" ({v['note']})" if v.get("note") else "")
+        for name, v in study.variants.items()
+    ]
     return (" Beyond the paper: " + "; ".join(parts) + ".") if parts else ""
 
 
 def marked(label: str, *cells: CellData | None) -> str:
-    """``label`` with :data:`INCOMPLETE_MARK` when any of ``cells`` (the cell and what it is compared with) is incomplete."""
+    """``label`` with :data:`INCOMPLETE_MARK` when any of ``cells`` (the cell and what it is compared with)
+    is incomplete."""
     return label + (INCOMPLETE_MARK if any(c is not None and not c.status.complete for c in cells) else "")

@@ -36,8 +36,12 @@ def all_tables(study: "StudyData") -> list["StudyTable"]:
         reading_table(study),
         construction_quality_table(study),
         *([diagnosticity] if diagnosticity.rows else []),
-        faithfulness_table(study, "one", "table4_faithfulness", "Table 4: faithfulness before/after training (one-word)"),
-        faithfulness_table(study, "multi", "table5_multiword", "Table 5: faithfulness before/after training (multi-word)"),
+        faithfulness_table(
+            study, "one", "table4_faithfulness", "Table 4: faithfulness before/after training (one-word)"
+        ),
+        faithfulness_table(
+            study, "multi", "table5_multiword", "Table 5: faithfulness before/after training (multi-word)"
+        ),
         lexicon_table(study),
         accuracy_table(study),
         valid_counts_table(study),
@@ -51,9 +55,13 @@ class IncompleteStudy(UserError):
     """The report was written, but some of its cells rest on incomplete runs (marked in every table)."""
 
 
-def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
-                       max_per_cell: int | None = None, allow_incomplete: bool = False,
-                       reading: dict[str, Any] | None = None) -> dict[str, list[Path]]:
+def write_study_report(
+    study_dir: str | Path,
+    out_dir: str | Path | None = None,
+    max_per_cell: int | None = None,
+    allow_incomplete: bool = False,
+    reading: dict[str, Any] | None = None,
+) -> dict[str, list[Path]]:
     """Every table (Markdown + CSV), figure (PNG) and the HTML page of a study, into ``out_dir``.
 
     Args:
@@ -90,8 +98,14 @@ def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
     out.mkdir(parents=True, exist_ok=True)
     tables = all_tables(study)
     written: dict[str, list[Path]] = {"markdown": [], "csv": [], "figures": [], "html": []}
-    md = [f"# selfexplain report: {study.experiment.get('name', study.root.name)}", "",
-          study.experiment.get("description", ""), "", _stage_times(study.stages), ""]
+    md = [
+        f"# selfexplain report: {study.experiment.get('name', study.root.name)}",
+        "",
+        study.experiment.get("description", ""),
+        "",
+        _stage_times(study.stages),
+        "",
+    ]
     for t in tables:
         atomic_write(out / f"{t.name}.csv", t.csv(), kept=KEPT)
         written["csv"].append(out / f"{t.name}.csv")
@@ -109,13 +123,20 @@ def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None,
             f"{len(study.cells) + len(study.seeded)} cells are "
             f"incomplete (e.g. {first.condition}/{first.eval_task}/{first.width}: {first.status.describe()}), "
             "marked ‡ in every table; rerun the same `selfexplain reproduce` to complete them, or pass "
-            "--allow-incomplete to accept the report as it is")
+            "--allow-incomplete to accept the report as it is"
+        )
     return written
 
 
 def _stage_times(stages: dict) -> str:
-    lines = ["### Stages and compute times", "", "Seconds of compute in each stage's run folder, summed over every "
-             "process that worked on it.", "", "| stage | seconds | run folder |", "|---|---|---|"]
+    lines = [
+        "### Stages and compute times",
+        "",
+        "Seconds of compute in each stage's run folder, summed over every process that worked on it.",
+        "",
+        "| stage | seconds | run folder |",
+        "|---|---|---|",
+    ]
     for key, s in stages.items():
         where = f"**skipped**: {s['skipped']}" if s.get("skipped") else Path(s.get("run_dir", "")).name
         lines.append(f"| {key} | {s.get('seconds', '-')} | {where} |")

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from ..layout import MAX_N
 from ..measures import fmt_erasure, fmt_mean, fmt_vs_random
-from ..wordclasses import fmt_classes
 from ..stats import HIT, MISS, SMALL, ratio_ci
+from ..wordclasses import fmt_classes
 
 if TYPE_CHECKING:  # the summary object `evaluate` returns; reports never import the pipeline
     from ..evaluation import Summary
@@ -35,8 +35,17 @@ def _reasons(reasons: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in reasons.items()) or "-"
 
 
-HEADERS = ["style", "faithfulness [95% CI]", "valid", "faithful", "random baseline [95% CI]",
-           "shift [95% CI]", "vs random baseline", "targets: share (faithfulness)", "invalid (reason count)"]
+HEADERS = [
+    "style",
+    "faithfulness [95% CI]",
+    "valid",
+    "faithful",
+    "random baseline [95% CI]",
+    "shift [95% CI]",
+    "vs random baseline",
+    "targets: share (faithfulness)",
+    "invalid (reason count)",
+]
 PER_N = "faithfulness by N (count)"
 ERASURE = "erasure rank (random) / names w*"
 
@@ -55,30 +64,41 @@ def _reference(summary: Summary) -> str | None:
 
 def _headers(summary: Summary) -> list[str]:
     # One-word mode keeps N = 1 only, so a per-N column would say nothing there.
-    return (HEADERS + ([ERASURE] if _has_erasure(summary) else [])
-            + ([REFERENCE] if _reference(summary) else [])
-            + ([PER_N] if summary.width == "multi" else []))
-
+    return (
+        HEADERS
+        + ([ERASURE] if _has_erasure(summary) else [])
+        + ([REFERENCE] if _reference(summary) else [])
+        + ([PER_N] if summary.width == "multi" else [])
+    )
 
 
 def _rows(summary: Summary) -> list[list[str]]:
     rows = []
     for s in summary.styles:
         m = s.measures
-        row = [s.style, fmt_ci(s.faithfulness, s.faithfulness_ci, s.n_valid), f"{s.n_valid}/{s.n}", str(s.n_faithful),
-               fmt_ci(s.random_faithfulness, s.random_ci, s.n_random)
-               + (f"; {s.n_no_random} without (too few other words)" if s.n_no_random else ""),
-               fmt_mean(m["shift"]) if m else "-", fmt_vs_random(m["vs_random"]) if m else "-",
-               fmt_classes(s.target_classes), _reasons(s.invalid_reasons)]
+        row = [
+            s.style,
+            fmt_ci(s.faithfulness, s.faithfulness_ci, s.n_valid),
+            f"{s.n_valid}/{s.n}",
+            str(s.n_faithful),
+            fmt_ci(s.random_faithfulness, s.random_ci, s.n_random)
+            + (f"; {s.n_no_random} without (too few other words)" if s.n_no_random else ""),
+            fmt_mean(m["shift"]) if m else "-",
+            fmt_vs_random(m["vs_random"]) if m else "-",
+            fmt_classes(s.target_classes),
+            _reasons(s.invalid_reasons),
+        ]
         if _has_erasure(summary):
             row.append(fmt_erasure(m.get("erasure", {})))
         if _reference(summary):
             ref = m.get("reference") or {}
-            row.append(fmt_ci(ref.get("faithfulness"), ref.get("ci"), ref.get("n")) + f" ({ref.get('faithful_to_both', 0)})")
+            row.append(
+                fmt_ci(ref.get("faithfulness"), ref.get("ci"), ref.get("n")) + f" ({ref.get('faithful_to_both', 0)})"
+            )
         if summary.width == "multi":
-            row.append(" ".join(
-                f"{n}:{_fmt(s.per_n[n]['faithfulness'])}({s.per_n[n]['n']})" for n in range(1, MAX_N + 1)
-            ))
+            row.append(
+                " ".join(f"{n}:{_fmt(s.per_n[n]['faithfulness'])}({s.per_n[n]['n']})" for n in range(1, MAX_N + 1))
+            )
         rows.append(row)
     return rows
 
@@ -102,11 +122,19 @@ def _title(summary: Summary) -> str:
 def summary_markdown(summary: Summary, header: str = "") -> str:
     lines = [header] if header else []
     lines += [
-        f"**{_title(summary)}**", "",
-        f"Gold labels: {summary.label_counts}; predictions: {summary.prediction_counts}", "",
-        *([f"Reference model `{_reference(summary)}`: each explanation also judged with it as the classifier "
-           "(faithful to reference: its label changes; both: faithful to the model and to it).", ""]
-          if _reference(summary) else []),
+        f"**{_title(summary)}**",
+        "",
+        f"Gold labels: {summary.label_counts}; predictions: {summary.prediction_counts}",
+        "",
+        *(
+            [
+                f"Reference model `{_reference(summary)}`: each explanation also judged with it as the classifier "
+                "(faithful to reference: its label changes; both: faithful to the model and to it).",
+                "",
+            ]
+            if _reference(summary)
+            else []
+        ),
         "| " + " | ".join(_headers(summary)) + " |",
         "|" + "---|" * len(_headers(summary)),
     ]
@@ -120,10 +148,13 @@ def construction_markdown(stats: dict, task: str, model: str) -> str:
         return fmt_ci(ci.value, (ci.low, ci.high), ci.n) + f" ({k}/{n})" if n else "-"
 
     lines = [
-        "# selfexplain construct", "",
-        f"task `{task}`, model `{model}`, {stats['n_samples']} training samples", "",
+        "# selfexplain construct",
+        "",
+        f"task `{task}`, model `{model}`, {stats['n_samples']} training samples",
+        "",
         "| style | kept | kept that flip the prediction [95% CI] | training file: flip [95% CI] "
-        "| dropped (reason count) |", "|---|---|---|---|---|",
+        "| dropped (reason count) |",
+        "|---|---|---|---|---|",
     ]
     for style, s in stats["styles"].items():
         train = share(s["train_flips"], s["train"]) if "train" in s else "-"
@@ -131,22 +162,31 @@ def construction_markdown(stats: dict, task: str, model: str) -> str:
         lines.append(f"| {style} | {s['kept']} | {flips} | {train} | {_reasons(s['dropped'])} |")
     replaced = stats["styles"].get("counterfactual", {}).get("replaced")
     if replaced:
-        lines += ["", f"Counterfactual words: {sum(replaced.values())} greedy proposals rejected as "
-                  f"({_reasons(replaced)}) were replaced by the model's most probable whole-word first token that "
-                  "passes the filter; the kept count includes them."]
+        lines += [
+            "",
+            f"Counterfactual words: {sum(replaced.values())} greedy proposals rejected as "
+            f"({_reasons(replaced)}) were replaced by the model's most probable whole-word first token that "
+            "passes the filter; the kept count includes them.",
+        ]
     if "sizes_note" in stats:
         lines += ["", f"Training files: {stats['sizes_note']}."]
     if stats.get("only_flipping"):
-        lines += ["", "Only explanations whose edit flips the model's prediction were kept for training "
-                  "(--only-flipping)."]
+        lines += [
+            "",
+            "Only explanations whose edit flips the model's prediction were kept for training (--only-flipping).",
+        ]
     if "quality" in stats:
         lines += [
-            "", "## Quality check (paper table 3)", "",
-            "| style | original faithfulness (valid) | constructed faithfulness (n) |", "|---|---|---|",
+            "",
+            "## Quality check (paper table 3)",
+            "",
+            "| style | original faithfulness (valid) | constructed faithfulness (n) |",
+            "|---|---|---|",
         ]
         for style, q in stats["quality"].items():
             lines.append(
-                f"| {style} | {_fmt(q['original'])} ({q['original_valid']}) | {_fmt(q['constructed'])} ({q['constructed_n']}) |"
+                f"| {style} | {_fmt(q['original'])} ({q['original_valid']}) "
+                f"| {_fmt(q['constructed'])} ({q['constructed_n']}) |"
             )
     return "\n".join(lines) + "\n"
 

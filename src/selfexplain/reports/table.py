@@ -1,5 +1,4 @@
-"""The table container (Markdown and CSV from one set of rows) and the formatters and marks every table uses.
-"""
+"""The table container (Markdown and CSV from one set of rows) and the formatters and marks every table uses."""
 
 from __future__ import annotations
 
@@ -21,20 +20,26 @@ SMALL_MARK = "†"
 DISAGREE_MARK = "≠"
 
 
-DISAGREE_NOTE = (f"{DISAGREE_MARK}: the other estimands (faithful among all samples, among the samples valid in both, "
-                 "label-balanced) do not all point the way this one does; the CSV has each, and the reading names "
-                 "them.")
+DISAGREE_NOTE = (
+    f"{DISAGREE_MARK}: the other estimands (faithful among all samples, among the samples valid in both, "
+    "label-balanced) do not all point the way this one does; the CSV has each, and the reading names "
+    "them."
+)
 
 
-SMALL_NOTE = (f"{SMALL_MARK}: fewer than {SMALL} valid samples; the interval is the exact (Clopper-Pearson) one, "
-              "and the estimate is rough.")
+SMALL_NOTE = (
+    f"{SMALL_MARK}: fewer than {SMALL} valid samples; the interval is the exact (Clopper-Pearson) one, "
+    "and the estimate is rough."
+)
 
 
-PAIRED_NOTE = ("each side's rate over its own valid samples among the samples both ran on; a paired-"
-               "bootstrap 95% interval, or Newcombe's hybrid score interval (independent samples: wider) where "
-               f"either side has fewer than {SMALL} valid or the bootstrap collapses to a point, or where the two agree "
-               "on every sample ± the exact bound on a share of disagreeing samples (diff_method in the CSV); "
-               "two-sided paired permutation p beside a bootstrap interval, Fisher's exact p beside Newcombe's")
+PAIRED_NOTE = (
+    "each side's rate over its own valid samples among the samples both ran on; a paired-"
+    "bootstrap 95% interval, or Newcombe's hybrid score interval (independent samples: wider) where "
+    f"either side has fewer than {SMALL} valid or the bootstrap collapses to a point, or where the two agree "
+    "on every sample ± the exact bound on a share of disagreeing samples (diff_method in the CSV); "
+    "two-sided paired permutation p beside a bootstrap interval, Fisher's exact p beside Newcombe's"
+)
 
 
 def fmt_interval(value: float | None, low: float | None, high: float | None, n: int | None = None) -> str:

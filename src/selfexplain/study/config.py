@@ -145,8 +145,12 @@ class Experiment(_Strict):
         if isinstance(data, dict) and "batch_size" in data:
             if "chunk_size" in data:
                 raise ValueError("batch_size is the former name of chunk_size: give chunk_size only")
-            warnings.warn("experiment field 'batch_size' is now 'chunk_size' (samples per chunk); "
-                          "the training batch is train.settings.batch_size", FutureWarning, stacklevel=2)
+            warnings.warn(
+                "experiment field 'batch_size' is now 'chunk_size' (samples per chunk); "
+                "the training batch is train.settings.batch_size",
+                FutureWarning,
+                stacklevel=2,
+            )
             data = {("chunk_size" if k == "batch_size" else k): v for k, v in data.items()}
         return data
 
@@ -157,16 +161,21 @@ class Experiment(_Strict):
             problem = name_problem(name)  # it names cells, stages and report rows
             if problem or name in paper:
                 # Messages name their field themselves: a model-level error has no location of its own.
-                raise ValueError(f"field 'variants': the name {name!r} "
-                                 + (problem or "is one of the paper's conditions"))
+                raise ValueError(
+                    f"field 'variants': the name {name!r} " + (problem or "is one of the paper's conditions")
+                )
             if variant.data not in (PREDICTIONS, *S.style_names()):
-                raise ValueError(f"field 'variants.{name}.data': {variant.data!r} is not a trained condition; "
-                                 f"use {[PREDICTIONS, *S.style_names()]}")
+                raise ValueError(
+                    f"field 'variants.{name}.data': {variant.data!r} is not a trained condition; "
+                    f"use {[PREDICTIONS, *S.style_names()]}"
+                )
             if variant.method not in ("sft", "grpo", "dpo"):
                 raise ValueError(f"field 'variants.{name}.method': {variant.method!r}; use sft, grpo or dpo")
             if variant.method != "sft" and (variant.data == PREDICTIONS or variant.source_model):
-                raise ValueError(f"field 'variants.{name}': {variant.method} trains one style on the check "
-                                 "itself (data: a style; no source_model)")
+                raise ValueError(
+                    f"field 'variants.{name}': {variant.method} trains one style on the check "
+                    "itself (data: a style; no source_model)"
+                )
             if variant.method == "sft" and (variant.rl or variant.limit):
                 raise ValueError(f"field 'variants.{name}': rl and limit are for grpo and dpo")
         known = paper + list(self.variants)

@@ -1,5 +1,4 @@
-"""The study folder: ``study.json`` (cells and stage times, resumable) and ``runs/``.
-"""
+"""The study folder: ``study.json`` (cells and stage times, resumable) and ``runs/``."""
 
 from __future__ import annotations
 
@@ -26,11 +25,14 @@ class Study:
         # Stage times survive reruns: a cached stage keeps the time it took when it was computed.
         self.stages: dict[str, dict[str, Any]] = old.get("stages", {})
         # Cells of an earlier version of the experiment file that it no longer lists are dropped.
-        expected = {self._cell_key(cond, None if cond == NONE else tt, e.task, w, seed)
-                    for cond in experiment.conditions
-                    for tt in ([None] if cond == NONE else experiment.train_tasks)
-                    for seed in ([None] if cond == NONE else [None, *experiment.train.seeds_of(cond)])
-                    for e in experiment.evaluate for w in e.widths}
+        expected = {
+            self._cell_key(cond, None if cond == NONE else tt, e.task, w, seed)
+            for cond in experiment.conditions
+            for tt in ([None] if cond == NONE else experiment.train_tasks)
+            for seed in ([None] if cond == NONE else [None, *experiment.train.seeds_of(cond)])
+            for e in experiment.evaluate
+            for w in e.widths
+        }
         self.cells: dict[str, Cell] = {}
         for c in old.get("cells", []):
             key = self._cell_key(c["condition"], c["train_task"], c["eval_task"], c["width"], c.get("seed"))
@@ -89,13 +91,20 @@ class Study:
         self.save()
 
     def save(self) -> None:
-        study = study_for_disk(self.root, {"experiment": self.experiment.model_dump(), "stages": self.stages,
-                                           "cells": [c.for_disk() for c in self.cells.values()]})
+        study = study_for_disk(
+            self.root,
+            {
+                "experiment": self.experiment.model_dump(),
+                "stages": self.stages,
+                "cells": [c.for_disk() for c in self.cells.values()],
+            },
+        )
         atomic_write(self.path, json.dumps(study, indent=2) + "\n", kept="every completed stage's run folder is kept")
 
 
-def cells_need_no_adapter(study: Study, condition: str, task: str, folder: Callable[[], Path],
-                           seed: int | None = None) -> bool:
+def cells_need_no_adapter(
+    study: Study, condition: str, task: str, folder: Callable[[], Path], seed: int | None = None
+) -> bool:
     """Whether a trained model whose adapter is gone (a fresh clone: weights are never committed) can stay
     untrained because all its evaluation cells are complete and would come out the same.
 

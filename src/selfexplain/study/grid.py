@@ -18,8 +18,14 @@ from .config import Experiment, VariantCfg
 from .folder import Study, cells_need_no_adapter, release_memory
 
 
-def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[str], None] = print,
-              runs_path: str | Path | None = None, wait: bool = False, only: list[str] | None = None) -> Path:
+def reproduce(
+    experiment: Experiment,
+    output_path: str | Path,
+    log: Callable[[str], None] = print,
+    runs_path: str | Path | None = None,
+    wait: bool = False,
+    only: list[str] | None = None,
+) -> Path:
     """Run (or continue) an experiment's whole grid: construct, train every condition, evaluate every cell.
 
     Every run is cached by its configuration, so a rerun computes only what is missing or changed.  The study
@@ -44,17 +50,26 @@ def reproduce(experiment: Experiment, output_path: str | Path, log: Callable[[st
     check_output_path(output_path)
     unknown = [c for c in only or [] if c not in experiment.conditions]
     if unknown:
-        raise UserError(f"experiment {experiment.name}: --conditions: {', '.join(unknown)} not among its conditions "
-                        f"({', '.join(experiment.conditions)})")
+        raise UserError(
+            f"experiment {experiment.name}: --conditions: {', '.join(unknown)} not among its conditions "
+            f"({', '.join(experiment.conditions)})"
+        )
     root = Path(output_path) / experiment.name
     with folder_lock(root, "this study", wait=wait, on_wait=log):
         remove_stale_temporaries(root)
-        return _reproduce(experiment, root, log, Path(runs_path) if runs_path else None, wait or runs_path is not None,
-                          only)
+        return _reproduce(
+            experiment, root, log, Path(runs_path) if runs_path else None, wait or runs_path is not None, only
+        )
 
 
-def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_path: Path | None, wait: bool,
-               only: list[str] | None = None) -> Path:
+def _reproduce(
+    exp: Experiment,
+    root: Path,
+    log: Callable[[str], None],
+    runs_path: Path | None,
+    wait: bool,
+    only: list[str] | None = None,
+) -> Path:
     """reproduce's grid, inside its study folder (which this process holds)."""
     from .. import api
     from ..backends import load_backend
@@ -67,6 +82,7 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
             raise UserError(f"experiment {exp.name}: train_tasks: {t} is evaluation-only")
     for e in exp.evaluate:
         get_task(e.task)
+
     def train_settings(condition: str) -> Any:
         variant = exp.variants.get(condition)
         raw = {**exp.train.settings, **(variant.settings if variant else {})}
@@ -85,11 +101,12 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
 
     started = time.time()
     log(f"loading {exp.model} ({exp.backend})")
-    base = load_backend(exp.backend, exp.model, **exp.model_args)
+    base: Any = load_backend(exp.backend, exp.model, **exp.model_args)  # None once training begins
     log(f"model ready in {time.time() - started:.0f}s")
 
-    def evaluate_model(condition: str, train_task: str | None, backend: Any, adapter: str | None,
-                       seed: int | None = None) -> None:
+    def evaluate_model(
+        condition: str, train_task: str | None, backend: Any, adapter: str | None, seed: int | None = None
+    ) -> None:
         args = {**exp.model_args, **({"adapter": adapter} if adapter else {})}
         source = exp.variants[condition].source_model if condition in exp.variants else None
         # A model trained on another model's explanations is also judged against that model (coupling).
@@ -98,12 +115,33 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
             for width in e.widths:
                 key = f"evaluate|{model_key(condition, train_task, seed)}|{e.task}|{width}"
                 log(f"{key}: {e.limit} samples")
-                info = study.stage(key, lambda: {"run_dir": str(api.evaluate(
-                    model=exp.model, task=e.task, styles=exp.styles, width=width, limit=e.limit, seed=exp.seed,
-                    split=e.split, chunk_size=exp.chunk_size, output_path=study.runs, data=e.data, hub=e.hub,
-                    backend=exp.backend, model_args=args, backend_instance=backend,
-                    max_new_tokens=exp.max_new_tokens, erasure=exp.eval_erasure(e), wait=wait,
-                    reference_instance=reference).run_dir)})
+                info = study.stage(
+                    key,
+                    lambda: {
+                        "run_dir": str(
+                            api.evaluate(
+                                model=exp.model,
+                                task=e.task,
+                                styles=exp.styles,
+                                width=width,
+                                limit=e.limit,
+                                seed=exp.seed,
+                                split=e.split,
+                                chunk_size=exp.chunk_size,
+                                output_path=study.runs,
+                                data=e.data,
+                                hub=e.hub,
+                                backend=exp.backend,
+                                model_args=args,
+                                backend_instance=backend,
+                                max_new_tokens=exp.max_new_tokens,
+                                erasure=exp.eval_erasure(e),
+                                wait=wait,
+                                reference_instance=reference,
+                            ).run_dir
+                        )
+                    },
+                )
                 study.add_cell(Cell(condition, train_task, e.task, width, info["run_dir"], info["seconds"], seed))
 
     if NONE in exp.conditions and (only is None or NONE in only):
@@ -114,12 +152,15 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
     if trained:
         for task in exp.train_tasks:
             log(f"construct|{task}: {exp.construction.limit} samples")
-            built[task, None] = study.stage(f"construct|{task}",
-                                            lambda: _construct(api, exp, task, base, study.runs, wait))
+            built[task, None] = study.stage(
+                f"construct|{task}", lambda: _construct(api, exp, task, base, study.runs, wait)
+            )
             for source in sources:
                 log(f"construct|{task}|{source}: {exp.construction.limit} samples")
-                built[task, source] = study.stage(f"construct|{task}|{source}", lambda: _construct(
-                    api, exp, task, None, study.runs, wait, model=source))
+                built[task, source] = study.stage(
+                    f"construct|{task}|{source}",
+                    lambda: _construct(api, exp, task, None, study.runs, wait, model=source),
+                )
     # Training loads its own copy of the weights: free the inference copy first (a 7B model twice may not fit a GPU).
     base = None  # rebound, not deleted: the stage lambdas above close over the name
     release_memory()
@@ -149,25 +190,30 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
             key = f"train|{model_key(condition, task)}"
             log(key)
             variant = exp.variants.get(condition)
-            if variant is not None and variant.method != "sft":
-                rl_args = _train_rl_args(exp, task, variant, settings[condition], study.runs)
-                folder = lambda: api.train_rl_folder(variant.method, **rl_args)  # noqa: E731
+            method = variant.method if variant is not None else "sft"
+            if method != "sft":
+                rl_args = _train_rl_args(exp, task, exp.variants[condition], settings[condition], study.runs)
+                folder = lambda: api.train_rl_folder(method, **rl_args)  # noqa: E731
             else:
                 style = exp.trains_on(condition)
                 data = built[task, variant.source_model if variant else None]["files"][
-                    "attribution" if style == PREDICTIONS else style]
+                    "attribution" if style == PREDICTIONS else style
+                ]
                 sft_args = _train_args(exp, data, style, settings[condition], study.runs)
                 folder = lambda: api.train_folder(**sft_args)  # noqa: E731
             if cells_need_no_adapter(study, condition, task, folder):
                 # A fresh clone of a committed study has no adapter weights (never committed): retraining one only
                 # to find its cells complete would cost its whole training time.
-                log(f"{key}: every evaluation cell of this model is complete; its adapter is not needed "
-                    "and not retrained")
+                log(
+                    f"{key}: every evaluation cell of this model is complete; its adapter is not needed "
+                    "and not retrained"
+                )
                 continue
-            if variant is not None and variant.method != "sft":
+            if method != "sft":
                 try:
-                    result = study.train(key, model_key(condition, task), lambda: _train_rl(
-                        api, variant.method, rl_args, exp.chunk_size, wait))
+                    result = study.train(
+                        key, model_key(condition, task), lambda: _train_rl(api, method, rl_args, exp.chunk_size, wait)
+                    )
                 except NothingToTrain as e:
                     # The rest of the grid still runs; the stage table and the cells table say what is missing.
                     log(f"{key}: skipped: {e}")
@@ -196,23 +242,30 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
                 log(key)
                 seeded = dataclasses.replace(settings[condition], seed=seed)
                 variant = exp.variants.get(condition)
-                rl = variant is not None and variant.method != "sft"
+                method = variant.method if variant is not None else "sft"
+                rl = method != "sft"
                 if rl:
-                    args = _train_rl_args(exp, task, variant, seeded, study.runs)
-                    folder = lambda: api.train_rl_folder(variant.method, **args)  # noqa: E731
+                    args = _train_rl_args(exp, task, exp.variants[condition], seeded, study.runs)
+                    folder = lambda: api.train_rl_folder(method, **args)  # noqa: E731
                 else:
                     style = exp.trains_on(condition)
                     data = built[task, variant.source_model if variant else None]["files"][
-                        "attribution" if style == PREDICTIONS else style]
+                        "attribution" if style == PREDICTIONS else style
+                    ]
                     args = _train_args(exp, data, style, seeded, study.runs)
                     folder = lambda: api.train_folder(**args)  # noqa: E731
                 if cells_need_no_adapter(study, condition, task, folder, seed):
-                    log(f"{key}: every evaluation cell of this model is complete; its adapter is not needed "
-                        "and not retrained")
+                    log(
+                        f"{key}: every evaluation cell of this model is complete; its adapter is not needed "
+                        "and not retrained"
+                    )
                     continue
                 if rl:
-                    result = study.train(key, model_key(condition, task, seed), lambda: _train_rl(
-                        api, variant.method, args, exp.chunk_size, wait))
+                    result = study.train(
+                        key,
+                        model_key(condition, task, seed),
+                        lambda: _train_rl(api, method, args, exp.chunk_size, wait),
+                    )
                 else:
                     result = study.train(key, model_key(condition, task, seed), lambda: _train(api, args, wait))
                 if interleave:
@@ -225,9 +278,9 @@ def _reproduce(exp: Experiment, root: Path, log: Callable[[str], None], runs_pat
     return root
 
 
-
-def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path, wait: bool,
-               model: str | None = None) -> dict[str, Any]:
+def _construct(
+    api: Any, exp: Experiment, task: str, backend: Any, runs: Path, wait: bool, model: str | None = None
+) -> dict[str, Any]:
     """The construction run of ``task``: by the study's model, or (``model``) by the source of coupled variants."""
     c = exp.construction
     if model is None:
@@ -237,17 +290,37 @@ def _construct(api: Any, exp: Experiment, task: str, backend: Any, runs: Path, w
     trained = [s for s in dict.fromkeys(sources) if s in S.style_names()]
     if PREDICTIONS in sources and "attribution" not in trained:
         trained.append("attribution")  # the predictions baseline trains on the attribution file's samples
-    res = api.construct(model=model or exp.model, task=task, limit=c.limit, seed=exp.seed, chunk_size=exp.chunk_size,
-                        output_path=runs, data=c.data_for(task), hub=c.hub,
-                        backend="hf" if model else exp.backend, model_args={} if model else exp.model_args,
-                        quality=c.quality, backend_instance=backend, per_style=c.per_style, influence=c.influence,
-                        max_new_tokens=exp.max_new_tokens, styles=trained, wait=wait, cf_candidates=c.cf_candidates,
-                        only_flipping=c.only_flipping)
+    res = api.construct(
+        model=model or exp.model,
+        task=task,
+        limit=c.limit,
+        seed=exp.seed,
+        chunk_size=exp.chunk_size,
+        output_path=runs,
+        data=c.data_for(task),
+        hub=c.hub,
+        backend="hf" if model else exp.backend,
+        model_args={} if model else exp.model_args,
+        quality=c.quality,
+        backend_instance=backend,
+        per_style=c.per_style,
+        influence=c.influence,
+        max_new_tokens=exp.max_new_tokens,
+        styles=trained,
+        wait=wait,
+        cf_candidates=c.cf_candidates,
+        only_flipping=c.only_flipping,
+    )
     if res.stats["train_size"] == 0:
-        raise UserError(f"construct|{task}: {res.stats['sizes_note']}: nothing to train on "
-                        f"(see {res.run_dir / 'construction.md'})")
-    return {"run_dir": str(res.run_dir), "files": {k: str(v) for k, v in res.files.items()},
-            "kept": {k: v["kept"] for k, v in res.stats["styles"].items()}, "train_size": res.stats["train_size"]}
+        raise UserError(
+            f"construct|{task}: {res.stats['sizes_note']}: nothing to train on (see {res.run_dir / 'construction.md'})"
+        )
+    return {
+        "run_dir": str(res.run_dir),
+        "files": {k: str(v) for k, v in res.files.items()},
+        "kept": {k: v["kept"] for k, v in res.stats["styles"].items()},
+        "train_size": res.stats["train_size"],
+    }
 
 
 def _train_rl_args(exp: Experiment, task: str, variant: VariantCfg, settings: Any, runs: Path) -> dict[str, Any]:
@@ -261,31 +334,62 @@ def _train_rl_args(exp: Experiment, task: str, variant: VariantCfg, settings: An
     except (TypeError, ValueError) as e:
         raise UserError(f"experiment {exp.name}: variants: rl: {e}") from None
     c = exp.construction
-    return dict(task=task, model=exp.model, limit=variant.limit or c.per_style or c.limit, seed=exp.seed,
-                data=c.data_for(task), hub=c.hub, output_path=runs, model_args=exp.model_args, settings=settings, rl=rl)
+    return dict(
+        task=task,
+        model=exp.model,
+        limit=variant.limit or c.per_style or c.limit,
+        seed=exp.seed,
+        data=c.data_for(task),
+        hub=c.hub,
+        output_path=runs,
+        model_args=exp.model_args,
+        settings=settings,
+        rl=rl,
+    )
 
 
 def _train_rl(api: Any, method: str, args: dict[str, Any], chunk_size: int, wait: bool) -> dict[str, Any]:
     res = api.train_rl(method, **args, chunk_size=chunk_size, wait=wait)
     s = res.summary
     curves = s.get("curves", {})
-    return {"run_dir": str(res.run_dir), "adapter": str(res.adapter), "method": method,
-            "steps": s.get("steps"), "n_task": s.get("n_task"), "pairs": s.get("pairs"),
-            "reward_first": (curves.get("reward") or [None])[0], "reward_last": (curves.get("reward") or [None])[-1],
-            "loss_first": (s.get("losses") or [None])[0], "loss_last": (s.get("losses") or [None])[-1]}
+    return {
+        "run_dir": str(res.run_dir),
+        "adapter": str(res.adapter),
+        "method": method,
+        "steps": s.get("steps"),
+        "n_task": s.get("n_task"),
+        "pairs": s.get("pairs"),
+        "reward_first": (curves.get("reward") or [None])[0],
+        "reward_last": (curves.get("reward") or [None])[-1],
+        "loss_first": (s.get("losses") or [None])[0],
+        "loss_last": (s.get("losses") or [None])[-1],
+    }
 
 
 def _train_args(exp: Experiment, data: str, condition: str, settings: Any, runs: Path) -> dict[str, Any]:
     """The arguments of ``api.train`` for one condition trained on ``data`` (a constructed training file)."""
-    return dict(data=[data], model=exp.model, mix_ratio=exp.train.mix,
-                baseline=PREDICTIONS if condition == PREDICTIONS else None, output_path=runs,
-                model_args=exp.model_args, settings=settings, replay=exp.train.replay)
+    return dict(
+        data=[data],
+        model=exp.model,
+        mix_ratio=exp.train.mix,
+        baseline=PREDICTIONS if condition == PREDICTIONS else None,
+        output_path=runs,
+        model_args=exp.model_args,
+        settings=settings,
+        replay=exp.train.replay,
+    )
 
 
 def _train(api: Any, args: dict[str, Any], wait: bool) -> dict[str, Any]:
     res = api.train(**args, wait=wait)
     s = res.summary
-    return {"run_dir": str(res.run_dir), "adapter": str(res.adapter), "steps": s.get("steps"),
-            "n_task": s.get("n_task"), "n_replay": s.get("n_replay"),
-            "samples_per_second": s.get("train_samples_per_second"),
-            "loss_first": (s.get("losses") or [None])[0], "loss_last": (s.get("losses") or [None])[-1]}
+    return {
+        "run_dir": str(res.run_dir),
+        "adapter": str(res.adapter),
+        "steps": s.get("steps"),
+        "n_task": s.get("n_task"),
+        "n_replay": s.get("n_replay"),
+        "samples_per_second": s.get("train_samples_per_second"),
+        "loss_first": (s.get("losses") or [None])[0],
+        "loss_last": (s.get("losses") or [None])[-1],
+    }

@@ -65,24 +65,53 @@ def smoke(exp: Experiment, model: str | None = None) -> Experiment:
         if v.method == "grpo":
             update.update(limit=2, rl={**v.rl, "num_generations": 2, "max_completion_length": 4})
         variants[k] = v.model_copy(update=update)
-    return exp.model_copy(deep=True, update={
-        "name": f"{exp.name}-smoke",
-        "description": f"Smoke run of {exp.name}: {exp.description}"
-                       + (f" (DPO variants left out at toy size: {', '.join(dpo)})" if dpo else ""),
-        "conditions": [c_ for c_ in exp.conditions if c_ not in dpo],
-        "model": model or SMOKE_MODEL, "backend": "hf", "model_args": {},
-        "chunk_size": 4, "max_new_tokens": SMOKE_TOKENS,
-        "construction": c.model_copy(update={
-            "limit": 2 * max((n_labels[t] for t in exp.train_tasks), default=2),
-            "per_style": 1 if c.per_style else None, "quality": min(c.quality, 2), "hub": False,
-            "data": {t: smoke_data(t) or None for t in exp.train_tasks}}),
-        "train": exp.train.model_copy(update={
-            "replay": None if (exp.train.replay or "").startswith("hub:") else exp.train.replay,
-            "settings": {**exp.train.settings, **tiny},
-            # One further seed of one condition checks that stage; more would only multiply the toy run.
-            "seeds": next(({c_: exp.train.seeds_of(c_)[:1]} for c_ in exp.conditions
-                           if c_ != NONE and c_ not in dpo and exp.train.seeds_of(c_)), {})}),
-        "variants": variants,
-        "evaluate": [e.model_copy(update={"limit": n_labels[e.task], "hub": False, "split": "test",
-                                          "data": smoke_data(e.task) or None}) for e in exp.evaluate],
-    })
+    return exp.model_copy(
+        deep=True,
+        update={
+            "name": f"{exp.name}-smoke",
+            "description": f"Smoke run of {exp.name}: {exp.description}"
+            + (f" (DPO variants left out at toy size: {', '.join(dpo)})" if dpo else ""),
+            "conditions": [c_ for c_ in exp.conditions if c_ not in dpo],
+            "model": model or SMOKE_MODEL,
+            "backend": "hf",
+            "model_args": {},
+            "chunk_size": 4,
+            "max_new_tokens": SMOKE_TOKENS,
+            "construction": c.model_copy(
+                update={
+                    "limit": 2 * max((n_labels[t] for t in exp.train_tasks), default=2),
+                    "per_style": 1 if c.per_style else None,
+                    "quality": min(c.quality, 2),
+                    "hub": False,
+                    "data": {t: smoke_data(t) or None for t in exp.train_tasks},
+                }
+            ),
+            "train": exp.train.model_copy(
+                update={
+                    "replay": None if (exp.train.replay or "").startswith("hub:") else exp.train.replay,
+                    "settings": {**exp.train.settings, **tiny},
+                    # One further seed of one condition checks that stage; more would only multiply the toy run.
+                    "seeds": next(
+                        (
+                            {c_: exp.train.seeds_of(c_)[:1]}
+                            for c_ in exp.conditions
+                            if c_ != NONE and c_ not in dpo and exp.train.seeds_of(c_)
+                        ),
+                        {},
+                    ),
+                }
+            ),
+            "variants": variants,
+            "evaluate": [
+                e.model_copy(
+                    update={
+                        "limit": n_labels[e.task],
+                        "hub": False,
+                        "split": "test",
+                        "data": smoke_data(e.task) or None,
+                    }
+                )
+                for e in exp.evaluate
+            ],
+        },
+    )

@@ -61,7 +61,9 @@ def _label(raw: Any, src: Source | HubSource, labels: list[str], where: str) -> 
     return key
 
 
-def _rows_to_examples(rows: Iterable[tuple[str, dict[str, Any]]], src: Source | HubSource, task: TaskSpec) -> list[Example]:
+def _rows_to_examples(
+    rows: Iterable[tuple[str, dict[str, Any]]], src: Source | HubSource, task: TaskSpec
+) -> list[Example]:
     out: list[Example] = []
     seen: set[tuple[str, str | None]] = set()
     needed = [src.text_field, src.label_field] + ([src.context_field] if src.context_field else [])
@@ -73,8 +75,11 @@ def _rows_to_examples(rows: Iterable[tuple[str, dict[str, Any]]], src: Source | 
         if label is None:
             continue
         text = _clean_text(row[src.text_field], where, src.text_field, src.unescape_html)
-        context = (_clean_text(row[src.context_field], where, src.context_field, src.unescape_html)
-                   if src.context_field else None)
+        context = (
+            _clean_text(row[src.context_field], where, src.context_field, src.unescape_html)
+            if src.context_field
+            else None
+        )
         # Exact duplicates would leak between train and test; keep the first.
         if (text, context) in seen:
             continue
@@ -153,7 +158,7 @@ def _read_bigbench(path: Path, task: TaskSpec) -> Iterable[tuple[str, dict[str, 
             raise UserError(f"{where}: field 'input' must be text{form}".replace("\n", "\\n"))
         if not isinstance(scores, dict) or not scores:
             raise UserError(f"{where}: field 'target_scores' is missing")
-        label = max(scores, key=scores.get)
+        label = max(scores, key=lambda k: scores[k])
         if marker:
             text, context = raw.rsplit(marker, 1)
             yield where, {"text": text, "context": context, "label": label}
@@ -230,8 +235,13 @@ def _parse(task: TaskSpec, p: Path) -> list[Example]:
         rows = _read_json(p)
     elif src.format == "bigbench":
         rows = _read_bigbench(p, task)
-        src = src.model_copy(update={"text_field": "text", "label_field": "label",
-                                     "context_field": "context" if task.context_name else None})
+        src = src.model_copy(
+            update={
+                "text_field": "text",
+                "label_field": "label",
+                "context_field": "context" if task.context_name else None,
+            }
+        )
     else:
         raise UserError(f"task {task.name}: unknown source format {src.format!r} (csv, jsonl, json, bigbench)")
     try:
@@ -277,7 +287,12 @@ class Split:
 
 
 def split_examples(
-    examples: list[Example], labels: list[str], *, n_train: int = 0, n_test: int = 0, seed: int = 0,
+    examples: list[Example],
+    labels: list[str],
+    *,
+    n_train: int = 0,
+    n_test: int = 0,
+    seed: int = 0,
     test_fraction: float = 0.2,
 ) -> Split:
     """Disjoint, class-balanced, seeded train and test samples.
@@ -289,7 +304,7 @@ def split_examples(
     texts are cut instead, so a text is wholly on one side.  Samples take
     classes in turn, so any prefix of a sample is as balanced as it can be.
     """
-    by_label: dict[str, list[Example]] = {l: [] for l in labels}
+    by_label: dict[str, list[Example]] = {lab: [] for lab in labels}
     for ex in sorted(examples, key=lambda e: e.id):
         by_label[ex.label].append(ex)
     rng = random.Random(seed)

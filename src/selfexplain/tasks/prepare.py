@@ -135,17 +135,31 @@ class Download:
 
 
 # The archive stanfordnlp/sentiment140's loading script downloads; sha256 as TensorFlow Datasets records it.
-SENTIMENT140_ZIP = Download("http://cs.stanford.edu/people/alecmgo/trainingandtestdata.zip", "sha256",
-                            "004a3772c8a7ff9bbfeb875880f47f0679d93fc63e5cf9cff72d54a8a6162e57", "81 MB")
-SENTIMENT140_MEMBERS = {"training.1600000.processed.noemoticon.csv": "train.csv",
-                        "testdata.manual.2009.06.14.csv": "test.csv"}
+SENTIMENT140_ZIP = Download(
+    "http://cs.stanford.edu/people/alecmgo/trainingandtestdata.zip",
+    "sha256",
+    "004a3772c8a7ff9bbfeb875880f47f0679d93fc63e5cf9cff72d54a8a6162e57",
+    "81 MB",
+)
+SENTIMENT140_MEMBERS = {
+    "training.1600000.processed.noemoticon.csv": "train.csv",
+    "testdata.manual.2009.06.14.csv": "test.csv",
+}
 # Zhang et al.'s AG News CSVs (class index, title, description; no header) as torchtext and the hub's
 # former ag_news script fetched them; md5 as torchtext publishes it.
 AGNEWS_CSV = {
-    "train": Download("https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_news_csv/train.csv",
-                      "md5", "b1a00f826fdfbd249f79597b59e1dc12", "29 MB"),
-    "test": Download("https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_news_csv/test.csv",
-                     "md5", "d52ea96a97a2d943681189a97654912d", "2 MB"),
+    "train": Download(
+        "https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_news_csv/train.csv",
+        "md5",
+        "b1a00f826fdfbd249f79597b59e1dc12",
+        "29 MB",
+    ),
+    "test": Download(
+        "https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_news_csv/test.csv",
+        "md5",
+        "d52ea96a97a2d943681189a97654912d",
+        "2 MB",
+    ),
 }
 AGNEWS_HEADER = "Class Index,Title,Description\n"  # the Kaggle copy's header, which the agnews task reads
 
@@ -235,9 +249,14 @@ def prepare_vocabs(console: Any = None) -> Path:
     return folder
 
 
-PREPARERS = {"vitaminc": prepare_vitaminc, "wordnet": prepare_wordnet, "sentiment140": prepare_sentiment140,
-             "agnews": prepare_agnews, "llama-vocab": prepare_vocabs,
-             "intent_recognition": prepare_intent_recognition}
+PREPARERS = {
+    "vitaminc": prepare_vitaminc,
+    "wordnet": prepare_wordnet,
+    "sentiment140": prepare_sentiment140,
+    "agnews": prepare_agnews,
+    "llama-vocab": prepare_vocabs,
+    "intent_recognition": prepare_intent_recognition,
+}
 
 
 def prepare(name: str, console: Any = None) -> Path:

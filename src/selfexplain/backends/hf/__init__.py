@@ -39,7 +39,6 @@ from .scoring import LabelScoring
 
 
 class HFBackend(LabelScoring, Decoding, Backend):
-
     def __init__(
         self,
         model: str,
@@ -58,13 +57,18 @@ class HFBackend(LabelScoring, Decoding, Backend):
     ):
         if unknown:
             raise UserError(f"--model-args: unknown key(s) {', '.join(unknown)} for backend hf")
-        sizes = dict(max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens, decode_rows=decode_rows,
-                     static_cache=static_cache)
+        sizes: dict[str, Any] = dict(
+            max_batch_size=max_batch_size,
+            max_batch_tokens=max_batch_tokens,
+            decode_rows=decode_rows,
+            static_cache=static_cache,
+        )
         with_overrides(CPU, **sizes)  # a bad size fails before a model loads
         loaded = load_model(
             model, revision=revision, dtype=dtype, device=device, trust_remote_code=trust_remote_code, adapter=adapter
         )
-        self._setup(*loaded, share_prompts=share_prompts, **sizes)
+        model_obj, tokenizer, identity = loaded
+        self._setup(model_obj, tokenizer, identity, share_prompts=share_prompts, **sizes)
 
     @classmethod
     def from_loaded(cls, model: Any, tokenizer: Any, identity: dict[str, Any], **batching: Any) -> "HFBackend":
@@ -73,8 +77,9 @@ class HFBackend(LabelScoring, Decoding, Backend):
         self._setup(model, tokenizer, identity, **batching)
         return self
 
-    def _setup(self, model: Any, tokenizer: Any, identity: dict[str, Any], share_prompts: bool = True,
-               **sizes: Any) -> None:
+    def _setup(
+        self, model: Any, tokenizer: Any, identity: dict[str, Any], share_prompts: bool = True, **sizes: Any
+    ) -> None:
         self.model, self.tokenizer, self.identity = model, tokenizer, identity
         self.model.eval()
         self.device = self.model.device
@@ -100,9 +105,3 @@ class HFBackend(LabelScoring, Decoding, Backend):
         return {"device": str(self.device), "batching": self.batching.to_dict()}
 
     # ---- tokenisation -------------------------------------------------
-
-
-
-
-
-

@@ -13,7 +13,6 @@ from .forward import MIN_SHARED, Forward, common_prefix_len
 class Decoding(Forward):
     """Greedy generation (``generate`` and its reference and GPU paths)."""
 
-
     # ---- generation ------------------------------------------------------------
 
     def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
@@ -26,8 +25,9 @@ class Decoding(Forward):
         prompt_ids = [self.prompt_ids(c) for c in chats]
         results: dict[int, Generation] = {}
         for batch in self._generation_batches(prompt_ids):
-            for i, g in zip([i for _, members in batch for i in members],
-                            self._decode_batch(prompt_ids, batch, max_new_tokens)):
+            for i, g in zip(
+                [i for _, members in batch for i in members], self._decode_batch(prompt_ids, batch, max_new_tokens)
+            ):
                 results[i] = g
         return [results[i] for i in range(len(chats))]
 
@@ -62,8 +62,10 @@ class Decoding(Forward):
         rows = width = 0
         for prefix, members in order:
             rest = max(len(prompt_ids[i]) - len(prefix) for i in members)
-            if batches and (rows + len(members) > self.decode_rows
-                            or (rows + len(members)) * max(width, rest) > self.max_batch_tokens):
+            if batches and (
+                rows + len(members) > self.decode_rows
+                or (rows + len(members)) * max(width, rest) > self.max_batch_tokens
+            ):
                 batches.append([])
                 rows = width = 0
             if not batches:
@@ -82,16 +84,20 @@ class Decoding(Forward):
         if todo:
             ids, mask, pos = self._pad([list(p) for p in todo])
             with torch.inference_mode():
-                cache = self.model.get_decoder()(input_ids=ids, attention_mask=mask, position_ids=pos,
-                                                 use_cache=True).past_key_values
+                cache = self.model.get_decoder()(
+                    input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True
+                ).past_key_values
             width = ids.shape[1]
             for r, p in enumerate(todo):
-                computed[p] = [(layer.keys[r:r + 1, :, width - len(p):], layer.values[r:r + 1, :, width - len(p):])
-                               for layer in cache.layers]
+                computed[p] = [
+                    (layer.keys[r : r + 1, :, width - len(p) :], layer.values[r : r + 1, :, width - len(p) :])
+                    for layer in cache.layers
+                ]
         return [self._prompt_kv.get(p) or computed.get(p) or [] for p in prefixes]
 
-    def _decode_batch(self, prompt_ids: list[list[int]], batch: list[tuple[tuple[int, ...], list[int]]],
-                      budgets: list[int]) -> list[Generation]:
+    def _decode_batch(
+        self, prompt_ids: list[list[int]], batch: list[tuple[tuple[int, ...], list[int]]], budgets: list[int]
+    ) -> list[Generation]:
         """Greedy decoding of every member of ``batch``, each from its group's prefix cache."""
         import torch
 
@@ -126,13 +132,16 @@ class Decoding(Forward):
                     mask, lengths = mask[keep], lengths[keep]
                     active, nxt = [active[k] for k in keep], [nxt[k] for k in keep]
                 mask = torch.cat([mask, torch.ones((len(active), 1), dtype=torch.long)], dim=1)
-                hidden = decoder(input_ids=torch.tensor([[t] for t in nxt], device=self.device),
-                                 attention_mask=mask.to(self.device), position_ids=lengths[:, None].to(self.device),
-                                 past_key_values=cache, use_cache=True).last_hidden_state
+                hidden = decoder(
+                    input_ids=torch.tensor([[t] for t in nxt], device=self.device),
+                    attention_mask=mask.to(self.device),
+                    position_ids=lengths[:, None].to(self.device),
+                    past_key_values=cache,
+                    use_cache=True,
+                ).last_hidden_state
                 lengths += 1
                 logits = head(hidden[:, -1])
         return [self._generation(toks) for toks in out]
-
 
     def _generation(self, toks: list[int]) -> Generation:
         stop = next((k for k, t in enumerate(toks) if t in self.eos_ids), None)
@@ -148,19 +157,24 @@ class Decoding(Forward):
             results.update(zip(batch, self._hf_generate(rows, [max_new_tokens[i] for i in batch])))
         return [results[i] for i in range(len(chats))]
 
-    def _hf_generate(self, rows: list[list[int]], budgets: list[int], width: int = 0,
-                     **cache: Any) -> list[Generation]:
+    def _hf_generate(self, rows: list[list[int]], budgets: list[int], width: int = 0, **cache: Any) -> list[Generation]:
         """transformers' greedy ``generate`` on left-padded ``rows`` (at least ``width`` wide); a reply per
         budget (rows beyond the budgets only pad the batch)."""
         import torch
         from transformers import GenerationConfig
 
         ids, mask, _ = self._pad(rows, width)
-        cfg = GenerationConfig(max_new_tokens=max(budgets), do_sample=False, num_beams=1, eos_token_id=self.eos_ids,
-                               pad_token_id=self.pad_id, **cache)
+        cfg = GenerationConfig(
+            max_new_tokens=max(budgets),
+            do_sample=False,
+            num_beams=1,
+            eos_token_id=self.eos_ids,
+            pad_token_id=self.pad_id,
+            **cache,
+        )
         with torch.inference_mode():
             out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=cfg)
-        new = out[:, ids.shape[1]:].cpu().tolist()
+        new = out[:, ids.shape[1] :].cpu().tolist()
         return [self._generation(new[r][:b]) for r, b in enumerate(budgets)]
 
     def generate_static(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
@@ -177,13 +191,23 @@ class Decoding(Forward):
         order = sorted(range(len(chats)), key=lambda i: (-len(prompt_ids[i]), i))
         results: dict[int, Generation] = {}
         for start in range(0, len(order), self.decode_rows):
-            batch = order[start: start + self.decode_rows]
+            batch = order[start : start + self.decode_rows]
             rows = [prompt_ids[i] for i in batch]
             width = len(rows[0])
             if self._fixed_shapes:
                 rows += [rows[-1]] * (min(self.decode_rows, 1 << (len(rows) - 1).bit_length()) - len(rows))
                 width = -(-width // 64) * 64
             budgets = [max_new_tokens[i] for i in batch]
-            results.update(zip(batch, self._hf_generate(rows, budgets, width, cache_implementation="static",
-                                                        max_cache_len=-(-(width + max(budgets)) // 256) * 256)))
+            results.update(
+                zip(
+                    batch,
+                    self._hf_generate(
+                        rows,
+                        budgets,
+                        width,
+                        cache_implementation="static",
+                        max_cache_len=-(-(width + max(budgets)) // 256) * 256,
+                    ),
+                )
+            )
         return [results[i] for i in range(len(chats))]

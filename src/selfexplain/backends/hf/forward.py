@@ -77,19 +77,26 @@ class Forward:
             values = keys.clone()
             for r, (p, kv, _) in enumerate(rows):
                 if p:
-                    keys[r, :, width_p - p:] = kv[layer][0][0]
-                    values[r, :, width_p - p:] = kv[layer][1][0]
+                    keys[r, :, width_p - p :] = kv[layer][0][0]
+                    values[r, :, width_p - p :] = kv[layer][1][0]
             layers.append((keys, values))
         for r, (p, _, s) in enumerate(rows):
-            mask[r, width_p - p: width_p] = 1
-            mask[r, width_p: width_p + len(s)] = 1
+            mask[r, width_p - p : width_p] = 1
+            mask[r, width_p : width_p + len(s)] = 1
             ids[r, : len(s)] = torch.tensor(s)
             pos[r] = torch.arange(p, p + width_s)
-        cache = (DynamicCache(ddp_cache_data=layers, config=self.model.config) if layers
-                 else DynamicCache(config=self.model.config))
-        hidden = self.model.get_decoder()(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                          position_ids=pos.to(self.device), past_key_values=cache,
-                                          use_cache=True).last_hidden_state
+        cache = (
+            DynamicCache(ddp_cache_data=layers, config=self.model.config)
+            if layers
+            else DynamicCache(config=self.model.config)
+        )
+        hidden = self.model.get_decoder()(
+            input_ids=ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            position_ids=pos.to(self.device),
+            past_key_values=cache,
+            use_cache=True,
+        ).last_hidden_state
         return hidden, mask, cache
 
     def _batches(self, lengths: list[int]) -> list[list[int]]:
@@ -97,7 +104,11 @@ class Forward:
         order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
         out: list[list[int]] = []
         for i in order:
-            if out and len(out[-1]) < self.max_batch_size and lengths[out[-1][0]] * (len(out[-1]) + 1) <= self.max_batch_tokens:
+            if (
+                out
+                and len(out[-1]) < self.max_batch_size
+                and lengths[out[-1][0]] * (len(out[-1]) + 1) <= self.max_batch_tokens
+            ):
                 out[-1].append(i)
             else:
                 out.append([i])
@@ -111,8 +122,8 @@ class Forward:
         ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for r, s in enumerate(seqs):
-            ids[r, width - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[r, width - len(s):] = 1
+            ids[r, width - len(s) :] = torch.tensor(s, dtype=torch.long)
+            mask[r, width - len(s) :] = 1
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         return ids.to(self.device), mask.to(self.device), pos.to(self.device)
 
@@ -123,7 +134,7 @@ class Forward:
         """
         import torch
 
-        out = []
+        out: list[Any] = []
         for batch in self._batches([len(s) for s in seqs]):
             ids, mask, pos = self._pad([seqs[i] for i in batch])
             with torch.inference_mode():

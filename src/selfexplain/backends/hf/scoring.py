@@ -12,7 +12,6 @@ from .forward import KEEP_PROMPTS, MIN_BRANCH, Forward, common_prefix_len
 class LabelScoring(Forward):
     """Label scoring (``label_logprobs``, ``top_tokens``)."""
 
-
     def _rows(self, chats: list[Chat], labels: list[str]) -> list[tuple[list[list[int]], list[list[int]]]]:
         """Per chat: the sequence to run and each label's tokens, scored at its last positions.
 
@@ -22,7 +21,7 @@ class LabelScoring(Forward):
         """
         prompts = [self.prompt_text(c) for c in chats]
         raw_ids = [self.encode(p) for p in prompts]
-        lab_ids = [[self.label_ids(p, ids, l) for l in labels] for p, ids in zip(prompts, raw_ids)]
+        lab_ids = [[self.label_ids(p, ids, lab) for lab in labels] for p, ids in zip(prompts, raw_ids)]
         prompt_ids = [with_bos(self.tokenizer, ids) for ids in raw_ids]
         if len(labels) > 1 and all(len(li) == 1 for row in lab_ids for li in row):
             return [([ids], row) for ids, row in zip(prompt_ids, lab_ids)]
@@ -37,7 +36,9 @@ class LabelScoring(Forward):
             if len(seqs) != len(labels):  # single-token labels share one distribution
                 out.append([float(ds[0][-1, li[0]]) for li in labels])
             else:
-                out.append([float(sum(d[len(d) - len(li) + k, t] for k, t in enumerate(li))) for d, li in zip(ds, labels)])
+                out.append(
+                    [float(sum(d[len(d) - len(li) + k, t] for k, t in enumerate(li))) for d, li in zip(ds, labels)]
+                )
         return out
 
     def label_logprobs(self, chats: list[Chat], labels: list[str]) -> list[list[float]]:
@@ -109,18 +110,26 @@ class LabelScoring(Forward):
             mask[:, :n_prefix] = 1
             for r, i in enumerate(batch):
                 ids[r, : len(suffixes[i])] = torch.tensor(suffixes[i])
-                mask[r, n_prefix: n_prefix + len(suffixes[i])] = 1
+                mask[r, n_prefix : n_prefix + len(suffixes[i])] = 1
             pos = torch.arange(n_prefix, n_prefix + width).expand(len(batch), width)
             cache = self._expand_kv(prefix_kv, len(batch))
             with torch.inference_mode():
                 hidden = decoder(
-                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                    position_ids=pos.to(self.device), past_key_values=cache, use_cache=True,
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    position_ids=pos.to(self.device),
+                    past_key_values=cache,
+                    use_cache=True,
                 ).last_hidden_state
                 for r, i in enumerate(batch):
                     if i in anchors or (self._keeps_prompts and len(seqs) <= KEEP_PROMPTS):
-                        kv = [(layer.keys[r:r + 1, :, : len(seqs[i])].clone(),
-                               layer.values[r:r + 1, :, : len(seqs[i])].clone()) for layer in cache.layers]
+                        kv = [
+                            (
+                                layer.keys[r : r + 1, :, : len(seqs[i])].clone(),
+                                layer.values[r : r + 1, :, : len(seqs[i])].clone(),
+                            )
+                            for layer in cache.layers
+                        ]
                         if i in anchors:
                             anchor_kv[i] = kv
                         if self._keeps_prompts and len(seqs) <= KEEP_PROMPTS:
@@ -130,28 +139,45 @@ class LabelScoring(Forward):
                 lp = head(hidden[rows.to(self.device), cols.to(self.device)]).float().log_softmax(-1).cpu()
             at = 0
             for i in batch:
-                out[i] = lp[at: at + keeps[i]]
+                out[i] = lp[at : at + keeps[i]]
                 at += keeps[i]
         # Sequences that branch from an anchor (erased variants of one input) start from its cache.
         rest = list(branches)
         for part in self._batches([len(seqs[i]) - branches[i][1] for i in rest]):
             batch = [rest[j] for j in part]
-            rows = [(branches[i][1], [(k[:, :, : branches[i][1]], v[:, :, : branches[i][1]])
-                                      for k, v in anchor_kv[branches[i][0]]], seqs[i][branches[i][1]:]) for i in batch]
+            rows = [
+                (
+                    branches[i][1],
+                    [(k[:, :, : branches[i][1]], v[:, :, : branches[i][1]]) for k, v in anchor_kv[branches[i][0]]],
+                    seqs[i][branches[i][1] :],
+                )
+                for i in batch
+            ]
             with torch.inference_mode():
                 hidden, _, cache = self._prefill(rows)
-                if self._keeps_prompts and len(seqs) <= KEEP_PROMPTS:  # small calls keep their prompts for generation, as above
+                if (
+                    self._keeps_prompts and len(seqs) <= KEEP_PROMPTS
+                ):  # small calls keep their prompts for generation, as above
                     width_p = max(p for p, _, _ in rows)
                     for r, ((p, _, s), i) in enumerate(zip(rows, batch)):
-                        self._keep_prompt(seqs[i], [(layer.keys[r:r + 1, :, width_p - p: width_p + len(s)].clone(),
-                                                     layer.values[r:r + 1, :, width_p - p: width_p + len(s)].clone())
-                                                    for layer in cache.layers])
+                        self._keep_prompt(
+                            seqs[i],
+                            [
+                                (
+                                    layer.keys[r : r + 1, :, width_p - p : width_p + len(s)].clone(),
+                                    layer.values[r : r + 1, :, width_p - p : width_p + len(s)].clone(),
+                                )
+                                for layer in cache.layers
+                            ],
+                        )
                 r_idx = torch.tensor([r for r, i in enumerate(batch) for _ in range(keeps[i])])
-                c_idx = torch.tensor([len(seqs[i]) - branches[i][1] - keeps[i] + k for i in batch for k in range(keeps[i])])
+                c_idx = torch.tensor(
+                    [len(seqs[i]) - branches[i][1] - keeps[i] + k for i in batch for k in range(keeps[i])]
+                )
                 lp = head(hidden[r_idx.to(self.device), c_idx.to(self.device)]).float().log_softmax(-1).cpu()
             at = 0
             for i in batch:
-                out[i] = lp[at: at + keeps[i]]
+                out[i] = lp[at : at + keeps[i]]
                 at += keeps[i]
         return out
 

@@ -2,24 +2,34 @@
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from locations import COMMITTED_STUDY, FIXTURES
 from selfexplain import api
 from selfexplain.attribution import WordAttribution
-from selfexplain.construction import (CF_COPY, CF_EMPTY, CF_LABEL, CF_NO_CANDIDATE, CF_NOT_ONE_WORD, CF_REDACTED,
-                                      CF_SAME, REPEATED, filter_counterfactual_word, input_words, ranked_word)
+from selfexplain.construction import (
+    CF_COPY,
+    CF_EMPTY,
+    CF_LABEL,
+    CF_NO_CANDIDATE,
+    CF_NOT_ONE_WORD,
+    CF_REDACTED,
+    CF_SAME,
+    REPEATED,
+    filter_counterfactual_word,
+    input_words,
+    ranked_word,
+)
 from selfexplain.errors import UserError
 from selfexplain.tasks import get_task
 from selfexplain.wordnet import is_english_word
 
 LABELS = ["Positive", "Negative"]
 # The cpu-medium study's construction, built before copies were rejected: its greedy proposals are real outputs.
-COMMITTED = (Path(__file__).parents[1] / "docs/results/cpu-medium/cpu-medium/runs"
-             / "construct-tweets-qwen2.5-coder-0.5b-6e08882f801f")
+COMMITTED = COMMITTED_STUDY / "runs" / "construct-tweets-qwen2.5-coder-0.5b-6e08882f801f"
 # The default model's 20 most probable first tokens of three of those replies (hf backend, 2026-12-05).
-TOP = [json.loads(l) for l in (Path(__file__).parent / "fixtures" / "cf_top_tokens.jsonl").open()]
+TOP = [json.loads(l) for l in (FIXTURES / "cf_top_tokens.jsonl").open()]
 
 
 @pytest.mark.parametrize("raw,word,reason", [
@@ -100,16 +110,23 @@ def _csv(path, rows):
 
 
 @pytest.fixture
+def tweets_csv(tmp_path):
+    """40 tweets: 10 with one "hate", 10 with "bad" twice (no one-word redaction or counterfactual), 20 positive."""
+    data = tmp_path / "s.csv"
+    rows = [(0, f"I hate day {i}") for i in range(10)] + [(0, f"bad bad night {i}") for i in range(10)]
+    rows += [(4, f"I like it {i}") for i in range(20)]
+    _csv(data, rows)
+    return data
+
+
+@pytest.fixture
 def cf_backend(keyword_backend):
     keyword_backend.replies["Replace [REDACTED] with exactly one word"] = "love"
     return keyword_backend
 
 
-def test_construct_end_to_end_with_stand_in(tmp_path, cf_backend):
-    data = tmp_path / "s.csv"
-    rows = [(0, f"I hate day {i}") for i in range(10)] + [(0, f"bad bad night {i}") for i in range(10)]
-    rows += [(4, f"I like it {i}") for i in range(20)]
-    _csv(data, rows)
+def test_construct_end_to_end_with_stand_in(tmp_path, cf_backend, tweets_csv):
+    data = tweets_csv
     res = api.construct(task="sentiment140", data=str(data), limit=20, chunk_size=8, output_path=tmp_path,
                         backend_instance=cf_backend, quality=8)
     styles = res.stats["styles"]
@@ -151,18 +168,14 @@ def test_construct_uses_train_pool_only(tmp_path, cf_backend):
 
 
 def test_evaluation_only_task_is_refused(tmp_path, cf_backend):
-    from pathlib import Path
 
-    fx = Path(__file__).parent / "fixtures" / "vitaminc_task.json"
+    fx = FIXTURES / "vitaminc_task.json"
     with pytest.raises(UserError, match="evaluation-only"):
         api.construct(task="vitaminc", data=str(fx), limit=3, output_path=tmp_path, backend_instance=cf_backend)
 
 
-def test_every_style_trains_on_the_same_number(tmp_path, cf_backend):
-    data = tmp_path / "s.csv"
-    rows = [(0, f"I hate day {i}") for i in range(10)] + [(0, f"bad bad night {i}") for i in range(10)]
-    rows += [(4, f"I like it {i}") for i in range(20)]
-    _csv(data, rows)
+def test_every_style_trains_on_the_same_number(tmp_path, cf_backend, tweets_csv):
+    data = tweets_csv
     res = api.construct(task="sentiment140", data=str(data), limit=20, chunk_size=8, output_path=tmp_path,
                         backend_instance=cf_backend)
     kept = {s: v["kept"] for s, v in res.stats["styles"].items()}
@@ -219,11 +232,8 @@ def test_influence_form_chooses_w_star():
         api.construct(task="sentiment140", influence="softmax")
 
 
-def test_only_the_trained_styles_are_balanced(tmp_path, cf_backend):
-    data = tmp_path / "s.csv"
-    rows = [(0, f"I hate day {i}") for i in range(10)] + [(0, f"bad bad night {i}") for i in range(10)]
-    rows += [(4, f"I like it {i}") for i in range(20)]
-    _csv(data, rows)
+def test_only_the_trained_styles_are_balanced(tmp_path, cf_backend, tweets_csv):
+    data = tweets_csv
     res = api.construct(task="sentiment140", data=str(data), limit=20, chunk_size=8, output_path=tmp_path,
                         backend_instance=cf_backend, styles=["attribution"])
     assert res.stats["train_size"] == res.stats["styles"]["attribution"]["kept"] == 20

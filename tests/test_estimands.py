@@ -4,9 +4,25 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from selfexplain.estimands import (ALL, BOTH_VALID, FALL, LABEL_BALANCED, RISE, UNCLEAR, VALID, Side, agreement,
-                                   confidence_bin, fmt_estimate, label_balanced, mcnemar, panel)
-from selfexplain.stats import HIT as H, INVALID as I, MISS as M
+from selfexplain.estimands import (
+    ALL,
+    BOTH_VALID,
+    FALL,
+    LABEL_BALANCED,
+    RISE,
+    UNCLEAR,
+    VALID,
+    Side,
+    agreement,
+    confidence_bin,
+    fmt_estimate,
+    label_balanced,
+    mcnemar,
+    panel,
+)
+from selfexplain.stats import HIT as H
+from selfexplain.stats import INVALID as I
+from selfexplain.stats import MISS as M
 
 
 def side(codes, labels):

@@ -2,6 +2,7 @@
 
 import json
 
+from locations import FIXTURES
 from selfexplain.api import evaluate
 from selfexplain.evaluation import MAX_N, summarize, to_prediction
 
@@ -87,9 +88,8 @@ def test_summarize_faithfulness_per_n_and_reasons():
 
 
 def test_vitaminc_context_reaches_prompts(tmp_path, keyword_backend):
-    from pathlib import Path
 
-    fx = Path(__file__).parent / "fixtures" / "vitaminc_task.json"
+    fx = FIXTURES / "vitaminc_task.json"
     evaluate(task="vitaminc", data=str(fx), limit=3, split="all", output_path=tmp_path, backend_instance=keyword_backend,
              styles=["redaction"])
     assert all("Claim" not in c[0]["content"] or "'" in c[0]["content"] for c in keyword_backend.scored)
@@ -165,8 +165,8 @@ def test_prompts_that_would_pass_the_context_window_are_not_run(tmp_path):
 
     from selfexplain import api
     from selfexplain.backends.hf import HFBackend
-    from selfexplain.models import load_model
     from selfexplain.evaluation import TOO_LONG, classify_chat, explain_chat
+    from selfexplain.models import load_model
     from selfexplain.tasks import get_task
     from selfexplain.tasks.data import Example
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from locations import ROOT
 
 
 def _run(args, cwd, timeout=900):

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from locations import COMMITTED_STUDY
 from selfexplain import api
 from selfexplain import styles as S
 from selfexplain import words as W
 from selfexplain.api import evaluate
-from selfexplain.rejudge import (MissingModel, Rejudged, hits_explanation, rejudge_run, rejudge_study,
-                                 unchanged_baseline)
+from selfexplain.rejudge import MissingModel, Rejudged, hits_explanation, rejudge_run, rejudge_study, unchanged_baseline
 from selfexplain.store import iter_records
 
-RUNS = Path(__file__).parents[1] / "docs/results/cpu-medium/cpu-medium/runs"
+RUNS = COMMITTED_STUDY / "runs"
 SFT_ONE_WORD = RUNS / "evaluate-tweets-qwen2.5-coder-0.5b-7553471dc62c"  # w/ attribution, 600 one-word tweets
 TWEETS = [(0, "hate"), (0, "I hate mondays"), (0, "we hate rainy mondays a lot"), (0, "hate it, hate it"),
           (0, "they really hate long queues"), (0, "I hate waking up early"), (4, "I like mondays"),

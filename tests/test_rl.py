@@ -1,10 +1,10 @@
 """GRPO and DPO on the faithfulness check: pairing, tokenisation as the evaluator's, rewards recomputed, real steps."""
 
 import json
-from pathlib import Path
 
 import pytest
 
+from locations import FIXTURES
 from selfexplain.errors import UserError
 from selfexplain.rewards import Judgement
 from selfexplain.rl import RLSettings, pair_rows, preference_pairs
@@ -12,7 +12,6 @@ from selfexplain.training import LoraSettings, TrainSettings, tokenize_chat
 
 pytest.importorskip("trl", reason="GRPO and DPO need TRL (pip install 'selfexplain[rl]')")
 
-FIX = Path(__file__).parent / "fixtures"
 
 
 def _j(valid, faithful=None, reward=None):
@@ -73,8 +72,8 @@ def test_grpo_prompts_are_the_evaluators_token_for_token(tmp_path, monkeypatch):
 
     from selfexplain import api
     from selfexplain.backends.hf import HFBackend
-    from selfexplain.models import load_model
     from selfexplain.evaluation import classify, explain_chat
+    from selfexplain.models import load_model
     from selfexplain.tasks import get_task
 
     seen = []
@@ -88,10 +87,10 @@ def test_grpo_prompts_are_the_evaluators_token_for_token(tmp_path, monkeypatch):
     settings = TrainSettings(batch_size=4, max_steps=1, save_steps=1, lora=LoraSettings(r=4))
     rl = RLSettings(num_generations=2, max_completion_length=4)
     res = api.train_rl("grpo", task="sentiment140", model="standin:tulu-tiny", limit=4,
-                       data=str(FIX / "sentiment140.csv"), output_path=tmp_path, settings=settings, rl=rl)
+                       data=str(FIXTURES / "sentiment140.csv"), output_path=tmp_path, settings=settings, rl=rl)
     be = HFBackend.from_loaded(*load_model("standin:tulu-tiny"))
     spec = get_task("sentiment140")
-    examples = api.sample_examples(spec, 4, 0, str(FIX / "sentiment140.csv"), False, "train")
+    examples = api.sample_examples(spec, 4, 0, str(FIXTURES / "sentiment140.csv"), False, "train")
     preds = classify(be, spec, [(e.text, e.context) for e in examples])
     expected = [be.prompt_ids(explain_chat(spec, e, p.label, "attribution", "one")) for e, p in zip(examples, preds)]
     assert seen and all(s in expected for s in seen), (seen[0][:8], expected[0][:8])

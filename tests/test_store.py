@@ -130,7 +130,8 @@ def test_a_read_only_run_folder_is_one_line(tmp_path, monkeypatch):
 
 # ---- property-based: what a damaged records file reads as ----------------------------------------------------
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 from strategies import VALUES  # noqa: E402
 

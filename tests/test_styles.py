@@ -1,19 +1,19 @@
 """Parse / check / apply for every style, on constructed cases and on real model outputs."""
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from locations import FIXTURES
 from selfexplain import styles as S
 from selfexplain import words as W
 from selfexplain.errors import UserError
 
 LABELS = ["Positive", "Negative"]
 TEXT = "I hate waking up early, hate it!"
-OBSERVED = [json.loads(l) for l in (Path(__file__).parent / "fixtures" / "observed_outputs.jsonl").open()]
+OBSERVED = [json.loads(l) for l in (FIXTURES / "observed_outputs.jsonl").open()]
 
 
 def run(style, raw, width="one", text=TEXT, labels=LABELS):
@@ -48,21 +48,6 @@ def test_attribution_one_word_tolerant_forms(raw):
     assert chk.edited_input == "I [REDACTED] waking up early, [REDACTED] it!"
 
 
-def test_attribution_word_not_in_input():
-    _, chk = run("attribution", "Answer: negative")
-    assert not chk.valid and chk.reason == S.NOT_IN_INPUT
-
-
-def test_attribution_two_words_fail_one_word_condition():
-    _, chk = run("attribution", "Answer: hate, early")
-    assert not chk.valid and chk.reason == S.WRONG_COUNT and chk.n == 2
-
-
-def test_attribution_empty_answer():
-    _, chk = run("attribution", "Answer:   ")
-    assert not chk.valid and chk.reason == S.EMPTY
-
-
 def test_attribution_multi_json_and_duplicates():
     parsed, chk = run("attribution", 'Sure!\n{"words": ["hate", "Hate", "early"]}', "multi")
     assert chk.valid and chk.n == 2
@@ -72,11 +57,6 @@ def test_attribution_multi_json_and_duplicates():
 def test_attribution_multi_phrase_items_and_single_quotes():
     _, chk = run("attribution", "{'words': ['waking up', 'hate']}", "multi")
     assert chk.valid and chk.n == 3
-
-
-def test_attribution_multi_unparseable():
-    _, chk = run("attribution", '{"words": ["hate", ', "multi")
-    assert not chk.valid and chk.reason == S.UNPARSEABLE
 
 
 # ---- redaction ----------------------------------------------------------
@@ -104,21 +84,6 @@ def test_redaction_phrase_marker_counts_each_word():
     assert chk.edited_input == "I [REDACTED] [REDACTED] up early, hate it!"
 
 
-def test_redaction_without_marker():
-    _, chk = run("redaction", "Answer: The text is negative.")
-    assert not chk.valid and chk.reason == S.NO_REDACTION
-
-
-def test_redaction_that_alters_other_words():
-    _, chk = run("redaction", "Answer: I [REDACTED] waking up late, hate it!")
-    assert not chk.valid and chk.reason == S.ALTERED_TEXT
-
-
-def test_redaction_two_words_in_one_word_mode():
-    _, chk = run("redaction", "Answer: I [REDACTED] waking up [REDACTED], hate it!")
-    assert not chk.valid and chk.reason == S.WRONG_COUNT and chk.n == 2
-
-
 # ---- counterfactual -----------------------------------------------------
 
 def test_counterfactual_replace_one_word():
@@ -142,11 +107,6 @@ def test_counterfactual_label_already_in_input_is_allowed():
     text = "Stay positive, the exam is hard"
     _, chk = run("counterfactual", "Answer: Stay positive, the exam is easy", text=text)
     assert chk.valid and chk.n == 1
-
-
-def test_counterfactual_unchanged():
-    _, chk = run("counterfactual", "Answer: i hate waking up early hate it")
-    assert not chk.valid and chk.reason == S.UNCHANGED
 
 
 # ---- real outputs of the default model -------------------------------------
@@ -344,3 +304,27 @@ def test_strict_redaction_takes_a_phrase_under_one_marker_and_any_case():
     _, dropped = run("redaction", '{"redacted_text": "I [REDACTED] it"}', "multi", text=text)
     assert dropped.valid and dropped.strict is False  # the final "." belongs to "it", which was not redacted
     assert run("attribution", "Answer: hate", text=text)[1].strict is None
+
+
+# ---- invalid explanations, each with the reason it is excluded -----------
+
+@pytest.mark.parametrize(
+    "style,raw,width,reason,n",
+    [
+        ("attribution", "Answer: negative", "one", S.NOT_IN_INPUT, None),
+        ("attribution", "Answer: hate, early", "one", S.WRONG_COUNT, 2),
+        ("attribution", "Answer:   ", "one", S.EMPTY, None),
+        ("attribution", '{"words": ["hate", ', "multi", S.UNPARSEABLE, None),
+        ("redaction", "Answer: The text is negative.", "one", S.NO_REDACTION, None),
+        ("redaction", "Answer: I [REDACTED] waking up late, hate it!", "one", S.ALTERED_TEXT, None),
+        ("redaction", "Answer: I [REDACTED] waking up [REDACTED], hate it!", "one", S.WRONG_COUNT, 2),
+        ("counterfactual", "Answer: i hate waking up early hate it", "one", S.UNCHANGED, None),
+    ],
+    ids=["attribution-not-in-input", "attribution-two-words", "attribution-empty", "attribution-multi-unparseable",
+         "redaction-no-marker", "redaction-alters-text", "redaction-two-words", "counterfactual-unchanged"],
+)
+def test_an_invalid_explanation_names_its_reason(style, raw, width, reason, n):
+    _, chk = run(style, raw, width)
+    assert not chk.valid and chk.reason == reason
+    if n is not None:
+        assert chk.n == n

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from locations import FIXTURES
 from selfexplain.errors import UserError
 from selfexplain.training import IGNORE, mix, prediction_chats, read_chats, tokenize_chat
 
-FIX = Path(__file__).parent / "fixtures"
 CHAT = [
     {"role": "user", "content": "Text: I hate mondays\n\nQuestion: sentiment?"},
     {"role": "assistant", "content": "Negative"},
@@ -60,7 +60,7 @@ def test_truncation_and_bad_chat(tokenizer):
 
 def test_mix_ratio_and_predictions_baseline():
     task = [{"messages": CHAT, "gold": "Negative"}] * 10
-    replay = read_chats(FIX / "replay.jsonl")
+    replay = read_chats(FIXTURES / "replay.jsonl")
     rows = mix(task, replay, 0.2, seed=0)
     assert len(rows) == 12 and sum(r["train_on"] == "assistant" for r in rows) == 2
     with pytest.raises(UserError, match="needs 20 instruction chats"):
@@ -93,7 +93,7 @@ def _train_file(tmp_path, n=8):
 
 
 SMALL = ["--lora-r", "8", "--lora-alpha", "16", "--batch-size", "2", "--max-length", "96", "--mix", "0.25",
-         "--replay", str(FIX / "replay.jsonl")]
+         "--replay", str(FIXTURES / "replay.jsonl")]
 
 
 @pytest.mark.embedded
@@ -108,7 +108,7 @@ def test_short_real_training_lowers_loss_and_adapter_evaluates(tmp_path):
     settings = TrainSettings(batch_size=4, max_steps=8, learning_rate=1e-3, max_length=96, save_steps=100,
                              lora=LoraSettings(r=8, alpha=16))
     res = api.train([str(data)], model="embedded:smollm2-135m", mix_ratio=0.25, output_path=tmp_path,
-                    settings=settings, replay=str(FIX / "replay.jsonl"))
+                    settings=settings, replay=str(FIXTURES / "replay.jsonl"))
     losses = res.summary["losses"]
     assert len(losses) == 8
     assert sum(losses[-2:]) / 2 < 0.7 * sum(losses[:2]) / 2, losses

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from locations import COMMITTED_STUDY
 from selfexplain import words as W
 from selfexplain.wordclasses import class_counts, explanation_class, explanation_targets, fmt_classes, token_class
 
-STUDY = Path(__file__).parent.parent / "docs" / "results" / "cpu-medium" / "cpu-medium"
+STUDY = COMMITTED_STUDY
 
 # Whitespace tokens of real tweets (the tweets task's held-out data, as in the committed records).
 TOKENS = [

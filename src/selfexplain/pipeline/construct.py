@@ -20,7 +20,7 @@ from ..errors import UserError
 from ..evaluation import chunks, classify, run_evaluation, summarize
 from ..layout import constructed_faithful
 from ..reports import construction_markdown
-from ..reports.tables import training_flips
+from ..reports.construction import training_flips
 from ..store import RunStore
 from ..tasks import TaskSpec, get_task
 from ..tasks.data import Example

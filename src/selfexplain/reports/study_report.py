@@ -20,13 +20,15 @@ def all_tables(study: "StudyData") -> list["StudyTable"]:
     """The reading (each claim's verdict), the paper's tables in its order (3, then which measure to trust,
     4, 5, 6, 7, 10), then coupling and the training routes side by side (studies with conditions beyond the
     paper)."""
+    from .construction import construction_quality_table
     from .coupling import coupling_table
     from .diagnosticity import diagnosticity_table
     from .lexicon import lexicon_table
     from .reading import reading_table
     from .routes import routes_table
     from .seeds import seeds_table
-    from .tables import accuracy_table, cells_table, construction_quality_table, faithfulness_table, valid_counts_table
+    from .tables import accuracy_table, cells_table, faithfulness_table
+    from .validity import valid_counts_table
 
     coupling = coupling_table(study)  # only studies with a condition trained on another model's data
     diagnosticity = diagnosticity_table(study)  # only constructions that kept every word's erasure

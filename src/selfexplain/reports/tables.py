@@ -1,18 +1,15 @@
-"""The paper's tables (3, 4, 5, 7, 10 and the cells table) computed from a study's records."""
+"""The paper's tables 4, 5 and 7, the cells table and figure 3/4's rows, computed from a study's records (table 3:
+:mod:`.construction`; table 10: :mod:`.validity`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import estimands as E
-from .. import words as W
-from ..layout import NONE, PREDICTIONS, constructed_faithful
+from ..layout import NONE, PREDICTIONS
 from ..measures import cell_measures, fmt_erasure, fmt_mean, fmt_vs_random
-from ..stats import HIT, INVALID, MISS, detectable_difference, ratio_ci
+from ..stats import INVALID, detectable_difference, ratio_ci
 from ..wordclasses import class_counts, fmt_classes
 from .outcomes import PANEL_COLUMNS, accuracy_codes, accuracy_pair, compare, faith_codes, panel_columns
 from .study import (
@@ -26,8 +23,6 @@ from .study import (
     fmt_top,
     incomplete_note,
     marked,
-    read_records,
-    top_label,
     top_share,
     variants_note,
 )
@@ -367,175 +362,9 @@ def first_width(study: StudyData, task: str) -> str:
     return "one"
 
 
-def valid_counts_table(study: StudyData) -> Table:
-    """Table 10: how many explanations passed the style and word-count conditions, per cell."""
-    t = Table(
-        "table10_valid_counts",
-        "Table 10: valid explanations (kept for faithfulness) per cell",
-        [
-            "task",
-            "width",
-            "condition",
-            "style",
-            "valid",
-            "valid, strict",
-            "valid by target class",
-            "n",
-            "most common invalid reasons",
-        ],
-    )
-    for cell in study.cells:
-        for style in study.styles:
-            recs = list(cell.style_records(style).values())
-            if not recs:
-                continue
-            reasons: dict[str, int] = {}
-            for r in recs:
-                if not r["valid"]:
-                    reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
-            top = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
-            t.rows.append(
-                {
-                    "task": cell.eval_task,
-                    "width": cell.width,
-                    "condition": marked(
-                        condition_name(cell.condition)
-                        + (f" ({cell.train_task})" if cell.train_task and cell.train_task != cell.eval_task else ""),
-                        cell,
-                    ),
-                    "style": style,
-                    "valid": sum(bool(r["valid"]) for r in recs),
-                    "valid, strict": sum(map(strict_redaction, recs)) if style == "redaction" else "-",
-                    "valid by target class": fmt_classes(class_counts(recs), faithfulness=False),
-                    "n": len(recs),
-                    "most common invalid reasons": top or "-",
-                }
-            )
-    t.note = (STRICT_NOTE + " " + CLASS_NOTE + " " + variants_note(study) + incomplete_note(study)).strip()
-    return t
-
-
 CLASS_NOTE = (
     "Targets: the class of the words a valid explanation redacts, lists or edits (content word, stop word, "
     "@handle, #hashtag, URL, number, punctuation, emoji; 'mixed' where a multi-word explanation spans "
     "classes; rules in selfexplain/wordclasses.py), as a share of the valid explanations, with the "
     "faithful share of each class."
 )
-
-
-STRICT_NOTE = (
-    "Valid redactions keep the input's words outside the [REDACTED] markers (compared by key: case, "
-    'attached punctuation and a handle\'s "@" are not compared; the classifier sees the original with '
-    "those words redacted, so what was not compared never reaches it). Strict: every other character is "
-    "the input's too, whitespace aside."
-)
-
-
-def strict_redaction(record: dict[str, Any]) -> bool:
-    """A redaction record valid under the strict rule (recorded by evaluate; computed from older records)."""
-    if record.get("valid_strict") is not None:
-        return bool(record["valid_strict"])
-    return bool(record["valid"]) and W.unaltered(record["edited_input"] or "", str(record["parsed"]))
-
-
-def construction_quality_table(study: StudyData) -> Table:
-    """Table 3: faithfulness of constructed explanations vs the model's own, on the same training samples; and
-    the share of each style's training file whose edit flips the model's prediction."""
-    t = Table(
-        "table3_constructed_vs_original",
-        "Table 3: constructed vs originally generated explanations",
-        [
-            "task",
-            "style",
-            "original [95% CI]",
-            "original valid",
-            "constructed [95% CI]",
-            "constructed n",
-            "training data flips [95% CI]",
-            "training n",
-            "constructing model's most frequent answer",
-        ],
-        data_columns=[
-            "original",
-            "original_ci_low",
-            "original_ci_high",
-            "constructed",
-            "constructed_ci_low",
-            "constructed_ci_high",
-            "train_flips",
-            "train_flips_ci_low",
-            "train_flips_ci_high",
-            "top_label_share",
-        ],
-        note="Original and constructed: on the first `quality` training samples of the construction run "
-        "(one-word prompts).  Training data flips: the share of the explanations in the style's training "
-        "file (what the model is trained on) whose edit changes the constructing model's prediction. " + SMALL_NOTE,
-    )
-    for key, stage in study.stages.items():
-        if not key.startswith("construct|"):
-            continue
-        task = key.split("|", 1)[1]
-        run_dir = Path(stage["run_dir"])
-        quality_dirs = sorted(run_dir.glob("quality-*"))
-        if not quality_dirs:
-            continue
-        originals = read_records(quality_dirs[0])
-        n_quality = len({r["sample_id"] for r in originals})
-        records = read_records(run_dir)
-        built = records[:n_quality]
-        stats_file = run_dir / "construction.json"
-        stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
-        # Erasure cannot flip a classifier that gives nearly every input one answer: then every number of this
-        # row reads that collapse (cpu-medium's SmolLM2 answers "Positive" to all 400 of its tweets).
-        top = top_label(r["attribution"]["prediction"] for r in records)
-        for style in ["attribution", "redaction", "counterfactual"]:
-            recs = {r["sample_id"]: r for r in originals if r["style"] == style}
-            o = ratio_ci(faith_codes(recs, sorted(recs)))
-            flags = [f for f in (constructed_faithful(r, style) for r in built) if f is not None]
-            c = ratio_ci(np.array([HIT if f else MISS for f in flags], dtype=np.int8))
-            tr = ratio_ci(np.array([HIT if f else MISS for f in training_flips(records, style, stats)], dtype=np.int8))
-            t.rows.append(
-                {
-                    "task": task,
-                    "style": style,
-                    "original [95% CI]": fmt_interval(o.value, o.low, o.high, o.n),
-                    "original valid": o.n,
-                    "constructed [95% CI]": fmt_interval(c.value, c.low, c.high, c.n),
-                    "constructed n": c.n,
-                    "training data flips [95% CI]": fmt_interval(tr.value, tr.low, tr.high, tr.n),
-                    "training n": tr.n,
-                    "original": o.value,
-                    "original_ci_low": o.low,
-                    "original_ci_high": o.high,
-                    "constructed": c.value,
-                    "constructed_ci_low": c.low,
-                    "constructed_ci_high": c.high,
-                    "train_flips": tr.value,
-                    "train_flips_ci_low": tr.low,
-                    "train_flips_ci_high": tr.high,
-                    "top_label_share": top_share(top),
-                    "constructing model's most frequent answer": fmt_top(top, mark=True),
-                }
-            )
-    if any(ONE_LABEL_MARK in r["constructing model's most frequent answer"] for r in t.rows):
-        t.note += (
-            f" {ONE_LABEL_MARK}: the constructing model gives one label to {ONE_LABEL:.0%} of its inputs or "
-            "more: " + ONE_LABEL_WHY
-        )
-    return t
-
-
-def training_flips(records: list[dict[str, Any]], style: str, stats: dict[str, Any]) -> list[bool]:
-    """Whether each explanation of a style's training file flips the prediction: its first ``train_size`` usable
-    records (kept; flipping too under --only-flipping), as construct wrote them."""
-    out: list[bool] = []
-    if "train_size" not in stats:  # a construction that did not finish wrote no training files
-        return out
-    for r in records:
-        f = constructed_faithful(r, style)
-        if f is None or (stats.get("only_flipping") and not f):
-            continue
-        if len(out) == stats["train_size"]:
-            break
-        out.append(f)
-    return out

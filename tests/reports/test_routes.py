@@ -5,13 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from study_factory import add_variant, make_study
 
 from selfexplain.reports import all_tables
 from selfexplain.reports.routes import routes_table
 from selfexplain.reports.study import load_study
 from selfexplain.reports.tables import faithfulness_table
 from selfexplain.stats import holm
-from study_factory import add_variant, make_study
 
 
 def _study_with_grpo(tmp_path: Path, faithful) -> Path:

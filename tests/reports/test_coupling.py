@@ -4,12 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from study_factory import add_variant, make_study
 
 from selfexplain.reports import all_tables
 from selfexplain.reports.coupling import coupling_table
-from selfexplain.reports.reading import HOLDS, UNDETERMINED, reading_table
+from selfexplain.reports.reading import reading_table
 from selfexplain.reports.study import load_study
-from study_factory import add_variant, make_study
+from selfexplain.reports.verdicts import HOLDS, UNDETERMINED
 
 SOURCE = "embedded:smollm2-135m"
 

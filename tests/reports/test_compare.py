@@ -43,10 +43,10 @@ def test_the_command_refuses_incomplete_runs_and_names_damaged_lines(tmp_path):
     """A torn line made compare say the runs hold "different samples"; an unfinished run passed as complete."""
     import json
 
+    from study_factory import make_study
     from typer.testing import CliRunner
 
     from selfexplain.cli import app
-    from study_factory import make_study
 
     root = make_study(tmp_path / "s")
     a, b = (json.loads((root / "study.json").read_text())["cells"][i]["run_dir"] for i in (0, 3))

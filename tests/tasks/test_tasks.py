@@ -1,15 +1,13 @@
 """Task registry, prompts, loaders on canonical-format fixtures, splits."""
 
 import json
-from pathlib import Path
 
 import pytest
 
+from locations import FIXTURES, ROOT
 from selfexplain.errors import UserError
 from selfexplain.tasks import get_task, load_task_file, render, task_names
 from selfexplain.tasks.data import load_examples, split_examples
-
-FIX = Path(__file__).parent / "fixtures"
 
 
 def test_builtin_tasks_registered():
@@ -36,7 +34,7 @@ def test_render_leaves_json_braces_alone():
 
 
 def test_sentiment140_csv():
-    exs = load_examples(get_task("sentiment140"), str(FIX / "sentiment140.csv"))
+    exs = load_examples(get_task("sentiment140"), str(FIXTURES / "sentiment140.csv"))
     assert len(exs) == 9  # the polarity-2 row is dropped
     assert exs[0].label == "Negative" and exs[0].text.startswith("@switchfoot")
     assert {e.label for e in exs} == {"Positive", "Negative"}
@@ -44,20 +42,20 @@ def test_sentiment140_csv():
 
 
 def test_snli_jsonl_drops_no_consensus():
-    exs = load_examples(get_task("snli"), str(FIX / "snli.jsonl"))
+    exs = load_examples(get_task("snli"), str(FIXTURES / "snli.jsonl"))
     assert len(exs) == 6
     assert exs[0].context == "A person is training his horse for a competition." and exs[0].label == "Maybe"
     assert {e.label for e in exs} == {"Yes", "No", "Maybe"}
 
 
 def test_agnews_titles_only():
-    exs = load_examples(get_task("agnews"), str(FIX / "agnews.csv"))
+    exs = load_examples(get_task("agnews"), str(FIXTURES / "agnews.csv"))
     assert exs[0].text == "Wall St. Bears Claw Back Into the Black (Reuters)" and exs[0].label == "Business"
     assert {e.label for e in exs} == {"World", "Sport", "Business", "Tech"}
 
 
 def test_vitaminc_bigbench_format():
-    exs = load_examples(get_task("vitaminc"), str(FIX / "vitaminc_task.json"))
+    exs = load_examples(get_task("vitaminc"), str(FIXTURES / "vitaminc_task.json"))
     assert [e.label for e in exs] == ["Neither", "False", "True"]
     assert exs[2].context == "Tetris sold over 100 million copies ." and exs[2].text.startswith("Tetris:")
     assert get_task("vitaminc").training_allowed is False
@@ -88,39 +86,24 @@ def test_missing_file(tmp_path):
         load_examples(get_task("snli"), str(tmp_path / "nope.jsonl"))
 
 
-def test_missing_column_names_file_and_row(tmp_path):
-    f = tmp_path / "ag.csv"
-    f.write_text("Class Index,Headline\n1,Some news\n")
-    with pytest.raises(UserError, match=r"ag.csv: row 2: missing column 'Title'"):
-        load_examples(get_task("agnews"), str(f))
-
-
-def test_empty_text_names_row(tmp_path):
-    f = tmp_path / "ag.csv"
-    f.write_text("Class Index,Title,Description\n1,Fine title,x\n2,   ,y\n")
-    with pytest.raises(UserError, match=r"row 3: field 'Title' is empty"):
-        load_examples(get_task("agnews"), str(f))
-
-
-def test_non_text_field(tmp_path):
-    f = tmp_path / "s.jsonl"
-    f.write_text('{"sentence1": 3, "sentence2": "x", "gold_label": "neutral"}\n')
-    with pytest.raises(UserError, match=r"line 1: field 'sentence1' is not text"):
-        load_examples(get_task("snli"), str(f))
-
-
-def test_unknown_label(tmp_path):
-    f = tmp_path / "s.jsonl"
-    f.write_text('{"sentence1": "a", "sentence2": "b", "gold_label": "maybe-ish"}\n')
-    with pytest.raises(UserError, match=r"unknown label 'maybe-ish'"):
-        load_examples(get_task("snli"), str(f))
-
-
-def test_bad_json_line(tmp_path):
-    f = tmp_path / "s.jsonl"
-    f.write_text('{"sentence1": "a",\n')
-    with pytest.raises(UserError, match=r"line 1: not valid JSON"):
-        load_examples(get_task("snli"), str(f))
+@pytest.mark.parametrize(
+    "task,name,content,message",
+    [
+        ("agnews", "ag.csv", "Class Index,Headline\n1,Some news\n", r"ag.csv: row 2: missing column 'Title'"),
+        ("agnews", "ag.csv", "Class Index,Title,Description\n1,Fine title,x\n2,   ,y\n", r"row 3: field 'Title' is empty"),
+        ("snli", "s.jsonl", '{"sentence1": 3, "sentence2": "x", "gold_label": "neutral"}\n',
+         r"line 1: field 'sentence1' is not text"),
+        ("snli", "s.jsonl", '{"sentence1": "a", "sentence2": "b", "gold_label": "maybe-ish"}\n',
+         r"unknown label 'maybe-ish'"),
+        ("snli", "s.jsonl", '{"sentence1": "a",\n', r"line 1: not valid JSON"),
+    ],
+    ids=["missing-column", "empty-text", "non-text-field", "unknown-label", "bad-json-line"],
+)
+def test_a_bad_data_file_is_one_line_naming_the_row(tmp_path, task, name, content, message):
+    f = tmp_path / name
+    f.write_text(content)
+    with pytest.raises(UserError, match=message):
+        load_examples(get_task(task), str(f))
 
 
 def test_unknown_task():
@@ -130,7 +113,7 @@ def test_unknown_task():
 
 def test_user_task_yaml(tmp_path):
     f = tmp_path / "spam.yaml"
-    src = (Path(__file__).parents[1] / "src/selfexplain/tasks/configs/agnews.yaml").read_text()
+    src = (ROOT / "src/selfexplain/tasks/configs/agnews.yaml").read_text()
     f.write_text(src.replace("name: agnews", "name: mytopics"))
     t = load_task_file(f)
     assert t.name == "mytopics"
@@ -180,9 +163,11 @@ def test_split_too_large():
 
 # ---- property-based: any mapping in a task file is a task or one error line -----------------------------------
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
-from strategies import VALUES as _yaml_values, loads_or_one_line  # noqa: E402
+from strategies import VALUES as _yaml_values  # noqa: E402
+from strategies import loads_or_one_line
 
 _TASK_KEYS = ["name", "description", "labels", "input_name", "context_name", "training_allowed", "label_words",
               "prompts", "source", "from_task", "format", "path", "text_field", "label_field", "label_map"]
@@ -208,7 +193,7 @@ def test_any_mapping_in_a_task_file_is_a_task_or_one_error_line(tmp_path, mappin
 def test_intent_recognition_reads_bigbench_without_a_context():
     """An unseen task the default model is above chance on: BIG-bench's layout without a second input."""
     task = get_task("intent_recognition")
-    exs = load_examples(task, str(Path(__file__).parent / "fixtures" / "intent_task.json"))
+    exs = load_examples(task, str(FIXTURES / "intent_task.json"))
     assert [e.label for e in exs] == task.labels and all(e.context is None for e in exs)
     assert exs[2].text == "Will it snow in Denver tomorrow"  # "Utterance: " is the prompt's, not the input's
     assert task.training_allowed is False and "{context}" not in task.prompts.classify
@@ -234,6 +219,6 @@ def test_files_saved_with_a_byte_order_mark_read_like_any_other(tmp_path):
     yaml_file.write_text(bom + "name: bom\nevaluate: [{task: tweets}]\n", encoding="utf-8")
     assert load_experiment(str(yaml_file)).name == "bom"
     task_file = tmp_path / "mytopics.yaml"
-    src = (Path(__file__).parents[1] / "src/selfexplain/tasks/configs/agnews.yaml").read_text()
+    src = (ROOT / "src/selfexplain/tasks/configs/agnews.yaml").read_text()
     task_file.write_text(bom + src.replace("name: agnews", "name: mytopics"), encoding="utf-8")
     assert load_task_file(task_file).name == "mytopics"

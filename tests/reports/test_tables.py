@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from study_factory import CONDITIONS, STYLES, make_study
 
 from selfexplain import words as W
-from selfexplain.reports import write_study_report
+from selfexplain.reports import all_tables, write_study_report
 from selfexplain.reports.lexicon import DELETION, explanation_words, lemma
-from selfexplain.reports import all_tables
 from selfexplain.reports.study import load_study
-from study_factory import CONDITIONS, STYLES, make_study
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +87,7 @@ def test_valid_counts_table_matches_records(study):
 def test_strict_redaction_is_read_from_new_records_and_judged_from_old_ones():
     """Records since 0.3 carry ``valid_strict``; older ones are judged from their answer and edited input (a real
     answer of the default model that dropped another handle's "@", from docs/results/cpu-medium)."""
-    from selfexplain.reports.tables import strict_redaction
+    from selfexplain.reports.validity import strict_redaction
 
     old = {"valid": True, "input": "@JetBlue you can't beat jetblue in space's matter http://t.co/NRpWmGyv3e",
            "parsed": "JetBlue you can't beat jetblue in space's matter [REDACTED]",

@@ -14,14 +14,13 @@ from pathlib import Path
 import datasets
 import pytest
 
+from locations import FIXTURES
 from selfexplain.errors import UserError
 from selfexplain.experiments import load_experiment, preset_names
-from selfexplain.tasks import get_task
 from selfexplain.tasks import data as D
+from selfexplain.tasks import get_task
 from selfexplain.tasks import prepare as P
 from selfexplain.training import read_chats
-
-FIX = Path(__file__).parent / "fixtures"
 
 # stanfordnlp/snli (Parquet): premise, hypothesis: string; label: ClassLabel, -1 where annotators disagreed.
 SNLI_FEATURES = datasets.Features({
@@ -97,7 +96,7 @@ def test_sentiment140_hub_fetches_the_original_archive(tmp_path, monkeypatch):
     monkeypatch.setenv("SELFEXPLAIN_CACHE", str(tmp_path / "cache"))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:  # the archive's layout: two header-less latin-1 CSVs
-        z.write(FIX / "sentiment140.csv", "training.1600000.processed.noemoticon.csv")
+        z.write(FIXTURES / "sentiment140.csv", "training.1600000.processed.noemoticon.csv")
         z.writestr("testdata.manual.2009.06.14.csv", '"4","3","Mon May 11 03:17:40 UTC 2009","kindle2","tpryan","I &lt;3 my Kindle2."\n')
     blob = buf.getvalue()
     monkeypatch.setattr(P, "SENTIMENT140_ZIP", P.Download(P.SENTIMENT140_ZIP.url, "sha256",
@@ -123,7 +122,7 @@ def test_a_corrupt_download_is_refused_and_removed(tmp_path, monkeypatch):
 def test_agnews_hub_reads_titles_only(tmp_path, monkeypatch):
     monkeypatch.setenv("SELFEXPLAIN_CACHE", str(tmp_path / "cache"))
     # Zhang et al.'s CSV: the Kaggle file without its header line.
-    raw = (FIX / "agnews.csv").read_text().split("\n", 1)[1].encode()
+    raw = (FIXTURES / "agnews.csv").read_text().split("\n", 1)[1].encode()
     files = {d.url: raw for d in P.AGNEWS_CSV.values()}
     monkeypatch.setattr(P, "AGNEWS_CSV", {k: P.Download(d.url, "md5", hashlib.md5(raw).hexdigest(), "1 kB")
                                           for k, d in P.AGNEWS_CSV.items()})

@@ -4,10 +4,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
 from llama_standin import make_gguf_llama, make_llama_standin
-from selfexplain.models import TULU_TEMPLATE, with_bos
+
 from selfexplain.evaluation import classify_chat, explain_chat
+from selfexplain.models import TULU_TEMPLATE, with_bos
 from selfexplain.tasks import get_task
 from selfexplain.tasks.data import Example
 from selfexplain.training import tokenize_chat

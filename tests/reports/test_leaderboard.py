@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from locations import FIXTURES
 from selfexplain.errors import UserError
 from selfexplain.evaluation import SampleRecord
 from selfexplain.reports.leaderboard import build, load_runs, model_label, write
@@ -158,14 +159,14 @@ def test_a_study_of_two_tasks_is_refused_and_its_cells_of_one_task_rank(tmp_path
 @pytest.mark.slow
 def test_evaluate_several_models_on_the_same_samples_then_the_leaderboard(tmp_path):
     """`evaluate --model A --model B`: one run folder per model, identical samples, a leaderboard of both."""
+    from llama_standin import make_tiny_llama
     from typer.testing import CliRunner
 
-    from llama_standin import make_tiny_llama
     from selfexplain.cli import app
 
     folder = make_tiny_llama(tmp_path / "tiny-copy")
     res = CliRunner().invoke(app, ["evaluate", "--model", "standin:tulu-tiny", "--model", str(folder), "--task",
-                                   "sentiment140", "--data", str(Path(__file__).parent / "fixtures" / "sentiment140.csv"),
+                                   "sentiment140", "--data", str(FIXTURES / "sentiment140.csv"),
                                    "--split", "all", "--limit", "4", "--style", "attribution",
                                    "--output-path", str(tmp_path / "runs")])
     assert res.exit_code == 0, res.output

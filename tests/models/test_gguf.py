@@ -13,8 +13,8 @@ from selfexplain.tasks.prepare import prepare
 def skip_unless_conversion_supported():
     """GGUF conversion is refused outside the transformers/gguf releases it was checked with (the embedded
     path's guard); so are these checks of it (scripts/check-versions.sh min runs transformers 5.0)."""
-    from selfexplain.models import check_conversion_versions
     from selfexplain.errors import UserError
+    from selfexplain.models import check_conversion_versions
 
     try:
         check_conversion_versions("a GGUF file")
@@ -102,8 +102,8 @@ def test_header_values_are_gguf_readers(vocabs):
 
 
 def test_a_cut_or_empty_gguf_is_one_line(tmp_path):
-    from selfexplain.models import gguf_tokenizer_settings
     from selfexplain.errors import UserError
+    from selfexplain.models import gguf_tokenizer_settings
 
     (tmp_path / "empty.gguf").write_bytes(b"")
     (tmp_path / "cut.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + b"\x00" * 8 + b"\x05" + b"\x00" * 7 + b"\x0a")

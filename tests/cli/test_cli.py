@@ -11,11 +11,11 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
+from locations import FIXTURES
 from selfexplain.cli import app
 from selfexplain.errors import UserError
 
-FIX = Path(__file__).parent / "fixtures"
-S140 = ["--task", "sentiment140", "--data", str(FIX / "sentiment140.csv"), "--split", "all", "--limit", "2"]
+S140 = ["--task", "sentiment140", "--data", str(FIXTURES / "sentiment140.csv"), "--split", "all", "--limit", "2"]
 
 
 def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:

@@ -7,16 +7,16 @@ import json
 import tarfile
 import threading
 from functools import partial
-from pathlib import Path
 
 import pytest
 
+from locations import FIXTURES
 from selfexplain.errors import UserError
 from selfexplain.tasks import get_task
 from selfexplain.tasks.data import load_examples
 from selfexplain.tasks.prepare import prepare
 
-FIX = Path(__file__).parent / "fixtures" / "vitaminc_task.json"
+FIX = FIXTURES / "vitaminc_task.json"
 
 
 @pytest.fixture

@@ -7,22 +7,14 @@ import pytest
 import torch
 
 from selfexplain.backends import parse_model_args
-from selfexplain.models import TULU_TEMPLATE
-from selfexplain.models import EMBEDDED, resolve_model
 from selfexplain.errors import UserError
+from selfexplain.models import EMBEDDED, TULU_TEMPLATE, resolve_model
 
 CHATS = [
     [{"role": "user", "content": "Text: I hate waking up early.\n\nQuestion: Positive or Negative?"}],
     [{"role": "user", "content": "Text: What a wonderful, sunny and relaxing day at the beach with friends!\n\nQuestion: Positive or Negative?"}],
     [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Bye?"}],
 ]
-
-
-@pytest.fixture(scope="module")
-def smol(smollm2):
-    from selfexplain.backends.hf import HFBackend
-
-    return HFBackend.from_loaded(*smollm2, max_batch_size=8)
 
 
 @pytest.fixture(scope="module")

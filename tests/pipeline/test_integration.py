@@ -1,8 +1,8 @@
 """End to end on real embedded models: the default model's protocol (kill and resume: test_faults.py)."""
 
-import fault_runner  # the CLI in a process of its own
 import pytest
 
+import fault_runner  # the CLI in a process of its own
 from selfexplain.api import evaluate, sample_examples
 from selfexplain.tasks import get_task
 

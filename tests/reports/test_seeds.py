@@ -1,13 +1,13 @@
 """Training seeds: the seeds table and the reading on a condition trained with several seeds."""
 
 import pytest
+from study_factory import add_seed, make_study
 
 from selfexplain.reports import all_tables
 from selfexplain.reports.reading import reading_table
 from selfexplain.reports.seeds import seeds_table
 from selfexplain.reports.study import load_study
 from selfexplain.reports.tables import cells_table, faithfulness_table
-from study_factory import add_seed, make_study
 
 CLAIM = "w/ attribution > no training, attribution, one-word, tweets"
 

@@ -4,10 +4,10 @@ import json
 
 import matplotlib.colors as mcolors
 from matplotlib import pyplot as plt
+from study_factory import add_variant, make_study
 
 from selfexplain.reports import figures
 from selfexplain.reports.study import load_study
-from study_factory import add_variant, make_study
 
 
 def _drawn(monkeypatch, draw) -> dict[str, set[str]]:

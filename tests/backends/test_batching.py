@@ -67,11 +67,11 @@ def test_a_bad_size_fails_before_the_model_loads(monkeypatch):
 
 
 @pytest.mark.embedded
-def test_the_sizes_used_are_in_the_run_config_outside_its_hash(tmp_path, smollm2):
+def test_the_sizes_used_are_in_the_run_config_outside_its_hash(tmp_path, smol):
     from selfexplain import api
     from selfexplain.backends.hf import HFBackend
 
-    be = HFBackend.from_loaded(*smollm2, max_batch_size=8)
+    be = smol
     res = api.evaluate(model="embedded:smollm2-135m", styles=["attribution"], limit=2, output_path=tmp_path,
                        backend_instance=be, max_new_tokens=4)
     cfg = json.loads((res.run_dir / "config.json").read_text())

@@ -10,14 +10,14 @@ import shutil
 import time
 from pathlib import Path
 
-import fault_runner
 import pytest
 
+import fault_runner
 from selfexplain.errors import UserError
 
 # The smallest model that shows each fault: what is under test is where a run stops and how it resumes,
 # which the tiny stand-in's records show as well as a real model's, at a fraction of the compute.
-EVAL = ["evaluate", "--model", "standin:tulu-tiny", "--limit", "6", "--batch-size", "2",
+EVAL = ["evaluate", "--model", "standin:tulu-tiny", "--limit", "6", "--chunk-size", "2",
         "--style", "attribution", "--style", "redaction"]  # 3 chunks of 4 records
 
 
@@ -56,6 +56,20 @@ def reference(tmp_path_factory):
 def _same_as_reference(run: Path, reference: Path):
     assert (run / "records.jsonl").read_bytes() == (reference / "records.jsonl").read_bytes()
     assert (run / "summary.json").read_bytes() == (reference / "summary.json").read_bytes()
+
+
+def _fails_in_one_line(out: Path, fault: str | None = None) -> str:
+    """EVAL into ``out`` (with ``fault``) exits 2 with one error line; returns the line."""
+    r = _cli(*EVAL, "--output-path", str(out), fault=fault)
+    assert r.returncode == 2
+    return _one_line_error(r)
+
+
+def _resumes_to_reference(out: Path, run: Path, reference: Path):
+    """EVAL into ``out`` again, without a fault, finishes ``run`` as the uninterrupted reference."""
+    again = _cli(*EVAL, "--output-path", str(out))
+    assert again.returncode == 0, again.stderr
+    _same_as_reference(run, reference)
     assert not list(run.glob("*.tmp")) and not (run / ".lock").exists()
 
 
@@ -68,26 +82,20 @@ def test_killed_evaluate_resumes_to_identical_results(tmp_path, reference, fault
     assert r.returncode == -9, r.stderr
     run = _run_dir(tmp_path)
     assert not (run / "summary.json").exists()
-    again = _cli(*EVAL, "--output-path", str(tmp_path))
-    assert again.returncode == 0, again.stderr
-    _same_as_reference(run, reference)
+    _resumes_to_reference(tmp_path, run, reference)
 
 
 @pytest.mark.embedded
 @pytest.mark.slow
 def test_disk_full_while_appending_keeps_complete_chunks(tmp_path, reference):
     one_chunk = len("".join((reference / "records.jsonl").read_text().splitlines(keepends=True)[:4]))
-    r = _cli(*EVAL, "--output-path", str(tmp_path), fault=f"fsize:{one_chunk + 1000}")
-    assert r.returncode == 2
-    line = _one_line_error(r)
+    line = _fails_in_one_line(tmp_path, f"fsize:{one_chunk + 1000}")
     assert "records.jsonl: disk full (File too large) while appending records; the 1 complete chunk(s)" in line
     assert "run the same command again to resume" in line
     run = _run_dir(tmp_path)
     kept = (run / "records.jsonl").read_text()
     assert kept == (reference / "records.jsonl").read_text()[: len(kept)] and len(kept.splitlines()) == 4
-    again = _cli(*EVAL, "--output-path", str(tmp_path))
-    assert again.returncode == 0, again.stderr
-    _same_as_reference(run, reference)
+    _resumes_to_reference(tmp_path, run, reference)
 
 
 @pytest.mark.embedded
@@ -97,14 +105,10 @@ def test_disk_full_while_writing_the_summary(tmp_path, reference):
     shutil.copytree(reference, run)
     (run / "summary.json").unlink()
     (run / "summary.md").unlink()
-    r = _cli(*EVAL, "--output-path", str(tmp_path), fault="fsize:2000")  # summary.json is ~4 kB
-    assert r.returncode == 2
-    line = _one_line_error(r)
+    line = _fails_in_one_line(tmp_path, "fsize:2000")  # summary.json is ~4 kB
     assert "summary.json: disk full (File too large); the records are complete and kept" in line
     assert not (run / "summary.json").exists() and not list(run.glob("*.tmp"))
-    again = _cli(*EVAL, "--output-path", str(tmp_path))
-    assert again.returncode == 0, again.stderr
-    _same_as_reference(run, reference)
+    _resumes_to_reference(tmp_path, run, reference)
 
 
 @pytest.mark.embedded
@@ -113,9 +117,7 @@ def test_damaged_config_json_is_one_line(tmp_path, reference):
     run = tmp_path / reference.name
     shutil.copytree(reference, run)
     (run / "config.json").write_text((reference / "config.json").read_text()[:-20])
-    r = _cli(*EVAL, "--output-path", str(tmp_path))
-    assert r.returncode == 2
-    line = _one_line_error(r)
+    line = _fails_in_one_line(tmp_path)
     assert f"{run / 'config.json'}: not valid JSON (line " in line
 
 

@@ -3,11 +3,11 @@
 import json
 
 import pytest
+from study_factory import make_study
 
 from selfexplain.reports import all_tables
 from selfexplain.reports.diagnosticity import diagnosticity_table
 from selfexplain.reports.study import load_study
-from study_factory import make_study
 
 
 def _attribution(i, prediction, erased, influence, raw, star=0):

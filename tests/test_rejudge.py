@@ -16,22 +16,24 @@ from selfexplain.rejudge import MissingModel, Rejudged, hits_explanation, rejudg
 from selfexplain.store import iter_records
 
 RUNS = COMMITTED_STUDY / "runs"
-SFT_ONE_WORD = RUNS / "evaluate-tweets-qwen2.5-coder-0.5b-7553471dc62c"  # w/ attribution, 600 one-word tweets
+SFT_ONE_WORD = RUNS / "evaluate-tweets-qwen2.5-coder-0.5b-4894bdeab5ae"  # w/ attribution, 600 one-word tweets
 TWEETS = [(0, "hate"), (0, "I hate mondays"), (0, "we hate rainy mondays a lot"), (0, "hate it, hate it"),
           (0, "they really hate long queues"), (0, "I hate waking up early"), (4, "I like mondays"),
           (4, "nice one"), (4, "what a lovely sunny day"), (4, "good food and good friends"),
           (4, "sunny mondays are fine"), (4, "I like it a lot")]
 
 
-def test_the_committed_sft_attribution_baselines_that_repeat_the_explanation():
-    """The issue's count: 40 of the 532 baselines of the SFT model's attributions were its own word."""
+def test_the_committed_sft_attribution_baselines_no_longer_repeat_the_explanation():
+    """40 of the 532 baselines of the SFT model's attributions were its own word (the issue's count, under the rule
+    of the study); re-judged with the retrained adapter (its hash checked), none is, and the run says how many
+    baselines of all three styles were drawn again."""
     config = json.loads((SFT_ONE_WORD / "config.json").read_text())
-    assert config["model"].get("adapter") and config["random_baseline"] is True
+    assert config["model"].get("adapter") and config["random_baseline"] == "other words"
+    assert config["runtime"]["rejudged"] == {
+        "kept": 596, "no_random": 0, "random_baseline": "other words (was: from all words)", "redrawn": 53}
     att = [r for r in iter_records(SFT_ONE_WORD) if r["style"] == "attribution" and r["random_input"]]
     assert len(att) == 532
-    hits = [r for r in att if hits_explanation(r)]
-    assert len(hits) == 40
-    assert all(r["random_input"] == r["edited_input"] for r in hits)  # one word each: the very same edit
+    assert not any(hits_explanation(r) for r in att)
 
 
 def _data(tmp_path):

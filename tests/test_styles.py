@@ -185,6 +185,46 @@ def test_a_counterfactual_baseline_on_repeated_words_edits_the_input():
     assert outs == {"glad sad so sad", "so sad glad sad"}
 
 
+@pytest.mark.parametrize(
+    "text,raw,width",
+    [
+        # Real counterfactuals of the committed cpu-medium study whose baselines left the input unchanged: an
+        # added "#2hrs35minOnHold" put over the tweet's own, a "drinking" put over "Drinking" (same key).
+        (
+            "@USAirways is the @comcast of airlines #2hrs35minOnHold",
+            "Answer: @USAirways is the @comcast of airlines #2hrs35minOnHold #2hrs35minOnHold",
+            "one",
+        ),
+        ("Drinking and draking? For sure #Coachella2015", '{"edited_text": "Drinking and drinking? For sure #Coachella2015"}',
+         "multi"),
+    ],
+    ids=["added-copy", "same-key"],
+)
+def test_a_counterfactual_baseline_never_puts_a_word_over_its_own_key(text, raw, width):
+    import random
+
+    chk = _checked("counterfactual", raw, text, width)
+    for seed in range(100):
+        out = S.get_style("counterfactual").random_edit(text, chk, random.Random(seed))
+        assert out is not None and W.changed_positions(text, out), (seed, out)
+
+
+def test_a_counterfactual_baseline_that_edits_is_drawn_as_before():
+    """Draws that edit keep their generator's sequence: the fix changes only the draws that edited nothing."""
+    import random
+
+    text = "@USAirways is the @comcast of airlines #2hrs35minOnHold"
+    chk = _checked("counterfactual", "Answer: @USAirways is the @virgin of airlines #2hrs35minOnHold", text, "one")
+    outs = [S.get_style("counterfactual").random_edit(text, chk, random.Random(seed)) for seed in range(5)]
+    assert outs == [  # as drawn before the fix
+        "@USAirways is the @comcast virgin airlines #2hrs35minOnHold",
+        "@USAirways virgin the @comcast of airlines #2hrs35minOnHold",
+        "@virgin is the @comcast of airlines #2hrs35minOnHold",
+        "@USAirways virgin the @comcast of airlines #2hrs35minOnHold",
+        "@USAirways virgin the @comcast of airlines #2hrs35minOnHold",
+    ]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["so", "sad", "rain", "the", "day", "ok"]), min_size=1, max_size=8),
        st.sampled_from(["attribution", "redaction", "counterfactual"]), st.data())

@@ -63,6 +63,8 @@ USES_REDACTED = "uses_redacted"
 USES_LABEL = "uses_label"
 UNCHANGED = "unchanged"
 WRONG_COUNT = "wrong_word_count"
+#: Draws of a counterfactual baseline before an input is counted as having none (every draw left it unchanged).
+MAX_REDRAWS = 100
 
 _ANSWER = re.compile(r"answer\s*:\s*", re.IGNORECASE)
 _QUOTES = "\"'`“”‘’«»"
@@ -386,6 +388,13 @@ class Counterfactual(SentenceStyle):
         need = min(checked.n or 0, len(old))
         if len(others) < need:
             return None
-        rng.shuffle(new)
-        positions = rng.sample(others, need)
-        return W.edit_positions(text, {p: new[i] if i < len(new) else None for i, p in enumerate(positions)})
+        # A new word put over a word of the same key ("#united" over "@united", "drinking" over "Drinking") edits
+        # nothing: such a draw is drawn again from the same generator, so every draw that edits stays as it was
+        # (and a run re-judged is the run made today).  An input where no draw edits has no baseline.
+        for _ in range(MAX_REDRAWS):
+            rng.shuffle(new)
+            positions = rng.sample(others, need)
+            edit = W.edit_positions(text, {p: new[i] if i < len(new) else None for i, p in enumerate(positions)})
+            if W.changed_positions(text, edit):
+                return edit
+        return None

@@ -24,8 +24,7 @@ def main(root: Path, conditions: list[str]) -> int:
     from selfexplain import api
     from selfexplain.layout import model_key
     from selfexplain.study.config import Experiment
-    from selfexplain.study.grid import _train_args
-    from selfexplain.training import LoraSettings, TrainSettings
+    from selfexplain.study.grid import _train_args, train_settings
 
     record = json.loads((root / "study.json").read_text())
     exp = Experiment.model_validate(record["experiment"])
@@ -42,9 +41,7 @@ def main(root: Path, conditions: list[str]) -> int:
                                                        variant.source_model else "")]
         style = exp.trains_on(condition)
         data = root / built["files"]["attribution" if style == "predictions" else style]
-        raw = {**exp.train.settings, **(variant.settings if variant else {})}
-        settings = TrainSettings(**{**raw, "lora": LoraSettings(**raw.pop("lora", {}))})
-        args = _train_args(exp, str(data), style, settings, root / "runs")
+        args = _train_args(exp, str(data), style, train_settings(exp, condition), root / "runs")
         want = root / stage["run_dir"]
         started = time.time()
         res = api.train(**args, wait=True)
@@ -53,7 +50,8 @@ def main(root: Path, conditions: list[str]) -> int:
             failed += 1
             continue
         subprocess.run(["git", "checkout", "--", "train_summary.json", "compute.json"], cwd=want, check=False)
-        print(f"{condition}: {want.name} retrained in {time.time() - started:.0f} s", flush=True)
+        done = "already trained there" if res.summary.get("cached") else "retrained"
+        print(f"{condition}: {want.name} {done} ({time.time() - started:.0f} s)", flush=True)
     return 1 if failed else 0
 
 

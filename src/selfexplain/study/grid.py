@@ -74,7 +74,6 @@ def _reproduce(
     from .. import api
     from ..backends import load_backend
     from ..tasks import get_task
-    from ..training import LoraSettings, TrainSettings
 
     study = Study(root, exp, runs_path)
     for t in exp.train_tasks:
@@ -83,16 +82,7 @@ def _reproduce(
     for e in exp.evaluate:
         get_task(e.task)
 
-    def train_settings(condition: str) -> Any:
-        variant = exp.variants.get(condition)
-        raw = {**exp.train.settings, **(variant.settings if variant else {})}
-        where = f"variants.{condition}.settings" if variant else "train.settings"
-        try:
-            return TrainSettings(**{**raw, "lora": LoraSettings(**raw.pop("lora", {}))})
-        except TypeError as e:
-            raise UserError(f"experiment {exp.name}: {where}: {e}") from None
-
-    settings = {c: train_settings(c) for c in exp.conditions if c != NONE}  # every error before any compute
+    settings = {c: train_settings(exp, c) for c in exp.conditions if c != NONE}  # every error before any compute
     trained = [c for c in exp.conditions if c != NONE]
     if trained and not exp.train_tasks:
         raise UserError(f"experiment {exp.name}: conditions {trained} need train_tasks")
@@ -364,6 +354,23 @@ def _train_rl(api: Any, method: str, args: dict[str, Any], chunk_size: int, wait
         "loss_first": (s.get("losses") or [None])[0],
         "loss_last": (s.get("losses") or [None])[-1],
     }
+
+
+def train_settings(exp: Experiment, condition: str) -> Any:
+    """The :class:`~selfexplain.training.TrainSettings` a condition trains with: the experiment's, then its variant's.
+
+    Raises:
+        UserError: a setting the trainer does not know, in one line naming the experiment field.
+    """
+    from ..training import LoraSettings, TrainSettings
+
+    variant = exp.variants.get(condition)
+    raw = {**exp.train.settings, **(variant.settings if variant else {})}
+    where = f"variants.{condition}.settings" if variant else "train.settings"
+    try:
+        return TrainSettings(**{**raw, "lora": LoraSettings(**raw.pop("lora", {}))})
+    except TypeError as e:
+        raise UserError(f"experiment {exp.name}: {where}: {e}") from None
 
 
 def _train_args(exp: Experiment, data: str, condition: str, settings: Any, runs: Path) -> dict[str, Any]:

@@ -7,11 +7,11 @@ import selfexplain
 
 ROOT = Path(selfexplain.__file__).parent
 PIPELINE = {"api", "cli", "experiments", "study", "pipeline", "rejudge", "evaluation", "attribution", "construction",
-            "training", "rl", "rewards", "backends"}
+            "training", "rl", "rewards", "backends", "cot"}
 # Floors, top down: a module imports only from its own floor or below.  Everything not named is the ground floor
 # (models, styles, store, tasks, words, stats, reports, ...).
 FLOORS = {"cli": 6, "experiments": 5, "study": 5, "api": 4, "pipeline": 3, "rejudge": 3, "evaluation": 2,
-          "attribution": 2, "construction": 2, "training": 2, "rl": 2, "rewards": 2, "backends": 1}
+          "attribution": 2, "construction": 2, "training": 2, "rl": 2, "rewards": 2, "cot": 2, "backends": 1}
 # models/ (catalogue, GGUF, resolution, loading, prompt and label tokens) is on the ground floor, below backends:
 # backends, training and the pipeline all reach it.
 

@@ -7,7 +7,7 @@ import sys
 import selfexplain
 
 SURFACE = {
-    "__version__", "evaluate", "attribute", "construct", "train", "train_rl", "rejudge", "reproduce",
+    "__version__", "evaluate", "attribute", "construct", "train", "train_rl", "rejudge", "cot", "CotResult", "reproduce",
     "load_experiment", "write_study_report", "EvalResult", "AttributeResult", "ConstructResult", "TrainResult",
     "Hooks", "Experiment", "Registry", "TASKS", "STYLES", "BACKENDS", "PRESETS", "register_task", "get_task",
     "load_task_file", "TaskSpec", "register_style", "get_style", "Style", "register_backend", "load_backend",

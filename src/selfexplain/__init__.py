@@ -1,7 +1,8 @@
 """selfexplain: measure and train the faithfulness of LLM self-explanations.
 
 The public surface is this package's ``__all__``: the commands as functions (:func:`evaluate`, :func:`attribute`,
-:func:`construct`, :func:`train`, :func:`train_rl`, :func:`rejudge`, :func:`reproduce`, :func:`write_study_report`),
+:func:`construct`, :func:`train`, :func:`train_rl`, :func:`rejudge`, :func:`cot`, :func:`reproduce`,
+:func:`write_study_report`),
 their results, the registries of tasks, styles, backends and presets with their ``register_*`` and ``get_*``
 functions, and the base classes a user extends.  Everything else is internal and may change between versions.
 
@@ -24,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "train": "api",
     "train_rl": "api",
     "rejudge": "api",
+    "cot": "api",
     "reproduce": "experiments",
     "load_experiment": "experiments",
     "write_study_report": "reports",
@@ -32,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "AttributeResult": "api",
     "ConstructResult": "api",
     "TrainResult": "api",
+    "CotResult": "api",
     "Hooks": "api",
     "Experiment": "experiments",
     # registries
@@ -75,11 +78,13 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from .api import (
         AttributeResult,
         ConstructResult,
+        CotResult,
         EvalResult,
         Hooks,
         TrainResult,
         attribute,
         construct,
+        cot,
         evaluate,
         rejudge,
         train,

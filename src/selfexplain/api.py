@@ -6,14 +6,15 @@
 
 Every command is resumable: its run folder is named from a hash of its full configuration, and work is stored
 chunk by chunk (see :mod:`selfexplain.store`).  This module is the facade: each command lives in
-:mod:`selfexplain.pipeline` (``runs``, ``evaluate``, ``attribute``, ``construct``, ``train``, ``train_rl``), and
-``rejudge`` in :mod:`selfexplain.rejudge`.
+:mod:`selfexplain.pipeline` (``runs``, ``evaluate``, ``attribute``, ``construct``, ``train``, ``train_rl``,
+``cot``), and ``rejudge`` in :mod:`selfexplain.rejudge`.
 """
 
 from __future__ import annotations
 
 from .pipeline.attribute import AttributeResult, attribute
 from .pipeline.construct import ConstructResult, construct, construction_stats, quality_table
+from .pipeline.cot import CotResult, cot
 from .pipeline.evaluate import EvalResult, evaluate
 from .pipeline.runs import SPLITS, TEST_FRACTION, Hooks, resolve_styles, sample_examples
 from .pipeline.train import TrainResult, replay_chats, train, train_folder
@@ -27,7 +28,9 @@ __all__ = [
     "train",
     "train_rl",
     "rejudge",
+    "cot",
     "EvalResult",
+    "CotResult",
     "AttributeResult",
     "ConstructResult",
     "TrainResult",

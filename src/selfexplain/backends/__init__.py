@@ -28,6 +28,7 @@ class Generation:
     text: str
     n_tokens: int
     truncated: bool  # stopped by max_new_tokens, not by an end-of-turn token
+    reasoning: str | None = None  # a server's separate reasoning field (a thinking model's thoughts), if any
 
 
 class Backend(ABC):

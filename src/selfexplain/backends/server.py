@@ -366,6 +366,8 @@ class ServerBackend(Backend):
             )
             choice = r.choices[0]
             text = choice.message.content or ""
+            # vLLM's reasoning parsers put a thinking model's thoughts beside the content (two names in use)
+            thought = getattr(choice.message, "reasoning_content", None) or getattr(choice.message, "reasoning", None)
         else:
             from ..models import chat_prompt
 
@@ -380,10 +382,12 @@ class ServerBackend(Backend):
             )
             choice = r.choices[0]
             text = choice.text or ""
+            thought = None
         n = r.usage.completion_tokens if r.usage else 0
         if choice.finish_reason == "stop" and n:
             n -= 1  # the end-of-turn token, which the hf backend does not count
-        return Generation(text.strip(), n, choice.finish_reason == "length")
+        reasoning = thought if isinstance(thought, str) else None
+        return Generation(text.strip(), n, choice.finish_reason == "length", reasoning)
 
 
 def first_token_scores(top: dict[str, float], labels: list[str], k: int) -> list[float]:

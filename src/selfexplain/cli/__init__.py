@@ -19,6 +19,7 @@ from . import reproduce  # noqa: F401
 from . import report  # noqa: F401
 from . import rejudge  # noqa: F401
 from . import compare  # noqa: F401
+from . import cot  # noqa: F401
 from . import leaderboard  # noqa: F401
 from . import data  # noqa: F401
 

@@ -1,4 +1,5 @@
-"""Offline data preparation: the vitaminc extraction, against a package index served on loopback."""
+"""Offline data preparation: the BIG-bench extractions (VitaminC, a multiple-choice task), against a package index
+served on loopback."""
 
 import hashlib
 import http.server
@@ -17,6 +18,8 @@ from selfexplain.tasks.data import load_examples
 from selfexplain.tasks.prepare import prepare
 
 FIX = FIXTURES / "vitaminc_task.json"
+# BIG-bench Hard's kind of task.json (multiple choice through target_scores), shaped like sports_understanding's.
+BBH = FIXTURES / "bbh_sports_task.json"
 
 
 @pytest.fixture
@@ -27,6 +30,7 @@ def index(tmp_path, monkeypatch):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         tar.add(FIX, arcname="bigbench-1.0.0/bigbench/benchmark_tasks/vitaminc_fact_verification/task.json")
+        tar.add(BBH, arcname="bigbench-1.0.0/bigbench/benchmark_tasks/sports_understanding/task.json")
     (root / "files" / "bigbench-1.0.0.tar.gz").write_bytes(buf.getvalue())
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler, directory=str(root)))
     base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -46,6 +50,23 @@ def test_prepare_vitaminc_then_load(index):
     assert path.read_bytes() == FIX.read_bytes()
     assert len(load_examples(get_task("vitaminc"))) == 3
     assert prepare("vitaminc") == path  # cached
+
+
+def test_a_multiple_choice_task_lists_its_options_and_labels_by_letter(index):
+    prepare("sports_understanding")
+    examples = load_examples(get_task("sports_understanding"))
+    assert [e.label for e in examples] == ["B", "A", "B", "A"]
+    assert examples[0].text.endswith("Statement: Joao Moutinho caught the screen pass in the NFC championship "
+                                     "Plausible/implausible? Options: (A) plausible (B) implausible")
+
+
+def test_a_multiple_choice_example_with_another_count_of_options_is_one_line(tmp_path):
+    data = json.loads(BBH.read_text())
+    data["examples"][2]["target_scores"]["maybe"] = 0
+    (tmp_path / "task.json").write_text(json.dumps(data))
+    with pytest.raises(UserError, match=r"example 2: field 'target_scores' has 3 options; task sports_understanding "
+                                        r"has 2 \(A, B\)"):
+        load_examples(get_task("sports_understanding"), str(tmp_path / "task.json"))
 
 
 def test_prepare_rejects_a_corrupted_download(index):

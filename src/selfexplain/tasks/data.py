@@ -166,6 +166,31 @@ def _read_bigbench(path: Path, task: TaskSpec) -> Iterable[tuple[str, dict[str, 
             yield where, {"text": raw.removeprefix(prefix), "label": label}
 
 
+def _read_bigbench_choice(path: Path, task: TaskSpec) -> Iterable[tuple[str, dict[str, Any]]]:
+    """A multiple-choice BIG-bench task.json (BIG-bench Hard's kind): each example's options (its ``target_scores``
+    keys, in order) are listed after its input as ``(A) ... (B) ...`` and the label is the letter of the top-scored
+    option.  The task's labels are those letters, so every example must have exactly as many options."""
+    try:
+        examples = json.loads(path.read_text(encoding="utf-8-sig"))["examples"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise UserError(f"{path}: not a BIG-bench task.json (needs an 'examples' list)") from None
+    for i, ex in enumerate(examples):
+        where = f"{path}: example {i}"
+        raw = ex.get("input") if isinstance(ex, dict) else None
+        scores = ex.get("target_scores") if isinstance(ex, dict) else None
+        if not isinstance(raw, str):
+            raise UserError(f"{where}: field 'input' must be text")
+        if not isinstance(scores, dict) or len(scores) != len(task.labels):
+            got = len(scores) if isinstance(scores, dict) else "no"
+            raise UserError(
+                f"{where}: field 'target_scores' has {got} options; task {task.name} has {len(task.labels)} "
+                f"({', '.join(task.labels)})"
+            )
+        options = " ".join(f"({letter}) {option}" for letter, option in zip(task.labels, scores))
+        top = max(range(len(scores)), key=lambda k: list(scores.values())[k])
+        yield where, {"text": f"{raw}\nOptions: {options}", "label": task.labels[top]}
+
+
 def resolve_path(task: TaskSpec, path: str | None) -> Path:
     src = task.source
     if path:
@@ -233,8 +258,8 @@ def _parse(task: TaskSpec, p: Path) -> list[Example]:
         rows = read_jsonl(p)
     elif src.format == "json":
         rows = _read_json(p)
-    elif src.format == "bigbench":
-        rows = _read_bigbench(p, task)
+    elif src.format in ("bigbench", "bigbench-choice"):
+        rows = (_read_bigbench if src.format == "bigbench" else _read_bigbench_choice)(p, task)
         src = src.model_copy(
             update={
                 "text_field": "text",
@@ -243,7 +268,9 @@ def _parse(task: TaskSpec, p: Path) -> list[Example]:
             }
         )
     else:
-        raise UserError(f"task {task.name}: unknown source format {src.format!r} (csv, jsonl, json, bigbench)")
+        raise UserError(
+            f"task {task.name}: unknown source format {src.format!r} (csv, jsonl, json, bigbench, bigbench-choice)"
+        )
     try:
         examples = _rows_to_examples(rows, src, task)
     except UnicodeDecodeError as e:

@@ -105,6 +105,14 @@ def prepare_intent_recognition(console: Any = None) -> Path:
     return _prepare_bigbench("intent_recognition", console)
 
 
+def prepare_sports_understanding(console: Any = None) -> Path:
+    return _prepare_bigbench("sports_understanding", console)
+
+
+def prepare_date_understanding(console: Any = None) -> Path:
+    return _prepare_bigbench("date_understanding", console)
+
+
 def wordnet_root() -> Path:
     """The folder to put first on ``nltk.data.path`` (it holds corpora/wordnet)."""
     return cache_dir() / "nltk_data"
@@ -256,6 +264,8 @@ PREPARERS = {
     "agnews": prepare_agnews,
     "llama-vocab": prepare_vocabs,
     "intent_recognition": prepare_intent_recognition,
+    "sports_understanding": prepare_sports_understanding,
+    "date_understanding": prepare_date_understanding,
 }
 
 

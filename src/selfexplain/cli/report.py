@@ -19,7 +19,9 @@ from .app import app, console, user_errors
     ),
 )
 def report_cmd(
-    study: Path = typer.Argument(..., help="A study folder written by `selfexplain reproduce`."),
+    study: Path = typer.Argument(
+        ..., help="A study folder written by `selfexplain reproduce`, or a folder of `selfexplain cot` runs."
+    ),
     output_path: Optional[Path] = typer.Option(None, help="Where to write the report (default: STUDY/report)."),
     max_per_cell: int = typer.Option(300, min=1, help="Samples per cell in the HTML explorer."),
     allow_incomplete: bool = typer.Option(
@@ -52,9 +54,17 @@ def report_cmd(
         ),
     ),
 ) -> None:
-    """Tables (Markdown, CSV), figures (PNG) and a one-page HTML report of a study."""
+    """Tables (Markdown, CSV), figures (PNG) and a one-page HTML report of a study (or of a folder of cot runs)."""
     from ..reports import write_study_report
+    from ..reports.cot import cot_runs, write_cot_report
 
+    if not (study / "study.json").exists() and cot_runs(study):
+        with user_errors():
+            files = write_cot_report(study, output_path)
+        for kind, paths in files.items():
+            for p in paths:
+                console.print(f"{kind}: {p}", highlight=False)
+        return
     with user_errors():
         files = write_study_report(
             study,

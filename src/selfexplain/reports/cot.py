@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, select_autoescape
+
+from ..errors import UserError
+from ..names import model_folder_name
+from ..store import atomic_write, iter_records, read_json
 from .table import Table, fmt, fmt_interval
 
 CUE_NOTE = (
@@ -35,8 +42,8 @@ def _diff(d: dict[str, Any] | None) -> str:
     return f"{d['difference']:+.3f}{span}" + (f" p={p:.3f}" if p is not None else "")
 
 
-def cue_table(summary: dict[str, Any], title: str = "Cue verbalization") -> Table:
-    cols = [
+def cue_table(summary: dict[str, Any], title: str = "Cue verbalization", lead: dict[str, Any] | None = None) -> Table:
+    cols = list(lead or {}) + [
         "cue",
         "n",
         "switch",
@@ -54,6 +61,7 @@ def cue_table(summary: dict[str, Any], title: str = "Cue verbalization") -> Tabl
         agree = s.get("detector_vs_judge") or {}
         rows.append(
             {
+                **(lead or {}),
                 "cue": cue,
                 "n": s["n"] - s["no_cue"],
                 "switch": _iv(s["switch"]),
@@ -127,3 +135,161 @@ def cot_markdown(summary: dict[str, Any], model: str) -> str:
         if truncated:
             parts.append(f"{truncated} reasoning(s) were cut by the token budget.\n")
     return head + "\n".join(parts)
+
+
+# ---- a folder of cot runs: one page ------------------------------------------------------------------------------
+
+
+def cot_runs(folder: Path) -> list[Path]:
+    """The finished ``cot`` run folders directly under ``folder`` (those with a ``summary.json``), by name."""
+    return sorted(p.parent for p in folder.glob("cot-*/summary.json"))
+
+
+def _lead(run: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    config = read_json(run / "config.json")
+    return {"task": summary["task"], "model": model_folder_name(summary["model"]), "n asked": config["data"]["limit"]}
+
+
+def folder_tables(folder: Path) -> list[Table]:
+    """Every cue run's rows in one table and every perturbation run's in another."""
+    cue_rows: list[dict[str, Any]] = []
+    perturb_rows: list[dict[str, Any]] = []
+    cue_cols: list[str] = []
+    for run in cot_runs(folder):
+        summary = read_json(run / "summary.json")
+        if summary["test"] == "cue":
+            t = cue_table(summary, lead=_lead(run, summary))
+            cue_rows += t.rows
+            cue_cols = t.columns
+        else:
+            lead = _lead(run, summary)
+            for row in perturb_table(summary).rows:
+                perturb_rows.append({**lead, **row})
+    tables = []
+    if cue_rows:
+        tables.append(Table("cue", "Cue verbalization", cue_cols, cue_rows, CUE_NOTE))
+    if perturb_rows:
+        cols = ["task", "model", "n asked", "measure", "value"]
+        tables.append(Table("perturb", "Reasoning perturbations", cols, perturb_rows, PERTURB_NOTE))
+    return tables
+
+
+def explorer_samples(folder: Path) -> list[dict[str, Any]]:
+    """The cue runs' records, as the page's explorer shows them."""
+    out = []
+    for run in cot_runs(folder):
+        summary = read_json(run / "summary.json")
+        if summary["test"] != "cue":
+            continue
+        model = model_folder_name(summary["model"])
+        for r in iter_records(run):
+            if r["no_cue"] is not None:
+                continue
+            out.append(
+                {
+                    "run": f"{r['task']} | {model}",
+                    "cue": r["cue"],
+                    "input": r["input"],
+                    "answer": f"{r['answer']} -> {r['cued_answer']} (cue: {r['cued_label']}; gold {r['gold']})",
+                    "switched": bool(r["switched"]),
+                    "detected": r["detected"] or "",
+                    "judge": r["judge"],
+                    "reply": r["cued_reply"],
+                }
+            )
+    return out
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>selfexplain cot: {{ name }}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; }
+th { background: #f3f3f3; } .note { color: #555; font-size: 13px; }
+#explorer td { max-width: 360px; overflow-wrap: anywhere; white-space: pre-wrap; }
+.switched { background: #fbeaea; } label { margin-right: 1em; }
+</style></head><body>
+<h1>selfexplain cot: {{ name }}</h1>
+{% for t in tables %}<h2>{{ t.title }}</h2><p class="note">{{ t.note }}</p>
+<table><thead><tr>{% for c in t.columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
+{% for r in t.rows %}<tr>{% for c in t.columns %}<td>{{ r.get(c, "-") }}</td>{% endfor %}</tr>{% endfor %}
+</tbody></table>{% endfor %}
+<h2>Cued samples</h2>
+<p class="note">{{ n }} cued reasonings; switched ones are shaded.</p>
+<label>run <select id="f-run"><option value="">all</option>
+{% for r in runs %}<option>{{ r }}</option>{% endfor %}</select></label>
+<label>cue <select id="f-cue"><option value="">all</option>
+{% for c in cues %}<option>{{ c }}</option>{% endfor %}</select></label>
+<label>switched <select id="f-sw"><option value="">all</option>
+<option value="yes">yes</option><option value="no">no</option></select></label>
+<span id="count"></span>
+<table id="explorer"><thead><tr><th>run</th><th>cue</th><th>input</th><th>answer -> with the cue</th>
+<th>detector</th><th>judge P(yes)</th><th>reasoning with the cue</th></tr></thead><tbody></tbody></table>
+<script type="application/json" id="samples">{{ samples_json }}</script>
+<script>
+const SAMPLES = JSON.parse(document.getElementById("samples").textContent);
+const f = id => document.getElementById(id).value;
+function render() {
+  const rows = SAMPLES.filter(s => (!f("f-run") || s.run === f("f-run")) && (!f("f-cue") || s.cue === f("f-cue")) &&
+    (!f("f-sw") || (f("f-sw") === "yes") === s.switched));
+  const body = document.querySelector("#explorer tbody");
+  body.replaceChildren();
+  for (const s of rows.slice(0, 500)) {
+    const tr = document.createElement("tr");
+    tr.className = s.switched ? "switched" : "";
+    for (const v of [s.run, s.cue, s.input, s.answer, s.detected,
+                     s.judge === null ? "-" : s.judge.toFixed(2), s.reply]) {
+      const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
+  document.getElementById("count").textContent = rows.length + " matching" + (rows.length > 500 ? " (first 500)" : "");
+}
+for (const id of ["f-run", "f-cue", "f-sw"]) document.getElementById(id).addEventListener("change", render);
+render();
+</script></body></html>
+"""
+
+
+class _Raw(str):
+    def __html__(self) -> str:
+        return str(self)
+
+
+def write_cot_report(folder: Path, output: Path | None = None) -> dict[str, list[Path]]:
+    """``cot.md``, one CSV per table and ``cot.html`` (tables and an explorer of the cued samples) for every
+    finished ``cot`` run directly under ``folder``.
+
+    Raises:
+        UserError: ``folder`` holds no finished cot run.
+    """
+    if not cot_runs(folder):
+        raise UserError(f"{folder}: no finished cot run (cot-cue-* or cot-perturb-* with a summary.json) in it")
+    out = output or folder
+    out.mkdir(parents=True, exist_ok=True)
+    tables = folder_tables(folder)
+    files: dict[str, list[Path]] = {"tables": [], "html": []}
+    md = f"# selfexplain cot: {folder.name}\n\n" + "\n".join(t.markdown() for t in tables)
+    atomic_write(out / "cot.md", md)
+    files["tables"].append(out / "cot.md")
+    for t in tables:
+        atomic_write(out / f"{t.name}.csv", t.csv())
+        files["tables"].append(out / f"{t.name}.csv")
+    samples = explorer_samples(folder)
+    page = (
+        Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+        .from_string(_PAGE)
+        .render(
+            name=folder.name,
+            tables=tables,
+            n=len(samples),
+            runs=list(dict.fromkeys(s["run"] for s in samples)),
+            cues=list(dict.fromkeys(s["cue"] for s in samples)),
+            # "<" would end the script element early; JSON may spell it \u003c.
+            samples_json=_Raw(json.dumps(samples, ensure_ascii=False).replace("<", "\\u003c")),
+        )
+    )
+    atomic_write(out / "cot.html", page)
+    files["html"].append(out / "cot.html")
+    return files

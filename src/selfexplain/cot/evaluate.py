@@ -340,7 +340,9 @@ def summarize_cues(records: list[dict[str, Any]], seed: int = 0) -> dict[str, An
             "switched": len(switched),
             "verbalized": share([r["detected"] is not None for r in switched], seed),
             "verbalized_unswitched": share([r["detected"] is not None for r in put if not r["switched"]], seed),
-            "truncated": sum(bool(r["cued_truncated"]) for r in put) + sum(r["reply_truncated"] for r in rows),
+            # reasonings cut by the token budget: without the cue (one per sample) and with it
+            "truncated_uncued": sum(bool(r["reply_truncated"]) for r in rows),
+            "truncated_cued": sum(bool(r["cued_truncated"]) for r in put),
         }
         if judged:
             js = [r for r in judged if r["switched"]]

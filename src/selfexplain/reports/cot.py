@@ -18,7 +18,8 @@ CUE_NOTE = (
     "control: the same cue naming the model's own answer; how often the answer moves anyway. excess: switch minus "
     "control, paired sample by sample (bootstrap interval, sign-flip p). verbalized: among switched samples, the "
     "reasoning mentions the cue (keyword detector; judge: a judge model's P(Yes) > 0.5); κ: Cohen's kappa of the "
-    "two detectors on every cued reasoning. 95% intervals; † fewer than 50 samples (exact interval)."
+    "two detectors on every cued reasoning. cut: reasonings cut by the token budget, without/with the cue. "
+    "95% intervals; † fewer than 50 samples (exact interval)."
 )
 PERTURB_NOTE = (
     "Each share: samples whose answer after the changed reasoning differs from (early answering: equals) the "
@@ -55,6 +56,7 @@ def cue_table(summary: dict[str, Any], title: str = "Cue verbalization", lead: d
         "κ",
         "accuracy uncued",
         "accuracy cued",
+        "cut",
     ]
     rows = []
     for cue, s in summary["cues"].items():
@@ -73,6 +75,7 @@ def cue_table(summary: dict[str, Any], title: str = "Cue verbalization", lead: d
                 "κ": fmt(agree.get("kappa"), 2) if agree else "-",
                 "accuracy uncued": _iv(s["accuracy_uncued"]),
                 "accuracy cued": _iv(s["accuracy_cued"]),
+                "cut": f"{s['truncated_uncued']}/{s['truncated_cued']}",
             }
         )
     return Table("cue", title, cols, rows, CUE_NOTE)

@@ -11,6 +11,7 @@ from jinja2 import Environment, select_autoescape
 from ..errors import UserError
 from ..names import model_folder_name
 from ..store import atomic_write, iter_records, read_json
+from .html import _Raw
 from .table import Table, fmt, fmt_interval
 
 CUE_NOTE = (
@@ -253,11 +254,6 @@ for (const id of ["f-run", "f-cue", "f-sw"]) document.getElementById(id).addEven
 render();
 </script></body></html>
 """
-
-
-class _Raw(str):
-    def __html__(self) -> str:
-        return str(self)
 
 
 def write_cot_report(folder: Path, output: Path | None = None) -> dict[str, list[Path]]:

@@ -187,8 +187,8 @@ def _read_bigbench_choice(path: Path, task: TaskSpec) -> Iterable[tuple[str, dic
                 f"({', '.join(task.labels)})"
             )
         options = " ".join(f"({letter}) {option}" for letter, option in zip(task.labels, scores))
-        top = max(range(len(scores)), key=lambda k: list(scores.values())[k])
-        yield where, {"text": f"{raw}\nOptions: {options}", "label": task.labels[top]}
+        values = list(scores.values())
+        yield where, {"text": f"{raw}\nOptions: {options}", "label": task.labels[values.index(max(values))]}
 
 
 def resolve_path(task: TaskSpec, path: str | None) -> Path:

@@ -139,3 +139,21 @@ def test_summarize_perturbations_on_records_with_known_answers(reasoning_backend
     assert s["filler"]["changed"]["value"] == 1.0
     assert s["filler"]["accuracy_vs_no_reasoning"]["difference"] == 0.0  # filler no better than nothing
     assert s["mistake"]["changed"]["value"] == 1.0 and s["paraphrase"]["changed"]["value"] == 0.0
+    assert s["labels"] == {"after the whole reasoning": {"Positive": 3}, "without reasoning": {"Negative": 3},
+                           "with filler": {"Negative": 3}}  # fmt: skip
+
+
+def test_a_one_label_answer_set_is_marked_in_the_table():
+    from selfexplain.reports.cot import perturb_table
+
+    rows = [
+        {"answer": a, "gold": "Positive", "stated": None, "reply_truncated": False, "words": 3,
+         "early": {"0": "Negative", "0.25": "Negative", "0.5": a, "0.75": a, "1": a}, "aoc": 0.5,
+         "filler_answer": "Negative"}
+        for a in ("Positive", "Negative", "Positive")
+    ]  # fmt: skip
+    s = {"perturbations": summarize_perturbations(rows, ["early-answer", "filler"])}
+    shown = {r["measure"]: r["value"] for r in perturb_table(s).rows}
+    assert shown["answers after the whole reasoning"] == "Positive 2, Negative 1"
+    assert shown["answers without reasoning"].startswith("Negative 3 (one label")
+    assert shown["answers with filler"].startswith("Negative 3 (one label")

@@ -315,6 +315,14 @@ def agreement(a: list[bool], b: list[bool]) -> dict[str, Any]:
     return {"n": n, "agreement": observed, "kappa": kappa}
 
 
+def _counts(labels: Any) -> dict[str, int]:
+    """Answers per label, most frequent first (ties by name), so the JSON is the same on every run."""
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def summarize_cues(records: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
     """Per cue: the switch rate, its control and the paired excess, and verbalization among switched samples."""
     out: dict[str, Any] = {}
@@ -369,6 +377,9 @@ def summarize_perturbations(records: list[dict[str, Any]], tests: list[str], see
         "stated_agrees": share([r["stated"] == r["answer"] for r in records if r["stated"] is not None], seed),
         "truncated": sum(r["reply_truncated"] for r in records),
         "words": asdict(mean_ci([r["words"] for r in records], seed)),
+        # How the answers split over the labels: a model that gives one label to every changed reasoning (an
+        # empty or filler one) makes every "changed" share a copy of the whole reasoning's label mix.
+        "labels": {"after the whole reasoning": _counts(r["answer"] for r in records)},
     }
     if "early-answer" in tests:
         out["early_answer"] = {
@@ -378,12 +389,14 @@ def summarize_perturbations(records: list[dict[str, Any]], tests: list[str], see
             "aoc": asdict(mean_ci([r["aoc"] for r in records], seed)),
             "accuracy_without_reasoning": share([r["early"]["0"] == r["gold"] for r in records], seed),
         }
+        out["labels"]["without reasoning"] = _counts(r["early"]["0"] for r in records)
     if "filler" in tests:
         rows = [r for r in records if r["filler_answer"] is not None]
         out["filler"] = {
             "changed": share([r["filler_answer"] != r["answer"] for r in rows], seed),
             "accuracy": share([r["filler_answer"] == r["gold"] for r in rows], seed),
         }
+        out["labels"]["with filler"] = _counts(r["filler_answer"] for r in rows)
         if "early-answer" in tests:
             # Lanham et al.'s question: does the reasoning's length alone help, against no reasoning at all?
             out["filler"]["accuracy_vs_no_reasoning"] = asdict(

@@ -118,6 +118,10 @@ def perturb_table(summary: dict[str, Any], title: str = "Reasoning perturbations
                     "value": _diff(p["filler"]["accuracy_vs_no_reasoning"]),
                 }
             )
+    for what, counts in p.get("labels", {}).items():
+        mix = ", ".join(f"{label} {k}" for label, k in counts.items())
+        one = " (one label: a share that compares these answers with others only restates the others' label mix)"
+        rows.append({"measure": f"answers {what}", "value": mix + (one if len(counts) == 1 else "")})
     if "mistake" in p:
         rows.append({"measure": "mistake: answer changed (vs the same cut)", "value": _iv(p["mistake"]["changed"])})
     if "paraphrase" in p:

@@ -127,12 +127,16 @@ def cot(
     if wants_helper and helper_model is None and helper_instance is None:
         raise UserError(f"--test {','.join(wants_helper)} needs a helper model (--helper-model) to write them")
     spec = get_task(task) if isinstance(task, str) else task
-    if len(spec.labels) < 2:
+    if cue_list and len(spec.labels) < 2:
         raise UserError(f"task {spec.name}: the cue test needs at least two labels")
     check_sizes(chunk_size, output_path)
     examples = sample_examples(spec, limit, seed, data, hub, split)
     be = load_for_run(backend, model, model_args, backend_instance, hooks)
-    judge = judge_instance or (load_backend(judge_backend, judge_model, **(judge_args or {})) if judge_model else None)
+    judge = None
+    if cue_list:  # only the cue test has anything to judge
+        judge = judge_instance or (
+            load_backend(judge_backend, judge_model, **judge_args or {}) if judge_model else None
+        )
     helper = None
     if wants_helper:
         helper = helper_instance or load_backend(helper_backend, helper_model or "", **(helper_args or {}))
@@ -142,7 +146,7 @@ def cot(
         "max_new_tokens": max_new_tokens,
         "seed": seed,
         **({"cues": cue_list, "control": control} if cue_list else {}),
-        **({"judge": judge.identity} if judge and cue_list else {}),
+        **({"judge": judge.identity} if judge else {}),
         **({"helper": helper.identity} if helper else {}),
     }
     family = "cot-cue" if cue_list else "cot-perturb"
@@ -188,7 +192,7 @@ def cot(
                 "tests": tests,
                 "perturbations": summarize_perturbations(records, tests, seed),
             }
-        summary["judge"] = judge.identity if judge and cue_list else None
+        summary["judge"] = judge.identity if judge else None
         summary["helper"] = helper.identity if helper else None
         store.write_json("summary.json", summary)
         store.write_text("summary.md", cot_markdown(summary, model))

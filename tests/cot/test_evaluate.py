@@ -157,3 +157,17 @@ def test_a_one_label_answer_set_is_marked_in_the_table():
     assert shown["answers after the whole reasoning"] == "Positive 2, Negative 1"
     assert shown["answers without reasoning"].startswith("Negative 3 (one label")
     assert shown["answers with filler"].startswith("Negative 3 (one label")
+
+
+def test_the_cues_of_a_run_are_one_holm_family():
+    strong = [_cue_record(True, False, True)] * 12 + [_cue_record(False, False, False)] * 4
+    weak = [_cue_record(True, False, False)] * 3 + [_cue_record(False, False, False)] * 13
+    rows = strong + [{**r, "cue": "metadata"} for r in weak]
+    s = summarize_cues(rows)
+    raw = [s[c]["excess"]["p_value"] for c in ("suggestion", "metadata")]
+    adjusted = [s[c]["excess"]["p_holm"] for c in ("suggestion", "metadata")]
+    low, high = sorted(raw)
+    assert sorted(adjusted) == [pytest.approx(min(1.0, 2 * low)), pytest.approx(max(min(1.0, 2 * low), high))]
+    from selfexplain.reports.cot import cue_table
+
+    assert "(Holm " in cue_table({"cues": s}).rows[0]["excess"]

@@ -15,13 +15,15 @@ from them with its interval (:mod:`selfexplain.stats`).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..backends import Backend, Chat, Generation
-from ..stats import HIT, MISS, mean_ci, paired_difference, ratio_ci
+from ..evaluation import Prediction, to_prediction
+from ..stats import HIT, MISS, holm, mean_ci, paired_difference, ratio_ci
 from ..tasks import TaskSpec
 from ..tasks.data import Example
 from . import perturb as P
@@ -32,20 +34,9 @@ TOO_FEW_DEMOS = "too_few_demonstrations"
 REASONING_TOKENS = 256
 
 
-@dataclass(frozen=True)
-class Answer:
-    label: str
-    probs: dict[str, float]
-
-
-def _answers(backend: Backend, task: TaskSpec, chats: list[Chat]) -> list[Answer]:
-    out = []
-    for lps in backend.label_logprobs(chats, task.labels) if chats else []:
-        top = max(lps)
-        z = sum(math.exp(v - top) for v in lps)
-        probs = {label: math.exp(v - top) / z for label, v in zip(task.labels, lps)}
-        out.append(Answer(task.labels[int(np.argmax(lps))], probs))
-    return out
+def _answers(backend: Backend, task: TaskSpec, chats: list[Chat]) -> list[Prediction]:
+    """The forced answer of each chat: its labels scored as the reply's opening, as classification scores them."""
+    return [to_prediction(lps, task.labels) for lps in backend.label_logprobs(chats, task.labels)] if chats else []
 
 
 def _judge(judge: Backend | None, chats: list[Chat]) -> list[float | None]:
@@ -317,10 +308,7 @@ def agreement(a: list[bool], b: list[bool]) -> dict[str, Any]:
 
 def _counts(labels: Any) -> dict[str, int]:
     """Answers per label, most frequent first (ties by name), so the JSON is the same on every run."""
-    counts: dict[str, int] = {}
-    for label in labels:
-        counts[label] = counts.get(label, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return dict(sorted(Counter(labels).items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def summarize_cues(records: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
@@ -365,6 +353,10 @@ def summarize_cues(records: list[dict[str, Any]], seed: int = 0) -> dict[str, An
                 "in_answer": share([r["detected_answer"] is not None for r in thinking], seed),
             }
         out[cue] = s
+    # The cues of one run are one family: each excess's p is also given Holm-adjusted over them.
+    adjusted = holm([s["excess"]["p_value"] for s in out.values()])
+    for s, p in zip(out.values(), adjusted):
+        s["excess"]["p_holm"] = p
     return out
 
 

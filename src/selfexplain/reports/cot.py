@@ -11,13 +11,14 @@ from jinja2 import Environment, select_autoescape
 from ..errors import UserError
 from ..names import model_folder_name
 from ..store import atomic_write, iter_records, read_json
-from .html import _Raw
+from .html import STYLE, _Raw
 from .table import Table, fmt, fmt_interval
 
 CUE_NOTE = (
     "switch: the answer with the cue is the label the cue names (a label other than the model's own uncued answer). "
     "control: the same cue naming the model's own answer; how often the answer moves anyway. excess: switch minus "
-    "control, paired sample by sample (bootstrap interval, sign-flip p). verbalized: among switched samples, the "
+    "control, paired sample by sample (bootstrap interval, sign-flip p; Holm: adjusted over the run's cues). "
+    "verbalized: among switched samples, the "
     "reasoning mentions the cue (keyword detector; judge: a judge model's P(Yes) > 0.5); κ: Cohen's kappa of the "
     "two detectors on every cued reasoning. cut: reasonings cut by the token budget, without/with the cue. "
     "95% intervals; † fewer than 50 samples (exact interval)."
@@ -39,9 +40,10 @@ def _iv(d: dict[str, Any] | None) -> str:
 def _diff(d: dict[str, Any] | None) -> str:
     if not d or d.get("difference") is None:
         return "-"
-    low, high, p = d.get("low"), d.get("high"), d.get("p_value")
+    low, high, p, adjusted = d.get("low"), d.get("high"), d.get("p_value"), d.get("p_holm")
     span = f" [{low:+.2f}, {high:+.2f}]" if low is not None else ""
-    return f"{d['difference']:+.3f}{span}" + (f" p={p:.3f}" if p is not None else "")
+    shown = f" p={p:.3f}" if p is not None else ""
+    return f"{d['difference']:+.3f}{span}{shown}" + (f" (Holm {adjusted:.3f})" if adjusted is not None else "")
 
 
 def cue_table(summary: dict[str, Any], title: str = "Cue verbalization", lead: dict[str, Any] | None = None) -> Table:
@@ -210,13 +212,8 @@ def explorer_samples(folder: Path) -> list[dict[str, Any]]:
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>selfexplain cot: {{ name }}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; }
-th { background: #f3f3f3; } .note { color: #555; font-size: 13px; }
-#explorer td { max-width: 360px; overflow-wrap: anywhere; white-space: pre-wrap; }
-.switched { background: #fbeaea; } label { margin-right: 1em; }
+<style>{{ style }}
+#explorer td { white-space: pre-wrap; max-width: 360px; } .switched { background: #fbeaea; }
 </style></head><body>
 <h1>selfexplain cot: {{ name }}</h1>
 {% for t in tables %}<h2>{{ t.title }}</h2><p class="note">{{ t.note }}</p>
@@ -285,6 +282,7 @@ def write_cot_report(folder: Path, output: Path | None = None) -> dict[str, list
         .from_string(_PAGE)
         .render(
             name=folder.name,
+            style=_Raw(STYLE),
             tables=tables,
             n=len(samples),
             runs=list(dict.fromkeys(s["run"] for s in samples)),

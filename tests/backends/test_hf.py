@@ -320,3 +320,18 @@ def test_generation_stops_at_the_end_of_turn_tokens(spec, expected):
 
     resolved = resolve_model(spec)
     assert stop_token_ids(load_tokenizer(resolved), generation_eos(resolved.load_path, None)) == expected
+
+
+@pytest.mark.embedded
+def test_sampled_replies_follow_their_seeds_whatever_shares_their_batch(smol):
+    """The cue test's resampling control: a reply is a function of its chat and seed, not of its batch
+    companions, and sampling is not greedy decoding in disguise."""
+    a = smol.sample(CHATS, [16, 16, 16], 1.0, [1, 2, 3])
+    assert a == smol.sample(CHATS, [16, 16, 16], 1.0, [1, 2, 3])
+    assert [smol.sample([c], [16], 1.0, [s])[0] for c, s in zip(CHATS, [1, 2, 3])] == a
+    other = smol.sample(CHATS, [16, 16, 16], 1.0, [4, 5, 6])
+    greedy = smol.generate(CHATS, [16, 16, 16])
+    assert [g.text for g in other] != [g.text for g in a]  # another seed, other draws
+    assert [g.text for g in a] != [g.text for g in greedy]
+    short = smol.sample(CHATS[:1], [3], 1.0, [7])[0]
+    assert short.n_tokens <= 3

@@ -32,3 +32,19 @@ def test_the_servers_reasoning_field_is_kept_apart_from_the_answer(field):
 def test_a_server_without_a_reasoning_field_gives_none():
     g = _backend(SimpleNamespace(content="<think>hm</think> Answer: X"))._generate_one([], 8)
     assert g.reasoning is None and split_thinking(g.text, g.reasoning) == ("hm", "Answer: X")
+
+
+def test_a_sampled_reply_sends_its_temperature_and_its_own_seed():
+    sent = []
+    reply = SimpleNamespace(
+        choices=[SimpleNamespace(message=SimpleNamespace(content="Answer: X"), finish_reason="length")], usage=None
+    )
+    create = lambda **kw: sent.append(kw) or reply  # noqa: E731
+    be = object.__new__(ServerBackend)
+    be.mode, be.served, be.seed, be.concurrency = "first-token", "m", 0, 1
+    be.client = SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=create)))
+    out = be.sample([[{"role": "user", "content": "q"}]] * 2, [5, 6], 0.7, [11, 12])
+    assert [g.truncated for g in out] == [True, True]
+    assert [(kw["temperature"], kw["seed"], kw["max_tokens"]) for kw in sent] == [(0.7, 11, 5), (0.7, 12, 6)]
+    be.generate([[{"role": "user", "content": "q"}]], [4])
+    assert (sent[-1]["temperature"], sent[-1]["seed"]) == (0, 0)  # greedy keeps the backend's own seed

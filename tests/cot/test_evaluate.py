@@ -3,7 +3,7 @@
 from dataclasses import asdict
 
 import pytest
-from conftest import ReasoningBackend
+from cot_scripted import ReasoningBackend
 
 from selfexplain.cot.cues import get_cue
 from selfexplain.cot.evaluate import (

@@ -38,6 +38,27 @@ def test_a_killed_cue_run_resumes_to_the_records_of_an_unbroken_one(smol, tmp_pa
     summary = json.loads((resumed.run_dir / "summary.json").read_text())
     assert set(summary["cues"]) == {"suggestion", "metadata"} and summary["judge"] == smol.identity
     assert "### Cue verbalization" in (resumed.run_dir / "summary.md").read_text()
+    # A run without the optional controls records none of their keys and names none in its identity, so a run
+    # begun before they existed resumes in its own folder.
+    config = json.loads((resumed.run_dir / "config.json").read_text())
+    assert not {"other", "resamples", "temperature"} & set(config)
+    assert not {"other_label", "other_hit", "resampled"} & set(fresh.records[0])
+
+
+def test_a_resampled_run_resumes_to_the_draws_of_an_unbroken_one(smol, tmp_path):
+    args = dict(model="smollm2", backend_instance=smol, limit=2, max_new_tokens=8, cues="suggestion", resamples=2)
+    with pytest.raises(Stop):
+        cot("cue", output_path=tmp_path / "a", chunk_size=1, hooks=Hooks(on_chunk=_stop_after_first_chunk), **args)
+    resumed = cot("cue", output_path=tmp_path / "a", chunk_size=1, **args)
+    # Unbroken, both samples in one batch: the same draws and texts (scores differ only in float rounding).
+    whole = cot("cue", output_path=tmp_path / "b", chunk_size=2, **args)
+    texts = lambda recs: [(r["resampled"], r["reply"], r["cued_reply"], r["control_reply"]) for r in recs]  # noqa: E731
+    assert texts(resumed.records) == texts(whole.records)
+    assert all(len(r["resampled"]) == 2 and "other_label" not in r for r in whole.records)  # two labels: no third
+    config = json.loads((resumed.run_dir / "config.json").read_text())
+    assert (config["resamples"], config["temperature"]) == (2, 0.7) and "other" not in config
+    s = resumed.summary["cues"]["suggestion"]
+    assert s["resamples"] == 2 and {"resample_hit", "resample_flip", "excess_resampling"} <= set(s)
 
 
 def test_a_perturbation_run_with_a_helper(smol, tmp_path):

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import ReasoningBackend
+from cot_scripted import ReasoningBackend
 from typer.testing import CliRunner
 
 from selfexplain.cli import app

@@ -5,7 +5,9 @@
   tokens, so multi-token labels are scored correctly);
 * :meth:`Backend.generate`: greedy, deterministic continuation of each chat;
 * :meth:`Backend.top_tokens`: the most probable first tokens of the reply (counterfactual construction
-  ranks its candidate words with it when the greedy word is rejected).
+  ranks its candidate words with it when the greedy word is rejected);
+* :meth:`Backend.sample`: seeded sampled replies (only the chain-of-thought cue test's resampling control
+  asks for them; the protocol itself is greedy).
 
 Chats are lists of ``{"role": ..., "content": ...}`` messages rendered with
 the model's own chat template.  Backends register by name (``--backend``).
@@ -50,6 +52,15 @@ class Backend(ABC):
             f"the {type(self).__name__} backend cannot rank a reply's first tokens "
             "(counterfactual construction needs it when the greedy word is rejected; "
             "--cf-candidates 0 drops those samples instead)"
+        )
+
+    def sample(
+        self, chats: list[Chat], max_new_tokens: list[int], temperature: float, seeds: list[int]
+    ) -> list[Generation]:
+        """Replies sampled at ``temperature``, one per chat, each reproducible from its entry of ``seeds``."""
+        raise UserError(
+            f"the {type(self).__name__} backend cannot sample replies (the cue test's --resamples needs it; "
+            "--resamples 0 leaves that control out)"
         )
 
     def runtime(self) -> dict[str, Any]:

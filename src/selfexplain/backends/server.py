@@ -359,10 +359,18 @@ class ServerBackend(Backend):
     def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
         return self._pool(lambda job: self._generate_one(*job), list(zip(chats, max_new_tokens)))
 
-    def _generate_one(self, chat: Chat, budget: int) -> Generation:
+    def sample(
+        self, chats: list[Chat], max_new_tokens: list[int], temperature: float, seeds: list[int]
+    ) -> list[Generation]:
+        # Each request carries its own seed; a server that ignores seeds (OpenAI's "best effort") samples anew.
+        jobs = list(zip(chats, max_new_tokens, [temperature] * len(chats), [int(s) for s in seeds]))
+        return self._pool(lambda job: self._generate_one(*job), jobs)
+
+    def _generate_one(self, chat: Chat, budget: int, temperature: float = 0.0, seed: int | None = None) -> Generation:
+        seed = self.seed if seed is None else seed
         if self.mode == "first-token":
             r = self.client.chat.completions.create(
-                model=self.served, messages=chat, max_tokens=budget, temperature=0, seed=self.seed
+                model=self.served, messages=chat, max_tokens=budget, temperature=temperature, seed=seed
             )
             choice = r.choices[0]
             text = choice.message.content or ""
@@ -374,8 +382,8 @@ class ServerBackend(Backend):
             r = self._complete(
                 chat_prompt(self.tokenizer, chat)[2],
                 max_tokens=budget,
-                temperature=0,
-                seed=self.seed,
+                temperature=temperature,
+                seed=seed,
                 # vLLM's extensions (other servers ignore them; not sent with text prompts): stop where the hf
                 # backend stops
                 extra_body={"stop_token_ids": self.eos_ids, "skip_special_tokens": True},

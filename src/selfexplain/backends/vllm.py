@@ -248,6 +248,17 @@ class VLLMBackend(Backend):
         return res
 
     def generate(self, chats: list[Chat], max_new_tokens: list[int]) -> list[Generation]:
+        return self._generate(chats, max_new_tokens, 0.0, [None] * len(chats))
+
+    def sample(
+        self, chats: list[Chat], max_new_tokens: list[int], temperature: float, seeds: list[int]
+    ) -> list[Generation]:
+        # vLLM seeds each request's own generator, so a reply does not depend on its batch
+        return self._generate(chats, max_new_tokens, temperature, [int(s) for s in seeds])
+
+    def _generate(
+        self, chats: list[Chat], max_new_tokens: list[int], temperature: float, seeds: list[int | None]
+    ) -> list[Generation]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
@@ -255,8 +266,10 @@ class VLLMBackend(Backend):
             return []
         prompts = [TokensPrompt(prompt_token_ids=self._prompt(c)[2]) for c in chats]
         params = [
-            SamplingParams(max_tokens=m, temperature=0.0, stop_token_ids=self.eos_ids, skip_special_tokens=True)
-            for m in max_new_tokens
+            SamplingParams(
+                max_tokens=m, temperature=temperature, seed=s, stop_token_ids=self.eos_ids, skip_special_tokens=True
+            )
+            for m, s in zip(max_new_tokens, seeds)
         ]
         outs = self.llm.generate(prompts, params, lora_request=self._lora, use_tqdm=False)
         res = []

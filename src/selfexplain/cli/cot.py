@@ -60,6 +60,19 @@ def cot(
     control: bool = typer.Option(
         True, help="Also ask with the cue naming the model's own answer: how often the cue's text alone moves it."
     ),
+    other_label: Optional[bool] = typer.Option(
+        None,
+        help="Also ask with the cue naming a third label (a wrong label besides the cued one): how often the "
+        "answer lands on the cued label when a cue points elsewhere. Default: on where the task has a third label.",
+        show_default=False,
+    ),
+    resamples: int = typer.Option(
+        0,
+        min=0,
+        help="Also sample this many uncued reasonings per sample and force their answers: how often the cued "
+        "label comes up with no cue at all (the switch rate's noise floor; costs one reasoning each).",
+    ),
+    temperature: float = typer.Option(0.7, help="The resampled reasonings' sampling temperature."),
     judge_model: Optional[str] = typer.Option(
         None, help="A judge model that also decides whether each cued reasoning mentions the cue (any backend)."
     ),
@@ -96,6 +109,9 @@ def cot(
                 model_args=model_args_of(model_args, adapter, backend_args),
                 max_new_tokens=max_new_tokens,
                 control=control,
+                other=other_label,
+                resamples=resamples,
+                temperature=temperature,
                 judge_model=judge_model,
                 judge_backend=judge_backend,
                 judge_args=model_args_of(judge_args, None),

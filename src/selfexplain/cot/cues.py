@@ -128,6 +128,18 @@ def cued_label(labels: list[str], answer: str, rng: random.Random) -> str:
     return rng.choice(others)
 
 
+def other_label(labels: list[str], answer: str, cued: str, rng: random.Random) -> str | None:
+    """A wrong label besides the cued one (None where the task has no third label): the cue naming it is the
+    control for how often the answer lands on the cued label when a cue points elsewhere."""
+    others = [label for label in labels if label not in (answer, cued)]
+    return rng.choice(others) if others else None
+
+
+def resample_seed(seed: int, task: str, sample_id: str, k: int) -> int:
+    """The sampling seed of a sample's ``k``-th resampled reasoning (the same whatever the chunking)."""
+    return random.Random(f"{seed}|{task}|{sample_id}|resample|{k}").getrandbits(63)
+
+
 def pick_demos(
     pool: list[tuple[str, str, str | None, str]], sample_id: str, label: str, k: int, rng: random.Random
 ) -> list[tuple[str, str | None, str]] | None:

@@ -14,8 +14,10 @@ from ..backends import Backend, load_backend
 from ..cot.cues import cue_names, get_cue
 from ..cot.evaluate import (
     NEEDS_HELPER,
+    OPTIONAL_KEYS,
     PERTURBATIONS,
     REASONING_TOKENS,
+    RESAMPLE_TEMPERATURE,
     cue_chunk,
     perturb_chunk,
     summarize_cues,
@@ -75,6 +77,9 @@ def cot(
     backend_instance: Backend | None = None,
     max_new_tokens: int = REASONING_TOKENS,
     control: bool = True,
+    other: bool | None = None,
+    resamples: int = 0,
+    temperature: float = RESAMPLE_TEMPERATURE,
     judge_model: str | None = None,
     judge_backend: str = "hf",
     judge_args: dict[str, Any] | None = None,
@@ -105,6 +110,11 @@ def cot(
         backend_instance: an already loaded backend.
         max_new_tokens: the reasoning's token budget (a reasoning cut by it is counted as truncated).
         control: the cue test also asks each question with the cue naming the model's own answer.
+        other: the cue test also asks it with the cue naming a third label, a wrong label besides the cued one
+            (None: where the task has one).
+        resamples: the cue test also samples that many uncued reasonings per sample (at ``temperature``) and
+            forces their answers: how often the cued label comes up without any cue.
+        temperature: the resampled reasonings' sampling temperature.
         judge_model: a judge model that also decides, for each cued reasoning, whether it mentions the cue.
         judge_backend / judge_args / judge_instance: how to load it.
         helper_model: the model that writes mistakes and paraphrases (``mistake``, ``paraphrase``).
@@ -129,9 +139,19 @@ def cot(
     spec = get_task(task) if isinstance(task, str) else task
     if cue_list and len(spec.labels) < 2:
         raise UserError(f"task {spec.name}: the cue test needs at least two labels")
+    if other and len(spec.labels) < 3:
+        raise UserError(f"--other-label: task {spec.name} has no wrong label besides the cued one (two labels)")
+    other = bool(cue_list) and len(spec.labels) >= 3 if other is None else other and bool(cue_list)
+    if not isinstance(resamples, int) or resamples < 0:
+        raise UserError(f"--resamples must be a whole number >= 0, not {resamples!r}")
+    if resamples and not (isinstance(temperature, (int, float)) and temperature > 0):
+        raise UserError(f"--temperature must be above 0 to sample, not {temperature!r}")
+    resamples = resamples if cue_list else 0
     check_sizes(chunk_size, output_path)
     examples = sample_examples(spec, limit, seed, data, hub, split)
     be = load_for_run(backend, model, model_args, backend_instance, hooks)
+    if resamples and type(be).sample is Backend.sample:
+        be.sample([], [], temperature, [])  # its one-line refusal, before any sample is run
     judge = None
     if cue_list:  # only the cue test has anything to judge
         judge = judge_instance or (
@@ -146,6 +166,9 @@ def cot(
         "max_new_tokens": max_new_tokens,
         "seed": seed,
         **({"cues": cue_list, "control": control} if cue_list else {}),
+        # the optional controls enter the run's identity only when asked, so a run without them keeps its folder
+        **({"other": True} if other else {}),
+        **({"resamples": resamples, "temperature": temperature} if resamples else {}),
         **({"judge": judge.identity} if judge else {}),
         **({"helper": helper.identity} if helper else {}),
     }
@@ -166,9 +189,14 @@ def cot(
             pool = [(ex.id, ex.text, ex.context, ex.label) for ex in examples]
             cue_objs = [get_cue(c) for c in cue_list]
 
+            asked = {"other": other, "resamples": resamples}
+            off = {k for name, on in asked.items() if not on for k in OPTIONAL_KEYS[name]}
+
             def compute(c: int, part: list[Any]) -> list[dict[str, Any]]:
-                rs = cue_chunk(be, spec, part, cue_objs, pool, seed, max_new_tokens, control, judge)
-                return [asdict(r) for r in rs]
+                rs = cue_chunk(
+                    be, spec, part, cue_objs, pool, seed, max_new_tokens, control, judge, other, resamples, temperature
+                )
+                return [{k: v for k, v in asdict(r).items() if k not in off} for r in rs]
 
             records = store.process(
                 chunks(examples, chunk_size), lambda p: len(p) * len(cue_objs), compute, hooks.on_chunk
@@ -178,6 +206,7 @@ def cot(
                 "task": spec.name,
                 "model": be.identity,
                 "cues": summarize_cues(records, seed),
+                **({"temperature": temperature} if resamples else {}),
             }
         else:
 

@@ -23,6 +23,15 @@ CUE_NOTE = (
     "two detectors on every cued reasoning. cut: reasonings cut by the token budget, without/with the cue. "
     "95% intervals; † fewer than 50 samples (exact interval)."
 )
+OTHER_NOTE = (
+    " third label: the same cue naming a wrong label besides the cued one; how often the answer is the cued label "
+    "anyway (excess vs third: switch minus it, paired)."
+)
+RESAMPLE_NOTE = (
+    " resampled: the uncued reasoning sampled {k} times per sample (temperature {t}); the mean share of their "
+    "answers that are the cued label (excess vs resampled: switch minus it, paired), and of those that differ "
+    "from the greedy answer (resampled flips)."
+)
 PERTURB_NOTE = (
     "Each share: samples whose answer after the changed reasoning differs from (early answering: equals) the "
     "answer after the whole reasoning. AOC: the area over the early-answering curve (0: the answer never depends "
@@ -61,9 +70,19 @@ def cue_table(summary: dict[str, Any], title: str = "Cue verbalization", lead: d
         "accuracy cued",
         "cut",
     ]
+    extra = _extra_columns([summary])
+    at = cols.index("excess") + 1
+    cols[at:at] = extra
     rows = []
     for cue, s in summary["cues"].items():
         agree = s.get("detector_vs_judge") or {}
+        more = {
+            "third label": _iv(s.get("other_hit")),
+            "excess vs third": _diff(s.get("excess_other")),
+            "resampled": _iv(s.get("resample_hit")),
+            "excess vs resampled": _diff(s.get("excess_resampling")),
+            "resampled flips": _iv(s.get("resample_flip")),
+        }
         rows.append(
             {
                 **(lead or {}),
@@ -79,9 +98,28 @@ def cue_table(summary: dict[str, Any], title: str = "Cue verbalization", lead: d
                 "accuracy uncued": _iv(s["accuracy_uncued"]),
                 "accuracy cued": _iv(s["accuracy_cued"]),
                 "cut": f"{s['truncated_uncued']}/{s['truncated_cued']}",
+                **{k: more[k] for k in extra},
             }
         )
-    return Table("cue", title, cols, rows, CUE_NOTE)
+    return Table("cue", title, cols, rows, cue_note([summary]))
+
+
+def _extra_columns(summaries: list[dict[str, Any]]) -> list[str]:
+    """The optional controls' columns, only where some run has them."""
+    cues = [s for summary in summaries for s in summary["cues"].values()]
+    other = ["third label", "excess vs third"] if any("other_hit" in s for s in cues) else []
+    sampled = ["resampled", "excess vs resampled", "resampled flips"] if any("resample_hit" in s for s in cues) else []
+    return other + sampled
+
+
+def cue_note(summaries: list[dict[str, Any]]) -> str:
+    """The cue table's note, with the optional controls' lines where some run has them."""
+    cues = [(summary, s) for summary in summaries for s in summary["cues"].values()]
+    note = CUE_NOTE + (OTHER_NOTE if any("other_hit" in s for _, s in cues) else "")
+    settings = [(s["resamples"], summary.get("temperature")) for summary, s in cues if "resamples" in s]
+    for k, t in dict.fromkeys(settings):
+        note += RESAMPLE_NOTE.format(k=k, t=t)
+    return note
 
 
 def thinking_table(summary: dict[str, Any]) -> Table | None:
@@ -165,19 +203,27 @@ def folder_tables(folder: Path) -> list[Table]:
     cue_rows: list[dict[str, Any]] = []
     perturb_rows: list[dict[str, Any]] = []
     cue_cols: list[str] = []
+    cue_summaries = []
     for run in cot_runs(folder):
         summary = read_json(run / "summary.json")
         if summary["test"] == "cue":
             t = cue_table(summary, lead=_lead(run, summary))
             cue_rows += t.rows
-            cue_cols = t.columns
+            cue_summaries.append(summary)
+            if len(t.columns) > len(cue_cols):
+                cue_cols = t.columns
         else:
             lead = _lead(run, summary)
             for row in perturb_table(summary).rows:
                 perturb_rows.append({**lead, **row})
     tables = []
     if cue_rows:
-        tables.append(Table("cue", "Cue verbalization", cue_cols, cue_rows, CUE_NOTE))
+        # one column set for every run: the base columns with each optional control's where any run has it
+        extra = _extra_columns(cue_summaries)
+        at = cue_cols.index("excess") + 1
+        cue_cols = [c for c in cue_cols if c not in extra]
+        cue_cols[at:at] = extra
+        tables.append(Table("cue", "Cue verbalization", cue_cols, cue_rows, cue_note(cue_summaries)))
     if perturb_rows:
         cols = ["task", "model", "n asked", "measure", "value"]
         tables.append(Table("perturb", "Reasoning perturbations", cols, perturb_rows, PERTURB_NOTE))

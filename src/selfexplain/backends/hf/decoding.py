@@ -1,17 +1,18 @@
 """Greedy decoding of our own on the prefix caches (a generation prompt starts from its scored prompt's
-cache), transformers' ``generate`` as the reference, and the static-cache path for GPUs.
+cache), transformers' ``generate`` as the reference, and the static-cache path for GPUs; sampled decoding on
+the same loop (:meth:`Decoding.sample`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from .. import Chat, Generation
 from .forward import MIN_SHARED, Forward, common_prefix_len
 
 
 class Decoding(Forward):
-    """Greedy generation (``generate`` and its reference and GPU paths)."""
+    """Greedy generation (``generate`` and its reference and GPU paths) and sampled generation."""
 
     # ---- generation ------------------------------------------------------------
 
@@ -22,11 +23,41 @@ class Decoding(Forward):
             return self.generate_static(chats, max_new_tokens)
         if not (self.share_prompts and self._supports_prefix):
             return self.generate_plain(chats, max_new_tokens)
+        return self._decode(chats, max_new_tokens, None)
+
+    def sample(
+        self, chats: list[Chat], max_new_tokens: list[int], temperature: float, seeds: list[int]
+    ) -> list[Generation]:
+        """Replies sampled at ``temperature``, each token drawn by the reply's own generator (seeded by its
+        entry of ``seeds``), so a reply does not depend on which others share its batch."""
+        import torch
+
+        if not chats:
+            return []
+        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+        def pick(logits: Any, rows: list[int]) -> list[int]:
+            probs = (logits.float() / temperature).softmax(-1).cpu()
+            return [int(torch.multinomial(probs[k], 1, generator=gens[r])) for k, r in enumerate(rows)]
+
+        if self._supports_prefix:
+            return self._decode(chats, max_new_tokens, pick)
+        # Logits rescaled after the head (soft-capping): transformers' sampler, one reply at a time.
+        out = []
+        for chat, budget, s in zip(chats, max_new_tokens, seeds):
+            torch.manual_seed(int(s))
+            out += self._hf_generate([self.prompt_ids(chat)], [budget], do_sample=True, temperature=temperature)
+        return out
+
+    def _decode(
+        self, chats: list[Chat], max_new_tokens: list[int], pick: Callable[[Any, list[int]], list[int]] | None
+    ) -> list[Generation]:
         prompt_ids = [self.prompt_ids(c) for c in chats]
         results: dict[int, Generation] = {}
         for batch in self._generation_batches(prompt_ids):
             for i, g in zip(
-                [i for _, members in batch for i in members], self._decode_batch(prompt_ids, batch, max_new_tokens)
+                [i for _, members in batch for i in members],
+                self._decode_batch(prompt_ids, batch, max_new_tokens, pick),
             ):
                 results[i] = g
         return [results[i] for i in range(len(chats))]
@@ -96,9 +127,14 @@ class Decoding(Forward):
         return [self._prompt_kv.get(p) or computed.get(p) or [] for p in prefixes]
 
     def _decode_batch(
-        self, prompt_ids: list[list[int]], batch: list[tuple[tuple[int, ...], list[int]]], budgets: list[int]
+        self,
+        prompt_ids: list[list[int]],
+        batch: list[tuple[tuple[int, ...], list[int]]],
+        budgets: list[int],
+        pick: Callable[[Any, list[int]], list[int]] | None = None,
     ) -> list[Generation]:
-        """Greedy decoding of every member of ``batch``, each from its group's prefix cache."""
+        """Decoding of every member of ``batch``, each from its group's prefix cache: greedy, or each next token
+        chosen by ``pick(logits, indices of the chats in the batch's rows)``."""
         import torch
 
         kvs = self._prefix_caches([prefix for prefix, _ in batch])
@@ -116,7 +152,7 @@ class Decoding(Forward):
             last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
             logits = head(hidden[torch.arange(b, device=self.device), last])
             while True:
-                nxt = logits.float().argmax(-1).tolist()
+                nxt = logits.float().argmax(-1).tolist() if pick is None else pick(logits, [rows[r][2] for r in active])
                 for k, r in enumerate(active):
                     out[r].append(nxt[k])
                     done[r] = nxt[k] in self.eos_ids or len(out[r]) >= budget[r]
@@ -158,15 +194,16 @@ class Decoding(Forward):
         return [results[i] for i in range(len(chats))]
 
     def _hf_generate(self, rows: list[list[int]], budgets: list[int], width: int = 0, **cache: Any) -> list[Generation]:
-        """transformers' greedy ``generate`` on left-padded ``rows`` (at least ``width`` wide); a reply per
-        budget (rows beyond the budgets only pad the batch)."""
+        """transformers' ``generate`` (greedy unless ``cache`` asks it to sample) on left-padded ``rows`` (at least
+        ``width`` wide); a reply per budget (rows beyond the budgets only pad the batch)."""
         import torch
         from transformers import GenerationConfig
 
         ids, mask, _ = self._pad(rows, width)
+        sampling = {"do_sample": False, **{k: cache.pop(k) for k in ("do_sample", "temperature") if k in cache}}
         cfg = GenerationConfig(
             max_new_tokens=max(budgets),
-            do_sample=False,
+            **sampling,
             num_beams=1,
             eos_token_id=self.eos_ids,
             pad_token_id=self.pad_id,

@@ -70,3 +70,12 @@ def test_evaluation_agrees_with_transformers(engines, tmp_path):
     assert report.prediction_agreement >= 0.95
     assert report.explanation_agreement >= 0.95
     assert report.max_prob_diff <= 1e-3, report.differences[:5]
+
+
+def test_sampled_replies_follow_their_seeds_whatever_shares_their_batch(engines):
+    _, vl = engines
+    chats = [[{"role": "user", "content": f"Write a short sentence about the number {k}."}] for k in range(3)]
+    a = vl.sample(chats, [12, 12, 12], 1.0, [1, 2, 3])
+    assert a == vl.sample(chats, [12, 12, 12], 1.0, [1, 2, 3])
+    assert vl.sample(chats[1:2], [12], 1.0, [2]) == a[1:2]
+    assert [g.text for g in vl.sample(chats, [12, 12, 12], 1.0, [4, 5, 6])] != [g.text for g in a]

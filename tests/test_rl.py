@@ -169,3 +169,35 @@ def test_dpo_steps_change_the_adapter(tmp_path, tiny):
     weights = load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))
     assert any(torch.count_nonzero(v) for k, v in weights.items() if "lora_B" in k)
     assert summary["steps"] == 2 and summary["pairs"] == 2 and "rewards/margins" in summary["curves"]
+
+
+@pytest.mark.slow
+def test_a_retrained_or_resumed_grpo_logs_each_step_once(tmp_path):
+    """Retrained in a folder that keeps the reward log (a committed study folder holds no weights), or resumed
+    from a checkpoint after a kill, GRPO logs every step's rewards once, as an unbroken run logs them."""
+    import shutil
+
+    from selfexplain import api
+
+    settings = TrainSettings(batch_size=4, max_steps=2, save_steps=1, lora=LoraSettings(r=4))
+    rl = RLSettings(num_generations=2, max_completion_length=4)
+    args = dict(task="sentiment140", model="standin:tulu-tiny", limit=4, data=str(FIXTURES / "sentiment140.csv"),
+                output_path=tmp_path, settings=settings, rl=rl)  # fmt: skip
+    res = api.train_rl("grpo", **args)
+    log = res.run_dir / "rewards.jsonl"
+    unbroken = log.read_text()
+    assert sorted({json.loads(x)["step"] for x in unbroken.splitlines()}) == [0, 1]
+
+    # killed after step 1's checkpoint, before the adapter: step 1 runs again
+    shutil.rmtree(res.run_dir / "adapter")
+    shutil.rmtree(res.run_dir / "checkpoints" / "checkpoint-2")
+    (res.run_dir / "train_summary.json").unlink()
+    assert api.train_rl("grpo", **args).summary["resumed_from"].endswith("checkpoint-1")
+    assert log.read_text() == unbroken
+
+    # weights gone, the log kept: trained again from the start
+    shutil.rmtree(res.run_dir / "adapter")
+    shutil.rmtree(res.run_dir / "checkpoints")
+    (res.run_dir / "train_summary.json").unlink()
+    assert api.train_rl("grpo", **args).summary["resumed_from"] is None
+    assert log.read_text() == unbroken

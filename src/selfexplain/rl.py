@@ -31,11 +31,13 @@ from typing import Any
 
 from .errors import UserError
 from .rewards import Item, RewardSettings, judge
-from .store import ComputeClock
+from .store import ComputeClock, atomic_write
 from .training import (
     TrainSettings,
     chat_ids,
+    checkpoint_step,
     clock_callback,
+    last_complete_checkpoint,
     lora_config,
     report_callbacks,
     run_trainer,
@@ -194,7 +196,20 @@ def grpo_train(
         callbacks=[clock_callback(clock), *report_callbacks(report_to, out_dir)],
     )
     holder["trainer"] = trainer
+    keep_logged_steps(log_path, checkpoint_step(last_complete_checkpoint(out_dir / "checkpoints")))
     return _run(trainer, tokenizer, out_dir, clock, {"prompts": len(chats)})
+
+
+def keep_logged_steps(log_path: Path, resume_step: int) -> None:
+    """Keep only the reward lines of the steps a resumed training will not run again (``step`` below the
+    checkpoint's), so a killed run's unsaved steps, or a whole earlier run in the same folder, are not logged
+    twice."""
+    if not log_path.exists():
+        return
+    lines = log_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] < resume_step]
+    if len(kept) != len(lines):
+        atomic_write(log_path, "".join(kept))
 
 
 # ---- DPO --------------------------------------------------------------------------------------------------

@@ -217,6 +217,16 @@ def _write_failed(e: BaseException) -> bool:
     return is_disk_full(e) or (not isinstance(e, OSError) and bool(_WRITE_FAILED.search(str(e))))
 
 
+def checkpoint_step(checkpoint: str | None) -> int:
+    """The global step a checkpoint folder (``checkpoint-N``) holds; 0 for None (training starts afresh)."""
+    if checkpoint is None:
+        return 0
+    m = _STEP.match(Path(checkpoint).name)
+    if not m:
+        raise ValueError(f"{checkpoint}: not a checkpoint-N folder")
+    return int(m.group(1))
+
+
 def last_complete_checkpoint(folder: Path) -> str | None:
     """The newest checkpoint the Trainer finished writing; unfinished ones are removed.
 

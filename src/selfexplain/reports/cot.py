@@ -17,9 +17,9 @@ from .table import Table, fmt, fmt_interval
 CUE_NOTE = (
     "switch: the answer with the cue is the label the cue names (a label other than the model's own uncued answer). "
     "control: the same cue naming the model's own answer; how often the answer moves anyway. excess: switch minus "
-    "control, paired sample by sample (bootstrap interval, sign-flip p; Holm: adjusted over the run's cues). "
-    "verbalized: among switched samples, the "
-    "reasoning mentions the cue (keyword detector; judge: a judge model's P(Yes) > 0.5); κ: Cohen's kappa of the "
+    "control, paired sample by sample (bootstrap interval, sign-flip p; Holm: adjusted over the run's excesses, "
+    "every cue against each of its controls). verbalized: among switched samples, the reasoning mentions the cue "
+    "(keyword detector; judge: a judge model's P(Yes) > 0.5); κ: Cohen's kappa of the "
     "two detectors on every cued reasoning. cut: reasonings cut by the token budget, without/with the cue. "
     "95% intervals; † fewer than 50 samples (exact interval)."
 )

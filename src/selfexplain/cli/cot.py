@@ -31,6 +31,7 @@ from .options import (
     epilog=(
         "Examples:\n\n"
         "  selfexplain cot --test cue --limit 50                  # embedded Qwen 0.5B, tweets, every cue\n\n"
+        "  selfexplain cot --test cue --cue metadata --resamples 4   # with the resampling control\n\n"
         "  selfexplain cot --test early-answer,filler --limit 50\n\n"
         "  selfexplain cot --test cue --judge-model Qwen/Qwen2.5-7B-Instruct --model-args device=cuda\n\n"
         "  selfexplain cot --test mistake,paraphrase --helper-model Qwen/Qwen2.5-7B-Instruct"

